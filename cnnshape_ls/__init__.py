@@ -1,0 +1,17 @@
+"""cnnshape-ls: the shape of every tensor in a PyTorch model, while you type."""
+
+from __future__ import annotations
+
+from .analysis import Analysis, Options, analyze_source
+
+__version__ = "0.1.0"
+
+
+def analyze(source: str, *, path: str | None = None, input: str | None = None,  # noqa: A002 - the contract's name
+            model: str | None = None, batch_name: str = "BS", config_input: object = None) -> Analysis:
+    """Analyse one buffer without importing torch or executing it; ``.to_json()`` gives the contract's form."""
+    return analyze_source(source, path, Options(input=input, model=model, batch_name=batch_name,
+                                                config_input=config_input))
+
+
+__all__ = ["Analysis", "analyze", "__version__"]

@@ -1,0 +1,985 @@
+"""What a call means: building layers, applying modules, tensor ops and Python builtins."""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import TYPE_CHECKING, Any
+
+from . import dims, tensor_ops
+from .findings import Finding, LayerRecord
+from .layers import RULES, UNKNOWN, Call, CannotTell, LayerRule, Out, ShapeError
+from .trace import Constraint
+from .values import (
+    BoundMethod,
+    ClassValue,
+    Container,
+    External,
+    FunctionValue,
+    Instance,
+    Layer,
+    MethodOf,
+    Module,
+    OpaqueModule,
+    SuperProxy,
+    Tensor,
+)
+
+if TYPE_CHECKING:
+    from .interpreter import Interpreter
+
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+SHAPE_KEEPING = ("Activation", "Dropout", "Normalization", "Utility")
+FUNCTIONAL_LAYERS = {
+    # F.name: (layer rule, positional parameter names after the input)
+    "max_pool1d": ("MaxPool1d", None), "max_pool2d": ("MaxPool2d", None), "max_pool3d": ("MaxPool3d", None),
+    "avg_pool1d": ("AvgPool1d", None), "avg_pool2d": ("AvgPool2d", None), "avg_pool3d": ("AvgPool3d", None),
+    "lp_pool1d": ("LPPool1d", None), "lp_pool2d": ("LPPool2d", None),
+    "adaptive_avg_pool1d": ("AdaptiveAvgPool1d", None), "adaptive_avg_pool2d": ("AdaptiveAvgPool2d", None),
+    "adaptive_avg_pool3d": ("AdaptiveAvgPool3d", None), "adaptive_max_pool1d": ("AdaptiveMaxPool1d", None),
+    "adaptive_max_pool2d": ("AdaptiveMaxPool2d", None), "adaptive_max_pool3d": ("AdaptiveMaxPool3d", None),
+    "pixel_shuffle": ("PixelShuffle", None), "pixel_unshuffle": ("PixelUnshuffle", None),
+    "glu": ("GLU", None),
+    "interpolate": ("Upsample", ("size", "scale_factor", "mode", "align_corners")),
+    "upsample": ("Upsample", ("size", "scale_factor", "mode", "align_corners")),
+}
+SAME_SHAPE = {
+    "relu", "relu_", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "sigmoid", "tanh", "leaky_relu",
+    "hardtanh", "hardswish", "hardsigmoid", "softplus", "softsign", "tanhshrink", "softshrink", "hardshrink",
+    "logsigmoid", "rrelu", "prelu", "threshold", "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+    "feature_alpha_dropout", "softmax", "log_softmax", "softmin", "normalize", "batch_norm", "instance_norm",
+    "layer_norm", "group_norm", "local_response_norm", "contiguous", "float", "double", "half", "long", "int",
+    "bool", "to", "cuda", "cpu", "detach", "clone", "type", "type_as", "abs", "exp", "log", "sqrt", "rsqrt",
+    "neg", "clamp", "clamp_", "clip", "sign", "floor", "ceil", "round", "pow", "square", "sin", "cos", "erf",
+    "sigmoid_", "tanh_", "mul_", "add_", "div_", "sub_", "fill_", "zero_", "requires_grad_",
+    "nan_to_num", "logit", "reciprocal", "cumsum", "cumprod", "flip", "roll", "masked_fill", "dropout_",
+    "pin_memory", "numpy", "expm1", "log1p", "where", "trunc", "frac",
+}
+REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "norm", "logsumexp", "nansum", "nanmean",
+              "argmax", "argmin", "all", "any", "count_nonzero"}
+REDUCTIONS_WITH_INDICES = {"max", "min", "median", "mode"}
+CREATORS = {"zeros", "ones", "randn", "rand", "empty", "full", "randint", "zeros_like", "ones_like", "randn_like",
+            "rand_like", "empty_like", "full_like", "tensor", "arange"}
+
+
+def _tail(qualname: str) -> str:
+    return qualname.rsplit(".", 1)[-1]
+
+
+def _is_nn(qualname: str) -> bool:
+    parts = qualname.split(".")
+    return len(parts) >= 3 and parts[0] == "torch" and parts[1] == "nn" and parts[2] not in ("functional", "init") \
+        or qualname.startswith("torch.nn.modules.")
+
+
+def _is_functional(qualname: str) -> bool:
+    return qualname.startswith("torch.nn.functional.")
+
+
+def _is_torch_function(qualname: str) -> bool:
+    return qualname.startswith("torch.") and qualname.count(".") == 1
+
+
+class CallDispatcher:
+    def __init__(self, interp: Interpreter) -> None:
+        self.interp = interp
+        self.batch_symbol: str | None = None
+
+    @property
+    def trace(self):
+        return self.interp.trace
+
+    # ------------------------------------------------------------------ entry point
+    def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if isinstance(func, FunctionValue):
+            return self.interp.call_function(func, args, dict(kwargs))
+        if isinstance(func, BoundMethod):
+            return self.interp.call_function(func.func, [func.self_value, *args], dict(kwargs))
+        if isinstance(func, ClassValue):
+            return self.instantiate(func, args, kwargs, node)
+        if isinstance(func, External):
+            return self.external(func.qualname, args, kwargs, node)
+        if isinstance(func, MethodOf):
+            return self.method(func.target, func.name, args, kwargs, node)
+        if isinstance(func, Module):
+            return self.apply_module(func, args, kwargs, node)
+        if isinstance(func, tuple) and len(func) == 2 and isinstance(func[1], FunctionValue):
+            return self.interp.call_function(func[1], args, dict(kwargs))
+        return self.unknown_result(args)
+
+    @staticmethod
+    def unknown_result(args: list[Any]) -> Any:
+        return Tensor(None) if any(isinstance(a, Tensor) for a in args) else UNKNOWN
+
+    # ------------------------------------------------------------------ classes
+    def instantiate(self, cls: ClassValue, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
+        inst = Instance(node, cls=cls)
+        init = cls.lookup("__init__")
+        if isinstance(init, FunctionValue):
+            self.interp.call_function(init, [inst, *args], dict(kwargs))
+        elif cls.container_base:
+            self.fill_container_instance(inst, cls.container_base, args)
+        elif not cls.is_module:
+            fields = [t.id for s in cls.node.body if isinstance(s, ast.AnnAssign)
+                      for t in [s.target] if isinstance(t, ast.Name)]
+            for name, value in zip(fields, args):
+                inst.attrs[name] = value
+            for name, value in kwargs.items():
+                inst.attrs[name] = value
+        return inst
+
+    def fill_container_instance(self, inst: Instance, kind: str, args: list[Any]) -> None:
+        built = self.make_container(kind, args, inst.node)
+        if isinstance(built, Container):
+            for name, child in built.children.items():
+                inst.modules[name] = child
+                inst.attrs.setdefault(name, child)
+
+    def make_container(self, kind: str, args: list[Any], node: ast.AST | None) -> Any:
+        container = Container(node, kind=kind)
+        if kind == "ModuleDict" or (kind == "Sequential" and len(args) == 1 and isinstance(args[0], dict)):
+            source = args[0] if args else {}
+            if isinstance(source, (list, tuple)):
+                source = dict(p for p in source if isinstance(p, tuple) and len(p) == 2)
+            if not isinstance(source, dict):
+                return UNKNOWN
+            for key, value in source.items():
+                if isinstance(value, Module):
+                    container.children[str(key)] = value
+            return container
+        items = args
+        if kind == "ModuleList":
+            items = (self.interp.iterate(args[0]) or []) if args else []
+            if args and self.interp.iterate(args[0]) is None:
+                return UNKNOWN
+        for item in items:
+            if isinstance(item, Module):
+                container.append(item)
+            else:
+                return UNKNOWN
+        return container
+
+    # ------------------------------------------------------------------ externals
+    def external(self, qualname: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        name = _tail(qualname)
+        if _is_nn(qualname) or qualname in RULES:
+            if name in CONTAINERS:
+                return self.make_container(name, args, node)
+            rule = RULES.get(name)
+            if rule is not None:
+                return self.construct(rule, args, kwargs, node)
+            if name[:1].isupper():
+                return OpaqueModule(node, name=name)
+            return self.unknown_result(args)
+        if _is_functional(qualname):
+            return self.functional(name, args, kwargs, node)
+        if _is_torch_function(qualname):
+            return self.torch_function(name, args, kwargs, node)
+        if qualname.startswith("builtins."):
+            return self.builtin(name, args, kwargs, node)
+        if qualname in ("collections.OrderedDict", "typing.OrderedDict"):
+            return self.builtin("dict", args, kwargs, node)
+        if qualname.startswith("math.") or qualname.startswith("numpy.") or qualname.startswith("np."):
+            return self.math(name, args)
+        if qualname.startswith("torch.") and name in SAME_SHAPE and args and isinstance(args[0], Tensor):
+            return args[0].derive(args[0].shape, keep_flat=True)
+        if name[:1].isupper() and (qualname.startswith(("torchvision.", "timm.", "transformers."))):
+            return OpaqueModule(node, name=name)
+        return self.unknown_result(args)
+
+    def construct(self, rule: LayerRule, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("device", "dtype")}
+        return Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
+
+    def math(self, name: str, args: list[Any]) -> Any:
+        if any(a is UNKNOWN for a in args):
+            return UNKNOWN
+        if name in ("floor", "ceil", "trunc") and len(args) == 1 and isinstance(args[0], (int, float)):
+            return int(getattr(math, name)(args[0]))
+        if name in ("sqrt", "log", "log2", "exp") and len(args) == 1 and isinstance(args[0], (int, float)):
+            try:
+                return getattr(math, name)(args[0])
+            except ValueError:
+                return UNKNOWN
+        if name == "prod" and args:
+            items = self.interp.iterate(args[0])
+            if items is None or not all(isinstance(i, (int, dims.Expr)) for i in items):
+                return UNKNOWN
+            return dims.product(items)
+        if name == "pi":
+            return math.pi
+        return UNKNOWN
+
+    # ------------------------------------------------------------------ builtins
+    def builtin(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        it = self.interp.iterate
+        try:
+            if name == "range":
+                if all(isinstance(a, int) for a in args) and args:
+                    return range(*args)
+                return UNKNOWN
+            if name == "len":
+                if args and isinstance(args[0], Tensor):
+                    return args[0].shape[0] if args[0].shape else UNKNOWN
+                items = it(args[0]) if args else None
+                return UNKNOWN if items is None else len(items)
+            if name in ("list", "tuple"):
+                if not args:
+                    return [] if name == "list" else ()
+                items = it(args[0])
+                if items is None:
+                    return UNKNOWN
+                return list(items) if name == "list" else tuple(items)
+            if name == "dict":
+                base: dict[Any, Any] = {}
+                if args:
+                    source = args[0]
+                    if isinstance(source, dict):
+                        base.update(source)
+                    else:
+                        items = it(source)
+                        if items is None:
+                            return UNKNOWN
+                        for pair in items:
+                            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                                return UNKNOWN
+                            base[pair[0]] = pair[1]
+                base.update(kwargs)
+                return base
+            if name == "zip":
+                lists = [it(a) for a in args]
+                if any(x is None for x in lists):
+                    return UNKNOWN
+                return list(zip(*lists))
+            if name == "enumerate":
+                items = it(args[0]) if args else None
+                start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+                return UNKNOWN if items is None else list(enumerate(items, start))
+            if name in ("reversed", "sorted"):
+                items = it(args[0]) if args else None
+                if items is None:
+                    return UNKNOWN
+                return list(reversed(items)) if name == "reversed" else sorted(items)
+            if name in ("int", "float", "bool", "str", "abs", "round"):
+                if not args:
+                    return {"int": 0, "float": 0.0, "bool": False, "str": ""}.get(name, UNKNOWN)
+                value = args[0]
+                if isinstance(value, dims.Expr) and name == "int":
+                    return value
+                if value is UNKNOWN or isinstance(value, (dims.Expr, Tensor)):
+                    return UNKNOWN
+                return {"int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round}[name](*args)
+            if name in ("min", "max", "sum", "any", "all"):
+                items = it(args[0]) if len(args) == 1 else list(args)
+                if items is None or any(i is UNKNOWN or isinstance(i, (dims.Expr, Tensor)) for i in items):
+                    if name == "sum" and items is not None and all(isinstance(i, (int, dims.Expr)) for i in items):
+                        total: Any = 0
+                        for i in items:
+                            total = dims.add(total, i)
+                        return total
+                    return UNKNOWN
+                return {"min": min, "max": max, "sum": sum, "any": any, "all": all}[name](items)
+            if name == "divmod" and all(isinstance(a, int) for a in args):
+                return divmod(*args)
+            if name == "pow" and all(isinstance(a, (int, float)) for a in args) and abs(args[1]) < 64:
+                return pow(*args)
+            if name == "isinstance":
+                return self.is_instance(args)
+            if name == "hasattr":
+                return UNKNOWN
+            if name == "getattr":
+                if len(args) >= 2 and isinstance(args[1], str):
+                    value = self.interp.get_attr(args[0], args[1])
+                    if isinstance(value, MethodOf) and len(args) > 2:
+                        return args[2]
+                    return value
+                return UNKNOWN
+            if name == "setattr":
+                if len(args) == 3 and isinstance(args[1], str):
+                    self.interp.set_attr(args[0], args[1], args[2])
+                return None
+            if name == "super":
+                return self.super_proxy(args, node)
+            if name in ("map", "filter"):
+                fn, items = (args[0], it(args[1])) if len(args) == 2 else (None, None)
+                if items is None:
+                    return UNKNOWN
+                if name == "map":
+                    return [self.interp.call(fn, [i], {}, node) for i in items]
+                return [i for i in items if self.interp.call(fn, [i], {}, node) is True]
+            if name == "print":
+                return None
+        except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError):
+            return UNKNOWN
+        return UNKNOWN
+
+    def is_instance(self, args: list[Any]) -> Any:
+        if len(args) != 2:
+            return UNKNOWN
+        value, kinds = args
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        py = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.list": list,
+              "builtins.tuple": tuple, "builtins.dict": dict, "builtins.bool": bool}
+        results = []
+        for kind in kinds:
+            if isinstance(kind, External) and kind.qualname in py:
+                if value is UNKNOWN or isinstance(value, dims.Expr):
+                    return UNKNOWN
+                results.append(isinstance(value, py[kind.qualname]))
+            elif isinstance(kind, External) and _is_nn(kind.qualname):
+                tail = _tail(kind.qualname)
+                if isinstance(value, Layer):
+                    results.append(value.rule.op == tail or (tail == "Module"))
+                elif isinstance(value, Container):
+                    results.append(tail in (value.kind, "Module"))
+                elif isinstance(value, Instance):
+                    results.append(tail == "Module" and value.cls.is_module or None)
+                else:
+                    return UNKNOWN
+            elif isinstance(kind, ClassValue) and isinstance(value, Instance):
+                results.append(kind in value.cls.mro())
+            else:
+                return UNKNOWN
+        if any(r is None for r in results):
+            return UNKNOWN
+        return any(results)
+
+    def super_proxy(self, args: list[Any], node: ast.AST | None) -> Any:
+        if len(args) == 2 and isinstance(args[0], ClassValue):
+            return SuperProxy(args[0], args[1])
+        return UNKNOWN
+
+    # ------------------------------------------------------------------ methods
+    def method(self, target: Any, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if isinstance(target, Tensor):
+            return self.tensor_method(target, name, args, kwargs, node)
+        if isinstance(target, SuperProxy):
+            if name == "__init__":
+                self.super_init(target, args)
+            return None
+        if isinstance(target, list):
+            return self.list_method(target, name, args)
+        if isinstance(target, dict):
+            return self.dict_method(target, name, args)
+        if isinstance(target, str):
+            if name == "format":
+                try:
+                    return target.format(*args, **kwargs)
+                except Exception:
+                    return UNKNOWN
+            if name in ("lower", "upper", "strip") and not args:
+                return getattr(target, name)()
+            return UNKNOWN
+        if isinstance(target, Container):
+            return self.container_method(target, name, args)
+        if isinstance(target, Instance):
+            if name in ("add_module", "register_module") and len(args) == 2 and isinstance(args[0], str):
+                self.interp.set_attr(target, args[0], args[1])
+                return None
+            if name in ("append", "extend", "insert") and target.cls.container_base:
+                temp = Container(target.node, kind=target.cls.container_base, children=target.modules)
+                return self.container_method(temp, name, args)
+            if name in ("to", "eval", "train", "cuda", "cpu", "float", "double", "half", "requires_grad_"):
+                return target
+            return self.unknown_result(args)
+        if isinstance(target, (Layer, OpaqueModule)):
+            if name in ("to", "eval", "train", "cuda", "cpu", "float", "double", "half", "requires_grad_"):
+                return target
+            if name == "forward":
+                return self.apply_module(target, args, kwargs, node)
+        return self.unknown_result(args)
+
+    def super_init(self, proxy: SuperProxy, args: list[Any]) -> None:
+        """``super().__init__(...)`` of a class that extends ``nn.Sequential`` registers its layers."""
+        inst = proxy.self_value
+        if not isinstance(inst, Instance):
+            return
+        mro = inst.cls.mro()
+        following = mro[mro.index(proxy.cls) + 1:] if proxy.cls in mro else []
+        for cls in following:
+            init = cls.namespace.get("__init__")
+            if isinstance(init, FunctionValue):
+                return  # handled by get_attr as a BoundMethod
+        if proxy.cls.container_base and args:
+            self.fill_container_instance(inst, proxy.cls.container_base, args)
+
+    def list_method(self, target: list, name: str, args: list[Any]) -> Any:
+        if name == "append" and len(args) == 1:
+            target.append(args[0])
+            return None
+        if name == "extend" and len(args) == 1:
+            items = self.interp.iterate(args[0])
+            if items is None:
+                target.append(UNKNOWN)
+            else:
+                target.extend(items)
+            return None
+        if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+            target.insert(args[0], args[1])
+            return None
+        if name == "pop":
+            try:
+                return target.pop(*args)
+            except Exception:
+                return UNKNOWN
+        if name in ("index", "count") and args:
+            try:
+                return getattr(target, name)(*args)
+            except Exception:
+                return UNKNOWN
+        if name == "copy":
+            return list(target)
+        return UNKNOWN
+
+    def dict_method(self, target: dict, name: str, args: list[Any]) -> Any:
+        if name == "items":
+            return list(target.items())
+        if name == "keys":
+            return list(target.keys())
+        if name == "values":
+            return list(target.values())
+        if name == "get" and args:
+            try:
+                return target.get(args[0], args[1] if len(args) > 1 else None)
+            except TypeError:
+                return UNKNOWN
+        if name == "update" and args and isinstance(args[0], dict):
+            target.update(args[0])
+            return None
+        if name == "pop" and args:
+            try:
+                return target.pop(*args)
+            except Exception:
+                return UNKNOWN
+        if name == "copy":
+            return dict(target)
+        return UNKNOWN
+
+    def container_method(self, target: Container, name: str, args: list[Any]) -> Any:
+        if name == "append" and args and isinstance(args[0], Module):
+            target.append(args[0])
+            return target
+        if name == "extend" and args:
+            for item in self.interp.iterate(args[0]) or []:
+                if isinstance(item, Module):
+                    target.append(item)
+            return target
+        if name == "insert" and len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], Module):
+            children = list(target.children.values())
+            children.insert(args[0], args[1])
+            target.children = {str(i): c for i, c in enumerate(children)}
+            return None
+        if name in ("add_module", "register_module") and len(args) == 2 and isinstance(args[0], str) \
+                and isinstance(args[1], Module):
+            target.children[args[0]] = args[1]
+            return None
+        if name == "items":
+            return list(target.children.items())
+        if name == "keys":
+            return list(target.children.keys())
+        if name in ("values", "children", "modules"):
+            return list(target.children.values())
+        if name in ("to", "eval", "train", "cuda", "cpu"):
+            return target
+        if name == "forward":
+            return self.apply_module(target, args, {}, None)
+        return UNKNOWN
+
+    # ------------------------------------------------------------------ applying modules
+    def apply_module(self, module: Module, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None,
+                     line: int | None = None, sequence: Container | None = None) -> Any:
+        call_line = line if line is not None else getattr(node, "lineno", 0)
+        if isinstance(module, Layer):
+            return self.apply_layer(module, args, kwargs, node, call_line, sequence)
+        if isinstance(module, Container):
+            if module.kind != "Sequential":
+                return self.unknown_result(args)
+            return self.apply_sequence(module, list(module.children.values()), args, node)
+        if isinstance(module, Instance):
+            forward = module.cls.lookup("forward")
+            if isinstance(forward, FunctionValue):
+                result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+            elif module.cls.container_base == "Sequential":
+                result = self.apply_sequence(module, list(module.modules.values()), args, node)
+            else:
+                result = self.unknown_result(args)
+            self.record_module_call(module, args, result, node, call_line)
+            return result
+        if isinstance(module, OpaqueModule):
+            result = self.unknown_result(args)
+            self.record(module.path, module.name, call_line, module, args, result, node)
+            return result
+        return self.unknown_result(args)
+
+    def apply_sequence(self, owner: Module, children: list[Module], args: list[Any], node: ast.AST | None) -> Any:
+        value = args[0] if args else UNKNOWN
+        container = owner if isinstance(owner, Container) else None
+        for child in children:
+            child_line = getattr(child.node, "lineno", None) or getattr(node, "lineno", 0)
+            value = self.apply_module(child, [value], {}, None, line=child_line, sequence=container)
+        return value
+
+    def record_module_call(self, module: Instance, args: list[Any], result: Any, node: ast.AST | None,
+                           line: int) -> None:
+        """A module of the user's without submodules is a leaf for ``named_modules()``: record it."""
+        leaf = not module.modules
+        self.record(module.path, module.cls.name, line, module, args, result, node, leaf=leaf)
+
+    def record(self, path: str | None, op: str, line: int, module: Module | None, args: list[Any], result: Any,
+               node: ast.AST | None, leaf: bool = True, explain: list[str] | None = None,
+               params: Any = None, formula: str = "", params_text: str = "") -> None:
+        if not self.trace.recording:
+            return
+        first = next((a for a in args if isinstance(a, Tensor)), None)
+        outputs = _shapes_of(result)
+        span = self.trace.span(node) if node is not None else None
+        self.trace.records.append(LayerRecord(
+            path=path, op=op, line=line,
+            def_line=getattr(module.node, "lineno", None) if module is not None and module.node is not None else None,
+            input=first.shape if first else None, output=outputs[0] if outputs else None, params=params,
+            formula=formula, explain=list(explain or []), params_text=params_text, outputs=tuple(outputs),
+            column=span.column if span and span.line == line else 0,
+            end_column=span.end_column if span and span.line == line and span.end_line == line else 0,
+            leaf=leaf))
+
+    def apply_layer(self, layer: Layer, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None, line: int,
+                    sequence: Container | None) -> Any:
+        rule = layer.rule
+        tensors = [a if isinstance(a, Tensor) else None for a in args]
+        for key in ("input", "query", "key", "value", "input1", "input2"):
+            if key in kwargs and isinstance(kwargs[key], Tensor):
+                tensors.append(kwargs[key])
+        first = next((t for t in tensors if t is not None), None)
+        shapes: list[Out] = [t.shape if t is not None else None for t in tensors]
+        call = Call(layer.args, shapes)
+        if self.trace.recording and self.trace.first_layer is None:
+            self.trace.first_layer = layer
+        if first is not None and first.shape and rule.op == "Linear":
+            self.constrain(first.shape[-1], layer.args.values.get("in_features"),
+                           f"{layer.path or 'Linear'}'s in_features={layer.args.values.get('in_features')}")
+        out: Out = None
+        finding: Finding | None = None
+        if first is not None and first.shape is not None:
+            try:
+                out = rule.infer(call)
+            except CannotTell:
+                out = None
+            except ShapeError as error:
+                finding = self.layer_error(error, layer, first, node, sequence)
+                out = error.recover
+        for note in call.notes:
+            if layer.node is not None:
+                self.trace.note(layer.node, note)
+        layer.resolved = call.resolved
+        result = self.wrap(out, first, layer, finding)
+        if rule.op == "Flatten" and isinstance(result, Tensor) and result.shape is not None and first is not None:
+            start, end = layer.args.values.get("start_dim"), layer.args.values.get("end_dim")
+            if isinstance(start, int) and start >= 0 and end == -1:
+                result.flat_from = tuple(first.shape[start:])
+        self.record(layer.path, rule.op, line, layer, [first] if first else [], result, node,
+                    explain=call.explain, params=rule.count_params(layer.args, call.resolved),
+                    formula=rule.formula, params_text=rule.params_text)
+        return result
+
+    def wrap(self, out: Out, source: Tensor | None, producer: Layer | None, finding: Finding | None) -> Any:
+        taint = finding if finding is not None and finding.code == "view-invalid" else (source.taint if source else None)
+        if out is None:
+            return Tensor(None, taint=taint)
+        if isinstance(out, tuple) and out and all(isinstance(o, tuple) or o is None for o in out) \
+                and any(isinstance(o, tuple) for o in out):
+            return tuple(self.wrap(o, source, producer, finding) for o in out)
+        tensor = Tensor(tuple(out), taint=taint, producer=producer)
+        keeps_shape = producer is None or producer.rule.family in SHAPE_KEEPING
+        if source is not None and out == source.shape and keeps_shape:
+            tensor.flat_from = source.flat_from
+            tensor.producer = source.producer
+        return tensor
+
+    def layer_error(self, error: ShapeError, layer: Layer, first: Tensor, node: ast.Call | None,
+                    sequence: Container | None) -> Finding | None:
+        from .fixes import blame_fix, fixes_for_layer
+        if first.taint is not None:
+            extra = blame_fix(self.trace, error, layer, first)
+            if extra is not None and first.taint.fixes:
+                first.taint.fixes[0].edits.extend(extra.edits)
+                first.taint.fixes[0].title += f"; {extra.title[0].lower()}{extra.title[1:]}"
+            return None
+        where = (Trace_arg(self.trace, layer, error.blame) if error.blame else None) or layer.node or node
+        if where is None:
+            return None
+        finding = self.trace.report(error, where)
+        finding.layer_path = layer.path
+        if not finding.fixes:
+            finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence)
+        return finding
+
+    # ------------------------------------------------------------------ functional and torch.*
+    def functional(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if name in FUNCTIONAL_LAYERS:
+            op, signature = FUNCTIONAL_LAYERS[name]
+            rule = RULES[op]
+            if signature is not None:
+                rule = LayerRule(rule.op, rule.family, signature, rule.defaults, rule.infer, rule.formula)
+            x = args[0] if args else kwargs.pop("input", None)
+            layer = Layer(node, rule=rule, args=rule.bind(list(args[1:]), {k: v for k, v in kwargs.items()}))
+            layer.path = None
+            result = self.apply_functional_layer(layer, x, node)
+            return result
+        if name == "linear":
+            x = args[0] if args else None
+            return self.record_op(node, [x], Tensor(None) if isinstance(x, Tensor) else UNKNOWN)
+        if name == "pad" and args and isinstance(args[0], Tensor):
+            return self.op(node, args[0], lambda s: _pad(s, args[1] if len(args) > 1 else kwargs.get("pad")))
+        if name == "one_hot":
+            return self.unknown_result(args)
+        if name in SAME_SHAPE or name.endswith("_"):
+            x = args[0] if args else kwargs.get("input")
+            if isinstance(x, Tensor):
+                return self.record_op(node, [x], x.derive(x.shape, keep_flat=True))
+            return UNKNOWN
+        return self.unknown_result(args)
+
+    def apply_functional_layer(self, layer: Layer, x: Any, node: ast.Call | None) -> Any:
+        if not isinstance(x, Tensor) or x.shape is None:
+            return self.record_op(node, [x], Tensor(None, taint=x.taint if isinstance(x, Tensor) else None))
+        call = Call(layer.args, [x.shape])
+        try:
+            out = layer.rule.infer(call)
+        except CannotTell:
+            out = None
+        except ShapeError as error:
+            if node is not None and x.taint is None:
+                self.trace.report(error, node)
+            out = error.recover
+        for note in call.notes:
+            if node is not None:
+                self.trace.note(node, note)
+        result = self.wrap(out, x, None, None)
+        self.record(None, self.op_name(node), getattr(node, "lineno", 0), None, [x], result, node,
+                    explain=call.explain, formula=layer.rule.formula)
+        return result
+
+    def op_name(self, node: ast.AST | None) -> str:
+        if isinstance(node, ast.Call):
+            return self.trace.text(node.func) or "op"
+        return "op"
+
+    def record_op(self, node: ast.AST | None, args: list[Any], result: Any) -> Any:
+        if node is not None:
+            self.record(None, self.op_name(node), getattr(node, "lineno", 0), None, args, result, node)
+        return result
+
+    def op(self, node: ast.Call | None, x: Tensor, fn, keep_flat: bool = False, error_at: ast.AST | None = None,
+           make_fix=None) -> Any:
+        """Apply a pure shape function to a tensor, reporting its error once, and record it."""
+        if x.shape is None:
+            return self.record_op(node, [x], Tensor(None, taint=x.taint))
+        finding = None
+        try:
+            shape = fn(x.shape)
+        except CannotTell:
+            shape = None
+        except ShapeError as error:
+            shape = None
+            where = error_at or node
+            if where is not None and x.taint is None:
+                finding = self.trace.report(error, where)
+                if make_fix is not None and not finding.fixes:
+                    fix = make_fix(x)
+                    if fix is not None:
+                        finding.fixes.append(fix)
+                recovered = make_fix.recover(x) if make_fix is not None and hasattr(make_fix, "recover") else None
+                shape = recovered
+        result = Tensor(shape, taint=finding if finding is not None else x.taint)
+        if keep_flat and shape == x.shape:
+            result.flat_from = x.flat_from
+        return self.record_op(node, [x], result)
+
+    def torch_function(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack"):
+            items = self.interp.iterate(args[0]) if args else self.interp.iterate(kwargs.get("tensors"))
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", kwargs.get("axis", 0))
+            if items is None or not all(isinstance(t, Tensor) for t in items):
+                return self.record_op(node, [], Tensor(None))
+            taint = next((t.taint for t in items if t.taint), None)
+            if any(t.shape is None for t in items):
+                return self.record_op(node, items, Tensor(None, taint=taint))
+            try:
+                if name == "stack":
+                    shape = tensor_ops.stack([t.shape for t in items], dim)
+                elif name in ("hstack", "vstack"):
+                    shape = None
+                else:
+                    shape = tensor_ops.cat([t.shape for t in items], dim)
+            except CannotTell:
+                shape = None
+            except ShapeError as error:
+                shape = None
+                if node is not None and taint is None:
+                    taint = self.trace.report(error, node)
+            return self.record_op(node, items, Tensor(shape, taint=taint))
+        if name in CREATORS:
+            return self.create(name, args, kwargs, node)
+        if name in ("add", "sub", "mul", "div", "maximum", "minimum", "where", "matmul", "mm", "bmm"):
+            tensors = [a for a in args if isinstance(a, Tensor)]
+            if name in ("matmul", "mm", "bmm") and len(args) >= 2:
+                return self.tensor_binary(ast.MatMult(), args[0], args[1], node)
+            if name == "where" and len(args) == 3:
+                return self.tensor_binary(ast.Add(), args[1], args[2], node)
+            if len(args) >= 2:
+                return self.tensor_binary(ast.Add(), args[0], args[1], node)
+            return self.unknown_result(tensors)
+        if args and isinstance(args[0], Tensor):
+            return self.tensor_method(args[0], name, list(args[1:]), kwargs, node)
+        return self.unknown_result(args)
+
+    def create(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if name.endswith("_like"):
+            x = args[0] if args else None
+            return x.derive(x.shape) if isinstance(x, Tensor) else UNKNOWN
+        if name in ("tensor", "arange", "full"):
+            if name == "full" and args:
+                sizes = args[0]
+                items = self.interp.iterate(sizes)
+                if items is not None and all(isinstance(s, (int, dims.Expr)) for s in items):
+                    return Tensor(tuple(items))
+            return Tensor(None)
+        if name == "randint":
+            size = kwargs.get("size", args[-1] if args else None)
+            items = self.interp.iterate(size)
+            if items is not None and all(isinstance(s, (int, dims.Expr)) for s in items):
+                return Tensor(tuple(items))
+            return Tensor(None)
+        sizes = args
+        if len(args) == 1 and isinstance(args[0], (tuple, list)):
+            sizes = list(args[0])
+        if "size" in kwargs:
+            sizes = list(kwargs["size"]) if isinstance(kwargs["size"], (list, tuple)) else []
+        if sizes and all(isinstance(s, (int, dims.Expr)) and not isinstance(s, bool) for s in sizes):
+            return Tensor(tuple(sizes))
+        return Tensor(None)
+
+    # ------------------------------------------------------------------ tensor methods
+    def tensor_method(self, x: Tensor, name: str, args: list[Any], kwargs: dict[str, Any],
+                      node: ast.Call | None) -> Any:
+        shape = x.shape
+        if name in ("size", "dim", "numel", "nelement", "ndimension"):
+            if shape is None:
+                return UNKNOWN
+            if name == "size":
+                if args or "dim" in kwargs:
+                    d = args[0] if args else kwargs["dim"]
+                    if not isinstance(d, int):
+                        return UNKNOWN
+                    try:
+                        value = shape[d]
+                    except IndexError:
+                        return UNKNOWN
+                    return UNKNOWN if value is None else value
+                return tuple(d if d is not None else UNKNOWN for d in shape)
+            if name in ("dim", "ndimension"):
+                return len(shape)
+            total = tensor_ops.numel(shape)
+            return UNKNOWN if total is None else total
+        if name in ("view", "reshape"):
+            sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
+            if "shape" in kwargs and isinstance(kwargs["shape"], (tuple, list)):
+                sizes = list(kwargs["shape"])
+            return self.view(x, sizes, node)
+        if name in ("view_as", "reshape_as", "expand_as", "type_as") and args and isinstance(args[0], Tensor):
+            if name == "type_as":
+                return self.record_op(node, [x], x.derive(shape, keep_flat=True))
+            return self.record_op(node, [x], x.derive(args[0].shape))
+        if name == "flatten":
+            start = args[0] if args else kwargs.get("start_dim", 0)
+            end = args[1] if len(args) > 1 else kwargs.get("end_dim", -1)
+            return self.flatten(x, start, end, node)
+        if name == "permute":
+            order = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
+            return self.op(node, x, lambda s: tensor_ops.permute(s, order))
+        if name in ("transpose", "swapaxes", "swapdims"):
+            a = args[0] if args else kwargs.get("dim0")
+            b = args[1] if len(args) > 1 else kwargs.get("dim1")
+            return self.op(node, x, lambda s: tensor_ops.transpose(s, a, b))
+        if name == "t":
+            return self.op(node, x, lambda s: tuple(reversed(s)))
+        if name == "squeeze":
+            dim = args[0] if args else kwargs.get("dim")
+            return self.op(node, x, lambda s: tensor_ops.squeeze(s, dim), keep_flat=True)
+        if name == "unsqueeze":
+            dim = args[0] if args else kwargs.get("dim")
+            return self.op(node, x, lambda s: tensor_ops.unsqueeze(s, dim))
+        if name in REDUCTIONS or name in REDUCTIONS_WITH_INDICES:
+            dim = args[0] if args else kwargs.get("dim", kwargs.get("axis"))
+            keepdim = args[1] if len(args) > 1 else kwargs.get("keepdim", False)
+            if name in ("norm", "std", "var") and args and not isinstance(args[0], int):
+                dim = kwargs.get("dim")
+            if name in REDUCTIONS_WITH_INDICES and isinstance(dim, Tensor):
+                return self.tensor_binary(ast.Add(), x, dim, node)
+            result = self.op(node, x, lambda s: tensor_ops.reduce(s, dim, keepdim))
+            if name in REDUCTIONS_WITH_INDICES and dim is not None:
+                return (result, result.derive(result.shape))
+            return result
+        if name in ("expand", "repeat"):
+            sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
+            if name == "expand":
+                return self.op(node, x, lambda s: _expand(s, sizes))
+            return self.op(node, x, lambda s: _repeat(s, sizes))
+        if name in ("split", "chunk"):
+            size = args[0] if args else kwargs.get("split_size_or_sections", kwargs.get("chunks"))
+            dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+            if shape is None:
+                return UNKNOWN
+            try:
+                parts = tensor_ops.split(shape, size, dim) if name == "split" else tensor_ops.chunk(shape, size, dim)
+            except (CannotTell, ShapeError):
+                return UNKNOWN
+            return tuple(Tensor(p) for p in parts)
+        if name == "unbind":
+            return UNKNOWN
+        if name in ("matmul", "mm", "bmm") and args:
+            return self.tensor_binary(ast.MatMult(), x, args[0], node)
+        if name in ("add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_") and args:
+            if isinstance(args[0], Tensor):
+                return self.tensor_binary(ast.Add(), x, args[0], node)
+            return self.record_op(node, [x], x.derive(shape, keep_flat=True))
+        if name in ("softmax", "log_softmax") or name in SAME_SHAPE or name.endswith("_"):
+            return self.record_op(node, [x], x.derive(shape, keep_flat=True))
+        if name in ("item", "tolist"):
+            return UNKNOWN
+        if name == "new_zeros" or name == "new_ones" or name == "new_empty":
+            return self.create("zeros", args, kwargs, node)
+        return self.record_op(node, [x], Tensor(None, taint=x.taint))
+
+    def view(self, x: Tensor, sizes: list[Any], node: ast.Call | None) -> Any:
+        from .fixes import ViewFix
+        make_fix = ViewFix(self.trace, node, sizes)
+        error_at = make_fix.target_node()
+        self.constrain_view(x, sizes, node)
+        result = self.op(node, x, lambda s: tensor_ops.view(s, sizes, self.batch_symbol),
+                         error_at=error_at, make_fix=make_fix)
+        if isinstance(result, Tensor) and result.shape is not None and x.shape is not None and len(result.shape) >= 1:
+            tail = result.shape[-1]
+            if len(result.shape) < len(x.shape) and tail is not None and isinstance(tail, int):
+                merged = self.trailing_factors(x.shape, tail)
+                if merged:
+                    result.flat_from = merged
+        return result
+
+    def trailing_factors(self, shape: tuple, total: int) -> tuple | None:
+        """The trailing dims of ``shape`` whose product is ``total``, for a fix written ``16 * 6 * 6``."""
+        product: Any = 1
+        for i in range(len(shape) - 1, 0, -1):
+            if not isinstance(shape[i], int):
+                return None
+            product *= shape[i]
+            if product == total:
+                return tuple(shape[i:])
+        return None
+
+    def constrain(self, size: Any, value: Any, where: str) -> None:
+        """Remember a size the model pins down while the input's spatial size is a symbol."""
+        if isinstance(size, dims.Expr) and isinstance(value, int) and not isinstance(value, bool):
+            self.trace.constraints.append(Constraint(size, value, where))
+
+    def constrain_view(self, x: Tensor, sizes: list[Any], node: ast.AST | None) -> None:
+        if x.shape is None or len(x.shape) < 2 or len(sizes) != 2 or any(d is None for d in x.shape[1:]):
+            return
+        if not isinstance(sizes[1], int) or sizes[1] <= 0:
+            return
+        per_sample = dims.product(list(x.shape[1:]))
+        self.constrain(per_sample, sizes[1], f"the view to (-1, {sizes[1]})")
+
+    def flatten(self, x: Tensor, start: Any, end: Any, node: ast.Call | None) -> Any:
+        result = self.op(node, x, lambda s: tensor_ops.flatten(s, start, end))
+        if isinstance(result, Tensor) and result.shape is not None and x.shape is not None and end in (-1, None):
+            if isinstance(start, int) and start >= 0:
+                result.flat_from = tuple(x.shape[start:])
+        return result
+
+    def tensor_index(self, x: Tensor, key: Any) -> Any:
+        if x.shape is None or key is UNKNOWN:
+            return Tensor(None, taint=x.taint)
+        try:
+            return x.derive(tensor_ops.index(x.shape, key))
+        except (CannotTell, ShapeError):
+            return Tensor(None, taint=x.taint)
+
+    def tensor_binary(self, op: ast.operator, a: Any, b: Any, node: ast.AST | None) -> Any:
+        ta = a if isinstance(a, Tensor) else None
+        tb = b if isinstance(b, Tensor) else None
+        taint = (ta.taint if ta else None) or (tb.taint if tb else None)
+        if ta is None or tb is None:
+            t = ta or tb
+            if a is UNKNOWN or b is UNKNOWN or isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+                return Tensor(None, taint=taint)
+            return t.derive(t.shape, keep_flat=True)
+        if ta.shape is None or tb.shape is None:
+            return Tensor(None, taint=taint)
+        try:
+            if isinstance(op, ast.MatMult):
+                shape = tensor_ops.matmul(ta.shape, tb.shape)
+            else:
+                shape = tensor_ops.broadcast(ta.shape, tb.shape)
+        except CannotTell:
+            shape = None
+        except ShapeError as error:
+            shape = None
+            if node is not None and taint is None:
+                taint = self.trace.report(error, node)
+        result = Tensor(shape, taint=taint)
+        if shape == ta.shape:
+            result.flat_from = ta.flat_from
+        if isinstance(node, ast.Call):
+            self.record_op(node, [ta], result)
+        return result
+
+
+def Trace_arg(trace, layer: Layer, name: str) -> ast.AST | None:
+    return trace.argument_node(layer, name)
+
+
+def _shapes_of(result: Any) -> list:
+    if isinstance(result, Tensor):
+        return [result.shape]
+    if isinstance(result, tuple):
+        out: list = []
+        for item in result:
+            out.extend(_shapes_of(item))
+        return out
+    return []
+
+
+def _pad(shape: tuple, pads: Any) -> tuple:
+    if not isinstance(pads, (tuple, list)) or len(pads) % 2 or not all(isinstance(p, int) for p in pads):
+        raise CannotTell("pad")
+    out = list(shape)
+    for i in range(len(pads) // 2):
+        axis = len(shape) - 1 - i
+        if axis < 0:
+            raise ShapeError("rank-mismatch", "Padding length too large")
+        if out[axis] is not None:
+            out[axis] = dims.add(out[axis], pads[2 * i] + pads[2 * i + 1])
+    return tuple(out)
+
+
+def _expand(shape: tuple, sizes: list[Any]) -> tuple:
+    if len(sizes) < len(shape):
+        raise CannotTell("expand")
+    offset = len(sizes) - len(shape)
+    out = []
+    for i, s in enumerate(sizes):
+        if isinstance(s, int) and s == -1:
+            out.append(shape[i - offset] if i >= offset else None)
+        elif isinstance(s, (int, dims.Expr)):
+            out.append(s)
+        else:
+            raise CannotTell("expand")
+    return tuple(out)
+
+
+def _repeat(shape: tuple, sizes: list[Any]) -> tuple:
+    if len(sizes) < len(shape) or not all(isinstance(s, int) for s in sizes):
+        raise CannotTell("repeat")
+    padded = (1,) * (len(sizes) - len(shape)) + tuple(shape)
+    return tuple(None if d is None else dims.mul(d, s) for d, s in zip(padded, sizes))

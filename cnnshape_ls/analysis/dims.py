@@ -1,0 +1,241 @@
+"""Symbolic tensor dimensions.
+
+A dimension is an ``int`` or an :class:`Expr`: a polynomial with integer
+coefficients over atoms (named symbols such as ``BS`` or ``H``, and floor
+divisions of polynomials by a positive integer). This is exactly what the shape
+formulas of convolution, pooling and flattening produce, and it prints the way a
+person writes it: ``(H - 3)//2 + 1``, ``16*H*W``.
+
+Two expressions that print differently may still be equal for every input; the
+engine therefore only ever reports a mismatch between *concrete* integers, so
+symbolic arithmetic can be incomplete without being wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+Monomial = tuple["Atom", ...]
+
+
+@dataclass(frozen=True)
+class Atom:
+    """A named symbol (``num`` is None) or ``num // den``."""
+
+    name: str
+    num: Expr | None = None
+    den: int = 1
+
+    def __str__(self) -> str:
+        if self.num is None:
+            return self.name
+        inner = str(self.num)
+        if len(self.num.terms) > 1 or self.num.terms[0][1] != 1 or len(self.num.terms[0][0]) > 1:
+            inner = f"({inner})"
+        return f"{inner}//{self.den}"
+
+    def evaluate(self, env: dict[str, int]) -> int | None:
+        if self.num is None:
+            return env.get(self.name)
+        value = self.num.evaluate(env)
+        return None if value is None else value // self.den
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A polynomial: ``terms`` is a sorted tuple of (monomial, coefficient)."""
+
+    terms: tuple[tuple[Monomial, int], ...]
+
+    def __str__(self) -> str:
+        out = ""
+        for i, (mono, coef) in enumerate(self.terms):
+            negative = coef < 0
+            mag = -coef if negative else coef
+            if mono:
+                wrap = len(mono) > 1 or mag != 1
+                body = "*".join(f"({a})" if wrap and a.num is not None else str(a) for a in mono)
+                body = body if mag == 1 else f"{mag}*{body}"
+            else:
+                body = str(mag)
+            if i == 0:
+                out = f"-{body}" if negative else body
+            else:
+                out += f" - {body}" if negative else f" + {body}"
+        return out
+
+    def __repr__(self) -> str:
+        return f"Expr({self})"
+
+    def symbols(self) -> set[str]:
+        names: set[str] = set()
+        for mono, _ in self.terms:
+            for atom in mono:
+                if atom.num is None:
+                    names.add(atom.name)
+                else:
+                    names |= atom.num.symbols()
+        return names
+
+    def evaluate(self, env: dict[str, int]) -> int | None:
+        total = 0
+        for mono, coef in self.terms:
+            value = coef
+            for atom in mono:
+                v = atom.evaluate(env)
+                if v is None:
+                    return None
+                value *= v
+            total += value
+        return total
+
+
+Dim = Union[int, Expr]
+
+
+def sym(name: str) -> Expr:
+    return Expr((((Atom(name),), 1),))
+
+
+def _poly(value: Dim) -> dict[Monomial, int]:
+    if isinstance(value, int):
+        return {(): value} if value else {}
+    return dict(value.terms)
+
+
+def _make(terms: dict[Monomial, int]) -> Dim:
+    items = tuple(sorted(((m, c) for m, c in terms.items() if c), key=_term_key))
+    if not items:
+        return 0
+    if len(items) == 1 and items[0][0] == ():
+        return items[0][1]
+    return Expr(items)
+
+
+def _term_key(item: tuple[Monomial, int]) -> tuple:
+    mono, _ = item
+    # Highest degree first, constants last: "16*H*W + 3*H + 1".
+    return (-len(mono), [str(a) for a in mono]) if mono else (1, [])
+
+
+def add(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    terms = _poly(a)
+    for mono, coef in _poly(b).items():
+        terms[mono] = terms.get(mono, 0) + coef
+    return _make(terms)
+
+
+def neg(a: Dim) -> Dim:
+    if isinstance(a, int):
+        return -a
+    return _make({m: -c for m, c in a.terms})
+
+
+def sub(a: Dim, b: Dim) -> Dim:
+    return add(a, neg(b))
+
+
+def mul(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    terms: dict[Monomial, int] = {}
+    for ma, ca in _poly(a).items():
+        for mb, cb in _poly(b).items():
+            mono = tuple(sorted(ma + mb, key=str))
+            terms[mono] = terms.get(mono, 0) + ca * cb
+    return _make(terms)
+
+
+def floordiv(a: Dim, d: int) -> Dim:
+    """``a // d`` for a positive integer ``d``."""
+    if d <= 0:
+        raise ValueError("floordiv needs a positive divisor")
+    if isinstance(a, int):
+        return a // d
+    if d == 1:
+        return a
+    exact: dict[Monomial, int] = {}
+    rest: dict[Monomial, int] = {}
+    for mono, coef in a.terms:
+        if mono and coef % d == 0:
+            exact[mono] = coef // d
+        else:
+            rest[mono] = coef
+    constant = rest.get((), 0)
+    if constant % d == 0 and len(rest) > 1:  # (H - 2)//2 + 1 reads better as H//2
+        exact[()] = constant // d
+        rest.pop(())
+    remainder = _make(rest)
+    if isinstance(remainder, int):
+        tail: Dim = remainder // d
+    elif len(remainder.terms) == 1 and remainder.terms[0][1] == 1 and len(remainder.terms[0][0]) == 1 \
+            and remainder.terms[0][0][0].num is not None:
+        inner = remainder.terms[0][0][0]  # (x // a) // b == x // (a*b)
+        tail = _make({(Atom("", inner.num, inner.den * d),): 1})
+    else:
+        tail = _make({(Atom("", remainder, d),): 1})
+    return add(_make(exact), tail)
+
+
+def ceildiv(a: Dim, d: int) -> Dim:
+    return neg(floordiv(neg(a), d))
+
+
+def exact_div(a: Dim, b: Dim) -> Dim | None:
+    """``a / b`` when it is an integer polynomial for every input, else None."""
+    if isinstance(b, int):
+        if b == 0:
+            return None
+        if isinstance(a, int):
+            return a // b if a % b == 0 else None
+        if all(c % b == 0 for _, c in a.terms):
+            return _make({m: c // b for m, c in a.terms})
+        return None
+    if len(b.terms) != 1:
+        return a if a == b else None
+    (bmono, bcoef), = b.terms
+    out: dict[Monomial, int] = {}
+    for mono, coef in _poly(a).items():
+        remaining = list(mono)
+        for atom in bmono:
+            if atom not in remaining:
+                return None
+            remaining.remove(atom)
+        if coef % bcoef:
+            return None
+        out[tuple(remaining)] = coef // bcoef
+    return _make(out)
+
+
+def product(dims: list[Dim] | tuple[Dim, ...]) -> Dim:
+    total: Dim = 1
+    for d in dims:
+        total = mul(total, d)
+    return total
+
+
+def evaluate(d: Dim, env: dict[str, int]) -> int | None:
+    return d if isinstance(d, int) else d.evaluate(env)
+
+
+def is_known(d: object) -> bool:
+    return isinstance(d, int)
+
+
+def symbols(d: Dim) -> set[str]:
+    return set() if isinstance(d, int) else d.symbols()
+
+
+def to_text(d: Dim | None) -> str:
+    if d is None:
+        return "?"
+    return str(d)
+
+
+def to_json(d: Dim | None) -> int | str | None:
+    if d is None:
+        return None
+    return d if isinstance(d, int) else str(d)

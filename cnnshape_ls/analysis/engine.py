@@ -1,0 +1,457 @@
+"""The engine: source -> model tree -> shapes -> findings, for one buffer.
+
+1. :mod:`source` parses what parses; 2. the module's top level is evaluated
+abstractly (imports, constants, classes, ``model = CNN(3, 10)``); 3. models are
+discovered (``nn.Module`` subclasses and module-level Sequentials); 4. each
+model's input shape is found or solved for; 5. its ``forward`` is run over
+shapes, recording every layer application and every problem.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import dims
+from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
+from .inputs import (
+    FoundInput,
+    ShapeSyntaxError,
+    annotation_for,
+    docstring_input,
+    parse_shape,
+    preferred_size,
+    ranges_text,
+    solve_square,
+)
+from .interpreter import BudgetExceeded, Frame, Interpreter
+from .layers import CannotTell
+from .result import Analysis, ModelResult
+from .source import OUT_COMMENT, SourceFile, parse_tolerant
+from .trace import Trace
+from .values import ClassValue, Container, Env, Instance, Layer, Module, Tensor, assign_paths, iter_modules
+
+MODULE_BUDGET = 300_000
+MODEL_BUDGET = 300_000
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+@dataclass(frozen=True)
+class Options:
+    input: str | None = None
+    """The input shape given on the command line (``--input``): it wins over everything."""
+    model: str | None = None
+    """Analyse only this model: a name in the file, or a call such as ``CNN(3, 10)``."""
+    config_input: Any = None
+    """``cnnshape.input`` from pyproject.toml or the editor: a shape, or a table of model name -> shape."""
+    batch_name: str = "BS"
+
+
+@dataclass
+class Candidate:
+    name: str
+    line: int
+    end_line: int
+    build: Callable[[Interpreter], Any]
+    node: ast.AST | None = None
+    aliases: tuple[str, ...] = ()
+    alias_lines: tuple[int, ...] = ()
+
+
+@dataclass
+class Run:
+    trace: Trace
+    output: Any
+    complete: bool
+    first_layer: Layer | None = None
+    root: Module | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def analyze_source(text: str, path: str | None = None, options: Options = Options()) -> Analysis:
+    src = parse_tolerant(text, path or "<buffer>")
+    analysis = Analysis(path, batch_name=options.batch_name)
+    for problem in src.problems:
+        analysis.findings.append(Finding(Span(problem.line, problem.column, problem.line, problem.column + 1),
+                                         "warning", "syntax-error",
+                                         f"{problem.message}: shapes are not shown for the code around this line"))
+    env = evaluate_module(src)
+    candidates = discover(src, env, options)
+    for cand in candidates:
+        try:
+            analysed = analyze_model(src, env, cand, options)
+        except (RecursionError, MemoryError):
+            continue
+        if analysed is None:
+            continue
+        result, findings = analysed
+        analysis.models.append(result)
+        for finding in findings:
+            if not any(f.span == finding.span and f.code == finding.code for f in analysis.findings):
+                finding.model = finding.model or result.name
+                analysis.findings.append(finding)
+    return analysis
+
+
+# ---------------------------------------------------------------------- module level
+def evaluate_module(src: SourceFile) -> Env:
+    interp = Interpreter(Trace(src), MODULE_BUDGET)
+    env = Env(values={"__name__": "__cnnshape__"})
+    frame = Frame()
+    for stmt in src.tree.body:
+        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+            continue  # a training loop at top level: nothing a model needs, possibly long
+        try:
+            interp.exec_stmt(stmt, env, frame)
+        except BudgetExceeded:
+            break
+        except (RecursionError, MemoryError):
+            continue
+        except Exception:  # noqa: BLE001 - the analysis never raises; one bad statement loses only itself
+            continue
+    return env
+
+
+def _has_forward(cls: ClassValue) -> bool:
+    return cls.lookup("forward") is not None or cls.container_base == "Sequential"
+
+
+def discover(src: SourceFile, env: Env, options: Options) -> list[Candidate]:
+    found: list[Candidate] = []
+    instances: dict[int, list[tuple[str, int]]] = {}
+    for stmt in src.tree.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    value = env.vars.get(target.id)
+                    if isinstance(value, Instance):
+                        instances.setdefault(id(value.cls), []).append((target.id, stmt.lineno))
+    seen_values: set[int] = set()
+    for stmt in src.tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            cls = env.vars.get(stmt.name)
+            if not isinstance(cls, ClassValue) or cls.node is not stmt or not cls.is_module or not _has_forward(cls):
+                continue
+            uses = instances.get(id(cls), [])
+            aliases = tuple(name for name, _ in uses)
+            instance = env.vars.get(aliases[0]) if aliases else None
+            found.append(Candidate(stmt.name, stmt.lineno, stmt.end_lineno or stmt.lineno,
+                                   _class_builder(cls, instance), stmt, aliases, tuple(line for _, line in uses)))
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            for target in targets:
+                if not isinstance(target, ast.Name):
+                    continue
+                value = env.vars.get(target.id)
+                if isinstance(value, Container) and value.kind == "Sequential" and id(value) not in seen_values:
+                    seen_values.add(id(value))
+                    found.append(Candidate(target.id, stmt.lineno, stmt.end_lineno or stmt.lineno,
+                                           lambda interp, v=value: v, stmt))
+    if options.model:
+        return select(src, env, found, options.model)
+    return found
+
+
+def _class_builder(cls: ClassValue, instance: Any) -> Callable[[Interpreter], Any]:
+    def build(interp: Interpreter) -> Any:
+        if isinstance(instance, Instance):
+            return instance
+        return interp.calls.instantiate(cls, [], {}, cls.node)
+    return build
+
+
+def select(src: SourceFile, env: Env, found: list[Candidate], wanted: str) -> list[Candidate]:
+    wanted = wanted.strip()
+    for cand in found:
+        if wanted == cand.name or wanted in cand.aliases:
+            return [cand]
+    try:
+        expr = ast.parse(wanted, mode="eval").body
+    except SyntaxError:
+        return []
+    name = expr.func.id if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) else wanted
+    base = next((c for c in found if c.name == name), None)
+
+    def build(interp: Interpreter) -> Any:
+        return interp.eval(expr, env)
+
+    if base is not None:
+        return [Candidate(base.name, base.line, base.end_line, build, base.node, base.aliases, base.alias_lines)]
+    return [Candidate(name, 1, 1, build, None)]
+
+
+# ---------------------------------------------------------------------- one model
+def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, batch: str | None,
+              root: Module | None = None) -> Run:
+    trace = Trace(src)
+    interp = Interpreter(trace, MODEL_BUDGET)
+    interp.calls.batch_symbol = batch
+    try:
+        if root is None:
+            root = cand.build(interp)
+        if not isinstance(root, Module):
+            return Run(trace, None, False)
+        assign_paths(root)
+        trace.recording = True
+        output = interp.calls.apply_module(root, [Tensor(shape)], {}, None, line=cand.line)
+        return Run(trace, output, True, trace.first_layer, root)
+    except (BudgetExceeded, RecursionError, MemoryError):
+        return Run(trace, None, False, trace.first_layer, root)
+
+
+def analyze_model(src: SourceFile, env: Env, cand: Candidate,
+                  options: Options) -> tuple[ModelResult, list[Finding]] | None:
+    batch = options.batch_name
+    probe = run_model(src, env, cand, None, batch)
+    root = probe.root
+    if isinstance(root, Instance) and not root.modules and not options.model:
+        return None  # a module without submodules (the user's Flatten) is a layer, not a model
+    found = find_input(src, cand, options, root, probe)
+    extra: list[Finding] = []
+    shape: tuple | None = None
+    source: str | None = None
+    if found is not None:
+        try:
+            shape = parse_shape(found.text, batch, rank=_rank_of(probe.first_layer))
+            source = found.source
+        except ShapeSyntaxError as err:
+            extra.append(Finding(Span(cand.line, 0, cand.line, 0), "warning", "input-unknown", str(err)))
+    if shape is None and probe.first_layer is not None:
+        shape, source, note = infer_input(src, env, cand, probe.first_layer, batch, root)
+        if note is not None:
+            extra.append(note)
+    batch_symbol = batch if shape and isinstance(shape[0], dims.Expr) and str(shape[0]) == batch else None
+    run = run_model(src, env, cand, shape, batch_symbol, root) if shape is not None else probe
+    trace = run.trace
+    output = _first_tensor(run.output)
+    params = total_params(run.root) if run.root is not None else None
+    result = ModelResult(cand.name, cand.line, shape, source, output.shape if output is not None else None, params,
+                         trace.records, cand.aliases, cand.end_line, run.complete)
+    findings = trace.findings + extra + stale_comments(src, trace.records)
+    for f in findings:
+        f.model = cand.name
+    return result, findings
+
+
+def _first_tensor(value: Any) -> Tensor | None:
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _rank_of(layer: Layer | None) -> int | None:
+    shape = _input_template(layer, "BS")
+    return len(shape) if shape else None
+
+
+def find_input(src: SourceFile, cand: Candidate, options: Options, root: Any, probe: Run) -> FoundInput | None:
+    if options.input:
+        return FoundInput(options.input, "cli")
+    for line in (cand.line, *cand.alias_lines):
+        found = annotation_for(src, line)
+        if found:
+            return found
+    found = docstring_input(cand.node, src)
+    if found:
+        return found
+    if isinstance(root, Instance):
+        example = root.attrs.get("example_input_array")
+        if isinstance(example, Tensor) and example.shape and all(d is not None for d in example.shape):
+            return FoundInput(_shape_literal(example.shape, options.batch_name), "example_input_array")
+    found = input_from_calls(src, cand, options, probe)
+    if found:
+        return found
+    config = options.config_input
+    if isinstance(config, dict):
+        config = config.get(cand.name) or next((config[a] for a in cand.aliases if a in config), None)
+    if isinstance(config, str) and config.strip():
+        return FoundInput(config, "config")
+    return None
+
+
+def _shape_literal(shape: tuple, batch: str) -> str:
+    items = [dims.to_text(d) for d in shape]
+    if items and not isinstance(shape[0], dims.Expr):
+        items[0] = batch
+    return "(" + ", ".join(items) + ")"
+
+
+def input_from_calls(src: SourceFile, cand: Candidate, options: Options, probe: Run) -> FoundInput | None:
+    """``model(torch.randn(4, 3, 32, 32))`` or ``summary(model, (3, 32, 32))`` in the same file."""
+    names = {cand.name, *cand.aliases}
+    rank = _rank_of(probe.first_layer)
+    for node in ast.walk(src.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        callee = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if callee in names and node.args:
+            shape = _literal_shape(node.args[0], src)
+            if shape:
+                return FoundInput(_shape_literal(shape, options.batch_name), "call")
+        if callee == "summary" and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in names:
+            size_node = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg == "input_size"), None)
+            sizes = _int_tuple(size_node)
+            if sizes:
+                with_batch = rank is not None and len(sizes) == rank
+                shape = tuple(sizes) if with_batch else (0, *sizes)
+                return FoundInput(_shape_literal(shape, options.batch_name), "call")
+    return None
+
+
+def _literal_shape(node: ast.AST, src: SourceFile) -> tuple | None:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+            "randn", "rand", "zeros", "ones", "empty", "randint"):
+        args = node.args
+        if node.func.attr == "randint":
+            size = next((k.value for k in node.keywords if k.arg == "size"), args[-1] if args else None)
+            return _int_tuple(size)
+        if len(args) == 1:
+            return _int_tuple(args[0])
+        return _int_tuple(ast.Tuple(elts=list(args)))
+    return None
+
+
+def _int_tuple(node: ast.AST | None) -> tuple | None:
+    if isinstance(node, (ast.Tuple, ast.List)):
+        values = []
+        for elt in node.elts:
+            if isinstance(elt, ast.Constant) and isinstance(elt.value, int) and not isinstance(elt.value, bool):
+                values.append(elt.value)
+            else:
+                return None
+        return tuple(values) if values else None
+    return None
+
+
+def _input_template(layer: Layer | None, batch: str) -> tuple | None:
+    """The input a first layer implies: its rank and channels, spatial sizes as symbols."""
+    if layer is None:
+        return None
+    op = layer.rule.op
+    a = layer.args.values
+    bs = dims.sym(batch)
+
+    def channels(name: str) -> Any:
+        value = a.get(name)
+        return value if isinstance(value, (int, dims.Expr)) and not isinstance(value, bool) else dims.sym("C")
+
+    for n in (1, 2, 3):
+        if op in (f"Conv{n}d", f"ConvTranspose{n}d"):
+            return (bs, channels("in_channels"), *(dims.sym(s) for s in SPATIAL_NAMES[n]))
+        if op in (f"LazyConv{n}d", f"MaxPool{n}d", f"AvgPool{n}d", f"AdaptiveAvgPool{n}d", f"AdaptiveMaxPool{n}d"):
+            return (bs, dims.sym("C"), *(dims.sym(s) for s in SPATIAL_NAMES[n]))
+        if op in (f"BatchNorm{n}d", f"InstanceNorm{n}d") and n > 1:
+            return (bs, channels("num_features"), *(dims.sym(s) for s in SPATIAL_NAMES[n]))
+    if op in ("Linear", "BatchNorm1d"):
+        return (bs, channels("in_features" if op == "Linear" else "num_features"))
+    if op == "Embedding":
+        return (bs, dims.sym("L"))
+    if op in ("LSTM", "GRU", "RNN"):
+        feat = channels("input_size")
+        return (bs, dims.sym("L"), feat) if a.get("batch_first") is True else (dims.sym("L"), bs, feat)
+    if op in ("MultiheadAttention", "TransformerEncoderLayer"):
+        feat = channels("embed_dim" if op == "MultiheadAttention" else "d_model")
+        return (bs, dims.sym("L"), feat) if a.get("batch_first") is True else (dims.sym("L"), bs, feat)
+    return None
+
+
+def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch: str,
+                root: Module | None) -> tuple[tuple | None, str | None, Finding | None]:
+    template = _input_template(first, batch)
+    if template is None:
+        return None, None, None
+    where = Span(cand.line, 0, cand.line, 0)
+    symbolic = run_model(src, env, cand, template, batch, root)
+    spatial = tuple(str(d) for d in template[2:] if isinstance(d, dims.Expr)) if len(template) > 2 else ()
+    shown = "(" + ", ".join(dims.to_text(d) for d in template) + ")"
+    for constraint in symbolic.trace.constraints:
+        names = tuple(sorted(dims.symbols(constraint.size)))
+        if not names or not set(names) <= set(spatial):
+            continue
+        fits = solve_square(constraint.size, constraint.value, names)
+        if not fits:
+            return template, "inferred", Finding(
+                where, "warning", "input-unknown",
+                f"No square input size gives {constraint.where}: check that size, or state the input with "
+                f"# in: {shown}")
+        size = preferred_size(fits)
+        concrete = tuple(size if isinstance(d, dims.Expr) and str(d) in spatial else d for d in template)
+        text = "(" + ", ".join(dims.to_text(d) for d in concrete) + ")"
+        return concrete, "inferred", Finding(
+            where, "information", "input-unknown",
+            f"No input shape given: assuming {text}, which fits {constraint.where} "
+            f"(inputs of {ranges_text(fits)} fit). State it with # in: {text}")
+    return template, "inferred", Finding(
+        where, "information", "input-unknown",
+        f"No input shape given: shapes are shown for an input {shown}. State it with a comment such as "
+        f"# in: {shown.replace(', '.join(spatial), ', '.join('32' for _ in spatial)) if spatial else shown}")
+
+
+def total_params(root: Module) -> dims.Dim | None:
+    total: dims.Dim = 0
+    for _, module in iter_modules(root):
+        if isinstance(module, Layer):
+            count = module.rule.count_params(module.args, getattr(module, "resolved", {}) or {})
+            if count is None:
+                return None
+            total = dims.add(total, count)
+    return total
+
+
+# ---------------------------------------------------------------------- comments
+def line_shapes(records: list[LayerRecord]) -> dict[int, tuple | None]:
+    """The shape each line ends with: the last application recorded on it."""
+    out: dict[int, tuple | None] = {}
+    for record in records:
+        out[record.line] = record.output
+    return out
+
+
+def _normalise(text: str) -> list[str]:
+    return [t.strip() for t in text.strip("()[] ").split(",") if t.strip()]
+
+
+def comment_matches(written: str, shape: tuple, batch_aliases: tuple[str, ...] = ()) -> bool:
+    got = _normalise(written)
+    want = [dims.to_text(d).replace(" ", "") for d in shape]
+    if len(got) != len(want):
+        return False
+    for i, (g, w) in enumerate(zip(got, want)):
+        g = g.replace(" ", "")
+        if g == w:
+            continue
+        if i == 0 and (g.isidentifier() and (w.isidentifier() or w.isdigit())):
+            continue  # the batch may be written B, N, BS or as a number
+        return False
+    return True
+
+
+def stale_comments(src: SourceFile, records: list[LayerRecord]) -> list[Finding]:
+    findings = []
+    for line, shape in line_shapes(records).items():
+        if shape is None or any(d is None for d in shape):
+            continue
+        text = src.line_text(line)
+        match = OUT_COMMENT.search(text)
+        if not match or comment_matches(match.group("shape"), shape):
+            continue
+        start, end = match.start("shape"), match.end("shape")
+        ours = shape_text(shape)
+        span = Span(line, start, line, end)
+        findings.append(Finding(span, "warning", "stale-comment",
+                                f"This comment says {match.group('shape')}, but the output is {ours}",
+                                [Fix(f"Update the comment to {ours}", [Edit(span, ours)])]))
+    return findings
+
+
+__all__ = ["Options", "analyze_source", "CannotTell"]

@@ -1,0 +1,81 @@
+"""What the analysis finds: layer applications with their shapes, and problems with fixes.
+
+Positions are 1-based lines and 0-based code-point columns internally; the JSON
+form (:mod:`result`) turns columns 1-based as the contract says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import dims
+from .layers import Shape
+
+
+@dataclass(frozen=True)
+class Span:
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class Edit:
+    span: Span
+    new_text: str
+
+
+@dataclass
+class Fix:
+    title: str
+    edits: list[Edit]
+
+
+@dataclass
+class Finding:
+    span: Span
+    severity: str  # error | warning | information
+    code: str
+    message: str
+    fixes: list[Fix] = field(default_factory=list)
+    source: str = "cnnshape"
+    model: str | None = None
+    layer_path: str | None = None
+
+
+@dataclass
+class LayerRecord:
+    """One application of a layer (or functional op) during ``forward``."""
+
+    path: str | None
+    op: str
+    line: int
+    def_line: int | None
+    input: Shape | None
+    output: Shape | None
+    params: dims.Dim | None
+    formula: str = ""
+    explain: list[str] = field(default_factory=list)
+    params_text: str = ""
+    outputs: tuple = ()
+    """Every output shape when the op returns several (LSTM: output, h_n, c_n)."""
+    column: int = 0
+    end_column: int = 0
+    """Where the call is on ``line`` (for hovers on the call)."""
+    leaf: bool = True
+    """False for a call of a module with submodules (a block): shown as a hint, not a layer."""
+
+
+def shape_text(shape: Shape | None) -> str:
+    if shape is None:
+        return "?"
+    if len(shape) == 1:
+        return f"({dims.to_text(shape[0])},)"
+    return "(" + ", ".join(dims.to_text(d) for d in shape) + ")"
+
+
+def shape_json(shape: Shape | None) -> list | None:
+    if shape is None or any(d is None for d in shape):
+        return None
+    return [dims.to_json(d) for d in shape]

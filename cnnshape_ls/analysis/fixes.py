@@ -1,0 +1,160 @@
+"""Quick fixes, written in the user's style.
+
+A size that follows a flatten, or that was written as a product, is written
+back as a product (``16 * 6 * 6``); anything else as a plain number. The first
+fix of a finding is the preferred one: applying it must give code torch runs.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from . import dims
+from .findings import Fix
+from .layers import ShapeError
+from .trace import Trace
+from .values import Container, Layer, Tensor
+
+PRODUCER_ARG = {"Linear": "out_features", "LazyLinear": "out_features", "Conv1d": "out_channels",
+                "Conv2d": "out_channels", "Conv3d": "out_channels", "ConvTranspose1d": "out_channels",
+                "ConvTranspose2d": "out_channels", "ConvTranspose3d": "out_channels"}
+
+
+def product_text(factors: tuple | list) -> str:
+    return " * ".join(str(f) for f in factors)
+
+
+def size_text(value: Any, factors: tuple | None, old: ast.AST | None) -> str:
+    """``value`` as the user would write it here."""
+    if isinstance(value, tuple):
+        return "(" + ", ".join(str(v) for v in value) + (",)" if len(value) == 1 else ")")
+    wants_product = isinstance(old, ast.BinOp) and isinstance(old.op, ast.Mult) or factors is not None
+    if wants_product and factors and len(factors) > 1 and all(isinstance(f, int) for f in factors) \
+            and dims.product(list(factors)) == value:
+        return product_text(factors)
+    return str(value)
+
+
+def blame_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
+    """Change the blamed constructor argument to the value that fits the input."""
+    if not error.blame or error.expected is None:
+        return None
+    node = trace.argument_node(layer, error.blame)
+    if node is None:
+        return None
+    factors = first.flat_from if error.blame in ("in_features",) else None
+    text = size_text(error.expected, factors, node)
+    label = layer.path or layer.rule.op
+    shown = f"{error.expected} ({text})" if text != str(error.expected) else text
+    return trace.fix(f"Change {label}'s {error.blame} to {shown}", trace.replace(node, text))
+
+
+def producer_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
+    """The alternative: make the previous layer produce what this one expects."""
+    producer = first.producer
+    if producer is None or producer is layer or error.blame is None:
+        return None
+    arg = PRODUCER_ARG.get(producer.rule.op)
+    wanted = layer.args.values.get(error.blame)
+    if arg is None or not isinstance(wanted, int) or isinstance(wanted, bool):
+        return None
+    if error.code == "linear-in-features" and arg != "out_features":
+        return None
+    if error.code in ("conv-in-channels", "norm-num-features") and arg != "out_channels":
+        return None
+    node = trace.argument_node(producer, arg)
+    if node is None:
+        return None
+    label = producer.path or producer.rule.op
+    return trace.fix(f"Change {label}'s {arg} to {wanted}", trace.replace(node, str(wanted)))
+
+
+def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None,
+                sequence: Container | None) -> Fix | None:
+    """A Linear fed an image tensor: insert the flatten the model forgot."""
+    shape = first.shape
+    if shape is None or len(shape) <= 2 or layer.rule.op != "Linear":
+        return None
+    features = shape[1:]
+    if not all(isinstance(d, int) for d in features):
+        return None
+    total = dims.product(list(features))
+    edits = []
+    if sequence is not None and isinstance(sequence.node, ast.Call) and any(a is layer.node for a in sequence.node.args):
+        func = layer.node.func if isinstance(layer.node, ast.Call) else None
+        prefix = trace.text(func)[: -len("Linear")] if func is not None and trace.text(func).endswith("Linear") else None
+        if prefix is None or (prefix == "" and "Flatten" not in trace.source.text):
+            return None
+        edits.append(trace.insert_before(layer.node, f"{prefix}Flatten(), "))
+    elif isinstance(call, ast.Call) and call.args and not isinstance(call.args[0], ast.Starred):
+        arg = call.args[0]
+        edits.append(trace.replace(arg, f"{trace.text(arg)}.flatten(1)"))
+    else:
+        return None
+    want = layer.args.values.get("in_features")
+    if want != total:
+        node = trace.argument_node(layer, "in_features")
+        if node is None:
+            return None
+        edits.append(trace.replace(node, product_text(features)))
+    return trace.fix(f"Flatten the input of {layer.path or 'Linear'} to ({dims.to_text(shape[0])}, {total})", *edits)
+
+
+def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor, call: ast.Call | None,
+                    sequence: Container | None) -> list[Fix]:
+    fixes: list[Fix] = []
+    if error.code == "linear-in-features":
+        flat = flatten_fix(trace, layer, first, call, sequence)
+        if flat is not None:
+            return [flat]
+    for make in (blame_fix, producer_fix):
+        fix = make(trace, error, layer, first)
+        if fix is not None:
+            fixes.append(fix)
+    return fixes
+
+
+class ViewFix:
+    """Repairs ``x.view(-1, N)`` (or ``view(batch, N)``) whose N is not the per-sample size."""
+
+    def __init__(self, trace: Trace, node: ast.Call | None, sizes: list[Any]) -> None:
+        self.trace = trace
+        self.node = node
+        self.sizes = sizes
+
+    def target_node(self) -> ast.AST | None:
+        call = self.node
+        if not isinstance(call, ast.Call):
+            return None
+        args = call.args
+        if len(args) == 1 and isinstance(args[0], (ast.Tuple, ast.List)):
+            args = args[0].elts
+        if len(args) == 2 and len(self.sizes) == 2:
+            return args[1]
+        return call
+
+    def features(self, x: Tensor) -> tuple[list, Any] | None:
+        shape = x.shape
+        if shape is None or len(shape) < 2 or len(self.sizes) != 2:
+            return None
+        rest = list(shape[1:])
+        if not all(isinstance(d, int) for d in rest):
+            return None
+        return rest, dims.product(rest)
+
+    def __call__(self, x: Tensor) -> Fix | None:
+        found = self.features(x)
+        target = self.target_node()
+        if found is None or target is None or target is self.node:
+            return None
+        rest, total = found
+        text = size_text(total, tuple(rest), target)
+        return self.trace.fix(f"Change the view to ({self.trace.text(self.node.args[0]) if self.node.args else '-1'},"
+                              f" {text})", self.trace.replace(target, text))
+
+    def recover(self, x: Tensor) -> tuple | None:
+        found = self.features(x)
+        if found is None:
+            return None
+        return (x.shape[0], found[1])

@@ -1,0 +1,853 @@
+"""An abstract interpreter for the Python that builds and runs models.
+
+It evaluates a safe subset of Python over abstract values (:mod:`values`):
+nothing is imported, nothing the user wrote is executed. What it cannot tell
+becomes :data:`UNKNOWN`, and every evaluation step is counted against a
+budget so that no input can make it run long.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from . import dims
+from .layers import RULES, UNKNOWN
+from .trace import Trace
+from .values import (
+    BoundMethod,
+    ClassValue,
+    Container,
+    Env,
+    External,
+    FunctionValue,
+    Instance,
+    Layer,
+    MethodOf,
+    Module,
+    OpaqueModule,
+    SuperProxy,
+    Tensor,
+)
+
+MAX_DEPTH = 48
+MAX_INT = 10 ** 15
+MAX_SEQ = 100_000
+
+
+class BudgetExceeded(Exception):
+    """The analysis of one model took too many steps; its result is unknown."""
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class Frame:
+    """Per function call: returns seen under conditions the analysis could not decide."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
+
+
+def merge(a: Any, b: Any) -> Any:
+    """One value for two control-flow paths: equal values survive, the rest becomes unknown."""
+    if a is b:
+        return a
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return a if a.shape == b.shape else Tensor(None)
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return Tensor(None)
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return tuple(merge(x, y) for x, y in zip(a, b))
+    try:
+        if type(a) is type(b) and a == b:
+            return a
+    except Exception:
+        pass
+    return UNKNOWN
+
+
+def truth(value: Any) -> bool | None:
+    """The truth of a condition, or None when it cannot be told."""
+    if value is UNKNOWN or isinstance(value, (Tensor, dims.Expr)):
+        return None
+    if isinstance(value, (Module, ClassValue, FunctionValue, BoundMethod, External, MethodOf)):
+        return True
+    try:
+        return bool(value)
+    except Exception:
+        return None
+
+
+def _safe_number(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        return UNKNOWN
+    return value
+
+
+def _arith(op: type, a: Any, b: Any) -> Any:
+    """Arithmetic on ints, floats and symbolic dims."""
+    sym = isinstance(a, dims.Expr) or isinstance(b, dims.Expr)
+    if sym:
+        if not all(isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) for v in (a, b)):
+            return UNKNOWN
+        if op is ast.Add:
+            return dims.add(a, b)
+        if op is ast.Sub:
+            return dims.sub(a, b)
+        if op is ast.Mult:
+            return dims.mul(a, b)
+        if op is ast.FloorDiv and isinstance(b, int) and b > 0:
+            return dims.floordiv(a, b)
+        if op is ast.Div and isinstance(b, int) and b > 0:
+            exact = dims.exact_div(a, b)
+            return UNKNOWN if exact is None else exact
+        return UNKNOWN
+    fn = _BINOPS.get(op)
+    if fn is None:
+        return UNKNOWN
+    if op is ast.Pow and isinstance(b, (int, float)) and abs(b) > 64:
+        return UNKNOWN
+    if op is ast.Mult and isinstance(b, int) and isinstance(a, (str, list, tuple)) and len(a) * b > MAX_SEQ:
+        return UNKNOWN
+    if op is ast.Mult and isinstance(a, int) and isinstance(b, (str, list, tuple)) and len(b) * a > MAX_SEQ:
+        return UNKNOWN
+    if op is ast.LShift and isinstance(b, int) and b > 64:
+        return UNKNOWN
+    try:
+        return _safe_number(fn(a, b))
+    except Exception:
+        return UNKNOWN
+
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
+    ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+    ast.Is: operator.is_, ast.IsNot: operator.is_not,
+}
+
+
+class Interpreter:
+    """Evaluates statements and expressions of one source file over abstract values."""
+
+    def __init__(self, trace: Trace, budget: int) -> None:
+        self.trace = trace
+        self.steps_left = budget
+        self.depth = 0
+        self.training = False  # as torch's eval(): the mode truth and verification run in
+        from .calls import CallDispatcher  # the dispatcher needs the interpreter back
+        self.calls = CallDispatcher(self)
+
+    # ------------------------------------------------------------------ statements
+    def tick(self, n: int = 1) -> None:
+        self.steps_left -= n
+        if self.steps_left < 0:
+            raise BudgetExceeded()
+
+    def exec_block(self, body: list[ast.stmt], env: Env, frame: Frame) -> None:
+        for stmt in body:
+            self.exec_stmt(stmt, env, frame)
+
+    def exec_stmt(self, node: ast.stmt, env: Env, frame: Frame) -> None:
+        self.tick()
+        method = getattr(self, "_stmt_" + type(node).__name__, None)
+        if method is not None:
+            method(node, env, frame)
+
+    def _stmt_Expr(self, node: ast.Expr, env: Env, frame: Frame) -> None:
+        self.eval(node.value, env)
+
+    def _stmt_Assign(self, node: ast.Assign, env: Env, frame: Frame) -> None:
+        value = self.eval(node.value, env)
+        for target in node.targets:
+            self.assign(target, value, env)
+
+    def _stmt_AnnAssign(self, node: ast.AnnAssign, env: Env, frame: Frame) -> None:
+        if node.value is not None:
+            self.assign(node.target, self.eval(node.value, env), env)
+
+    def _stmt_AugAssign(self, node: ast.AugAssign, env: Env, frame: Frame) -> None:
+        current = self.eval(node.target if not isinstance(node.target, ast.Name) else node.target, env)
+        value = self.eval(node.value, env)
+        if isinstance(current, list) and isinstance(node.op, ast.Add):
+            items = self.iterate(value)
+            if items is None:
+                self.assign(node.target, UNKNOWN, env)
+            else:
+                current.extend(items)  # in place, as Python does for lists
+            return
+        if isinstance(current, Container) and isinstance(node.op, ast.Add):
+            for item in self.iterate(value) or []:
+                if isinstance(item, Module):
+                    current.append(item)
+            return
+        self.assign(node.target, self.binary(node.op, current, value, node), env)
+
+    def _stmt_Return(self, node: ast.Return, env: Env, frame: Frame) -> None:
+        raise _Return(None if node.value is None else self.eval(node.value, env))
+
+    def _stmt_Pass(self, node: ast.Pass, env: Env, frame: Frame) -> None:
+        return None
+
+    def _stmt_Break(self, node: ast.Break, env: Env, frame: Frame) -> None:
+        raise _Break()
+
+    def _stmt_Continue(self, node: ast.Continue, env: Env, frame: Frame) -> None:
+        raise _Continue()
+
+    def _stmt_If(self, node: ast.If, env: Env, frame: Frame) -> None:
+        decided = truth(self.eval(node.test, env))
+        if decided is True:
+            self.exec_block(node.body, env, frame)
+        elif decided is False:
+            self.exec_block(node.orelse, env, frame)
+        else:
+            self.exec_both(node.body, node.orelse, env, frame)
+
+    def exec_both(self, first: list[ast.stmt], second: list[ast.stmt], env: Env, frame: Frame) -> None:
+        """Run two branches the analysis cannot choose between, and merge what they leave."""
+        outcomes = []
+        for body in (first, second):
+            branch = env.copy()
+            try:
+                self.exec_block(body, branch, frame)
+                outcomes.append((branch, None))
+            except _Return as ret:
+                outcomes.append((None, ret.value))
+        alive = [b for b, _ in outcomes if b is not None]
+        returned = [v for b, v in outcomes if b is None]
+        if not alive:
+            raise _Return(merge(returned[0], returned[1]))
+        frame.pending.extend(returned)
+        if len(alive) == 1:
+            env.vars.clear()
+            env.vars.update(alive[0].vars)
+            return
+        a, b = alive
+        merged = {}
+        for name in set(a.vars) | set(b.vars):
+            if name in a.vars and name in b.vars:
+                merged[name] = merge(a.vars[name], b.vars[name])
+            else:
+                merged[name] = UNKNOWN
+        env.vars.clear()
+        env.vars.update(merged)
+
+    def _stmt_For(self, node: ast.For, env: Env, frame: Frame) -> None:
+        items = self.iterate(self.eval(node.iter, env))
+        if items is None:
+            self.forget_assigned(node.body, env)
+            self.assign(node.target, UNKNOWN, env)
+            return
+        for item in items:
+            self.tick()
+            self.assign(node.target, item, env)
+            try:
+                self.exec_block(node.body, env, frame)
+            except _Break:
+                return
+            except _Continue:
+                continue
+        self.exec_block(node.orelse, env, frame)
+
+    def _stmt_While(self, node: ast.While, env: Env, frame: Frame) -> None:
+        if truth(self.eval(node.test, env)) is False:
+            self.exec_block(node.orelse, env, frame)
+            return
+        self.forget_assigned(node.body, env)
+
+    def forget_assigned(self, body: list[ast.stmt], env: Env) -> None:
+        """After a loop that cannot be unrolled, what it assigns is unknown."""
+        for stmt in body:
+            for sub in ast.walk(stmt):
+                targets: list[ast.expr] = []
+                if isinstance(sub, ast.Assign):
+                    targets = sub.targets
+                elif isinstance(sub, (ast.AugAssign, ast.AnnAssign, ast.For)):
+                    targets = [sub.target]
+                for target in targets:
+                    for name in ast.walk(target):
+                        if isinstance(name, ast.Name) and name.id in env.vars:
+                            old = env.vars[name.id]
+                            env.vars[name.id] = Tensor(None) if isinstance(old, Tensor) else UNKNOWN
+
+    def _stmt_With(self, node: ast.With, env: Env, frame: Frame) -> None:
+        for item in node.items:
+            value = self.eval(item.context_expr, env)
+            if item.optional_vars is not None:
+                self.assign(item.optional_vars, UNKNOWN if not isinstance(value, Tensor) else value, env)
+        self.exec_block(node.body, env, frame)
+
+    def _stmt_Try(self, node: ast.Try, env: Env, frame: Frame) -> None:
+        self.exec_block(node.body, env, frame)
+        self.exec_block(node.orelse, env, frame)
+        self.exec_block(node.finalbody, env, frame)
+
+    def _stmt_FunctionDef(self, node: ast.FunctionDef, env: Env, frame: Frame) -> None:
+        env.vars[node.name] = self.decorated(FunctionValue(node, env), node)
+
+    _stmt_AsyncFunctionDef = _stmt_FunctionDef
+
+    def decorated(self, func: FunctionValue, node: ast.FunctionDef) -> Any:
+        for deco in node.decorator_list:
+            name = deco.attr if isinstance(deco, ast.Attribute) else getattr(deco, "id", "")
+            if name == "property":
+                return ("property", func)
+            if name in ("staticmethod",):
+                return ("static", func)
+            if name == "classmethod":
+                return ("classmethod", func)
+        return func
+
+    def _stmt_ClassDef(self, node: ast.ClassDef, env: Env, frame: Frame) -> None:
+        env.vars[node.name] = self.make_class(node, env)
+
+    def make_class(self, node: ast.ClassDef, env: Env) -> ClassValue:
+        bases = [self.eval(b, env) for b in node.bases]
+        is_module = False
+        container = None
+        for base in bases:
+            if isinstance(base, ClassValue):
+                is_module = is_module or base.is_module
+                container = container or base.container_base
+            elif isinstance(base, External):
+                if base.qualname.startswith("torch.nn.") or base.qualname.endswith("LightningModule") \
+                        or base.qualname.endswith(".Module"):
+                    is_module = True
+                    tail = base.qualname.rsplit(".", 1)[-1]
+                    if tail in ("Sequential", "ModuleList", "ModuleDict"):
+                        container = tail
+        cls = ClassValue(node, node.name, bases, {}, env, is_module, container)
+        class_env = Env(env)
+        frame = Frame()
+        for stmt in node.body:
+            try:
+                self.exec_stmt(stmt, class_env, frame)
+            except (_Return, _Break, _Continue):
+                pass
+        for value in class_env.vars.values():
+            if isinstance(value, FunctionValue):
+                value.owner = cls
+            elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], FunctionValue):
+                value[1].owner = cls
+        cls.namespace = class_env.vars
+        return cls
+
+    def _stmt_Import(self, node: ast.Import, env: Env, frame: Frame) -> None:
+        for alias in node.names:
+            if alias.asname:
+                env.vars[alias.asname] = External(alias.name)
+            else:
+                root = alias.name.split(".")[0]
+                env.vars[root] = External(root)
+
+    def _stmt_ImportFrom(self, node: ast.ImportFrom, env: Env, frame: Frame) -> None:
+        module = node.module or ""
+        for alias in node.names:
+            if alias.name == "*":
+                continue
+            env.vars[alias.asname or alias.name] = External(f"{module}.{alias.name}" if module else alias.name)
+
+    def _stmt_Global(self, node: ast.stmt, env: Env, frame: Frame) -> None:
+        return None
+
+    _stmt_Nonlocal = _stmt_Global
+
+    def _stmt_Assert(self, node: ast.Assert, env: Env, frame: Frame) -> None:
+        return None
+
+    def _stmt_Raise(self, node: ast.Raise, env: Env, frame: Frame) -> None:
+        # an unconditional raise ends this path: nothing after it runs
+        raise _Return(UNKNOWN)
+
+    def _stmt_Delete(self, node: ast.Delete, env: Env, frame: Frame) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                env.vars.pop(target.id, None)
+
+    # ------------------------------------------------------------------ assignment
+    def assign(self, target: ast.expr, value: Any, env: Env) -> None:
+        if isinstance(target, ast.Name):
+            env.vars[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            self.unpack(target, value, env)
+        elif isinstance(target, ast.Attribute):
+            owner = self.eval(target.value, env)
+            self.set_attr(owner, target.attr, value)
+        elif isinstance(target, ast.Subscript):
+            owner = self.eval(target.value, env)
+            key = self.eval(target.slice, env)
+            if isinstance(owner, (list, dict)) and key is not UNKNOWN:
+                try:
+                    owner[key] = value
+                except Exception:
+                    pass
+            elif isinstance(owner, Container) and owner.kind == "ModuleDict" and isinstance(value, Module):
+                owner.children[str(key)] = value
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, value, env)
+
+    def unpack(self, target: ast.Tuple | ast.List, value: Any, env: Env) -> None:
+        items = self.iterate(value)
+        names = target.elts
+        star = next((i for i, e in enumerate(names) if isinstance(e, ast.Starred)), None)
+        if items is None or (star is None and len(items) != len(names)):
+            for elt in names:
+                self.assign(elt, Tensor(None) if isinstance(value, Tensor) else UNKNOWN, env)
+            return
+        if star is None:
+            for elt, item in zip(names, items):
+                self.assign(elt, item, env)
+            return
+        after = len(names) - star - 1
+        for elt, item in zip(names[:star], items[:star]):
+            self.assign(elt, item, env)
+        self.assign(names[star], list(items[star:len(items) - after]), env)
+        for elt, item in zip(names[star + 1:], items[len(items) - after:]):
+            self.assign(elt, item, env)
+
+    def set_attr(self, owner: Any, name: str, value: Any) -> None:
+        if isinstance(owner, Instance):
+            if isinstance(value, Module):
+                owner.modules[name] = value
+            elif name in owner.modules and value is None:
+                del owner.modules[name]
+            owner.attrs[name] = value
+
+    # ------------------------------------------------------------------ expressions
+    def eval(self, node: ast.expr, env: Env) -> Any:
+        self.tick()
+        method = getattr(self, "_expr_" + type(node).__name__, None)
+        if method is None:
+            return UNKNOWN
+        return method(node, env)
+
+    def _expr_Constant(self, node: ast.Constant, env: Env) -> Any:
+        value = node.value
+        if isinstance(value, (str, bytes)) and len(value) > MAX_SEQ:
+            return UNKNOWN
+        return _safe_number(value)
+
+    def _expr_Name(self, node: ast.Name, env: Env) -> Any:
+        try:
+            return env.lookup(node.id)
+        except KeyError:
+            return BUILTINS.get(node.id, UNKNOWN)
+
+    def _expr_Tuple(self, node: ast.Tuple, env: Env) -> Any:
+        return tuple(self.eval_elements(node.elts, env))
+
+    def _expr_List(self, node: ast.List, env: Env) -> Any:
+        return self.eval_elements(node.elts, env)
+
+    def _expr_Set(self, node: ast.Set, env: Env) -> Any:
+        return UNKNOWN
+
+    def eval_elements(self, elts: list[ast.expr], env: Env) -> list[Any]:
+        out: list[Any] = []
+        for elt in elts:
+            if isinstance(elt, ast.Starred):
+                items = self.iterate(self.eval(elt.value, env))
+                if items is None:
+                    return UNKNOWN
+                out.extend(items)
+            else:
+                out.append(self.eval(elt, env))
+        return out
+
+    def _expr_Dict(self, node: ast.Dict, env: Env) -> Any:
+        out: dict[Any, Any] = {}
+        for key, value in zip(node.keys, node.values):
+            if key is None:
+                extra = self.eval(value, env)
+                if isinstance(extra, dict):
+                    out.update(extra)
+                continue
+            k = self.eval(key, env)
+            try:
+                out[k] = self.eval(value, env)
+            except TypeError:
+                return UNKNOWN
+        return out
+
+    def _expr_JoinedStr(self, node: ast.JoinedStr, env: Env) -> Any:
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append(str(value.value))
+            elif isinstance(value, ast.FormattedValue):
+                v = self.eval(value.value, env)
+                if v is UNKNOWN or not isinstance(v, (int, float, str, dims.Expr)):
+                    return UNKNOWN
+                parts.append(str(v))
+        return "".join(parts)
+
+    def _expr_BinOp(self, node: ast.BinOp, env: Env) -> Any:
+        left = self.eval(node.left, env)
+        right = self.eval(node.right, env)
+        return self.binary(node.op, left, right, node)
+
+    def binary(self, op: ast.operator, left: Any, right: Any, node: ast.AST) -> Any:
+        if isinstance(left, Tensor) or isinstance(right, Tensor):
+            return self.calls.tensor_binary(op, left, right, node)
+        if left is UNKNOWN or right is UNKNOWN:
+            return UNKNOWN
+        if isinstance(op, ast.Mod) and isinstance(left, str):
+            try:
+                return left % right
+            except Exception:
+                return UNKNOWN
+        if isinstance(left, Container) and isinstance(right, Container) and isinstance(op, ast.Add):
+            merged = Container(left.node, kind=left.kind)
+            for child in [*left.children.values(), *right.children.values()]:
+                merged.append(child)
+            return merged
+        return _arith(type(op), left, right)
+
+    def _expr_UnaryOp(self, node: ast.UnaryOp, env: Env) -> Any:
+        value = self.eval(node.operand, env)
+        if isinstance(node.op, ast.Not):
+            t = truth(value)
+            return UNKNOWN if t is None else not t
+        if isinstance(value, Tensor):
+            return value
+        if isinstance(node.op, ast.USub):
+            if isinstance(value, dims.Expr):
+                return dims.neg(value)
+            return -value if isinstance(value, (int, float)) else UNKNOWN
+        if isinstance(node.op, ast.UAdd):
+            return value
+        if isinstance(node.op, ast.Invert) and isinstance(value, int):
+            return ~value
+        return UNKNOWN
+
+    def _expr_BoolOp(self, node: ast.BoolOp, env: Env) -> Any:
+        is_and = isinstance(node.op, ast.And)
+        value: Any = None
+        for operand in node.values:
+            value = self.eval(operand, env)
+            t = truth(value)
+            if t is None:
+                return UNKNOWN
+            if is_and and not t:
+                return value
+            if not is_and and t:
+                return value
+        return value
+
+    def _expr_Compare(self, node: ast.Compare, env: Env) -> Any:
+        left = self.eval(node.left, env)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = self.eval(comparator, env)
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                if left is UNKNOWN or right is UNKNOWN:
+                    return UNKNOWN
+                result = (left is right) if isinstance(op, ast.Is) else (left is not right)
+            else:
+                if left is UNKNOWN or right is UNKNOWN or isinstance(left, (dims.Expr, Tensor)) \
+                        or isinstance(right, (dims.Expr, Tensor)):
+                    return UNKNOWN
+                try:
+                    result = _CMPOPS[type(op)](left, right)
+                except Exception:
+                    return UNKNOWN
+            if not result:
+                return False
+            left = right
+        return True
+
+    def _expr_IfExp(self, node: ast.IfExp, env: Env) -> Any:
+        t = truth(self.eval(node.test, env))
+        if t is True:
+            return self.eval(node.body, env)
+        if t is False:
+            return self.eval(node.orelse, env)
+        return merge(self.eval(node.body, env), self.eval(node.orelse, env))
+
+    def _expr_Lambda(self, node: ast.Lambda, env: Env) -> Any:
+        return FunctionValue(node, env)
+
+    def _expr_Starred(self, node: ast.Starred, env: Env) -> Any:
+        return self.eval(node.value, env)
+
+    def _expr_NamedExpr(self, node: ast.NamedExpr, env: Env) -> Any:
+        value = self.eval(node.value, env)
+        self.assign(node.target, value, env)
+        return value
+
+    def _expr_Attribute(self, node: ast.Attribute, env: Env) -> Any:
+        owner = self.eval(node.value, env)
+        return self.get_attr(owner, node.attr, node)
+
+    def get_attr(self, owner: Any, name: str, node: ast.AST | None = None) -> Any:
+        if isinstance(owner, External):
+            return External(f"{owner.qualname}.{name}")
+        if isinstance(owner, Instance):
+            if name in owner.attrs:
+                return owner.attrs[name]
+            if name == "training":
+                return self.training
+            found = owner.cls.lookup(name)
+            if isinstance(found, FunctionValue):
+                return BoundMethod(found, owner)
+            if isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], FunctionValue):
+                kind, func = found
+                if kind == "property":
+                    return self.call_function(func, [owner], {})
+                if kind == "classmethod":
+                    return BoundMethod(func, owner.cls)
+                return func
+            if found is not None:
+                return found
+            return MethodOf(owner, name, node)
+        if isinstance(owner, ClassValue):
+            found = owner.lookup(name)
+            if isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], FunctionValue):
+                return BoundMethod(found[1], owner) if found[0] == "classmethod" else found[1]
+            return UNKNOWN if found is None else found
+        if isinstance(owner, SuperProxy):
+            for cls in owner.self_value.cls.mro()[owner.self_value.cls.mro().index(owner.cls) + 1:] \
+                    if isinstance(owner.self_value, Instance) and owner.cls in owner.self_value.cls.mro() else []:
+                if name in cls.namespace and isinstance(cls.namespace[name], FunctionValue):
+                    return BoundMethod(cls.namespace[name], owner.self_value)
+            return MethodOf(owner, name, node)
+        if isinstance(owner, Tensor):
+            if name == "shape":
+                return tuple(owner.shape) if owner.shape is not None else UNKNOWN
+            if name == "ndim":
+                return len(owner.shape) if owner.shape is not None else UNKNOWN
+            if name == "T":
+                return owner.derive(None if owner.shape is None else tuple(reversed(owner.shape)))
+            if name in ("device", "dtype", "data", "requires_grad", "is_cuda"):
+                return UNKNOWN if name != "data" else owner
+            return MethodOf(owner, name, node)
+        if isinstance(owner, Layer):
+            if name in owner.args.values:
+                return owner.args.values[name]
+            if name in ("weight", "bias"):
+                return UNKNOWN
+            return MethodOf(owner, name, node)
+        if isinstance(owner, (Container, OpaqueModule, list, dict, str, tuple)):
+            return MethodOf(owner, name, node)
+        if owner is UNKNOWN:
+            return UNKNOWN
+        return MethodOf(owner, name, node)
+
+    def _expr_Subscript(self, node: ast.Subscript, env: Env) -> Any:
+        owner = self.eval(node.value, env)
+        key = self.eval(node.slice, env)
+        return self.subscript(owner, key, node)
+
+    def _expr_Slice(self, node: ast.Slice, env: Env) -> Any:
+        parts = [None if p is None else self.eval(p, env) for p in (node.lower, node.upper, node.step)]
+        if any(p is UNKNOWN or isinstance(p, dims.Expr) for p in parts):
+            return UNKNOWN
+        return slice(*parts)
+
+    def subscript(self, owner: Any, key: Any, node: ast.AST) -> Any:
+        if isinstance(owner, Tensor):
+            return self.calls.tensor_index(owner, key)
+        if key is UNKNOWN or owner is UNKNOWN:
+            return UNKNOWN
+        if isinstance(owner, Container):
+            children = list(owner.children.values())
+            if isinstance(key, slice):
+                sliced = Container(owner.node, kind=owner.kind)
+                for child in children[key]:
+                    sliced.append(child)
+                return sliced
+            if owner.kind == "ModuleDict":
+                return owner.children.get(str(key), UNKNOWN)
+            try:
+                return children[key]
+            except Exception:
+                return UNKNOWN
+        if isinstance(owner, (list, tuple, str, dict, range)):
+            try:
+                return owner[key]
+            except Exception:
+                return UNKNOWN
+        return UNKNOWN
+
+    def _expr_ListComp(self, node: ast.ListComp, env: Env) -> Any:
+        out = self.comprehension(node.generators, env, lambda e: [self.eval(node.elt, e)])
+        return UNKNOWN if out is None else out
+
+    def _expr_GeneratorExp(self, node: ast.GeneratorExp, env: Env) -> Any:
+        return self._expr_ListComp(node, env)  # type: ignore[arg-type]
+
+    def _expr_SetComp(self, node: ast.SetComp, env: Env) -> Any:
+        return UNKNOWN
+
+    def _expr_DictComp(self, node: ast.DictComp, env: Env) -> Any:
+        pairs = self.comprehension(node.generators, env,
+                                   lambda e: [(self.eval(node.key, e), self.eval(node.value, e))])
+        if pairs is None:
+            return UNKNOWN
+        try:
+            return dict(pairs)
+        except TypeError:
+            return UNKNOWN
+
+    def comprehension(self, generators: list[ast.comprehension], env: Env,
+                      produce: Callable[[Env], list[Any]]) -> list[Any] | None:
+        inner = Env(env)
+        out: list[Any] = []
+
+        def loop(i: int) -> bool:
+            if i == len(generators):
+                out.extend(produce(inner))
+                return True
+            gen = generators[i]
+            items = self.iterate(self.eval(gen.iter, inner))
+            if items is None:
+                return False
+            for item in items:
+                self.tick()
+                self.assign(gen.target, item, inner)
+                conditions = [truth(self.eval(c, inner)) for c in gen.ifs]
+                if any(c is None for c in conditions):
+                    return False
+                if all(conditions) and not loop(i + 1):
+                    return False
+            return True
+
+        return out if loop(0) else None
+
+    def _expr_Call(self, node: ast.Call, env: Env) -> Any:
+        func = self.eval(node.func, env)
+        args: list[Any] = []
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                items = self.iterate(self.eval(arg.value, env))
+                if items is None:
+                    return UNKNOWN
+                args.extend(items)
+            else:
+                args.append(self.eval(arg, env))
+        kwargs: dict[str, Any] = {}
+        for kw in node.keywords:
+            value = self.eval(kw.value, env)
+            if kw.arg is None:
+                if isinstance(value, dict):
+                    kwargs.update({str(k): v for k, v in value.items()})
+                else:
+                    return UNKNOWN
+            else:
+                kwargs[kw.arg] = value
+        return self.call(func, args, kwargs, node)
+
+    # ------------------------------------------------------------------ calls
+    def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if self.depth > MAX_DEPTH:
+            return UNKNOWN
+        self.depth += 1
+        try:
+            return self.calls.dispatch(func, args, kwargs, node)
+        finally:
+            self.depth -= 1
+
+    def call_function(self, func: FunctionValue, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        node = func.node
+        local = Env(func.closure)
+        params = node.args
+        positional = [*params.posonlyargs, *params.args]
+        defaults = params.defaults
+        first_default = len(positional) - len(defaults)
+        for i, param in enumerate(positional):
+            if i < len(args):
+                local.vars[param.arg] = args[i]
+            elif param.arg in kwargs:
+                local.vars[param.arg] = kwargs.pop(param.arg)
+            elif i >= first_default:
+                local.vars[param.arg] = self.eval(defaults[i - first_default], func.closure)
+            else:
+                local.vars[param.arg] = self.unbound_parameter(param.arg)
+        if params.vararg is not None:
+            local.vars[params.vararg.arg] = tuple(args[len(positional):])
+        for param, default in zip(params.kwonlyargs, params.kw_defaults):
+            if param.arg in kwargs:
+                local.vars[param.arg] = kwargs.pop(param.arg)
+            elif default is not None:
+                local.vars[param.arg] = self.eval(default, func.closure)
+            else:
+                local.vars[param.arg] = self.unbound_parameter(param.arg)
+        if params.kwarg is not None:
+            local.vars[params.kwarg.arg] = dict(kwargs)
+        if func.owner is not None:
+            local.vars["__class__"] = func.owner
+        if isinstance(node, ast.Lambda):
+            return self.eval(node.body, local)
+        frame = Frame()
+        try:
+            self.exec_block(node.body, local, frame)
+            result: Any = None
+        except _Return as ret:
+            result = ret.value
+        except (_Break, _Continue):
+            result = UNKNOWN
+        for pending in frame.pending:
+            result = merge(pending, result)
+        return result
+
+    def unbound_parameter(self, name: str) -> Any:
+        """A parameter nobody gave a value: a named symbol, so shapes read ``num_classes``."""
+        return dims.sym(name)
+
+    # ------------------------------------------------------------------ iteration
+    def iterate(self, value: Any) -> list[Any] | None:
+        """The items of an iterable the analysis can enumerate, else None."""
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        if isinstance(value, range):
+            if len(value) > MAX_SEQ:
+                return None
+            return list(value)
+        if isinstance(value, dict):
+            return list(value.keys())
+        if isinstance(value, str):
+            return list(value)
+        if isinstance(value, Container):
+            if value.kind == "ModuleDict":
+                return list(value.children.keys())
+            return list(value.children.values())
+        if isinstance(value, Tensor):
+            if value.shape and isinstance(value.shape[0], int) and value.shape[0] <= 64:
+                return [value.derive(value.shape[1:]) for _ in range(value.shape[0])]
+            return None
+        return None
+
+
+def _builtin(name: str) -> External:
+    return External(f"builtins.{name}")
+
+
+BUILTINS: dict[str, Any] = {name: _builtin(name) for name in (
+    "range", "len", "list", "tuple", "dict", "zip", "enumerate", "int", "float", "min", "max", "sum", "abs",
+    "round", "str", "isinstance", "print", "super", "getattr", "setattr", "hasattr", "reversed", "sorted",
+    "any", "all", "map", "filter", "iter", "next", "bool", "type", "divmod", "pow", "callable", "object",
+    "ValueError", "TypeError", "NotImplementedError", "RuntimeError", "AssertionError", "Exception",
+)}
+BUILTINS.update({"True": True, "False": False, "None": None, "__name__": "__cnnshape__"})
+
+__all__ = ["BudgetExceeded", "Interpreter", "Frame", "merge", "truth", "RULES"]

@@ -1,0 +1,243 @@
+"""The vocabulary shared by every shape rule.
+
+A rule is one small function per layer family, registered in a :class:`LayerRule`
+with the constructor's signature (to bind the arguments as torch does), the
+formula text shown in hovers, and the parameter count. Rules see arguments that
+the abstract interpreter resolved: ints, symbolic :mod:`dims`, floats, bools,
+strings, tuples, or :data:`UNKNOWN`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .. import dims
+from ..dims import Dim
+
+Shape = tuple[Union[Dim, None], ...]
+"""A tensor shape; a ``None`` entry is a dimension nobody can know statically."""
+
+Out = Union[Shape, None, tuple]
+"""What a layer returns: a shape, unknown (None), or a tuple of such (LSTM)."""
+
+
+class _Unknown:
+    _instance = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNKNOWN: Any = _Unknown()
+"""An argument value the static analysis could not determine."""
+
+
+class CannotTell(Exception):
+    """A rule needs an argument or a dimension that is unknown: the output is unknown."""
+
+
+@dataclass
+class ShapeError(Exception):
+    """The layer cannot accept its input; ``message`` is worded as torch words it."""
+
+    code: str
+    message: str
+    blame: str | None = None
+    """The constructor argument to change (``in_features``), if changing it fixes this."""
+    expected: Dim | None = None
+    """The value of ``blame`` that fits the input."""
+    recover: Out = None
+    """The output to continue with, as if the fix were applied (one error, no cascade)."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Args:
+    """Constructor arguments bound to their names, defaults filled in."""
+
+    op: str
+    values: dict[str, Any]
+
+    def get(self, name: str) -> Any:
+        return self.values.get(name)
+
+    def known(self, name: str) -> Any:
+        value = self.values.get(name, UNKNOWN)
+        if value is UNKNOWN:
+            raise CannotTell(name)
+        return value
+
+    def dim(self, name: str) -> Dim:
+        value = self.known(name)
+        if isinstance(value, bool) or not isinstance(value, (int, dims.Expr)):
+            raise CannotTell(name)
+        return value
+
+    def int(self, name: str) -> int:
+        value = self.known(name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CannotTell(name)
+        return value
+
+    def flag(self, name: str) -> bool:
+        value = self.known(name)
+        if not isinstance(value, (bool, int)):
+            raise CannotTell(name)
+        return bool(value)
+
+    def ints(self, name: str, n: int) -> tuple[int, ...]:
+        """An ``int`` or a tuple of ``n`` ints, as torch's ``_ntuple`` expands it."""
+        value = self.known(name)
+        if isinstance(value, (list, tuple)):
+            if len(value) == 1 and n > 1:
+                value = tuple(value) * n
+            if len(value) != n or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise CannotTell(name)
+            return tuple(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (value,) * n
+        raise CannotTell(name)
+
+
+@dataclass
+class Call:
+    """One application of a layer: its bound arguments and input shapes."""
+
+    args: Args
+    inputs: list[Out]
+    explain: list[str] = field(default_factory=list)
+    """Formula lines with the numbers put in, for hovers."""
+    notes: list[str] = field(default_factory=list)
+    """Information worth a diagnostic (pixels dropped by a floor division)."""
+    resolved: dict[str, Any] = field(default_factory=dict)
+    """Arguments a lazy layer infers from its input (``in_features``)."""
+
+    @property
+    def x(self) -> Shape:
+        if not self.inputs or not isinstance(self.inputs[0], tuple) or _is_nested(self.inputs[0]):
+            raise CannotTell("input")
+        return self.inputs[0]
+
+
+def _is_nested(value: tuple) -> bool:
+    return any(isinstance(v, tuple) or v is UNKNOWN for v in value)
+
+
+InferFn = Callable[[Call], Out]
+ParamsFn = Callable[[Args, dict], Union[Dim, None]]
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """How one ``torch.nn`` layer transforms shapes."""
+
+    op: str
+    family: str
+    signature: tuple[str, ...]
+    """Constructor parameters in positional order, as in torch."""
+    defaults: dict[str, Any]
+    infer: InferFn
+    formula: str
+    """The general formula, shown in hovers and in docs/layers.md."""
+    params: ParamsFn | None = None
+    """Parameter count from the bound arguments (and what a lazy layer resolved)."""
+    params_text: str = "0"
+
+    def bind(self, positional: list[Any], keywords: dict[str, Any]) -> Args:
+        values = dict(self.defaults)
+        for name, value in zip(self.signature, positional):
+            values[name] = value
+        for name, value in keywords.items():
+            values[name] = value
+        for name in self.signature:
+            values.setdefault(name, UNKNOWN)
+        return Args(self.op, values)
+
+    def count_params(self, args: Args, resolved: dict) -> Dim | None:
+        if self.params is None:
+            return 0
+        try:
+            return self.params(args, resolved)
+        except (CannotTell, TypeError):
+            return None
+
+
+def fmt_shape(shape: Out) -> str:
+    """``[BS, 16, 6, 6]``, as torch prints sizes in its messages."""
+    if not isinstance(shape, tuple):
+        return "[?]"
+    return "[" + ", ".join(dims.to_text(d) for d in shape) + "]"
+
+
+def need_known(*values: Dim | None) -> None:
+    for v in values:
+        if v is None:
+            raise CannotTell("dimension")
+
+
+def check_rank(x: Shape, ranks: tuple[int, ...], message: str) -> None:
+    if len(x) not in ranks:
+        raise ShapeError("rank-mismatch", message)
+
+
+def rank_message(name: str, n: int, x: Shape) -> str:
+    """torch's wording for a convolution or pooling fed the wrong rank."""
+    return (f"Expected {n + 1}D (unbatched) or {n + 2}D (batched) input to {name}, "
+            f"but got input of size: {fmt_shape(x)}")
+
+
+def window(size: Dim | None, kernel: int, stride: int, padding: int, dilation: int,
+           ceil_mode: bool = False) -> Dim | None:
+    """The sliding-window output size shared by convolution and pooling."""
+    if size is None:
+        return None
+    span = dilation * (kernel - 1) + 1
+    numerator = dims.sub(dims.add(size, 2 * padding), span)
+    if not ceil_mode:
+        return dims.add(dims.floordiv(numerator, stride), 1)
+    out = dims.add(dims.ceildiv(numerator, stride), 1)
+    if isinstance(out, int) and isinstance(size, int):
+        # the last window must start inside the input or its left padding
+        if (out - 1) * stride >= size + padding:
+            out -= 1
+        return out
+    if isinstance(numerator, int) or stride == 1:
+        return out
+    raise CannotTell("ceil_mode with a symbolic size")
+
+
+def window_explain(axis: str, size: Dim | None, kernel: int, stride: int, padding: int,
+                   dilation: int, out: Dim | None, ceil_mode: bool = False) -> str:
+    rounding = "ceil" if ceil_mode else "floor"
+    return (f"{axis}_out = {rounding}(({dims.to_text(size)} + 2*{padding} - {dilation}*({kernel} - 1) - 1)"
+            f" / {stride}) + 1 = {dims.to_text(out)}")
+
+
+def dropped_note(axis: str, size: Dim | None, kernel: int, stride: int, padding: int,
+                 dilation: int) -> str | None:
+    """Say so when a floor division silently drops rows or columns of pixels."""
+    if not isinstance(size, int) or stride == 1:
+        return None
+    numerator = size + 2 * padding - dilation * (kernel - 1) - 1
+    if numerator < 0 or numerator % stride == 0:
+        return None
+    exact = numerator / stride + 1
+    return (f"{axis}: ({size} + 2*{padding} - {dilation}*({kernel} - 1) - 1) / {stride} + 1 = "
+            f"{exact:g} -> {numerator // stride + 1}: the last {numerator % stride} "
+            f"{'row' if axis == 'H' else 'column' if axis == 'W' else 'position'}"
+            f"{'s' if numerator % stride > 1 else ''} of the input {'are' if numerator % stride > 1 else 'is'} dropped")
+
+
+SPATIAL_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}

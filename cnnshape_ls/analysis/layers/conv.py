@@ -1,0 +1,209 @@
+"""Convolutions: Conv1d/2d/3d, ConvTranspose1d/2d/3d and their lazy forms."""
+
+from __future__ import annotations
+
+from .. import dims
+from .base import (
+    SPATIAL_AXES,
+    Args,
+    Call,
+    CannotTell,
+    LayerRule,
+    Out,
+    ShapeError,
+    check_rank,
+    dropped_note,
+    fmt_shape,
+    rank_message,
+    window,
+    window_explain,
+)
+
+CONV_SIG = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
+            "groups", "bias", "padding_mode")
+CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True,
+                 "padding_mode": "zeros"}
+TRANSPOSE_SIG = ("in_channels", "out_channels", "kernel_size", "stride", "padding",
+                 "output_padding", "groups", "bias", "dilation", "padding_mode")
+TRANSPOSE_DEFAULTS = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True,
+                      "dilation": 1, "padding_mode": "zeros"}
+
+
+def _channels_in(call: Call, n: int, name: str) -> tuple[dims.Dim | None, int]:
+    """The input's channel count and the index of the channel axis; checks the rank."""
+    x = call.x
+    check_rank(x, (n + 1, n + 2), rank_message(name, n, x))
+    axis = len(x) - n - 1
+    return x[axis], axis
+
+
+def _weight_shape(out_c: dims.Dim, in_c: dims.Dim | None, groups: int, kernel: tuple[int, ...]) -> str:
+    per_group = dims.floordiv(in_c, groups) if in_c is not None else None
+    return fmt_shape((out_c, per_group, *kernel))
+
+
+def _conv_padding(a: Args, n: int, kernel: tuple[int, ...], dilation: tuple[int, ...],
+                  stride: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Padding before and after each axis, resolving 'same' and 'valid' as torch does."""
+    padding = a.known("padding")
+    if padding == "valid":
+        zero = (0,) * n
+        return zero, zero
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            raise ShapeError("bad-argument", "padding='same' is not supported for strided convolutions")
+        total = tuple(d * (k - 1) for d, k in zip(dilation, kernel))
+        return tuple(t // 2 for t in total), tuple(t - t // 2 for t in total)
+    pads = a.ints("padding", n)
+    return pads, pads
+
+
+def conv(n: int, lazy: bool = False):
+    name = f"conv{n}d"
+    axes = SPATIAL_AXES[n]
+
+    def infer(call: Call) -> Out:
+        a = call.args
+        kernel = a.ints("kernel_size", n)
+        stride = a.ints("stride", n)
+        dilation = a.ints("dilation", n)
+        groups = a.int("groups")
+        out_c = a.dim("out_channels")
+        x = call.x
+        in_c, _ = _channels_in(call, n, name)
+        if lazy:
+            call.resolved["in_channels"] = in_c
+        before, after = _conv_padding(a, n, kernel, dilation, stride)
+        spatial = x[len(x) - n:]
+        outs = []
+        for axis, size, k, s, p0, p1, d in zip(axes, spatial, kernel, stride, before, after, dilation):
+            if p0 != p1:  # 'same' with an even kernel pads one more on the right
+                out = None if size is None else dims.add(dims.sub(dims.add(size, p0 + p1), d * (k - 1)), 0)
+                call.explain.append(f"{axis}_out = {dims.to_text(size)} ('same' padding) = {dims.to_text(out)}")
+            else:
+                out = window(size, k, s, p0, d)
+                call.explain.append(window_explain(axis, size, k, s, p0, d, out))
+                note = dropped_note(axis, size, k, s, p0, d)
+                if note:
+                    call.notes.append(note)
+            if isinstance(out, int) and out <= 0:
+                padded = " x ".join(dims.to_text(dims.add(sz, 2 * p)) if sz is not None else "?"
+                                    for sz, p in zip(spatial, before))
+                ks = " x ".join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))
+                raise ShapeError(
+                    "output-too-small",
+                    f"Calculated padded input size per channel: ({padded}). Kernel size: ({ks}). "
+                    f"Kernel size can't be greater than actual input size")
+            outs.append(out)
+        result = (*x[:len(x) - n - 1], out_c, *outs)
+        if not lazy:
+            want = a.dim("in_channels")
+            if isinstance(in_c, int) and isinstance(want, int) and in_c != want:
+                raise ShapeError(
+                    "conv-in-channels",
+                    f"Given groups={groups}, weight of size {_weight_shape(out_c, want, groups, kernel)}, expected "
+                    f"input{fmt_shape(x)} to have {want} channels, but got {in_c} channels instead",
+                    blame="in_channels", expected=in_c, recover=result)
+        return result
+
+    return infer
+
+
+def conv_transpose(n: int, lazy: bool = False):
+    name = f"conv_transpose{n}d"
+    axes = SPATIAL_AXES[n]
+
+    def infer(call: Call) -> Out:
+        a = call.args
+        kernel = a.ints("kernel_size", n)
+        stride = a.ints("stride", n)
+        padding = a.ints("padding", n)
+        output_padding = a.ints("output_padding", n)
+        dilation = a.ints("dilation", n)
+        groups = a.int("groups")
+        out_c = a.dim("out_channels")
+        for op_, s, d in zip(output_padding, stride, dilation):
+            if op_ >= s and op_ >= d:
+                raise ShapeError("bad-argument", "output padding must be smaller than either stride or dilation, "
+                                 f"but got output_padding={output_padding}, stride={stride}, dilation={dilation}")
+        x = call.x
+        mismatch = False
+        if lazy:
+            in_c, _ = _channels_in(call, n, name)
+            call.resolved["in_channels"] = in_c
+        else:
+            in_c = a.dim("in_channels")
+            per_group_out = dims.floordiv(out_c, groups) if groups else out_c
+            weight = fmt_shape((in_c, per_group_out, *kernel))
+            got, _ = _channels_in(call, n, name)
+            mismatch = isinstance(got, int) and isinstance(in_c, int) and got != in_c
+        outs = []
+        for axis, size, k, s, p, op_, d in zip(axes, x[len(x) - n:], kernel, stride, padding,
+                                              output_padding, dilation):
+            out = None if size is None else dims.add(
+                dims.mul(dims.sub(size, 1), s), -2 * p + d * (k - 1) + op_ + 1)
+            call.explain.append(f"{axis}_out = ({dims.to_text(size)} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op_} + 1"
+                                f" = {dims.to_text(out)}")
+            if isinstance(out, int) and out <= 0:
+                raise ShapeError("output-too-small", f"Given input size per channel: "
+                                 f"({' x '.join(dims.to_text(v) for v in x[len(x) - n:])}). Calculated output "
+                                 f"size per channel: ({dims.to_text(out)}). Output size is too small")
+            outs.append(out)
+        result = (*x[:len(x) - n - 1], out_c, *outs)
+        if not lazy and mismatch:
+            raise ShapeError(
+                "conv-in-channels",
+                f"Given transposed=1, weight of size {weight}, expected input{fmt_shape(x)} to have "
+                f"{in_c} channels, but got {got} channels instead", blame="in_channels", expected=got,
+                recover=result)
+        return result
+
+    return infer
+
+
+def conv_params(args: Args, resolved: dict):
+    in_c = resolved.get("in_channels", args.values.get("in_channels"))
+    out_c = args.dim("out_channels")
+    groups = args.int("groups")
+    kernel = args.known("kernel_size")
+    n = _kernel_volume(kernel, args.op)
+    if not isinstance(in_c, (int, dims.Expr)):
+        raise CannotTell("in_channels")
+    weights = dims.mul(dims.mul(out_c, dims.floordiv(in_c, groups)), n)
+    return dims.add(weights, out_c) if args.flag("bias") else weights
+
+
+def _kernel_volume(kernel, op: str) -> int:
+    n = int(op[-2]) if op[-2].isdigit() else 1
+    if isinstance(kernel, int):
+        return kernel ** n
+    total = 1
+    for k in kernel:
+        if not isinstance(k, int):
+            raise CannotTell("kernel_size")
+        total *= k
+    return total
+
+
+CONV_FORMULA = "out = floor((in + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1"
+TRANSPOSE_FORMULA = "out = (in - 1)*stride - 2*padding + dilation*(kernel_size - 1) + output_padding + 1"
+CONV_PARAMS = "out_channels*(in_channels/groups)*prod(kernel_size) + out_channels (bias)"
+
+
+def _rules() -> tuple[LayerRule, ...]:
+    rules = []
+    for n in (1, 2, 3):
+        rules.append(LayerRule(f"Conv{n}d", "Convolution", CONV_SIG, CONV_DEFAULTS, conv(n),
+                               CONV_FORMULA, conv_params, CONV_PARAMS))
+        rules.append(LayerRule(f"LazyConv{n}d", "Convolution", CONV_SIG[1:], CONV_DEFAULTS, conv(n, lazy=True),
+                               CONV_FORMULA + " (in_channels taken from the input)", conv_params, CONV_PARAMS))
+        rules.append(LayerRule(f"ConvTranspose{n}d", "Convolution", TRANSPOSE_SIG, TRANSPOSE_DEFAULTS,
+                               conv_transpose(n), TRANSPOSE_FORMULA, conv_params, CONV_PARAMS))
+        rules.append(LayerRule(f"LazyConvTranspose{n}d", "Convolution", TRANSPOSE_SIG[1:], TRANSPOSE_DEFAULTS,
+                               conv_transpose(n, lazy=True), TRANSPOSE_FORMULA + " (in_channels from the input)",
+                               conv_params, CONV_PARAMS))
+    return tuple(rules)
+
+
+RULES = _rules()
+__all__ = ["RULES", "CannotTell"]

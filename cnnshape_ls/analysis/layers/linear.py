@@ -1,0 +1,153 @@
+"""Dense layers and reshaping layers: Linear, Bilinear, Identity, Flatten, Unflatten, Embedding."""
+
+from __future__ import annotations
+
+from .. import dims
+from .base import Args, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
+
+
+def mat1_text(x: tuple) -> str:
+    """How torch prints the input of a matrix multiply: leading dims folded into rows."""
+    rows = dims.product([d for d in x[:-1]]) if all(d is not None for d in x[:-1]) else None
+    if len(x) == 1:
+        rows = 1
+    return f"{dims.to_text(rows)}x{dims.to_text(x[-1])}"
+
+
+def _mat_text(d: dims.Dim | None) -> str:
+    text = dims.to_text(d)
+    return f"({text})" if " " in text else text
+
+
+def linear(call: Call) -> Out:
+    x = call.x
+    out_f = call.args.dim("out_features")
+    if not x:
+        raise ShapeError("rank-mismatch", "both arguments to linear need to be at least 1D, but they are 0D and 2D")
+    got = x[-1]
+    if call.args.op == "LazyLinear":
+        call.resolved["in_features"] = got
+    else:
+        want = call.args.dim("in_features")
+        if isinstance(got, int) and isinstance(want, int) and got != want:
+            rows = dims.product(x[:-1]) if len(x) > 1 and all(d is not None for d in x[:-1]) else 1 \
+                if len(x) == 1 else None
+            raise ShapeError(
+                "linear-in-features",
+                f"mat1 and mat2 shapes cannot be multiplied ({_mat_text(rows)}x{got} and {want}x{dims.to_text(out_f)})",
+                blame="in_features", expected=got, recover=(*x[:-1], out_f))
+        call.explain.append(f"out_features = {dims.to_text(out_f)}; in_features = {dims.to_text(want)}")
+    return (*x[:-1], out_f)
+
+
+def linear_params(args: Args, resolved: dict):
+    in_f = resolved.get("in_features", args.values.get("in_features"))
+    if not isinstance(in_f, (int, dims.Expr)) or isinstance(in_f, bool):
+        raise CannotTell("in_features")
+    out_f = args.dim("out_features")
+    weights = dims.mul(in_f, out_f)
+    return dims.add(weights, out_f) if args.flag("bias") else weights
+
+
+def bilinear(call: Call) -> Out:
+    if len(call.inputs) < 2 or not isinstance(call.inputs[1], tuple):
+        raise CannotTell("input2")
+    x1, x2 = call.x, call.inputs[1]
+    for i, (x, name) in enumerate(((x1, "in1_features"), (x2, "in2_features")), start=1):
+        want = call.args.dim(name)
+        if x and isinstance(x[-1], int) and isinstance(want, int) and x[-1] != want:
+            raise ShapeError("linear-in-features",
+                             f"bilinear(): input{i} size does not match weight size: got {x[-1]} but expected {want}",
+                             blame=name, expected=x[-1], recover=(*x[:-1], call.args.dim("out_features")))
+    return (*x1[:-1], call.args.dim("out_features"))
+
+
+def bilinear_params(args: Args, resolved: dict):
+    out_f = args.dim("out_features")
+    w = dims.mul(dims.mul(args.dim("in1_features"), args.dim("in2_features")), out_f)
+    return dims.add(w, out_f) if args.flag("bias") else w
+
+
+def identity(call: Call) -> Out:
+    if not call.inputs:
+        raise CannotTell("input")
+    return call.inputs[0]
+
+
+def normalize_dim(d: int, rank: int) -> int:
+    """A possibly negative dim as an index, raising torch's IndexError text."""
+    low, high = -max(rank, 1), max(rank, 1) - 1
+    if not low <= d <= high:
+        raise ShapeError("rank-mismatch",
+                         f"Dimension out of range (expected to be in range of [{low}, {high}], but got {d})")
+    return d % max(rank, 1)
+
+
+def flatten_shape(x: tuple, start: int, end: int) -> tuple:
+    if not x:
+        return (1,)
+    s, e = normalize_dim(start, len(x)), normalize_dim(end, len(x))
+    if s > e:
+        raise ShapeError("rank-mismatch", "flatten() has invalid args: start_dim cannot come after end_dim")
+    middle = x[s:e + 1]
+    merged = dims.product(middle) if all(d is not None for d in middle) else None
+    return (*x[:s], merged, *x[e + 1:])
+
+
+def flatten(call: Call) -> Out:
+    x = call.x
+    out = flatten_shape(x, call.args.int("start_dim"), call.args.int("end_dim"))
+    call.explain.append(f"{fmt_shape(x)} -> {fmt_shape(out)}")
+    return out
+
+
+def unflatten(call: Call) -> Out:
+    x = call.x
+    d = normalize_dim(call.args.int("dim"), len(x))
+    sizes = call.args.known("unflattened_size")
+    if not isinstance(sizes, (list, tuple)) or not all(isinstance(s, int) for s in sizes):
+        raise CannotTell("unflattened_size")
+    sizes = list(sizes)
+    total = x[d]
+    if sizes.count(-1) == 1:
+        rest = dims.product([s for s in sizes if s != -1])
+        if total is None:
+            raise CannotTell("dim size")
+        inferred = dims.exact_div(total, rest)
+        if inferred is None:
+            raise CannotTell("inferred size")
+        sizes[sizes.index(-1)] = inferred
+    elif isinstance(total, int) and dims.product(sizes) != total:
+        raise ShapeError("view-invalid",
+                         f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
+                         f"({total}) in the input tensor")
+    return (*x[:d], *sizes, *x[d + 1:])
+
+
+def embedding(call: Call) -> Out:
+    return (*call.x, call.args.dim("embedding_dim"))
+
+
+def embedding_params(args: Args, resolved: dict):
+    return dims.mul(args.dim("num_embeddings"), args.dim("embedding_dim"))
+
+
+RULES = (
+    LayerRule("Linear", "Linear", ("in_features", "out_features", "bias"), {"bias": True}, linear,
+              "out = (*, out_features); the input's last dim must equal in_features", linear_params,
+              "in_features*out_features + out_features (bias)"),
+    LayerRule("LazyLinear", "Linear", ("out_features", "bias"), {"bias": True}, linear,
+              "out = (*, out_features); in_features taken from the input's last dim", linear_params,
+              "in_features*out_features + out_features (bias)"),
+    LayerRule("Bilinear", "Linear", ("in1_features", "in2_features", "out_features", "bias"), {"bias": True},
+              bilinear, "out = (*, out_features) from inputs (*, in1_features) and (*, in2_features)",
+              bilinear_params, "in1_features*in2_features*out_features + out_features"),
+    LayerRule("Identity", "Utility", (), {}, identity, "out = in"),
+    LayerRule("Flatten", "Utility", ("start_dim", "end_dim"), {"start_dim": 1, "end_dim": -1}, flatten,
+              "out = in with dims start_dim..end_dim multiplied into one"),
+    LayerRule("Unflatten", "Utility", ("dim", "unflattened_size"), {}, unflatten,
+              "out = in with dim split into unflattened_size"),
+    LayerRule("Embedding", "Sparse", ("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type",
+                                      "scale_grad_by_freq", "sparse"), {"padding_idx": None}, embedding,
+              "out = (*in, embedding_dim)", embedding_params, "num_embeddings*embedding_dim"),
+)

@@ -1,0 +1,92 @@
+"""The analysis of one buffer, and its JSON form (one entry of the contract's ``"files"``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import dims
+from .findings import Finding, LayerRecord, shape_json, shape_text
+from .layers import Shape
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2}
+
+
+@dataclass
+class ModelResult:
+    name: str
+    line: int
+    input: Shape | None
+    input_source: str | None
+    output: Shape | None
+    params: dims.Dim | None
+    records: list[LayerRecord]
+    aliases: tuple[str, ...] = ()
+    end_line: int = 0
+    complete: bool = True
+    """False when the analysis stopped early (budget, unsupported code): shapes after that are unknown."""
+
+    @property
+    def layers(self) -> list[LayerRecord]:
+        return [r for r in self.records if r.leaf]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "line": self.line,
+            "input": shape_json(self.input),
+            "input_source": self.input_source,
+            "output": shape_json(self.output),
+            "params": dims.to_json(self.params),
+            "layers": [
+                {"path": r.path, "op": r.op, "line": r.line, "def_line": r.def_line,
+                 "in": shape_json(r.input), "out": shape_json(r.output), "params": dims.to_json(r.params)}
+                for r in self.layers
+            ],
+        }
+
+
+@dataclass
+class Analysis:
+    path: str | None
+    models: list[ModelResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    batch_name: str = "BS"
+
+    @property
+    def diagnostics(self) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: (f.span.line, f.span.column, SEVERITY_ORDER.get(f.severity, 3)))
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    def model(self, name: str) -> ModelResult | None:
+        for m in self.models:
+            if m.name == name or name in m.aliases:
+                return m
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "models": [m.to_json() for m in self.models],
+            "diagnostics": [finding_json(f) for f in self.diagnostics],
+        }
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "line": f.span.line, "column": f.span.column + 1,
+        "end_line": f.span.end_line, "end_column": f.span.end_column + 1,
+        "severity": f.severity, "code": f.code, "source": f.source, "message": f.message,
+        "fixes": [
+            {"title": fix.title,
+             "edits": [{"line": e.span.line, "column": e.span.column + 1, "end_line": e.span.end_line,
+                        "end_column": e.span.end_column + 1, "new_text": e.new_text} for e in fix.edits]}
+            for fix in f.fixes
+        ],
+    }
+
+
+__all__ = ["Analysis", "ModelResult", "finding_json", "shape_text"]

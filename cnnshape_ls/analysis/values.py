@@ -1,0 +1,196 @@
+"""The abstract values the interpreter computes with.
+
+Plain Python values (ints, floats, strings, tuples, lists, dicts, ranges) stand
+for themselves; symbolic dimensions are :class:`dims.Expr`; anything the
+analysis cannot know is :data:`UNKNOWN`. The classes below model what a model
+file builds: tensors (shapes only), layers, containers and instances of the
+user's classes.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .layers import UNKNOWN, Args, LayerRule, Shape
+
+if TYPE_CHECKING:
+    from .findings import Finding
+
+__all__ = ["UNKNOWN"]
+
+
+@dataclass(eq=False)
+class Tensor:
+    shape: Shape | None
+    flat_from: tuple | None = None
+    """The dims whose product is the last dim, when it was made by a flatten (for fixes: ``16 * 6 * 6``)."""
+    taint: Finding | None = None
+    """An upstream error whose recovery produced this tensor: later errors belong to that one."""
+    producer: Layer | None = None
+    """The layer that set this tensor's features or channels (for the fix "change its out_features")."""
+
+    def derive(self, shape: Shape | None, keep_flat: bool = False) -> Tensor:
+        if keep_flat:
+            return Tensor(shape, self.flat_from, self.taint, self.producer)
+        return Tensor(shape, None, self.taint)
+
+
+@dataclass(eq=False)
+class Module:
+    """Anything registered in ``named_modules()``."""
+
+    node: ast.AST | None
+    path: str | None = field(default=None, init=False)
+
+    def submodules(self) -> dict[str, Module]:
+        return {}
+
+
+@dataclass(eq=False)
+class Layer(Module):
+    """A ``torch.nn`` layer with a shape rule."""
+
+    rule: LayerRule = None  # type: ignore[assignment]
+    args: Args = None  # type: ignore[assignment]
+    resolved: dict[str, Any] = field(default_factory=dict)
+    """What a lazy layer took from its input (``in_features``), once applied."""
+
+
+@dataclass(eq=False)
+class OpaqueModule(Module):
+    """A ``torch.nn`` module or a foreign one without a rule (a loss, a torchvision model)."""
+
+    name: str = ""
+
+
+@dataclass(eq=False)
+class Container(Module):
+    """``nn.Sequential``, ``nn.ModuleList`` or ``nn.ModuleDict``."""
+
+    kind: str = "Sequential"
+    children: dict[str, Module] = field(default_factory=dict)
+
+    def submodules(self) -> dict[str, Module]:
+        return self.children
+
+    def append(self, module: Module) -> None:
+        self.children[str(len(self.children))] = module
+
+
+@dataclass(eq=False)
+class ClassValue:
+    node: ast.ClassDef
+    name: str
+    bases: list[Any]
+    namespace: dict[str, Any]
+    globals: Env
+    is_module: bool
+    container_base: str | None = None
+    """``Sequential``/``ModuleList``/``ModuleDict`` when the class extends one."""
+
+    def mro(self) -> list[ClassValue]:
+        order: list[ClassValue] = [self]
+        for base in self.bases:
+            if isinstance(base, ClassValue):
+                for cls in base.mro():
+                    if cls not in order:
+                        order.append(cls)
+        return order
+
+    def lookup(self, name: str) -> Any:
+        for cls in self.mro():
+            if name in cls.namespace:
+                return cls.namespace[name]
+        return None
+
+
+@dataclass(eq=False)
+class Instance(Module):
+    """An instance of a class of the user's (a model, a block, a config object)."""
+
+    cls: ClassValue = None  # type: ignore[assignment]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    modules: dict[str, Module] = field(default_factory=dict)
+
+    def submodules(self) -> dict[str, Module]:
+        return self.modules
+
+
+@dataclass(eq=False)
+class FunctionValue:
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+    closure: Env
+    owner: ClassValue | None = None
+
+
+@dataclass(eq=False)
+class BoundMethod:
+    func: FunctionValue
+    self_value: Any
+
+
+@dataclass(frozen=True)
+class External:
+    """Something imported from a library, by its qualified name (``torch.nn.Conv2d``)."""
+
+    qualname: str
+
+
+@dataclass(eq=False)
+class MethodOf:
+    """A method looked up on a value the interpreter models (``x.view``, ``layers.append``)."""
+
+    target: Any
+    name: str
+    node: ast.AST | None = None
+
+
+@dataclass(eq=False)
+class SuperProxy:
+    cls: ClassValue
+    self_value: Any
+
+
+class Env:
+    """A scope: local variables with a parent for closures and module globals."""
+
+    __slots__ = ("vars", "parent")
+
+    def __init__(self, parent: Env | None = None, values: dict[str, Any] | None = None) -> None:
+        self.vars: dict[str, Any] = values if values is not None else {}
+        self.parent = parent
+
+    def lookup(self, name: str) -> Any:
+        env: Env | None = self
+        while env is not None:
+            if name in env.vars:
+                return env.vars[name]
+            env = env.parent
+        raise KeyError(name)
+
+    def copy(self) -> Env:
+        return Env(self.parent, dict(self.vars))
+
+
+def iter_modules(root: Module, prefix: str = "") -> list[tuple[str, Module]]:
+    """``named_modules()``: every module once, depth first, in registration order."""
+    seen: set[int] = set()
+    out: list[tuple[str, Module]] = []
+
+    def walk(module: Module, path: str) -> None:
+        if id(module) in seen:
+            return
+        seen.add(id(module))
+        out.append((path, module))
+        for name, child in module.submodules().items():
+            walk(child, f"{path}.{name}" if path else name)
+
+    walk(root, prefix)
+    return out
+
+
+def assign_paths(root: Module) -> None:
+    for path, module in iter_modules(root):
+        module.path = path
