@@ -205,26 +205,36 @@ def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, b
 def analyze_model(src: SourceFile, env: Env, cand: Candidate,
                   options: Options) -> tuple[ModelResult, list[Finding]] | None:
     batch = options.batch_name
-    probe = run_model(src, env, cand, None, batch)
-    root = probe.root
+    interp = Interpreter(Trace(src), MODEL_BUDGET)
+    try:
+        root = cand.build(interp)
+    except (BudgetExceeded, RecursionError, MemoryError):
+        root = None
     if isinstance(root, Instance) and not root.modules and not options.model:
         return None  # a module without submodules (the user's Flatten) is a layer, not a model
-    found = find_input(src, cand, options, root, probe)
+    probe: Run | None = None
+    found = find_input(src, cand, options, root)
+    if found is None or found.needs_rank:
+        # run once without an input to see which layer comes first: it implies the input's rank
+        probe = run_model(src, env, cand, None, batch, root)
+        if found is None:
+            found = input_from_calls(src, cand, options, probe.first_layer) or config_input(cand, options)
     extra: list[Finding] = []
     shape: tuple | None = None
     source: str | None = None
     if found is not None:
         try:
-            shape = parse_shape(found.text, batch, rank=_rank_of(probe.first_layer))
+            rank = _rank_of(probe.first_layer) if probe is not None else None
+            shape = parse_shape(found.text, batch, rank=rank)
             source = found.source
         except ShapeSyntaxError as err:
             extra.append(Finding(Span(cand.line, 0, cand.line, 0), "warning", "input-unknown", str(err)))
-    if shape is None and probe.first_layer is not None:
+    if shape is None and probe is not None and probe.first_layer is not None:
         shape, source, note = infer_input(src, env, cand, probe.first_layer, batch, root)
         if note is not None:
             extra.append(note)
     batch_symbol = batch if shape and isinstance(shape[0], dims.Expr) and str(shape[0]) == batch else None
-    run = run_model(src, env, cand, shape, batch_symbol, root) if shape is not None else probe
+    run = run_model(src, env, cand, shape, batch_symbol, root) if shape is not None or probe is None else probe
     trace = run.trace
     output = _first_tensor(run.output)
     params = total_params(run.root) if run.root is not None else None
@@ -252,9 +262,10 @@ def _rank_of(layer: Layer | None) -> int | None:
     return len(shape) if shape else None
 
 
-def find_input(src: SourceFile, cand: Candidate, options: Options, root: Any, probe: Run) -> FoundInput | None:
+def find_input(src: SourceFile, cand: Candidate, options: Options, root: Any) -> FoundInput | None:
+    """The input stated for this model, first found wins; calls and settings come later (they need the rank)."""
     if options.input:
-        return FoundInput(options.input, "cli")
+        return FoundInput(options.input, "cli", needs_rank=True)
     for line in (cand.line, *cand.alias_lines):
         found = annotation_for(src, line)
         if found:
@@ -266,14 +277,15 @@ def find_input(src: SourceFile, cand: Candidate, options: Options, root: Any, pr
         example = root.attrs.get("example_input_array")
         if isinstance(example, Tensor) and example.shape and all(d is not None for d in example.shape):
             return FoundInput(_shape_literal(example.shape, options.batch_name), "example_input_array")
-    found = input_from_calls(src, cand, options, probe)
-    if found:
-        return found
+    return None
+
+
+def config_input(cand: Candidate, options: Options) -> FoundInput | None:
     config = options.config_input
     if isinstance(config, dict):
         config = config.get(cand.name) or next((config[a] for a in cand.aliases if a in config), None)
     if isinstance(config, str) and config.strip():
-        return FoundInput(config, "config")
+        return FoundInput(config, "config", needs_rank=True)
     return None
 
 
@@ -284,13 +296,12 @@ def _shape_literal(shape: tuple, batch: str) -> str:
     return "(" + ", ".join(items) + ")"
 
 
-def input_from_calls(src: SourceFile, cand: Candidate, options: Options, probe: Run) -> FoundInput | None:
+def input_from_calls(src: SourceFile, cand: Candidate, options: Options,
+                     first_layer: Layer | None) -> FoundInput | None:
     """``model(torch.randn(4, 3, 32, 32))`` or ``summary(model, (3, 32, 32))`` in the same file."""
     names = {cand.name, *cand.aliases}
-    rank = _rank_of(probe.first_layer)
-    for node in ast.walk(src.tree):
-        if not isinstance(node, ast.Call):
-            continue
+    rank = _rank_of(first_layer)
+    for node in module_calls(src):
         func = node.func
         callee = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
         if callee in names and node.args:
@@ -306,6 +317,23 @@ def input_from_calls(src: SourceFile, cand: Candidate, options: Options, probe: 
                 shape = tuple(sizes) if with_batch else (0, *sizes)
                 return FoundInput(_shape_literal(shape, options.batch_name), "call")
     return None
+
+
+def module_calls(src: SourceFile) -> list[ast.Call]:
+    """Calls that may show a model's input (``model(x)``, ``summary(...)``), collected once per file."""
+    if src.calls is None:
+        wanted = []
+        # class bodies (the bulk of a model file) never feed a model an input: skip them
+        stack: list[ast.AST] = [s for s in src.tree.body if not isinstance(s, ast.ClassDef)]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Call) and node.args:
+                func = node.func
+                if isinstance(func, ast.Name) or (isinstance(func, ast.Attribute) and func.attr == "summary"):
+                    wanted.append(node)
+            stack.extend(ast.iter_child_nodes(node))
+        src.calls = wanted
+    return src.calls
 
 
 def _literal_shape(node: ast.AST, src: SourceFile) -> tuple | None:

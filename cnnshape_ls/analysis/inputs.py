@@ -53,6 +53,8 @@ def _is_batch_name(name: str) -> bool:
 class FoundInput:
     text: str
     source: str  # annotation | docstring | example_input_array | call | cli | config | inferred
+    needs_rank: bool = False
+    """A shape that may omit the batch (``3x32x32``, a setting): the model's rank tells."""
 
 
 def annotation_for(src: SourceFile, line: int) -> FoundInput | None:
@@ -86,12 +88,25 @@ def docstring_input(node: ast.AST | None, src: SourceFile) -> FoundInput | None:
 
 def solve_square(size: dims.Dim, value: int, symbols: tuple[str, ...]) -> list[int]:
     """Square input sizes ``s`` (every spatial symbol = s) for which ``size`` evaluates to ``value``."""
+    size_of = dims.compile_function(size, symbols)
+    # Conv/pool/flatten sizes grow with the input: binary search, then walk the range of fits.
+    low, high = 1, MAX_SOLVE
+    while low < high:
+        mid = (low + high) // 2
+        got = size_of(mid)
+        if got is not None and got >= value:
+            high = mid
+        else:
+            low = mid + 1
     found = []
-    for s in range(1, MAX_SOLVE + 1):
-        env = {name: s for name in symbols}
-        if dims.evaluate(size, env) == value:
-            found.append(s)
-    return found
+    s = low
+    while s <= MAX_SOLVE and size_of(s) == value:
+        found.append(s)
+        s += 1
+    if found:
+        return found
+    # not monotonic after all (negative sizes below the smallest valid input): look everywhere
+    return [s for s in range(1, MAX_SOLVE + 1) if size_of(s) == value]
 
 
 def preferred_size(candidates: list[int]) -> int:

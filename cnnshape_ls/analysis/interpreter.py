@@ -169,10 +169,12 @@ class Interpreter:
             self.exec_stmt(stmt, env, frame)
 
     def exec_stmt(self, node: ast.stmt, env: Env, frame: Frame) -> None:
-        self.tick()
-        method = getattr(self, "_stmt_" + type(node).__name__, None)
+        self.steps_left -= 1
+        if self.steps_left < 0:
+            raise BudgetExceeded()
+        method = self._stmt_methods.get(type(node))
         if method is not None:
-            method(node, env, frame)
+            method(self, node, env, frame)
 
     def _stmt_Expr(self, node: ast.Expr, env: Env, frame: Frame) -> None:
         self.eval(node.value, env)
@@ -436,11 +438,13 @@ class Interpreter:
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr, env: Env) -> Any:
-        self.tick()
-        method = getattr(self, "_expr_" + type(node).__name__, None)
+        self.steps_left -= 1
+        if self.steps_left < 0:
+            raise BudgetExceeded()
+        method = self._expr_methods.get(type(node))
         if method is None:
             return UNKNOWN
-        return method(node, env)
+        return method(self, node, env)
 
     def _expr_Constant(self, node: ast.Constant, env: Env) -> Any:
         value = node.value
@@ -836,6 +840,16 @@ class Interpreter:
                 return [value.derive(value.shape[1:]) for _ in range(value.shape[0])]
             return None
         return None
+
+
+def _dispatch_table(prefix: str) -> dict[type, Callable]:
+    """Handlers by node type, looked up once instead of by name on every node."""
+    return {getattr(ast, name[len(prefix):]): getattr(Interpreter, name)
+            for name in dir(Interpreter) if name.startswith(prefix) and hasattr(ast, name[len(prefix):])}
+
+
+Interpreter._stmt_methods = _dispatch_table("_stmt_")
+Interpreter._expr_methods = _dispatch_table("_expr_")
 
 
 def _builtin(name: str) -> External:

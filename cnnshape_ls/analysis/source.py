@@ -31,6 +31,8 @@ class SourceFile:
     problems: list[SyntaxProblem] = field(default_factory=list)
     blanked: set[int] = field(default_factory=set)
     """1-based lines removed to make the rest parse."""
+    calls: list[ast.Call] | None = None
+    """Calls of names (``model(x)``), indexed on first use by the input finder."""
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
@@ -43,7 +45,17 @@ class SourceFile:
         return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
 
     def segment(self, node: ast.AST) -> str:
-        return ast.get_source_segment(self.text, node) or ""
+        """The text of ``node`` (ast.get_source_segment splits the whole buffer each call: too slow)."""
+        line, end_line = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if line is None or end_line is None:
+            return ""
+        first = self.line_text(line).encode("utf-8")
+        if line == end_line:
+            return first[node.col_offset:node.end_col_offset].decode("utf-8", errors="replace")
+        parts = [first[node.col_offset:].decode("utf-8", errors="replace")]
+        parts += [self.line_text(n) for n in range(line + 1, end_line)]
+        parts.append(self.line_text(end_line).encode("utf-8")[:node.end_col_offset].decode("utf-8", errors="replace"))
+        return "\n".join(parts)
 
 
 def _indent(line: str) -> int:
