@@ -494,7 +494,10 @@ class CallDispatcher:
         if isinstance(module, Container):
             if module.kind != "Sequential":
                 return self.unknown_result(args)
-            return self.apply_sequence(module, list(module.children.values()), args, node)
+            result = self.apply_sequence(module, list(module.children.values()), args, node)
+            if not module.children:  # an empty Sequential (a ResNet shortcut) is a leaf: identity
+                self.record(module.path, "Sequential", call_line, module, args, result, node)
+            return result
         if isinstance(module, Instance):
             forward = module.cls.lookup("forward")
             if isinstance(forward, FunctionValue):
@@ -576,10 +579,25 @@ class CallDispatcher:
             start, end = layer.args.values.get("start_dim"), layer.args.values.get("end_dim")
             if isinstance(start, int) and start >= 0 and end == -1:
                 result.flat_from = tuple(first.shape[start:])
+        parts = self.layer_parts(layer, first, finding)
         self.record(layer.path, rule.op, line, layer, [first] if first else [], result, node,
                     explain=call.explain, params=rule.count_params(layer.args, call.resolved),
-                    formula=rule.formula, params_text=rule.params_text)
+                    formula=rule.formula, params_text=rule.params_text, leaf=parts is None)
+        for name, shape in parts or []:
+            path = f"{layer.path}.{name}" if layer.path else None
+            self.record(path, name.rsplit(".", 1)[-1], line, layer, [first], Tensor(shape), node)
         return result
+
+    def layer_parts(self, layer: Layer, first: Tensor | None, finding: Finding | None) -> list | None:
+        """The leaf calls inside a layer made of submodules; None for a true leaf."""
+        if layer.rule.parts is None:
+            return None
+        if first is None or first.shape is None or finding is not None:
+            return []
+        try:
+            return layer.rule.parts(layer.args, first.shape)
+        except CannotTell:
+            return []
 
     def wrap(self, out: Out, source: Tensor | None, producer: Layer | None, finding: Finding | None) -> Any:
         taint = finding if finding is not None and finding.code == "view-invalid" else (source.taint if source else None)
@@ -602,7 +620,7 @@ class CallDispatcher:
             extra = blame_fix(self.trace, error, layer, first)
             if extra is not None and first.taint.fixes:
                 first.taint.fixes[0].edits.extend(extra.edits)
-                first.taint.fixes[0].title += f"; {extra.title[0].lower()}{extra.title[1:]}"
+                first.taint.fixes[0].title += f"; change {layer.path or layer.rule.op}'s {error.blame} to match"
             return None
         where = (Trace_arg(self.trace, layer, error.blame) if error.blame else None) or layer.node or node
         if where is None:

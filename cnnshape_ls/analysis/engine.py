@@ -475,6 +475,9 @@ def stale_comments(src: SourceFile, records: list[LayerRecord]) -> list[Finding]
             continue
         start, end = match.start("shape"), match.end("shape")
         ours = shape_text(shape)
+        written = _normalise(match.group("shape"))
+        if written and written[0].isidentifier() and len(shape) > 1:
+            ours = "(" + ", ".join([written[0], *(dims.to_text(d) for d in shape[1:])]) + ")"  # keep their batch name
         span = Span(line, start, line, end)
         findings.append(Finding(span, "warning", "stale-comment",
                                 f"This comment says {match.group('shape')}, but the output is {ours}",

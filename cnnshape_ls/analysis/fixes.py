@@ -45,9 +45,18 @@ def blame_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> F
         return None
     factors = first.flat_from if error.blame in ("in_features",) else None
     text = size_text(error.expected, factors, node)
-    label = layer.path or layer.rule.op
     shown = f"{error.expected} ({text})" if text != str(error.expected) else text
-    return trace.fix(f"Change {label}'s {error.blame} to {shown}", trace.replace(node, text))
+    return trace.fix(f"Change {error.blame} to {shown}", trace.replace(node, text))
+
+
+def describe(layer: Layer) -> str:
+    """``fc1``, or ``layer 0 (Conv2d)`` where the name is only a Sequential index."""
+    path = layer.path
+    if not path:
+        return layer.rule.op
+    if path.rsplit(".", 1)[-1].isdigit():
+        return f"layer {path} ({layer.rule.op})"
+    return path
 
 
 def producer_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
@@ -66,8 +75,7 @@ def producer_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -
     node = trace.argument_node(producer, arg)
     if node is None:
         return None
-    label = producer.path or producer.rule.op
-    return trace.fix(f"Change {label}'s {arg} to {wanted}", trace.replace(node, str(wanted)))
+    return trace.fix(f"Change {arg} of {describe(producer)} to {wanted}", trace.replace(node, str(wanted)))
 
 
 def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None,
@@ -98,7 +106,7 @@ def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None
         if node is None:
             return None
         edits.append(trace.replace(node, product_text(features)))
-    return trace.fix(f"Flatten the input of {layer.path or 'Linear'} to ({dims.to_text(shape[0])}, {total})", *edits)
+    return trace.fix(f"Flatten the input of {describe(layer)} to ({dims.to_text(shape[0])}, {total})", *edits)
 
 
 def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor, call: ast.Call | None,

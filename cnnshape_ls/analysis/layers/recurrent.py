@@ -123,6 +123,46 @@ def encoder_layer_params(args: Args, resolved: dict):
     return dims.add(dims.add(attn, feed), dims.mul(4, e))
 
 
+def encoder_layer_parts(args: Args, x: Shape) -> list[tuple[str, Shape]]:
+    """The submodule calls of ``TransformerEncoderLayer.forward`` (torch's own order)."""
+    ff = args.dim("dim_feedforward")
+    hidden = (*x[:-1], ff)
+    activation = [("activation", hidden)] if _is_module(args.get("activation")) else []
+    feed = [("linear1", hidden), *activation, ("dropout", hidden), ("linear2", x), ("dropout2", x)]
+    if args.flag("norm_first"):
+        return [("norm1", x), ("dropout1", x), ("norm2", x), *feed]
+    return [("dropout1", x), ("norm1", x), *feed, ("norm2", x)]
+
+
+def _is_module(value) -> bool:
+    return hasattr(value, "rule") or type(value).__name__ in ("OpaqueModule", "Instance")
+
+
+def encoder(call: Call) -> Out:
+    layer = call.args.known("encoder_layer")
+    if not hasattr(layer, "rule"):
+        raise CannotTell("encoder_layer")
+    return layer.rule.infer(Call(layer.args, call.inputs))
+
+
+def encoder_parts(args: Args, x: Shape) -> list[tuple[str, Shape]]:
+    layer = args.known("encoder_layer")
+    count = args.int("num_layers")
+    parts = []
+    for i in range(count):
+        parts += [(f"layers.{i}.{name}", shape) for name, shape in encoder_layer_parts(layer.args, x)]
+    if _is_module(args.get("norm")):
+        parts.append(("norm", x))
+    return parts
+
+
+def encoder_params(args: Args, resolved: dict):
+    layer = args.known("encoder_layer")
+    if not hasattr(layer, "rule"):
+        raise CannotTell("encoder_layer")
+    return dims.mul(args.int("num_layers"), encoder_layer_params(layer.args, resolved))
+
+
 RULES = (
     LayerRule("RNN", "Recurrent", RNN_SIG, RNN_DEFAULTS, recurrent,
               "output = (L, N, D*hidden_size) (batch_first: (N, L, D*hidden_size)); h_n = (D*num_layers, N, "
@@ -146,5 +186,9 @@ RULES = (
               {"dim_feedforward": 2048, "dropout": 0.1, "activation": "relu", "layer_norm_eps": 1e-5,
                "batch_first": False, "norm_first": False, "bias": True},
               encoder_layer, "out = in; the last dim must equal d_model", encoder_layer_params,
-              "attention 4*d*d + 4*d, feed-forward 2*d*ff + ff + d, norms 4*d"),
+              "attention 4*d*d + 4*d, feed-forward 2*d*ff + ff + d, norms 4*d", parts=encoder_layer_parts),
+    LayerRule("TransformerEncoder", "Transformer", ("encoder_layer", "num_layers", "norm", "enable_nested_tensor"),
+              {"norm": None, "enable_nested_tensor": True}, encoder,
+              "out = in; num_layers copies of encoder_layer", encoder_params,
+              "num_layers * the encoder layer's parameters", parts=encoder_parts),
 )

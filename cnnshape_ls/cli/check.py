@@ -1,0 +1,362 @@
+"""``cnnshape check``: analyse files or folders and report shapes and problems.
+
+Exit codes: 0 when no error-severity finding remains, 1 when shape errors are
+found, 2 for a usage or I/O error (a missing or unreadable file, a bad ``--input``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from .. import analyze
+from ..analysis import dims
+from ..analysis.findings import LayerRecord, shape_text
+from ..analysis.result import Analysis, ModelResult
+from . import files
+from .edits import apply_fixes, fixes_to_apply
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+PARALLEL_THRESHOLD = 4
+"""More files than this are analysed in worker processes."""
+MAX_FIX_PASSES = 3
+"""A fix can uncover the next problem (the Linear after a fixed convolution): fix, re-analyse, up to this often."""
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# ---------------------------------------------------------------------- options shared with annotate
+def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders (walked for *.py)")
+    parser.add_argument("--input", metavar="SHAPE",
+                        help='input shape for the models, e.g. "(BS, 3, 32, 32)", "[B,1,28,28]" or "3x32x32"')
+    parser.add_argument("--model", metavar="NAME",
+                        help='analyse only this model: a name in the file, or a call such as "CNN(3, 10)"')
+    parser.add_argument("--batch-name", metavar="NAME", default=None,
+                        help='how the batch dimension is written (default "BS", or batchName from pyproject.toml)')
+
+
+class UsageError(Exception):
+    pass
+
+
+def validate_options(args: argparse.Namespace) -> None:
+    if args.batch_name is not None and not args.batch_name.isidentifier():
+        raise UsageError(f"--batch-name must be a name such as BS, not {args.batch_name!r}")
+    if args.input is not None:
+        from ..analysis.inputs import ShapeSyntaxError, parse_shape
+
+        try:
+            shape = parse_shape(args.input, args.batch_name or "BS")
+        except ShapeSyntaxError as err:
+            raise UsageError(f"bad --input: {err}")
+        if not shape:
+            raise UsageError(f"bad --input: empty shape {args.input!r}")
+        bad = [d for d in shape if isinstance(d, int) and d <= 0]
+        if bad:
+            raise UsageError(f"bad --input {args.input!r}: sizes must be positive, not {bad[0]}")
+    if args.model is not None:
+        if model_name(args.model) is None:
+            raise UsageError(f'bad --model {args.model!r}: write a name, or a call such as "CNN(3, 10)"')
+
+
+def model_name(model: str) -> str | None:
+    """The name a ``--model`` value refers to: ``Net`` for ``"Net(num_classes=5)"``; ``None`` when malformed."""
+    try:
+        expr = ast.parse(model.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(expr, ast.Call):
+        expr = expr.func
+    return expr.id if isinstance(expr, ast.Name) else None
+
+
+def defines_name(text: str, name: str) -> bool:
+    """Whether ``name`` is bound anywhere in the file (class, function, assignment, import)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # cannot tell: let the analysis say what it finds
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return True
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id == name:
+            return True
+        if isinstance(node, ast.alias) and (node.asname or node.name.split(".")[0]) == name:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Request:
+    """One file to analyse, with everything the worker needs (picklable)."""
+
+    path: str
+    display: str
+    explicit: bool
+    input: str | None
+    model: str | None
+    batch_name: str
+    config_input: Any
+    fix: bool = False
+
+
+@dataclass
+class Outcome:
+    display: str
+    analysis: Analysis | None = None
+    error: str | None = None
+    fixes_applied: int = 0
+    missing_model: bool = False
+
+
+def build_requests(args: argparse.Namespace, *, fix: bool = False,
+                   stderr: IO[str] | None = None) -> tuple[list[Request], list[str]]:
+    """The files named by ``args.paths`` as requests, each with its ``[tool.cnnshape]`` settings; and path errors."""
+    stderr = stderr or sys.stderr
+    found, errors = files.collect(args.paths)
+    finder = files.SettingsFinder()
+    warned: set[Path] = set()
+    requests = []
+    for source in found:
+        settings = finder.for_file(source.path)
+        if settings.problems and settings.config_path not in warned:
+            warned.add(settings.config_path)
+            for problem in settings.problems:
+                print(f"cnnshape: warning: {problem}", file=stderr)
+        batch = args.batch_name or settings.batch_name or "BS"
+        requests.append(Request(str(source.path), source.display, source.explicit, args.input, args.model, batch,
+                                settings.input, fix))
+    return requests, errors
+
+
+def analyse_text(text: str, request: Request) -> Analysis:
+    return analyze(text, path=request.display, input=request.input, model=request.model,
+                   batch_name=request.batch_name, config_input=request.config_input)
+
+
+def check_file(request: Request) -> Outcome:
+    """Analyse one file (and with ``fix``, fix it, write it and analyse it again). Runs in a worker process."""
+    outcome = Outcome(request.display)
+    path = Path(request.path)
+    try:
+        source = files.read_source(path)
+        analysis = analyse_text(source.text, request)
+        if request.fix:
+            original = source.text
+            for _ in range(MAX_FIX_PASSES):
+                new_text, applied = apply_fixes(source.text, fixes_to_apply(analysis))
+                if not applied or new_text == source.text:
+                    break
+                outcome.fixes_applied += applied
+                source.text = new_text
+                analysis = analyse_text(source.text, request)
+            if source.text != original:
+                files.write_source(path, source)
+    except files.SourceError as err:
+        outcome.error = f"{request.display}: {err}"
+        return outcome
+    if request.model is not None:
+        name = model_name(request.model)
+        if name is not None and not defines_name(source.text, name):
+            analysis.models = []  # not a model of this file: drop the empty result the engine makes for it
+            outcome.missing_model = True
+    outcome.analysis = analysis
+    return outcome
+
+
+def run_all(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``map(func, items)``, in worker processes when there are more than a few items; results in order."""
+    workers = min(os.cpu_count() or 1, len(items))
+    if len(items) > PARALLEL_THRESHOLD and workers > 1:
+        try:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                chunk = max(1, len(items) // (workers * 4))
+                return list(pool.map(func, items, chunksize=chunk))
+        except (OSError, NotImplementedError, PermissionError, BrokenProcessPool):
+            pass  # no process pool here (a sandbox without semaphores): do it in this process
+    return [func(item) for item in items]
+
+
+# ---------------------------------------------------------------------- the command
+def run(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        validate_options(args)
+    except UsageError as err:
+        print(f"cnnshape: error: {err}", file=stderr)
+        return EXIT_USAGE
+    if args.verify:
+        print("cnnshape: torch verification is not available in this version; the check is static only",
+              file=stderr)
+    requests, problems = build_requests(args, fix=args.fix, stderr=stderr)
+    outcomes = run_all(check_file, requests)
+    for outcome in outcomes:
+        if outcome.error:
+            problems.append(outcome.error)
+    if args.model is not None:
+        problems.extend(missing_model_problems(args.model, requests, outcomes))
+    done = [o for o in outcomes if o.analysis is not None]
+
+    if args.format == "json":
+        print(json.dumps(json_report(done), indent=None), file=stdout)
+    elif args.format == "sarif":
+        from .sarif import sarif_report
+
+        print(json.dumps(sarif_report(done), indent=2), file=stdout)
+    else:
+        write_text_report(done, stdout)
+    if args.fix:
+        applied = sum(o.fixes_applied for o in done)
+        changed = sum(1 for o in done if o.fixes_applied)
+        message = f"Applied {applied} fix{'es' if applied != 1 else ''} in {changed} file{'s' if changed != 1 else ''}"
+        print(message, file=stdout if args.format == "text" else stderr)
+    for problem in problems:
+        print(f"cnnshape: error: {problem}", file=stderr)
+    if problems:
+        return EXIT_USAGE
+    if any(o.analysis.errors for o in done):
+        return EXIT_ERRORS
+    return EXIT_OK
+
+
+def missing_model_problems(model: str, requests: Sequence[Request], outcomes: Sequence[Outcome]) -> list[str]:
+    """A named file that does not define ``--model`` is a usage error; so is a folder where no file does."""
+    problems = [f"{o.display}: no model named {model_name(model)}" for r, o in zip(requests, outcomes)
+                if r.explicit and o.missing_model]
+    walked = [o for r, o in zip(requests, outcomes) if not r.explicit and o.analysis is not None]
+    if walked and all(o.missing_model for o in walked):
+        problems.append(f"no file defines the model {model_name(model)}")
+    return problems
+
+
+# ---------------------------------------------------------------------- JSON
+def json_report(outcomes: Iterable[Outcome]) -> dict[str, Any]:
+    entries = []
+    for outcome in outcomes:
+        entry = outcome.analysis.to_json()
+        entry["path"] = outcome.display
+        entries.append(entry)
+    return {"version": 1, "files": entries}
+
+
+# ---------------------------------------------------------------------- text
+INPUT_SOURCES = {
+    "annotation": "from annotation",
+    "docstring": "from docstring",
+    "example_input_array": "from example_input_array",
+    "call": "from a call in the file",
+    "cli": "from --input",
+    "config": "from pyproject.toml",
+    "inferred": "inferred",
+}
+# column caps: 2 + 28 + 2 + 18 + 2 + 5 + 2 + 26 + 2 + 11 = 98 columns at most
+CAPS = {"layer": 28, "type": 18, "line": 5, "shape": 26, "params": 11}
+
+
+def params_text(value: dims.Dim | None, functional: bool = False) -> str:
+    if value is None:
+        return "-" if functional else "?"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return dims.to_text(value)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def layer_row(record: LayerRecord) -> tuple[str, str, str, str, str]:
+    functional = record.path is None
+    name = record.op if functional else (record.path or record.op)
+    kind = "function" if functional else record.op
+    return name, kind, str(record.line), shape_text(record.output), params_text(record.params, functional)
+
+
+def model_header(display: str, model: ModelResult) -> str:
+    if model.input is None:
+        where = "input unknown"
+    else:
+        how = INPUT_SOURCES.get(model.input_source or "", f"from {model.input_source}" if model.input_source else "")
+        where = f"input {shape_text(model.input)} {how}".rstrip()
+    return f"{display}: Model {model.name} ({where})"
+
+
+def model_table(model: ModelResult) -> list[str]:
+    rows = [layer_row(r) for r in model.layers]
+    heads = ("Layer", "Type", "Line", "Output shape", "Param #")
+    keys = ("layer", "type", "line", "shape", "params")
+    widths = [min(CAPS[k], max([len(h)] + [len(row[i]) for row in rows])) for i, (k, h) in enumerate(zip(keys, heads))]
+    right = (False, False, True, False, True)
+
+    def fmt(cells: Sequence[str]) -> str:
+        parts = []
+        for cell, width, align_right in zip(cells, widths, right):
+            cell = _clip(cell, width)
+            parts.append(cell.rjust(width) if align_right else cell.ljust(width))
+        return ("  " + "  ".join(parts)).rstrip()
+
+    lines = [fmt(heads), "  " + "  ".join("-" * w for w in widths)]
+    if rows:
+        lines.extend(fmt(row) for row in rows)
+    else:
+        lines.append("  (no layers found)")
+    total = params_text(model.params)
+    lines.append(f"  Total params: {total}    Output shape: {shape_text(model.output)}")
+    if not model.complete and rows:
+        lines.append("  (the analysis stopped early: later shapes are unknown)")
+    return lines
+
+
+def diagnostic_lines(display: str, analysis: Analysis) -> list[str]:
+    out = []
+    for f in analysis.diagnostics:
+        out.append(f"{display}:{f.span.line}:{f.span.column + 1}: {f.severity} {f.code} {f.message}")
+        if f.fixes:
+            out.append(f"    fix: {f.fixes[0].title}")
+    return out
+
+
+def write_text_report(outcomes: Sequence[Outcome], out: IO[str]) -> None:
+    counts = {"error": 0, "warning": 0, "information": 0}
+    models = 0
+    first = True
+    for outcome in outcomes:
+        analysis = outcome.analysis
+        blocks: list[list[str]] = []
+        for model in analysis.models:
+            models += 1
+            blocks.append([model_header(outcome.display, model), *model_table(model)])
+        diags = diagnostic_lines(outcome.display, analysis)
+        if diags:
+            blocks.append(diags)
+        for f in analysis.findings:
+            counts[f.severity] = counts.get(f.severity, 0) + 1
+        for block in blocks:
+            if not first:
+                out.write("\n")
+            first = False
+            out.write("\n".join(block) + "\n")
+    n = len(outcomes)
+    summary = (f"{n} file{'s' if n != 1 else ''} checked, {models} model{'s' if models != 1 else ''}: "
+               f"{counts['error']} error{'s' if counts['error'] != 1 else ''}, "
+               f"{counts['warning']} warning{'s' if counts['warning'] != 1 else ''}, "
+               f"{counts['information']} note{'s' if counts['information'] != 1 else ''}")
+    if not first:
+        out.write("\n")
+    out.write(summary + "\n")
+
+
+__all__ = ["Outcome", "Request", "add_analysis_options", "check_file", "json_report", "run", "run_all",
+           "write_text_report"]
