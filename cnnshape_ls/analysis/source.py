@@ -88,11 +88,24 @@ def _block_around(lines: list[str], line_no: int) -> tuple[int, int]:
     return start, end
 
 
+def _statement_lines(lines: list[str], line_no: int) -> tuple[int, int]:
+    """The 0-based [start, end) lines of the statement at ``line_no``: the line and any lines
+    indented deeper that continue it (an unclosed bracket swallows them)."""
+    idx = min(max(line_no - 1, 0), len(lines) - 1)
+    indent = _indent(lines[idx])
+    end = idx + 1
+    while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > indent) \
+            and not lines[idx].rstrip().endswith(":"):
+        end += 1
+    return idx, end
+
+
 def parse_tolerant(text: str, filename: str = "<buffer>") -> SourceFile:
     lines = text.splitlines()
     work = list(lines)
     problems: list[SyntaxProblem] = []
     blanked: set[int] = set()
+    tried: set[int] = set()
     for _ in range(MAX_REPAIRS):
         try:
             with warnings.catch_warnings():
@@ -100,13 +113,17 @@ def parse_tolerant(text: str, filename: str = "<buffer>") -> SourceFile:
                 tree = ast.parse("\n".join(work), filename)
             return SourceFile(text, lines, tree, problems, blanked)
         except SyntaxError as err:
-            line = err.lineno or len(work)
-            problems.append(SyntaxProblem(line, max((err.offset or 1) - 1, 0), err.msg))
+            line = min(err.lineno or len(work), len(work))
             if not work:
                 break
-            start, end = _block_around(work, line)
+            if line not in tried:
+                problems.append(SyntaxProblem(line, max((err.offset or 1) - 1, 0), err.msg))
+                # first cut only the statement being typed; if that is not enough, its whole block
+                tried.add(line)
+                start, end = _statement_lines(work, line)
+            else:
+                start, end = _block_around(work, line)
             pad = " " * _indent(work[start])
-            # keep the block's header position legal: a blanked method becomes "pass"
             for i in range(start, end):
                 work[i] = ""
                 blanked.add(i + 1)

@@ -1,0 +1,322 @@
+"""Python constructs that build and run models, each compared with torch itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import compare_with_torch
+
+pytestmark = pytest.mark.torch
+
+CASES = {
+    'import styles': ('Net()', [2, 3, 32, 32], '''
+import torch
+from torch import nn
+import torch.nn as tnn
+from torch.nn import Conv2d, Linear
+import torch.nn.functional as F
+class Net(torch.nn.Module):
+    def __init__(self):
+        super(Net, self).__init__()
+        self.a = Conv2d(3, 8, 3)
+        self.b = tnn.MaxPool2d(2)
+        self.c = torch.nn.Conv2d(8, 16, 3, stride=2)
+        self.d = nn.AdaptiveAvgPool2d((1, 1))
+        self.e = Linear(16, 10)
+    def forward(self, x):
+        x = self.b(F.relu(self.a(x)))
+        x = self.d(self.c(x))
+        x = torch.flatten(x, 1)
+        return self.e(x)
+'''),
+    'vgg cfg': ("VGG('A')", [2, 3, 32, 32], '''
+import torch.nn as nn
+cfg = {'A': [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M']}
+class VGG(nn.Module):
+    def __init__(self, vgg_name='A', num_classes=10):
+        super().__init__()
+        self.features = self._make_layers(cfg[vgg_name])
+        self.classifier = nn.Linear(512, num_classes)
+    def forward(self, x):
+        out = self.features(x)
+        out = out.view(out.size(0), -1)
+        return self.classifier(out)
+    def _make_layers(self, cfg):
+        layers = []
+        in_channels = 3
+        for x in cfg:
+            if x == 'M':
+                layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
+            else:
+                layers += [nn.Conv2d(in_channels, x, kernel_size=3, padding=1), nn.BatchNorm2d(x), nn.ReLU(inplace=True)]
+                in_channels = x
+        layers += [nn.AvgPool2d(kernel_size=1, stride=1)]
+        return nn.Sequential(*layers)
+'''),
+    'resnet': ('ResNet18()', [2, 3, 32, 32], '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+class BasicBlock(nn.Module):
+    expansion = 1
+    def __init__(self, in_planes, planes, stride=1):
+        super(BasicBlock, self).__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != self.expansion*planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, self.expansion*planes, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(self.expansion*planes))
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += self.shortcut(x)
+        out = F.relu(out)
+        return out
+class ResNet(nn.Module):
+    def __init__(self, block, num_blocks, num_classes=10):
+        super(ResNet, self).__init__()
+        self.in_planes = 64
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.layer1 = self._make_layer(block, 64, num_blocks[0], stride=1)
+        self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2)
+        self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2)
+        self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2)
+        self.linear = nn.Linear(512*block.expansion, num_classes)
+    def _make_layer(self, block, planes, num_blocks, stride):
+        strides = [stride] + [1]*(num_blocks-1)
+        layers = []
+        for stride in strides:
+            layers.append(block(self.in_planes, planes, stride))
+            self.in_planes = planes * block.expansion
+        return nn.Sequential(*layers)
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer1(out)
+        out = self.layer2(out)
+        out = self.layer3(out)
+        out = self.layer4(out)
+        out = F.avg_pool2d(out, 4)
+        out = out.view(out.size(0), -1)
+        out = self.linear(out)
+        return out
+def ResNet18():
+    return ResNet(BasicBlock, [2, 2, 2, 2])
+'''),
+    'lenet num_flat': ('Net()', [2, 1, 32, 32], '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+class Net(nn.Module):
+    def __init__(self):
+        super(Net, self).__init__()
+        self.conv1 = nn.Conv2d(1, 6, 3)
+        self.conv2 = nn.Conv2d(6, 16, 3)
+        self.fc1 = nn.Linear(16 * 6 * 6, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), (2, 2))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(-1, self.num_flat_features(x))
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = self.fc3(x)
+        return x
+    def num_flat_features(self, x):
+        size = x.size()[1:]
+        num_features = 1
+        for s in size:
+            num_features *= s
+        return num_features
+'''),
+    'modulelist dict': ('Blocks()', [2, 3, 32, 32], '''
+import torch
+import torch.nn as nn
+class Blocks(nn.Module):
+    def __init__(self, chans=(3, 8, 16, 32)):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)) for a, b in zip(chans[:-1], chans[1:])])
+        self.heads = nn.ModuleDict({'cls': nn.Linear(32 * 4 * 4, 10), 'box': nn.Linear(32 * 4 * 4, 4)})
+        self.seq = nn.Sequential()
+        for i in range(2):
+            self.seq.add_module(f"fc{i}", nn.Linear(10, 10))
+    def forward(self, x):
+        for blk in self.blocks:
+            x = blk(x)
+        x = x.flatten(1)
+        y = self.heads['cls'](x)
+        z = self.heads['box'](x)
+        return self.seq(y)
+'''),
+    'lightning + example': ('LitModel()', [2, 1, 28, 28], '''
+import torch
+import pytorch_lightning as pl
+from torch import nn
+class LitModel(pl.LightningModule):
+    def __init__(self, hidden=64):
+        super().__init__()
+        self.example_input_array = torch.rand(1, 1, 28, 28)
+        self.l1 = nn.Linear(28 * 28, hidden)
+        self.l2 = nn.Linear(hidden, 10)
+    def forward(self, x):
+        x = x.view(x.size(0), -1)
+        return self.l2(torch.relu(self.l1(x)))
+'''),
+    'unet-ish cat': ('UNet()', [2, 3, 64, 64], '''
+import torch
+import torch.nn as nn
+def double_conv(i, o):
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(o, o, 3, padding=1), nn.ReLU(inplace=True))
+class UNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down1 = double_conv(3, 16)
+        self.down2 = double_conv(16, 32)
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ConvTranspose2d(32, 16, 2, stride=2)
+        self.conv = double_conv(32, 16)
+        self.out = nn.Conv2d(16, 1, 1)
+    def forward(self, x):
+        c1 = self.down1(x)
+        c2 = self.down2(self.pool(c1))
+        u = self.up(c2)
+        u = torch.cat([u, c1], dim=1)
+        return self.out(self.conv(u))
+'''),
+    'base class + attrs + getattr': ('Net()', [2, 3, 32, 32], '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+class BaseModel(nn.Module):
+    channels = [3, 16, 32]
+    def __init__(self, num_classes):
+        super().__init__()
+        for i, (a, b) in enumerate(zip(self.channels[:-1], self.channels[1:])):
+            setattr(self, f"conv{i}", nn.Conv2d(a, b, kernel_size=3, padding=1))
+        self.num_classes = num_classes
+class Net(BaseModel):
+    def __init__(self, num_classes=10, drop=0.5):
+        super(Net, self).__init__(num_classes)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.dropout = nn.Dropout(drop) if drop > 0 else nn.Identity()
+        self.fc = nn.Linear(self.channels[-1] * 8 * 8, self.num_classes)
+    def forward(self, x):
+        for i in range(len(self.channels) - 1):
+            x = self.pool(F.relu(getattr(self, f"conv{i}")(x)))
+        B, C, H, W = x.shape
+        x = x.reshape(B, C * H * W)
+        x = self.dropout(x)
+        return F.log_softmax(self.fc(x), dim=1)
+'''),
+    'gap + interpolate + permute': ('M()', [2, 3, 32, 32], '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU())
+        self.dw = nn.Conv2d(32, 32, 3, padding=1, groups=32)
+        self.pw = nn.Conv2d(32, 64, 1)
+        self.up = nn.Upsample(scale_factor=2, mode='nearest')
+        self.head = nn.Linear(64, 5)
+        self.rnn = nn.GRU(64, 32, batch_first=True, bidirectional=True)
+        self.fc2 = nn.Linear(64, 3)
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.pw(self.dw(x))
+        y = self.up(x)
+        y = F.interpolate(y, scale_factor=0.5)
+        x = x + y
+        seq = x.flatten(2).permute(0, 2, 1)
+        out, h = self.rnn(seq)
+        z = out.mean(dim=1)
+        g = F.adaptive_avg_pool2d(x, 1).view(x.size(0), -1)
+        return self.head(g) , self.fc2(z)
+'''),
+    'transformer': ('T()', [2, 10, 16], '''
+import torch
+import torch.nn as nn
+class T(nn.Module):
+    def __init__(self, d=64):
+        super().__init__()
+        self.proj = nn.Linear(16, d)
+        self.enc = nn.TransformerEncoderLayer(d_model=d, nhead=4, dim_feedforward=128, batch_first=True)
+        self.norm = nn.LayerNorm(d)
+        self.out = nn.Linear(d, 2)
+    def forward(self, x):
+        x = self.proj(x)
+        x = self.enc(x)
+        x = self.norm(x)
+        return self.out(x[:, 0])
+'''),
+    'conditional arch': ('model', [2, 1, 28, 28], '''
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, in_ch=1, use_bn=True, n=28):
+        super().__init__()
+        layers = [nn.Conv2d(in_ch, 8, 5)]
+        if use_bn:
+            layers.append(nn.BatchNorm2d(8))
+        layers += [nn.ReLU(), nn.MaxPool2d(2)]
+        self.features = nn.Sequential(*layers)
+        size = (n - 4) // 2
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(8 * size * size, 10))
+    def forward(self, x):
+        return self.classifier(self.features(x))
+model = Net(in_ch=1, use_bn=False)
+'''),
+    'dcgan gen': ('Generator()', [2, 100, 1, 1], '''
+import torch.nn as nn
+nz, ngf, nc = 100, 64, 3
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, nc, 4, 2, 1, bias=False), nn.Tanh())
+    def forward(self, input):
+        return self.main(input)
+'''),
+    'squeeze fire': ('Sq()', [2, 3, 224, 224], '''
+import torch
+import torch.nn as nn
+class Fire(nn.Module):
+    def __init__(self, inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes):
+        super().__init__()
+        self.squeeze = nn.Conv2d(inplanes, squeeze_planes, kernel_size=1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, kernel_size=1)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, kernel_size=3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+    def forward(self, x):
+        x = self.squeeze_activation(self.squeeze(x))
+        return torch.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
+class Sq(nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 96, kernel_size=7, stride=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True), Fire(96, 16, 64, 64), Fire(128, 16, 64, 64))
+        final_conv = nn.Conv2d(128, num_classes, kernel_size=1)
+        self.classifier = nn.Sequential(nn.Dropout(p=0.5), final_conv, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+    def forward(self, x):
+        x = self.features(x)
+        x = self.classifier(x)
+        return torch.flatten(x, 1)
+'''),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_layer_matches_torch(name: str) -> None:
+    model, shape, source = CASES[name]
+    matched, total, wrong = compare_with_torch(source, model, shape)
+    assert not wrong, f"shapes torch would not produce: {wrong}"
+    assert total > 0 and matched == total, f"{matched}/{total} layers known"
