@@ -84,6 +84,8 @@ class CallDispatcher:
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
         self.batch_symbol: str | None = None
+        self.anchor: int | None = None
+        """While running code of an imported file: the line of this file that called it."""
 
     @property
     def trace(self):
@@ -501,7 +503,14 @@ class CallDispatcher:
         if isinstance(module, Instance):
             forward = module.cls.lookup("forward")
             if isinstance(forward, FunctionValue):
-                result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                entering = is_foreign(forward.node) and self.anchor is None
+                if entering:
+                    self.anchor = call_line  # layers of an imported block show on the line that calls it
+                try:
+                    result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                finally:
+                    if entering:
+                        self.anchor = None
             elif module.cls.container_base == "Sequential":
                 result = self.apply_sequence(module, list(module.modules.values()), args, node)
             else:
@@ -519,6 +528,8 @@ class CallDispatcher:
         container = owner if isinstance(owner, Container) else None
         for child in children:
             child_line = getattr(child.node, "lineno", None) or getattr(node, "lineno", 0)
+            if is_foreign(child.node):
+                child_line = self.anchor or getattr(node, "lineno", 0)
             value = self.apply_module(child, [value], {}, None, line=child_line, sequence=container)
         return value
 
@@ -535,6 +546,10 @@ class CallDispatcher:
             return
         first = next((a for a in args if isinstance(a, Tensor)), None)
         outputs = _shapes_of(result)
+        if self.anchor is not None or is_foreign(node):
+            line = self.anchor or line
+            node = None
+            module = None
         span = self.trace.span(node) if node is not None else None
         self.trace.records.append(LayerRecord(
             path=path, op=op, line=line,
@@ -951,6 +966,11 @@ class CallDispatcher:
         if isinstance(node, ast.Call):
             self.record_op(node, [ta], result)
         return result
+
+
+def is_foreign(node: Any) -> bool:
+    """A node of another file (an imported block): its line numbers are not this buffer's."""
+    return getattr(node, "_cnnshape_foreign", False)
 
 
 def Trace_arg(trace, layer: Layer, name: str) -> ast.AST | None:

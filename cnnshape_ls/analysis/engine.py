@@ -47,6 +47,8 @@ class Options:
     config_input: Any = None
     """``cnnshape.input`` from pyproject.toml or the editor: a shape, or a table of model name -> shape."""
     batch_name: str = "BS"
+    module_loader: Any = None
+    """Finds the files this one imports (:class:`imports.FileModuleLoader`); None: imports stay opaque."""
 
 
 @dataclass
@@ -77,7 +79,7 @@ def analyze_source(text: str, path: str | None = None, options: Options = Option
         analysis.findings.append(Finding(Span(problem.line, problem.column, problem.line, problem.column + 1),
                                          "warning", "syntax-error",
                                          f"{problem.message}: shapes are not shown for the code around this line"))
-    env = evaluate_module(src)
+    env = evaluate_module(src, ImportContext(options.module_loader, path))
     candidates = discover(src, env, options)
     for cand in candidates:
         try:
@@ -96,8 +98,39 @@ def analyze_source(text: str, path: str | None = None, options: Options = Option
 
 
 # ---------------------------------------------------------------------- module level
-def evaluate_module(src: SourceFile) -> Env:
+@dataclass
+class ImportContext:
+    """Evaluates the workspace files a buffer imports, each once per analysis, cycles cut."""
+
+    loader: Any
+    importer: str | None
+    modules: dict[str, Env | None] = field(default_factory=dict)
+
+    def load(self, module: str, level: int, importer: str | None) -> Env | None:
+        if self.loader is None:
+            return None
+        path = self.loader.find(module, level, importer or self.importer)
+        if path is None:
+            return None
+        key = str(path)
+        if key in self.modules:
+            return self.modules[key]
+        self.modules[key] = None  # an import cycle sees an opaque module
+        text = self.loader.source(path)
+        if text is None:
+            return None
+        src = parse_tolerant(text, key)
+        for node in ast.walk(src.tree):
+            node._cnnshape_foreign = True  # type: ignore[attr-defined]  # its lines are another file's
+        env = evaluate_module(src, self, key)
+        self.modules[key] = env
+        return env
+
+
+def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None) -> Env:
     interp = Interpreter(Trace(src), MODULE_BUDGET)
+    if imports is not None and imports.loader is not None:
+        interp.imports = lambda module, level: imports.load(module, level, path)
     env = Env(values={"__name__": "__cnnshape__"})
     frame = Frame()
     for stmt in src.tree.body:

@@ -73,7 +73,7 @@ def producer_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -
     if error.code in ("conv-in-channels", "norm-num-features") and arg != "out_channels":
         return None
     node = trace.argument_node(producer, arg)
-    if node is None:
+    if node is None or getattr(node, "_cnnshape_foreign", False):
         return None
     return trace.fix(f"Change {arg} of {describe(producer)} to {wanted}", trace.replace(node, str(wanted)))
 
@@ -112,6 +112,8 @@ def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None
 def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor, call: ast.Call | None,
                     sequence: Container | None) -> list[Fix]:
     fixes: list[Fix] = []
+    if getattr(layer.node, "_cnnshape_foreign", False):
+        return fixes
     if error.code == "linear-in-features":
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:

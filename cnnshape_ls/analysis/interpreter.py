@@ -27,6 +27,7 @@ from .values import (
     Layer,
     MethodOf,
     Module,
+    ModuleNamespace,
     OpaqueModule,
     SuperProxy,
     Tensor,
@@ -155,6 +156,8 @@ class Interpreter:
         self.steps_left = budget
         self.depth = 0
         self.training = False  # as torch's eval(): the mode truth and verification run in
+        self.imports: Callable[[str, int], Env | None] | None = None
+        """Evaluates a workspace module this file imports; None keeps imports opaque."""
         from .calls import CallDispatcher  # the dispatcher needs the interpreter back
         self.calls = CallDispatcher(self)
 
@@ -357,7 +360,10 @@ class Interpreter:
 
     def _stmt_Import(self, node: ast.Import, env: Env, frame: Frame) -> None:
         for alias in node.names:
-            if alias.asname:
+            loaded = self.load_module(alias.name, 0) if alias.asname or "." not in alias.name else None
+            if loaded is not None:
+                env.vars[alias.asname or alias.name] = ModuleNamespace(alias.name, loaded)
+            elif alias.asname:
                 env.vars[alias.asname] = External(alias.name)
             else:
                 root = alias.name.split(".")[0]
@@ -365,10 +371,26 @@ class Interpreter:
 
     def _stmt_ImportFrom(self, node: ast.ImportFrom, env: Env, frame: Frame) -> None:
         module = node.module or ""
+        loaded = self.load_module(module, node.level)
         for alias in node.names:
             if alias.name == "*":
+                if loaded is not None:
+                    env.vars.update({k: v for k, v in loaded.vars.items() if not k.startswith("_")})
                 continue
-            env.vars[alias.asname or alias.name] = External(f"{module}.{alias.name}" if module else alias.name)
+            if loaded is not None and alias.name in loaded.vars:
+                env.vars[alias.asname or alias.name] = loaded.vars[alias.name]
+            else:
+                env.vars[alias.asname or alias.name] = External(f"{module}.{alias.name}" if module else alias.name)
+
+    def load_module(self, module: str, level: int) -> Env | None:
+        """A workspace module's top level, evaluated; never for torch and other libraries."""
+        if self.imports is None or module.split(".")[0] in ("torch", "torchvision", "numpy", "math", "collections",
+                                                             "typing", "pytorch_lightning", "lightning"):
+            return None
+        try:
+            return self.imports(module, level)
+        except (RecursionError, OSError, ValueError):
+            return None
 
     def _stmt_Global(self, node: ast.stmt, env: Env, frame: Frame) -> None:
         return None
@@ -604,6 +626,8 @@ class Interpreter:
         return self.get_attr(owner, node.attr, node)
 
     def get_attr(self, owner: Any, name: str, node: ast.AST | None = None) -> Any:
+        if isinstance(owner, ModuleNamespace):
+            return owner.env.vars.get(name, UNKNOWN)
         if isinstance(owner, External):
             return External(f"{owner.qualname}.{name}")
         if isinstance(owner, Instance):

@@ -52,9 +52,14 @@ class Trace:
         return finding
 
     def report(self, error: ShapeError, where: ast.AST, severity: str = "error") -> Finding:
-        return self.add(Finding(self.span(where), severity, error.code, error.message))
+        finding = Finding(self.span(where), severity, error.code, error.message)
+        if getattr(where, "_cnnshape_foreign", False):
+            return finding  # another file's problem: reported when that file is analysed
+        return self.add(finding)
 
     def note(self, layer_node: ast.AST, text: str) -> None:
+        if getattr(layer_node, "_cnnshape_foreign", False):
+            return
         line = getattr(layer_node, "lineno", 0)
         if line and line not in self.notes:
             self.notes[line] = text

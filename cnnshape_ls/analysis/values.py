@@ -153,6 +153,14 @@ class SuperProxy:
     self_value: Any
 
 
+@dataclass(eq=False)
+class ModuleNamespace:
+    """A workspace module imported whole (``import config``): its evaluated top level."""
+
+    name: str
+    env: Env
+
+
 class Env:
     """A scope: local variables with a parent for closures and module globals."""
 

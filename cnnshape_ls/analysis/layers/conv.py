@@ -42,6 +42,31 @@ def _weight_shape(out_c: dims.Dim, in_c: dims.Dim | None, groups: int, kernel: t
     return fmt_shape((out_c, per_group, *kernel))
 
 
+def _check_groups(groups: int, in_c: dims.Dim | None, out_c: dims.Dim | None) -> None:
+    """The constructor's checks: both channel counts split evenly into the groups."""
+    if groups <= 0:
+        raise ShapeError("bad-argument", "groups must be a positive integer")
+    for name, channels in (("in_channels", in_c), ("out_channels", out_c)):
+        if isinstance(channels, int) and channels % groups:
+            raise ShapeError("bad-argument", f"{name} must be divisible by groups")
+
+
+def _check_padding_mode(mode: str, x: tuple, n: int, before: tuple[int, ...], after: tuple[int, ...]) -> None:
+    """'reflect' pads less than the size of each axis, 'circular' at most the size (F.pad's checks)."""
+    if mode not in ("reflect", "circular"):
+        return
+    for axis in reversed(range(len(x) - n, len(x))):  # F.pad checks the last axis first
+        size, p0, p1 = x[axis], before[axis - len(x) + n], after[axis - len(x) + n]
+        if not isinstance(size, int):
+            continue
+        if mode == "reflect" and (p0 >= size or p1 >= size):
+            raise ShapeError("output-too-small", f"Argument #4: Padding size should be less than the corresponding "
+                             f"input dimension, but got: padding ({p0}, {p1}) at dimension {axis} of input "
+                             f"{fmt_shape(x)}")
+        if mode == "circular" and (p0 > size or p1 > size):
+            raise ShapeError("output-too-small", "Padding value causes wrapping around more than once.")
+
+
 def _conv_padding(a: Args, n: int, kernel: tuple[int, ...], dilation: tuple[int, ...],
                   stride: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Padding before and after each axis, resolving 'same' and 'valid' as torch does."""
@@ -69,12 +94,15 @@ def conv(n: int, lazy: bool = False):
         dilation = a.ints("dilation", n)
         groups = a.int("groups")
         out_c = a.dim("out_channels")
+        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c)
         x = call.x
         in_c, _ = _channels_in(call, n, name)
         if lazy:
+            _check_groups(groups, in_c, None)
             call.resolved["in_channels"] = in_c
         before, after = _conv_padding(a, n, kernel, dilation, stride)
         spatial = x[len(x) - n:]
+        _check_padding_mode(a.known("padding_mode"), x, n, before, after)
         outs = []
         for axis, size, k, s, p0, p1, d in zip(axes, spatial, kernel, stride, before, after, dilation):
             if p0 != p1:  # 'same' with an even kernel pads one more on the right
@@ -122,6 +150,7 @@ def conv_transpose(n: int, lazy: bool = False):
         dilation = a.ints("dilation", n)
         groups = a.int("groups")
         out_c = a.dim("out_channels")
+        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c)
         for op_, s, d in zip(output_padding, stride, dilation):
             if op_ >= s and op_ >= d:
                 raise ShapeError("bad-argument", "output padding must be smaller than either stride or dilation, "
@@ -130,6 +159,7 @@ def conv_transpose(n: int, lazy: bool = False):
         mismatch = False
         if lazy:
             in_c, _ = _channels_in(call, n, name)
+            _check_groups(groups, in_c, None)
             call.resolved["in_channels"] = in_c
         else:
             in_c = a.dim("in_channels")
@@ -144,11 +174,14 @@ def conv_transpose(n: int, lazy: bool = False):
                 dims.mul(dims.sub(size, 1), s), -2 * p + d * (k - 1) + op_ + 1)
             call.explain.append(f"{axis}_out = ({dims.to_text(size)} - 1)*{s} - 2*{p} + {d}*({k} - 1) + {op_} + 1"
                                 f" = {dims.to_text(out)}")
-            if isinstance(out, int) and out <= 0:
-                raise ShapeError("output-too-small", f"Given input size per channel: "
-                                 f"({' x '.join(dims.to_text(v) for v in x[len(x) - n:])}). Calculated output "
-                                 f"size per channel: ({dims.to_text(out)}). Output size is too small")
             outs.append(out)
+        if any(isinstance(out, int) and out <= 0 for out in outs):
+            given, calculated = x[len(x) - n:], outs
+            if n == 1:  # the native kernel runs a 1-D convolution as a 2-D one over a unit height
+                given, calculated = (1, *given), (1, *calculated)
+            raise ShapeError("output-too-small", f"Given input size per channel: "
+                             f"({' x '.join(dims.to_text(v) for v in given)}). Calculated output size per "
+                             f"channel: ({' x '.join(dims.to_text(v) for v in calculated)}). Output size is too small")
         result = (*x[:len(x) - n - 1], out_c, *outs)
         if not lazy and mismatch:
             raise ShapeError(

@@ -12,6 +12,7 @@ from .base import (
     ShapeError,
     check_rank,
     dropped_note,
+    fmt_shape,
     window,
     window_explain,
 )
@@ -38,11 +39,10 @@ def pool(n: int, kind: str):
         dilation = a.ints("dilation", n) if kind == "max" else (1,) * n
         ceil_mode = a.flag("ceil_mode")
         check_rank(x, (n + 1, n + 2), f"non-empty {n + 1}D or {n + 2}D (batch mode) tensor expected for input")
-        for k, p, d in zip(kernel, padding, dilation):
-            if p > (d * (k - 1) + 1) // 2:
-                raise ShapeError("bad-argument", "pad should be at most half of effective kernel size, "
-                                 f"but got pad={p}, kernel_size={k} and dilation={d}")
+        _check_padding(kind, kernel, padding, dilation)
         spatial = x[len(x) - n:]
+        if kind != "max" and n == 3:
+            _check_kernel_fits(spatial, kernel)
         outs = []
         for axis, size, k, s, p, d in zip(axes, spatial, kernel, stride, padding, dilation):
             out = window(size, k, s, p, d, ceil_mode)
@@ -71,17 +71,47 @@ def pool(n: int, kind: str):
     return infer
 
 
+def _check_padding(kind: str, kernel: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]) -> None:
+    """At most half the kernel: the output-size formula checks the dilated kernel, the kernels the plain one."""
+    n = len(kernel)
+    if kind == "max" and n == 1 and padding[0] > kernel[0] // 2:
+        raise ShapeError("bad-argument", "max_pool1d() padding should be at most half of kernel size, "
+                         f"but got padding={padding[0]} and kernel_size={kernel[0]}")
+    for k, p, d in zip(kernel, padding, dilation):
+        if p > (d * (k - 1) + 1) // 2:
+            raise ShapeError("bad-argument", "pad should be at most half of effective kernel size, "
+                             f"but got pad={p}, kernel_size={k} and dilation={d}")
+    if not any(p > k // 2 for k, p in zip(kernel, padding)):
+        return
+    if n == 2:
+        (kh, kw), (ph, pw) = kernel, padding
+        raise ShapeError("bad-argument", "pad should be smaller than or equal to half of kernel size, but got "
+                         f"padW = {pw}, padH = {ph}, kW = {kw}, kH = {kh}")
+    (kt, kh, kw), (pt, ph, pw) = kernel, padding
+    raise ShapeError("bad-argument", "pad should be smaller than or equal to half of kernel size, but got "
+                     f"kT: {kt} kW: {kw} kH: {kh} padT: {pt} padW: {pw} padH: {ph}")
+
+
+def _check_kernel_fits(spatial: tuple, kernel: tuple[int, ...]) -> None:
+    """avg_pool3d (and so LPPool3d) wants the unpadded input at least as large as the kernel."""
+    if all(isinstance(v, int) for v in spatial) and any(v < k for v, k in zip(spatial, kernel)):
+        (t, h, w), (kt, kh, kw) = spatial, kernel
+        raise ShapeError("output-too-small", f"input image (T: {t} H: {h} W: {w}) smaller than kernel size "
+                         f"(kT: {kt} kH: {kh} kW: {kw})")
+
+
 def adaptive(n: int, kind: str):
     def infer(call: Call) -> Out:
         a = call.args
         x = call.x
-        if len(x) not in (n + 1, n + 2):
-            raise CannotTell("adaptive pooling of an unexpected rank")
         size = a.known("output_size")
-        if not isinstance(size, (list, tuple)):
+        if isinstance(size, (list, tuple)):
+            if len(size) != n:
+                raise CannotTell("output_size")
+            if len(x) <= n:  # F.adaptive_*_pool fills the None entries from the input first
+                raise ShapeError("rank-mismatch", f"Input dimension should be at least {n + 1}")
+        else:
             size = (size,) * n
-        if len(size) != n:
-            raise CannotTell("output_size")
         spatial = x[len(x) - n:]
         outs = []
         for given, current in zip(size, spatial):
@@ -91,6 +121,11 @@ def adaptive(n: int, kind: str):
                 outs.append(given)
             else:
                 raise CannotTell("output_size")
+        # adaptive_avg_pool2d/3d to all ones is a mean over the last n dims, whatever the rank
+        mean = kind == "avg" and n > 1 and all(o == 1 for o in outs) and len(x) >= n
+        if len(x) not in (n + 1, n + 2) and not mean:
+            raise ShapeError("rank-mismatch", f"adaptive_{kind}_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, "
+                             f"but got: {fmt_shape(x)}")
         call.explain.append(f"out = output_size = ({', '.join(dims.to_text(o) for o in outs)})")
         out_shape = (*x[:len(x) - n], *outs)
         if kind == "max" and a.get("return_indices") is True:

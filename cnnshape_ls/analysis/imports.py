@@ -1,0 +1,57 @@
+"""Finding the source of a module the analysed file imports (``from .blocks import ConvBlock``).
+
+The engine evaluates an imported file of the workspace the same way it evaluates
+the buffer, so that blocks and constants defined elsewhere keep their shapes.
+Only files under the given roots (the workspace, the importer's folder) are
+read; installed packages are never looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class FileModuleLoader:
+    roots: tuple[Path, ...] = ()
+    overlay: dict[str, str] = field(default_factory=dict)
+    """Unsaved text of open buffers, by absolute path: it wins over the file on disk."""
+
+    def find(self, module: str, level: int, importer: str | None) -> Path | None:
+        parts = [p for p in module.split(".") if p] if module else []
+        bases: list[Path] = []
+        if level > 0:
+            if importer is None:
+                return None
+            base = Path(importer).resolve().parent
+            for _ in range(level - 1):
+                base = base.parent
+            bases.append(base)
+        else:
+            if importer is not None:
+                bases.append(Path(importer).resolve().parent)
+            bases.extend(self.roots)
+        for base in bases:
+            target = base.joinpath(*parts)
+            for candidate in (target.with_suffix(".py") if parts else None, target / "__init__.py"):
+                if candidate is not None and (str(candidate) in self.overlay or candidate.is_file()):
+                    if self._allowed(candidate, importer):
+                        return candidate
+        return None
+
+    def _allowed(self, path: Path, importer: str | None) -> bool:
+        resolved = path.resolve()
+        allowed = [r.resolve() for r in self.roots]
+        if importer is not None:
+            allowed.append(Path(importer).resolve().parent.parent)
+        return any(resolved.is_relative_to(root) for root in allowed)
+
+    def source(self, path: Path) -> str | None:
+        key = str(path)
+        if key in self.overlay:
+            return self.overlay[key]
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
