@@ -8,22 +8,23 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from .. import analyze
-from ..analysis import dims
+from ..analysis import Options, analyze_source, dims
 from ..analysis.findings import LayerRecord, shape_text
 from ..analysis.result import Analysis, ModelResult
 from . import files
-from .edits import apply_fixes, fixes_to_apply
+from .edits import apply_fixes, fixes_to_apply, odd_line_breaks
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 PARALLEL_THRESHOLD = 4
@@ -56,6 +57,12 @@ def validate_options(args: argparse.Namespace) -> None:
     if args.input is not None:
         from ..analysis.inputs import ShapeSyntaxError, parse_shape
 
+        text = args.input.strip()
+        pairs = {"(": ")", "[": "]"}
+        opened = text[:1] in pairs and text[-1:] == pairs[text[:1]]
+        inner = text[1:-1] if opened else text
+        if any(ch in inner for ch in "()[]"):
+            raise UsageError(f"bad --input {args.input!r}: write a shape such as \"(BS, 3, 32, 32)\" or \"3x32x32\"")
         try:
             shape = parse_shape(args.input, args.batch_name or "BS")
         except ShapeSyntaxError as err:
@@ -109,6 +116,8 @@ class Request:
     batch_name: str
     config_input: Any
     fix: bool = False
+    project_root: str | None = None
+    """Imports of files under this folder are followed (``from .blocks import ConvBlock``)."""
 
 
 @dataclass
@@ -118,6 +127,8 @@ class Outcome:
     error: str | None = None
     fixes_applied: int = 0
     missing_model: bool = False
+    skipped: str | None = None
+    """Why ``--fix`` left the file alone: a warning."""
 
 
 def build_requests(args: argparse.Namespace, *, fix: bool = False,
@@ -126,6 +137,7 @@ def build_requests(args: argparse.Namespace, *, fix: bool = False,
     stderr = stderr or sys.stderr
     found, errors = files.collect(args.paths)
     finder = files.SettingsFinder()
+    roots = files.ProjectRoots()
     warned: set[Path] = set()
     requests = []
     for source in found:
@@ -136,13 +148,29 @@ def build_requests(args: argparse.Namespace, *, fix: bool = False,
                 print(f"cnnshape: warning: {problem}", file=stderr)
         batch = args.batch_name or settings.batch_name or "BS"
         requests.append(Request(str(source.path), source.display, source.explicit, args.input, args.model, batch,
-                                settings.input, fix))
+                                settings.input, fix, str(roots.for_file(source.path))))
     return requests, errors
 
 
 def analyse_text(text: str, request: Request) -> Analysis:
-    return analyze(text, path=request.display, input=request.input, model=request.model,
-                   batch_name=request.batch_name, config_input=request.config_input)
+    loader = module_loader(request.project_root)
+    if loader is None:
+        return analyze(text, path=request.display, input=request.input, model=request.model,
+                       batch_name=request.batch_name, config_input=request.config_input)
+    options = Options(input=request.input, model=request.model, batch_name=request.batch_name,
+                      config_input=request.config_input, module_loader=loader)
+    return analyze_source(text, request.display, options)
+
+
+def module_loader(root: str | None) -> Any:
+    """A loader for the workspace files a file imports, where the engine can follow imports; else ``None``."""
+    if root is None or "module_loader" not in {f.name for f in dataclasses.fields(Options)}:
+        return None
+    try:
+        from ..analysis.imports import FileModuleLoader
+    except ImportError:
+        return None
+    return FileModuleLoader(roots=(Path(root),))
 
 
 def check_file(request: Request) -> Outcome:
@@ -152,7 +180,10 @@ def check_file(request: Request) -> Outcome:
     try:
         source = files.read_source(path)
         analysis = analyse_text(source.text, request)
-        if request.fix:
+        if request.fix and odd_line_breaks(source.text):
+            outcome.skipped = (f"{request.display}: not fixed: it has a form feed or another character that the "
+                               "analysis counts as a line break, so its positions may be off")
+        elif request.fix:
             original = source.text
             for _ in range(MAX_FIX_PASSES):
                 new_text, applied = apply_fixes(source.text, fixes_to_apply(analysis))
@@ -165,6 +196,9 @@ def check_file(request: Request) -> Outcome:
                 files.write_source(path, source)
     except files.SourceError as err:
         outcome.error = f"{request.display}: {err}"
+        return outcome
+    except Exception as err:  # noqa: BLE001 - one file's crash must not lose the report on the others
+        outcome.error = f"{request.display}: internal error in the analysis: {type(err).__name__}: {err}"
         return outcome
     if request.model is not None:
         name = model_name(request.model)
@@ -205,6 +239,8 @@ def run(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str]
     for outcome in outcomes:
         if outcome.error:
             problems.append(outcome.error)
+        if outcome.skipped:
+            print(f"cnnshape: warning: {outcome.skipped}", file=stderr)
     if args.model is not None:
         problems.extend(missing_model_problems(args.model, requests, outcomes))
     done = [o for o in outcomes if o.analysis is not None]
@@ -280,7 +316,7 @@ def _clip(text: str, width: int) -> str:
 def layer_row(record: LayerRecord) -> tuple[str, str, str, str, str]:
     functional = record.path is None
     name = record.op if functional else (record.path or record.op)
-    kind = "function" if functional else record.op
+    kind = "op" if functional else record.op
     return name, kind, str(record.line), shape_text(record.output), params_text(record.params, functional)
 
 
@@ -349,6 +385,8 @@ def write_text_report(outcomes: Sequence[Outcome], out: IO[str]) -> None:
             first = False
             out.write("\n".join(block) + "\n")
     n = len(outcomes)
+    if not n:
+        return
     summary = (f"{n} file{'s' if n != 1 else ''} checked, {models} model{'s' if models != 1 else ''}: "
                f"{counts['error']} error{'s' if counts['error'] != 1 else ''}, "
                f"{counts['warning']} warning{'s' if counts['warning'] != 1 else ''}, "

@@ -1,18 +1,32 @@
 """Applying the analysis's edits to a text.
 
 An edit's span has 1-based lines and 0-based code-point columns, the end
-exclusive, with lines counted as :meth:`str.splitlines` counts them (as the
-analysis does). Edits are applied bottom-up; an edit (or a whole fix) that
+exclusive, with lines counted as Python counts them. Edits are applied bottom-up; an edit (or a whole fix) that
 overlaps one already taken is skipped.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..analysis.findings import Edit, Fix, Span
 from ..analysis.result import Analysis
+
+LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
+
+
+ODD_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def odd_line_breaks(text: str) -> bool:
+    """Whether the text has characters :meth:`str.splitlines` breaks at but Python does not (a form feed, ...).
+
+    The analysis numbers lines with ``splitlines`` in places, so its positions may be off by a line in such a
+    file: edits there are not safe to apply.
+    """
+    return ODD_BREAKS.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -23,18 +37,21 @@ class TextEdit:
 
 
 class LineIndex:
-    """Offsets of line starts, and each line's length without its line break."""
+    """Offsets of line starts, and each line's length without its line break.
+
+    Lines end at ``\\r\\n``, ``\\r`` or ``\\n``, as Python (and so the analysis's positions) and LSP count them.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.starts: list[int] = []
         self.lengths: list[int] = []
-        offset = 0
-        for piece in text.splitlines(keepends=True):
-            self.starts.append(offset)
-            self.lengths.append(len(piece.rstrip("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")) if piece else 0)
-            offset += len(piece)
-        self.size = offset
+        for match in LINE.finditer(text):
+            if match.start() == len(text) and self.starts:
+                break  # the empty tail after a final line break
+            self.starts.append(match.start())
+            self.lengths.append(len(match.group(1)))
+        self.size = len(text)
 
     def offset(self, line: int, column: int) -> int:
         """The offset of (1-based line, 0-based column); columns past the line's end clamp to it."""
@@ -110,4 +127,4 @@ def fixes_to_apply(analysis: Analysis) -> list[Fix]:
 
 
 __all__ = ["Edit", "Fix", "LineIndex", "Span", "TextEdit", "apply_edits", "apply_fixes", "apply_text_edits",
-           "fixes_to_apply"]
+           "fixes_to_apply", "odd_line_breaks"]

@@ -171,6 +171,28 @@ class SettingsFinder:
         return settings
 
 
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+class ProjectRoots:
+    """The project a file belongs to: the nearest folder above it with a pyproject.toml, setup.py or .git."""
+
+    def __init__(self) -> None:
+        self._by_dir: dict[Path, Path | None] = {}
+
+    def for_file(self, path: Path) -> Path:
+        folder = path.resolve().parent
+        return self._find(folder) or folder
+
+    def _find(self, folder: Path) -> Path | None:
+        if folder not in self._by_dir:
+            if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+                self._by_dir[folder] = folder
+            else:
+                self._by_dir[folder] = None if folder.parent == folder else self._find(folder.parent)
+        return self._by_dir[folder]
+
+
 def read_settings(pyproject: Path) -> Settings | None:
     """The ``[tool.cnnshape]`` table of one ``pyproject.toml``; ``None`` when it has none."""
     if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
@@ -201,5 +223,5 @@ def _valid_input(value: object) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
 
 
-__all__ = ["Settings", "SettingsFinder", "SourceError", "SourcePath", "SourceText", "collect", "read_source",
-           "walk_folder", "write_source"]
+__all__ = ["ProjectRoots", "Settings", "SettingsFinder", "SourceError", "SourcePath", "SourceText", "collect",
+           "read_source", "walk_folder", "write_source"]

@@ -1,0 +1,7 @@
+"""``python -m cnnshape_ls.cli check ...``: the ``cnnshape`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

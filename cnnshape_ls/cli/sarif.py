@@ -1,0 +1,103 @@
+"""``cnnshape check --format sarif``: the findings as a SARIF 2.1.0 log (for code scanning in CI).
+
+Regions are 1-based with an exclusive ``endColumn`` and columns counted in
+Unicode code points, as the run's ``columnKind`` says.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path, PurePath
+from typing import Any
+from urllib.parse import quote
+
+from .. import __version__
+from ..analysis.findings import Finding, Span
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+LEVELS = {"error": "error", "warning": "warning", "information": "note"}
+
+RULES: dict[str, str] = {
+    "linear-in-features": "A Linear layer's in_features does not match the size of its input",
+    "conv-in-channels": "A convolution's in_channels does not match the channels of its input",
+    "norm-num-features": "A normalisation layer's num_features does not match the channels of its input",
+    "output-too-small": "The input is too small for a kernel or pooling window",
+    "view-invalid": "A view or reshape cannot produce the shape asked for",
+    "cat-mismatch": "Tensors are concatenated with sizes that differ outside the concatenated dimension",
+    "add-mismatch": "Tensors are combined with shapes that do not broadcast",
+    "rank-mismatch": "A layer gets a tensor with the wrong number of dimensions",
+    "bad-argument": "A layer is built with an argument it cannot take",
+    "stale-comment": "An # out: comment disagrees with the computed output shape",
+    "input-unknown": "The model's input shape is not stated: it was inferred, or is unknown",
+    "floor-division": "A size is rounded down: part of the input is dropped",
+    "syntax-error": "The file does not parse: shapes are not shown for the code around it",
+}
+
+
+def artifact_uri(display: str) -> str:
+    path = PurePath(display)
+    if path.is_absolute():
+        return Path(display).as_uri()
+    return quote(path.as_posix().replace(os.sep, "/"))
+
+
+def region(span: Span) -> dict[str, int]:
+    return {"startLine": span.line, "startColumn": span.column + 1,
+            "endLine": span.end_line, "endColumn": span.end_column + 1}
+
+
+def result_for(finding: Finding, uri: str, rule_index: int) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "ruleId": finding.code,
+        "ruleIndex": rule_index,
+        "level": LEVELS.get(finding.severity, "note"),
+        "message": {"text": finding.message},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region(finding.span)}}],
+    }
+    if finding.model:
+        result["properties"] = {"model": finding.model, "source": finding.source}
+    if finding.fixes:
+        result["fixes"] = [
+            {"description": {"text": fix.title},
+             "artifactChanges": [{"artifactLocation": {"uri": uri},
+                                  "replacements": [{"deletedRegion": region(e.span),
+                                                    "insertedContent": {"text": e.new_text}}
+                                                   for e in fix.edits]}]}
+            for fix in finding.fixes
+        ]
+    return result
+
+
+def sarif_report(outcomes: Iterable[Any]) -> dict[str, Any]:
+    """The SARIF log of analysed files (``Outcome`` objects with ``.display`` and ``.analysis``)."""
+    outcomes = list(outcomes)
+    codes = list(RULES)
+    for outcome in outcomes:
+        for f in outcome.analysis.findings:
+            if f.code not in codes:
+                codes.append(f.code)
+    index = {code: i for i, code in enumerate(codes)}
+    rules = [{"id": code, "name": code,
+              "shortDescription": {"text": RULES.get(code, f"cnnshape finding {code}")}} for code in codes]
+    results = []
+    artifacts = []
+    for outcome in outcomes:
+        uri = artifact_uri(outcome.display)
+        artifacts.append({"location": {"uri": uri}})
+        for f in outcome.analysis.diagnostics:
+            results.append(result_for(f, uri, index[f.code]))
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "cnnshape", "version": __version__, "rules": rules}},
+            "columnKind": "unicodeCodePoints",
+            "artifacts": artifacts,
+            "results": results,
+        }],
+    }
+
+
+__all__ = ["sarif_report"]
