@@ -10,7 +10,7 @@ import pytest
 import cnnshape_ls
 from cnnshape_ls.analysis import dims
 from cnnshape_ls.analysis.inputs import parse_shape
-from conftest import apply_edits
+from support import apply_edits
 
 
 def analyze(source: str, **kw):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import compare_with_torch
+from support import compare_with_torch
 
 pytestmark = pytest.mark.torch
 

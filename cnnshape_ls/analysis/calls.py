@@ -499,6 +499,8 @@ class CallDispatcher:
             result = self.apply_sequence(module, list(module.children.values()), args, node)
             if not module.children:  # an empty Sequential (a ResNet shortcut) is a leaf: identity
                 self.record(module.path, "Sequential", call_line, module, args, result, node)
+            elif node is not None and module.path:  # x = self.features(x): the line shows what comes out
+                self.record(module.path, "Sequential", call_line, module, args, result, node, leaf=False)
             return result
         if isinstance(module, Instance):
             forward = module.cls.lookup("forward")
@@ -536,6 +538,8 @@ class CallDispatcher:
     def record_module_call(self, module: Instance, args: list[Any], result: Any, node: ast.AST | None,
                            line: int) -> None:
         """A module of the user's without submodules is a leaf for ``named_modules()``: record it."""
+        if not module.path:
+            return  # the model itself: its output is the code lens's and the summary's
         leaf = not module.modules
         self.record(module.path, module.cls.name, line, module, args, result, node, leaf=leaf)
 

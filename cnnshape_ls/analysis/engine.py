@@ -81,6 +81,9 @@ def analyze_source(text: str, path: str | None = None, options: Options = Option
                                          f"{problem.message}: shapes are not shown for the code around this line"))
     env = evaluate_module(src, ImportContext(options.module_loader, path))
     candidates = discover(src, env, options)
+    if options.model and not candidates:
+        analysis.findings.append(Finding(Span(1, 0, 1, 0), "warning", "model-unknown",
+                                         f"No model named {options.model!r} in this file"))
     for cand in candidates:
         try:
             analysed = analyze_model(src, env, cand, options)
@@ -213,6 +216,8 @@ def select(src: SourceFile, env: Env, found: list[Candidate], wanted: str) -> li
 
     if base is not None:
         return [Candidate(base.name, base.line, base.end_line, build, base.node, base.aliases, base.alias_lines)]
+    if not isinstance(expr, ast.Call) and name not in env.vars:
+        return []
     return [Candidate(name, 1, 1, build, None)]
 
 

@@ -100,8 +100,16 @@ def _statement_lines(lines: list[str], line_no: int) -> tuple[int, int]:
     return idx, end
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as Python and LSP count them (str.splitlines also breaks at form feeds and more)."""
+    return LINE_BREAK.split(text)
+
+
 def parse_tolerant(text: str, filename: str = "<buffer>") -> SourceFile:
-    lines = text.splitlines()
+    lines = split_lines(text)
     work = list(lines)
     problems: list[SyntaxProblem] = []
     blanked: set[int] = set()

@@ -1,0 +1,72 @@
+"""From the engine's positions (1-based lines, code-point columns) to LSP ones in the client's encoding."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+from pygls.workspace.position_codec import PositionCodec
+
+from ..analysis.findings import Edit, Finding, Fix, Span
+
+SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "information": types.DiagnosticSeverity.Information,
+}
+
+
+def position(codec: PositionCodec, lines: list[str], line: int, column: int) -> types.Position:
+    """``line`` is 1-based, ``column`` counts code points."""
+    return codec.position_to_client_units(lines, types.Position(line=max(line - 1, 0), character=max(column, 0)))
+
+
+def to_range(codec: PositionCodec, lines: list[str], span: Span) -> types.Range:
+    return types.Range(start=position(codec, lines, span.line, span.column),
+                       end=position(codec, lines, span.end_line, span.end_column))
+
+
+def column_from_client(codec: PositionCodec, lines: list[str], pos: types.Position) -> int:
+    return codec.position_from_client_units(lines, types.Position(line=pos.line, character=pos.character)).character
+
+
+def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding) -> types.Diagnostic:
+    return types.Diagnostic(
+        range=to_range(codec, lines, finding.span),
+        message=finding.message,
+        severity=SEVERITY.get(finding.severity, types.DiagnosticSeverity.Information),
+        code=finding.code,
+        source=finding.source,
+        data={"fixes": len(finding.fixes)},
+    )
+
+
+def text_edit(codec: PositionCodec, lines: list[str], edit: Edit) -> types.TextEdit:
+    return types.TextEdit(range=to_range(codec, lines, edit.span), new_text=edit.new_text)
+
+
+def workspace_edit(codec: PositionCodec, lines: list[str], uri: str, edits: list[Edit],
+                   version: int | None = None) -> types.WorkspaceEdit:
+    text_edits = [text_edit(codec, lines, e) for e in non_overlapping(edits)]
+    return types.WorkspaceEdit(changes={uri: text_edits})
+
+
+def non_overlapping(edits: list[Edit]) -> list[Edit]:
+    """Edits sorted, dropping any that overlaps one already taken (first come, first kept)."""
+    taken: list[Edit] = []
+    for edit in edits:
+        s = edit.span
+        if any(_overlap(s, t.span) for t in taken):
+            continue
+        taken.append(edit)
+    return sorted(taken, key=lambda e: (e.span.line, e.span.column))
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    a_start, a_end = (a.line, a.column), (a.end_line, a.end_column)
+    b_start, b_end = (b.line, b.column), (b.end_line, b.end_column)
+    if a_start == a_end and b_start == b_end:
+        return a_start == b_start
+    return a_start < b_end and b_start < a_end
+
+
+def fix_edits(fix: Fix) -> list[Edit]:
+    return fix.edits

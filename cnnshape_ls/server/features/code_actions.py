@@ -1,0 +1,62 @@
+"""Quick fixes for each fixable diagnostic, ``source.fixAll.cnnshape``, and "Annotate layer shapes"."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from ...analysis.findings import Edit, Span
+from ...views import annotate_edits
+from ..convert import diagnostic, workspace_edit
+
+FIX_ALL = "source.fixAll.cnnshape"
+ANNOTATE = "source.annotate.cnnshape"
+
+
+def annotate_edit(ls, uri: str, view) -> types.WorkspaceEdit:
+    edits = [Edit(Span(line, start, line, end), text)
+             for line, start, end, text in annotate_edits(view.analysis, view.lines, view.settings.batch_name)]
+    return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
+
+
+def fix_all_edit(ls, uri: str, view) -> types.WorkspaceEdit | None:
+    edits = [edit for f in view.analysis.diagnostics if f.fixes and f.severity in ("error", "warning")
+             for edit in f.fixes[0].edits]
+    if not edits:
+        return None
+    return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
+
+
+def register(server) -> None:
+    kinds = [types.CodeActionKind.QuickFix, FIX_ALL, ANNOTATE]
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))
+    async def code_actions(ls, params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        view = await ls.view(uri)
+        if view is None:
+            return []
+        only = params.context.only or []
+
+        def wanted(kind: str) -> bool:
+            return not only or any(kind == k or kind.startswith(str(k) + ".") for k in only)
+
+        codec = ls.workspace.position_codec
+        actions: list[types.CodeAction] = []
+        first, last = params.range.start.line + 1, params.range.end.line + 1
+        if wanted(types.CodeActionKind.QuickFix):
+            for finding in view.analysis.diagnostics:
+                if not finding.fixes or finding.span.end_line < first or finding.span.line > last:
+                    continue
+                diag = diagnostic(codec, view.lines, finding)
+                for i, fix in enumerate(finding.fixes):
+                    actions.append(types.CodeAction(
+                        title=fix.title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
+                        is_preferred=i == 0, edit=workspace_edit(codec, view.lines, uri, fix.edits)))
+        if wanted(FIX_ALL):
+            edit = fix_all_edit(ls, uri, view)
+            if edit is not None:
+                actions.append(types.CodeAction(title="Fix all shape errors (cnnshape)", kind=FIX_ALL, edit=edit))
+        if wanted(ANNOTATE) and view.analysis.models:
+            actions.append(types.CodeAction(title="Annotate layer shapes", kind=ANNOTATE,
+                                            edit=annotate_edit(ls, uri, view)))
+        return actions

@@ -1,0 +1,24 @@
+"""A code lens over each model: parameters and input -> output (``cnnshape.codeLens.enabled``)."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from ...views import lens_title
+
+
+def register(server) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    async def code_lens(ls, params: types.CodeLensParams) -> list[types.CodeLens]:
+        view = await ls.view(params.text_document.uri)
+        if view is None or not view.settings.code_lens_enabled:
+            return []
+        lenses = []
+        for model in view.analysis.models:
+            line = max(model.line - 1, 0)
+            where = types.Range(start=types.Position(line=line, character=0),
+                                end=types.Position(line=line, character=0))
+            lenses.append(types.CodeLens(range=where, command=types.Command(
+                title=lens_title(model, view.settings.batch_name), command="cnnshape.showSummary",
+                arguments=[params.text_document.uri, model.name])))
+        return lenses

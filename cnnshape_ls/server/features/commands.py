@@ -1,0 +1,47 @@
+"""Commands editors bind: annotate the file, show a model summary, re-analyse."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from ...views import model_summary
+from .code_actions import annotate_edit
+
+
+def register(server) -> None:
+    @server.command("cnnshape.annotate")
+    async def annotate(ls, args) -> dict:
+        uri = _first(args)
+        view = await ls.view(uri, wait=True) if uri else None
+        if view is None:
+            return {"applied": False}
+        result = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=annotate_edit(ls, uri, view), label="Annotate layer shapes"))
+        return {"applied": bool(result and result.applied)}
+
+    @server.command("cnnshape.showSummary")
+    async def show_summary(ls, args) -> str:
+        uri = _first(args)
+        name = args[1] if isinstance(args, list) and len(args) > 1 else None
+        view = await ls.view(uri, wait=True) if uri else None
+        if view is None:
+            return ""
+        text = "\n\n".join(model_summary(m, view.settings.batch_name) for m in view.analysis.models
+                           if name in (None, m.name))
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info,
+                                                       message=text.replace("**", "").replace("`", "")))
+        return text
+
+    @server.command("cnnshape.reanalyze")
+    def reanalyze(ls, args) -> None:
+        for uri in list(ls.documents):
+            ls.analyse(uri)
+
+
+def _first(args) -> str | None:
+    if isinstance(args, list) and args:
+        value = args[0]
+        if isinstance(value, dict):
+            return value.get("uri")
+        return value if isinstance(value, str) else None
+    return None

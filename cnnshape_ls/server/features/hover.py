@@ -1,0 +1,44 @@
+"""Hover on a layer (its constructor, attribute or call): shapes, formula with numbers, parameters;
+on a model's class name or variable: its summary."""
+
+from __future__ import annotations
+
+from lsprotocol import types
+
+from ...views import layer_hover, model_summary, records_at
+from ..convert import column_from_client
+
+
+def register(server) -> None:
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls, params: types.HoverParams) -> types.Hover | None:
+        view = await ls.view(params.text_document.uri)
+        if view is None:
+            return None
+        line = params.position.line + 1
+        column = column_from_client(ls.workspace.position_codec, view.lines, params.position)
+        text = view.lines[line - 1] if 0 < line <= len(view.lines) else ""
+        word = _word_at(text, column)
+        for model in view.analysis.models:
+            if (line == model.line or line in getattr(model, "alias_lines", ())) and word in (model.name,
+                                                                                            *model.aliases):
+                return _markdown(model_summary(model, view.settings.batch_name))
+        records = records_at(view.analysis, line, column) or records_at(view.analysis, line)
+        if not records:
+            return None
+        verified = getattr(view, "verified_note", None)
+        return _markdown(layer_hover(records[:3], view.settings.batch_name, verified))
+
+
+def _markdown(value: str) -> types.Hover:
+    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=value))
+
+
+def _word_at(text: str, column: int) -> str:
+    start = column
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+        start -= 1
+    end = column
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    return text[start:end]

@@ -1,0 +1,180 @@
+"""The language server: documents, settings and the analysis schedule; features live in ``features/``."""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from .. import __version__
+from ..analysis.imports import FileModuleLoader
+from ..settings import Settings, settings_for
+from .state import DocumentState, Scheduler, View
+
+
+def uri_to_path(uri: str) -> str | None:
+    parsed = urlparse(uri)
+    if parsed.scheme != "file":
+        return None  # untitled: buffers have no file
+    return unquote(parsed.path)
+
+
+class CnnshapeServer(LanguageServer):
+    """Holds per-document state; no global mutable state anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__("cnnshape-ls", __version__)
+        self.documents: dict[str, DocumentState] = {}
+        self.scheduler = Scheduler()
+        self.init_options: Any = None
+        self.client_sections: dict[str, Any] = {}
+        """workspace/configuration answers by folder URI ("" for the whole workspace)."""
+        self.reported_problems: set[str] = set()
+        self.verifier: Any = None
+
+    # ------------------------------------------------------------------ capabilities of the client
+    @property
+    def pull_diagnostics(self) -> bool:
+        caps = self.client_capabilities.text_document
+        return caps is not None and caps.diagnostic is not None
+
+    def supports(self, *path: str) -> bool:
+        node: Any = self.client_capabilities
+        for part in path:
+            node = getattr(node, part, None)
+            if node is None:
+                return False
+        return bool(node)
+
+    # ------------------------------------------------------------------ folders and settings
+    def folders(self) -> list[str]:
+        return [f.uri for f in self.workspace.folders.values()] if self.workspace.folders else (
+            [self.workspace.root_uri] if self.workspace.root_uri else [])
+
+    def folder_of(self, uri: str) -> str | None:
+        matches = [f for f in self.folders() if uri.startswith(f.rstrip("/") + "/")]
+        return max(matches, key=len) if matches else None
+
+    def settings(self, uri: str) -> Settings:
+        path = uri_to_path(uri)
+        folder = self.folder_of(uri)
+        section = self.client_sections.get(folder or "", self.client_sections.get(""))
+        stop = Path(uri_to_path(folder) or "/") if folder else None
+        settings = settings_for(Path(path) if path else None, self.init_options, section, stop)
+        for problem in settings.problems:
+            if problem not in self.reported_problems:
+                self.reported_problems.add(problem)
+                self.log(problem, types.MessageType.Warning)
+        return settings
+
+    async def refresh_configuration(self) -> None:
+        """Ask the client for the ``cnnshape`` section, per folder; re-analyse on change."""
+        if not self.supports("workspace", "configuration"):
+            return
+        scopes = self.folders() or [""]
+        try:
+            items = [types.ConfigurationItem(section="cnnshape", scope_uri=s or None) for s in scopes]
+            answers = await self.workspace_configuration_async(types.ConfigurationParams(items=items))
+        except Exception as err:  # noqa: BLE001 - a client without the section: keep the defaults
+            self.log(f"workspace/configuration failed: {err}")
+            return
+        for scope, answer in zip(scopes, answers or []):
+            self.client_sections[scope] = answer
+        for state in list(self.documents.values()):
+            self.analyse(state.uri)
+
+    # ------------------------------------------------------------------ documents
+    def state(self, uri: str) -> DocumentState:
+        if uri not in self.documents:
+            self.documents[uri] = DocumentState(uri, uri_to_path(uri))
+        return self.documents[uri]
+
+    def loader(self) -> FileModuleLoader:
+        roots = tuple(Path(p) for p in (uri_to_path(f) for f in self.folders()) if p)
+        overlay = {}
+        for uri, doc in list(self.workspace.text_documents.items()):
+            path = uri_to_path(uri)
+            if path:
+                overlay[path] = doc.source
+        return FileModuleLoader(roots, overlay)
+
+    def analyse(self, uri: str) -> None:
+        try:
+            document = self.workspace.get_text_document(uri)
+        except Exception:  # noqa: BLE001
+            return
+        state = self.state(uri)
+        self.scheduler.schedule(state, document.version, lambda: document.source, self.settings(uri),
+                                self.on_landed, self.on_error, self.loader())
+
+    def dependents_of(self, uri: str) -> list[str]:
+        """Open documents that may import ``uri`` (by module name): re-analyse them when it changes."""
+        path = uri_to_path(uri)
+        if not path:
+            return []
+        stem = Path(path).stem
+        return [u for u, s in self.documents.items() if u != uri and s.view is not None and stem in s.view.text]
+
+    async def on_landed(self, state: DocumentState, view: View) -> None:
+        from .features import diagnostics
+
+        diagnostics.publish(self, state, view)
+        if self.supports("workspace", "inlay_hint", "refresh_support"):
+            self.workspace_inlay_hint_refresh(None)
+        if self.supports("workspace", "code_lens", "refresh_support"):
+            self.workspace_code_lens_refresh(None)
+        if self.verifier is not None:
+            self.verifier.schedule(state, view)
+
+    def on_error(self, err: BaseException) -> None:
+        self.log("analysis failed: " + "".join(traceback.format_exception(err))[-2000:], types.MessageType.Error)
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Log) -> None:
+        try:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        except Exception:  # noqa: BLE001 - not connected (tests), nothing to do
+            pass
+
+    async def view(self, uri: str, wait: bool = False) -> View | None:
+        state = self.documents.get(uri)
+        if state is None:
+            return None
+        if wait:
+            return await self.scheduler.wait(state)
+        return state.view
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors go to the log, never to a popup."""
+        self.log(f"cnnshape-ls error: {error!r}", types.MessageType.Error)
+
+
+def create_server() -> CnnshapeServer:
+    from .features import register_all
+
+    server = CnnshapeServer()
+    register_all(server)
+    return server
+
+
+def run(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="cnnshape serve", description="the cnnshape language server")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    parser.add_argument("--stdio", action="store_true", help="use stdio (the default)")
+    args = parser.parse_args(argv)
+    server = create_server()
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+__all__ = ["CnnshapeServer", "create_server", "run", "asyncio"]

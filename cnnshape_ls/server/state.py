@@ -1,0 +1,139 @@
+"""What the server knows about each open document, and how analyses are scheduled.
+
+Handlers answer from :attr:`DocumentState.view`, the last analysis that landed;
+a new version is analysed off the event loop after a short quiet time, and a
+result whose version is no longer current is dropped. While a buffer is half
+typed, models that vanished from the new analysis keep their last good hints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..analysis import Analysis, Options, analyze_source
+from ..analysis.findings import LayerRecord
+from ..analysis.source import split_lines
+from ..settings import Settings
+from ..views import LineHint, line_hints
+
+
+@dataclass
+class View:
+    """One analysis of one version, with what editors show precomputed."""
+
+    version: int | None
+    text: str
+    lines: list[str]
+    analysis: Analysis
+    hints: list[LineHint]
+    settings: Settings
+    finished_at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class DocumentState:
+    uri: str
+    path: str | None
+    view: View | None = None
+    pending: asyncio.Task | None = None
+    landed: asyncio.Event = field(default_factory=asyncio.Event)
+    latest_version: int | None = None
+    verification: Any = None
+    """The torch verification of the current view, when one has landed."""
+
+
+def carry_over(previous: View | None, fresh: Analysis, lines: list[str], hints: list[LineHint]) -> list[LineHint]:
+    """Keep the last good hints of models the new buffer no longer yields (half-typed code)."""
+    if previous is None:
+        return hints
+    present = {m.name for m in fresh.models}
+    taken = {h.line for h in hints}
+    kept = []
+    for hint in previous.hints:
+        if hint.model in present:
+            continue
+        old_text = previous.lines[hint.line - 1] if 0 < hint.line <= len(previous.lines) else None
+        for delta in (0, -1, 1, -2, 2, -3, 3):
+            line = hint.line + delta
+            if 0 < line <= len(lines) and lines[line - 1] == old_text and line not in taken:
+                kept.append(LineHint(line, hint.column, hint.shape, hint.label, hint.tooltip, hint.records,
+                                     hint.model, hint.verified))
+                taken.add(line)
+                break
+    return sorted(hints + kept, key=lambda h: h.line)
+
+
+def analyse(text: str, path: str | None, settings: Settings, loader: Any = None) -> Analysis:
+    options = Options(config_input=settings.input, batch_name="BS", module_loader=loader)
+    return analyze_source(text, path, options)
+
+
+class Scheduler:
+    """Debounced analysis per document on one worker thread; obsolete results are dropped."""
+
+    def __init__(self, delay_seconds: float = 0.01) -> None:
+        self.delay = delay_seconds
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnshape-analysis")
+
+    def schedule(self, state: DocumentState, version: int | None, get_text: Callable[[], str],
+                 settings: Settings, on_landed: Callable[[DocumentState, View], Any],
+                 on_error: Callable[[BaseException], Any], loader: Any = None) -> None:
+        state.latest_version = version
+        if state.pending is not None and not state.pending.done():
+            state.pending.cancel()
+        state.landed.clear()
+        state.pending = asyncio.ensure_future(self._run(state, version, get_text, settings, on_landed, on_error,
+                                                        loader))
+
+    async def _run(self, state: DocumentState, version: int | None, get_text: Callable[[], str],
+                   settings: Settings, on_landed, on_error, loader) -> None:
+        try:
+            await asyncio.sleep(self.delay)
+            text = get_text()
+            loop = asyncio.get_running_loop()
+
+            def job() -> Analysis | None:
+                if state.latest_version != version:
+                    return None  # a newer version is queued: do not spend time on this one
+                return analyse(text, state.path, settings, loader)
+
+            analysis = await loop.run_in_executor(self.executor, job)
+            if analysis is None or state.latest_version != version:
+                return
+            lines = split_lines(text)
+            hints = line_hints(analysis, lines, settings.hints_style, settings.batch_name)
+            hints = carry_over(state.view, analysis, lines, hints)
+            view = View(version, text, lines, analysis, hints, settings)
+            state.view = view
+            state.landed.set()
+            result = on_landed(state, view)
+            if asyncio.iscoroutine(result):
+                await result
+        except asyncio.CancelledError:
+            pass
+        except Exception as err:  # noqa: BLE001 - logged, never shown as a popup
+            state.landed.set()
+            on_error(err)
+
+    async def wait(self, state: DocumentState, timeout: float = 5.0) -> View | None:
+        """The view of the latest version, waiting for an analysis under way."""
+        if state.pending is not None and not state.pending.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(state.landed.wait()), timeout)
+            except asyncio.TimeoutError:
+                pass
+        return state.view
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def records_for_line(view: View, line: int) -> list[LayerRecord]:
+    for hint in view.hints:
+        if hint.line == line:
+            return hint.records
+    return []

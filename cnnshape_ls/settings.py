@@ -1,0 +1,135 @@
+"""Settings: one set of names read from pyproject.toml, initializationOptions and workspace/configuration.
+
+Later sources win. A bad value gets one clear message and the default, never an
+exception. Used by the language server and the command line alike.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    input: Any = None
+    """A shape string, or a table of model name -> shape string."""
+    batch_name: str = "BS"
+    hints_enabled: bool = True
+    hints_style: str = "comment"
+    code_lens_enabled: bool = True
+    verify_enabled: bool = True
+    verify_timeout_seconds: float = 10.0
+    verify_delay_ms: int = 500
+    verify_memory_mb: int = 4096
+    python: str | None = None
+    problems: tuple[str, ...] = field(default=(), compare=False)
+    """Messages about values that were ignored."""
+
+
+# setting name (as in the contract, without "cnnshape.") -> (field, type check, description)
+FIELDS: dict[str, tuple[str, type | tuple, str]] = {
+    "input": ("input", (str, dict), "a shape such as \"(BS, 3, 32, 32)\", or a table of model name -> shape"),
+    "batchName": ("batch_name", str, "a name such as \"BS\""),
+    "hints.enabled": ("hints_enabled", bool, "true or false"),
+    "hints.style": ("hints_style", str, "\"comment\" or \"arrow\""),
+    "codeLens.enabled": ("code_lens_enabled", bool, "true or false"),
+    "verify.enabled": ("verify_enabled", bool, "true or false"),
+    "verify.timeoutSeconds": ("verify_timeout_seconds", (int, float), "a number of seconds"),
+    "verify.delayMs": ("verify_delay_ms", int, "a number of milliseconds"),
+    "verify.memoryMb": ("verify_memory_mb", int, "a number of megabytes"),
+    "python": ("python", str, "the path of a Python interpreter"),
+}
+CHOICES = {"hints.style": ("comment", "arrow")}
+
+
+def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"verify": {"enabled": true}}`` -> ``{"verify.enabled": true}``; the input table stays whole."""
+    out: dict[str, Any] = {}
+    if not isinstance(section, dict):
+        return out
+    for key, value in section.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and name != "input":
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def merge(base: Settings, section: Any, origin: str) -> Settings:
+    """Apply one source of settings; unknown names and bad values are reported and skipped."""
+    if section is None:
+        return base
+    problems = list(base.problems)
+    if not isinstance(section, dict):
+        problems.append(f"{origin}: the cnnshape settings should be an object, got {type(section).__name__}")
+        return replace(base, problems=tuple(problems))
+    changes: dict[str, Any] = {}
+    for name, value in flatten(section).items():
+        name = name.removeprefix("cnnshape.")
+        spec = FIELDS.get(name)
+        if spec is None:
+            problems.append(f"{origin}: unknown setting cnnshape.{name} (ignored)")
+            continue
+        attr, kind, wanted = spec
+        if value is None:
+            continue
+        if isinstance(value, bool) and kind in (int, (int, float)) or not isinstance(value, kind):
+            problems.append(f"{origin}: cnnshape.{name} should be {wanted}, got {value!r}; using the default")
+            continue
+        if name in CHOICES and value not in CHOICES[name]:
+            problems.append(f"{origin}: cnnshape.{name} should be {wanted}, got {value!r}; using the default")
+            continue
+        if name == "input" and isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
+            problems.append(f"{origin}: cnnshape.input table values should be shape strings; using the default")
+            continue
+        if name in ("verify.timeoutSeconds", "verify.delayMs", "verify.memoryMb") and value <= 0:
+            problems.append(f"{origin}: cnnshape.{name} should be positive, got {value!r}; using the default")
+            continue
+        changes[attr] = value
+    return replace(base, problems=tuple(problems), **changes)
+
+
+def find_pyproject(start: Path, stop: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` (not above ``stop``)."""
+    folder = start if start.is_dir() else start.parent
+    for candidate in (folder, *folder.parents):
+        path = candidate / "pyproject.toml"
+        if path.is_file():
+            return path
+        if stop is not None and candidate == stop:
+            break
+    return None
+
+
+def from_pyproject(path: Path | None, base: Settings | None = None) -> Settings:
+    base = base or Settings()
+    if path is None or tomllib is None:
+        return base
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, ValueError) as err:
+        return replace(base, problems=base.problems + (f"{path}: cannot read [tool.cnnshape]: {err}",))
+    section = data.get("tool", {}).get("cnnshape")
+    return merge(base, section, str(path)) if section is not None else base
+
+
+def settings_for(document: Path | None, init_options: Any = None, client_section: Any = None,
+                 stop: Path | None = None) -> Settings:
+    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration."""
+    settings = Settings()
+    if document is not None:
+        settings = from_pyproject(find_pyproject(document, stop), settings)
+    if isinstance(init_options, dict) and "cnnshape" in init_options:
+        init_options = init_options["cnnshape"]
+    settings = merge(settings, init_options, "initializationOptions")
+    return merge(settings, client_section, "workspace/configuration")

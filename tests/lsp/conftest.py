@@ -1,0 +1,50 @@
+"""A real client over stdio, with the capabilities Neovim 0.11 and VS Code announce."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import make_test_lsp_client
+
+ROOT = Path(__file__).resolve().parents[2]
+CLIENTS = ["neovim@v0.11.0", "visual_studio_code"]
+
+
+def make_client() -> LanguageClient:
+    """The test client, also remembering each push's document version and answering refresh requests."""
+    client = make_test_lsp_client()
+    client.diagnostic_versions = {}
+    features = client.protocol.fm.features
+
+    def publish(params: types.PublishDiagnosticsParams) -> None:
+        client.diagnostics[params.uri] = params.diagnostics
+        client.diagnostic_versions[params.uri] = params.version
+
+    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = publish
+    client.refreshes = []
+    for method in (types.WORKSPACE_INLAY_HINT_REFRESH, types.WORKSPACE_CODE_LENS_REFRESH):
+        features[method] = lambda params, m=method: client.refreshes.append(m)
+    return client
+
+
+@pytest_lsp.fixture(
+    params=CLIENTS,
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client),
+)
+async def client(lsp_client: LanguageClient, request, tmp_path):
+    params = types.InitializeParams(
+        capabilities=client_capabilities(request.param),
+        root_uri=tmp_path.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
+        initialization_options={"cnnshape": {"verify": {"enabled": False}}},
+    )
+    result = await lsp_client.initialize_session(params)
+    lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
+    lsp_client.workspace_path = tmp_path
+    lsp_client.profile = request.param
+    yield
+    await lsp_client.shutdown_session()
