@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dims, tensor_ops
 from .findings import Finding, LayerRecord
-from .layers import RULES, UNKNOWN, Call, CannotTell, LayerRule, Out, ShapeError
+from .layers import RULES, UNKNOWN, Args, Call, CannotTell, LayerRule, Out, ShapeError
 from .trace import Constraint
 from .values import (
     BoundMethod,
@@ -21,6 +21,7 @@ from .values import (
     MethodOf,
     Module,
     OpaqueModule,
+    Partial,
     SuperProxy,
     Tensor,
 )
@@ -86,6 +87,10 @@ class CallDispatcher:
         self.batch_symbol: str | None = None
         self.anchor: int | None = None
         """While running code of an imported file: the line of this file that called it."""
+        self.built: dict[int, list[Layer]] = {}
+        """Layers by the constructor call that built them: a block built twice has two."""
+        self.deferred: list[tuple] = []
+        """Layer errors whose fixes are written when the run ends (see :meth:`finish`)."""
 
     @property
     def trace(self):
@@ -107,6 +112,8 @@ class CallDispatcher:
             return self.apply_module(func, args, kwargs, node)
         if isinstance(func, tuple) and len(func) == 2 and isinstance(func[1], FunctionValue):
             return self.interp.call_function(func[1], args, dict(kwargs))
+        if isinstance(func, Partial):
+            return self.interp.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
         return self.unknown_result(args)
 
     @staticmethod
@@ -164,6 +171,11 @@ class CallDispatcher:
     # ------------------------------------------------------------------ externals
     def external(self, qualname: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
         name = _tail(qualname)
+        if name in ("Parameter", "Buffer") and (_is_nn(qualname) or qualname.startswith("torch.nn.")):
+            data = args[0] if args else kwargs.get("data")
+            return data.derive(data.shape) if isinstance(data, Tensor) else Tensor(None)
+        if qualname == "functools.partial" and args:
+            return Partial(args[0], list(args[1:]), dict(kwargs))
         if _is_nn(qualname) or qualname in RULES:
             if name in CONTAINERS:
                 return self.make_container(name, args, node)
@@ -191,7 +203,35 @@ class CallDispatcher:
 
     def construct(self, rule: LayerRule, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
         kwargs = {k: v for k, v in kwargs.items() if k not in ("device", "dtype")}
-        return Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
+        layer = Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
+        layer.scope = self.scope_names()
+        if node is not None:
+            self.built.setdefault(id(node), []).append(layer)
+        return layer
+
+    def scope_names(self) -> dict[str, int]:
+        """The integer variables (and ``self.`` attributes) visible where a layer is built."""
+        env = self.interp.current_env
+        if env is None or env.parent is None:
+            return {}
+        names: dict[str, int] = {}
+        for name, value in env.vars.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                names[name] = value
+            elif isinstance(value, Instance) and name == "self":
+                for attr, attr_value in value.attrs.items():
+                    if isinstance(attr_value, int) and not isinstance(attr_value, bool):
+                        names[f"self.{attr}"] = attr_value
+        return names
+
+    def finish(self) -> None:
+        """Write the fixes of this run's layer errors, now that every copy of each layer has run."""
+        from .fixes import fixes_for_layer
+        for finding, error, layer, first, node, sequence in self.deferred:
+            if not finding.fixes:
+                siblings = self.built.get(id(layer.node), []) if layer.node is not None else []
+                finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
+        self.deferred.clear()
 
     def math(self, name: str, args: list[Any]) -> Any:
         if any(a is UNKNOWN for a in args):
@@ -375,7 +415,8 @@ class CallDispatcher:
         if isinstance(target, Container):
             return self.container_method(target, name, args)
         if isinstance(target, Instance):
-            if name in ("add_module", "register_module") and len(args) == 2 and isinstance(args[0], str):
+            if name in ("add_module", "register_module", "register_buffer", "register_parameter") \
+                    and len(args) >= 2 and isinstance(args[0], str):
                 self.interp.set_attr(target, args[0], args[1])
                 return None
             if name in ("append", "extend", "insert") and target.cls.container_base:
@@ -573,7 +614,9 @@ class CallDispatcher:
                 tensors.append(kwargs[key])
         first = next((t for t in tensors if t is not None), None)
         shapes: list[Out] = [t.shape if t is not None else None for t in tensors]
-        call = Call(layer.args, shapes)
+        call = Call(self.forward_args(layer, args, kwargs), shapes)
+        if first is not None and first.shape is not None:
+            layer.seen = first.shape
         if self.trace.recording and self.trace.first_layer is None:
             self.trace.first_layer = layer
         if first is not None and first.shape and rule.op == "Linear":
@@ -602,21 +645,33 @@ class CallDispatcher:
         self.record(layer.path, rule.op, line, layer, [first] if first else [], result, node,
                     explain=call.explain, params=rule.count_params(layer.args, call.resolved),
                     formula=rule.formula, params_text=rule.params_text, leaf=parts is None)
-        for name, shape in parts or []:
+        for name, op, shape_in, shape_out in parts or []:
             path = f"{layer.path}.{name}" if layer.path else None
-            self.record(path, name.rsplit(".", 1)[-1], line, layer, [first], Tensor(shape), node)
+            self.record(path, op, line, layer, [Tensor(shape_in)], Tensor(shape_out), node)
         return result
+
+    @staticmethod
+    def forward_args(layer: Layer, args: list[Any], kwargs: dict[str, Any]):
+        """Constructor arguments, plus what a few layers also take in ``forward`` (MaxUnpool's output_size)."""
+        if layer.rule.op.startswith("MaxUnpool"):
+            size = kwargs.get("output_size", args[2] if len(args) > 2 else None)
+            if size is not None:
+                return Args(layer.args.op, {**layer.args.values, "output_size": size})
+        return layer.args
 
     def layer_parts(self, layer: Layer, first: Tensor | None, finding: Finding | None) -> list | None:
         """The leaf calls inside a layer made of submodules; None for a true leaf."""
         if layer.rule.parts is None:
             return None
-        if first is None or first.shape is None or finding is not None:
-            return []
+        shape = first.shape if first is not None and first.shape is not None and finding is None else None
         try:
-            return layer.rule.parts(layer.args, first.shape)
-        except CannotTell:
+            # with an unknown input, list the calls all the same, their shapes unknown
+            parts = layer.rule.parts(layer.args, shape if shape is not None else (None,))
+        except (CannotTell, TypeError, AttributeError):
             return []
+        if shape is None:
+            return [(name, op, None, None) for name, op, _, _ in parts]
+        return parts
 
     def wrap(self, out: Out, source: Tensor | None, producer: Layer | None, finding: Finding | None) -> Any:
         taint = finding if finding is not None and finding.code == "view-invalid" else (source.taint if source else None)
@@ -634,7 +689,7 @@ class CallDispatcher:
 
     def layer_error(self, error: ShapeError, layer: Layer, first: Tensor, node: ast.Call | None,
                     sequence: Container | None) -> Finding | None:
-        from .fixes import blame_fix, fixes_for_layer
+        from .fixes import blame_fix
         if first.taint is not None:
             extra = blame_fix(self.trace, error, layer, first)
             if extra is not None and first.taint.fixes:
@@ -647,7 +702,7 @@ class CallDispatcher:
         finding = self.trace.report(error, where)
         finding.layer_path = layer.path
         if not finding.fixes:
-            finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence)
+            self.deferred.append((finding, error, layer, first, node, sequence))
         return finding
 
     # ------------------------------------------------------------------ functional and torch.*
@@ -948,8 +1003,9 @@ class CallDispatcher:
         taint = (ta.taint if ta else None) or (tb.taint if tb else None)
         if ta is None or tb is None:
             t = ta or tb
-            if a is UNKNOWN or b is UNKNOWN or isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
-                return Tensor(None, taint=taint)
+            other = b if ta is not None else a
+            if not isinstance(other, (int, float, bool, dims.Expr)):
+                return Tensor(None, taint=taint)  # a module, a list, something unknown: cannot broadcast it
             return t.derive(t.shape, keep_flat=True)
         if ta.shape is None or tb.shape is None:
             return Tensor(None, taint=taint)

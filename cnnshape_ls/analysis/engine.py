@@ -10,11 +10,13 @@ shapes, recording every layer application and every problem.
 from __future__ import annotations
 
 import ast
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import dims
+from .cache import FileLayout
 from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
 from .inputs import (
     FoundInput,
@@ -49,6 +51,8 @@ class Options:
     batch_name: str = "BS"
     module_loader: Any = None
     """Finds the files this one imports (:class:`imports.FileModuleLoader`); None: imports stay opaque."""
+    cache: Any = field(default=None, compare=False)
+    """A :class:`cache.ModelCache` of one document: models whose text did not change are not re-run."""
 
 
 @dataclass
@@ -73,25 +77,50 @@ class Run:
 
 
 def analyze_source(text: str, path: str | None = None, options: Options = Options()) -> Analysis:
+    # The analysis makes many small objects while the AST is large: the collector's full passes over
+    # the tree cost a fifth of the time and free nothing, so it waits until the analysis is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyze(text, path, options)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _analyze(text: str, path: str | None, options: Options) -> Analysis:
     src = parse_tolerant(text, path or "<buffer>")
     analysis = Analysis(path, batch_name=options.batch_name)
     for problem in src.problems:
         analysis.findings.append(Finding(Span(problem.line, problem.column, problem.line, problem.column + 1),
                                          "warning", "syntax-error",
                                          f"{problem.message}: shapes are not shown for the code around this line"))
-    env = evaluate_module(src, ImportContext(options.module_loader, path))
+    imports = ImportContext(options.module_loader, path)
+    env = evaluate_module(src, imports)
     candidates = discover(src, env, options)
     if options.model and not candidates:
         analysis.findings.append(Finding(Span(1, 0, 1, 0), "warning", "model-unknown",
                                          f"No model named {options.model!r} in this file"))
+    cache = options.cache
+    layout = FileLayout.of(src) if cache is not None else None
+    settings_key = repr((options.input, options.model, options.config_input, options.batch_name,
+                         sorted(imports.texts.items())))
     for cand in candidates:
-        try:
-            analysed = analyze_model(src, env, cand, options)
-        except (RecursionError, MemoryError):
-            continue
+        key = regions = None
+        analysed: Any = None
+        if cache is not None and layout is not None and cand.node is not None:
+            key, regions = cache.key(src, layout, cand.name, cand.line, cand.end_line, settings_key, "")
+            analysed = cache.get(key, regions)
         if analysed is None:
-            continue
+            try:
+                analysed = analyze_model(src, env, cand, options) or (None, [])
+            except (RecursionError, MemoryError):
+                continue
+            if key is not None:
+                cache.put(key, regions, *analysed)
         result, findings = analysed
+        if result is None:
+            continue
         analysis.models.append(result)
         for finding in findings:
             if not any(f.span == finding.span and f.code == finding.code for f in analysis.findings):
@@ -108,6 +137,8 @@ class ImportContext:
     loader: Any
     importer: str | None
     modules: dict[str, Env | None] = field(default_factory=dict)
+    texts: dict[str, int] = field(default_factory=dict)
+    """A hash of each imported file's text: a change there invalidates cached models."""
 
     def load(self, module: str, level: int, importer: str | None) -> Env | None:
         if self.loader is None:
@@ -122,6 +153,7 @@ class ImportContext:
         text = self.loader.source(path)
         if text is None:
             return None
+        self.texts[key] = hash(text)
         src = parse_tolerant(text, key)
         for node in ast.walk(src.tree):
             node._cnnshape_foreign = True  # type: ignore[attr-defined]  # its lines are another file's
@@ -223,10 +255,13 @@ def select(src: SourceFile, env: Env, found: list[Candidate], wanted: str) -> li
 
 # ---------------------------------------------------------------------- one model
 def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, batch: str | None,
-              root: Module | None = None) -> Run:
+              root: Module | None = None, built: dict | None = None) -> Run:
+    """Run ``forward`` once over ``shape``; ``built`` maps constructor calls to the layers they built."""
     trace = Trace(src)
     interp = Interpreter(trace, MODEL_BUDGET)
     interp.calls.batch_symbol = batch
+    if built is not None:
+        interp.calls.built = built
     try:
         if root is None:
             root = cand.build(interp)
@@ -235,6 +270,7 @@ def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, b
         assign_paths(root)
         trace.recording = True
         output = interp.calls.apply_module(root, [Tensor(shape)], {}, None, line=cand.line)
+        interp.calls.finish()
         return Run(trace, output, True, trace.first_layer, root)
     except (BudgetExceeded, RecursionError, MemoryError):
         return Run(trace, None, False, trace.first_layer, root)
@@ -244,6 +280,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
                   options: Options) -> tuple[ModelResult, list[Finding]] | None:
     batch = options.batch_name
     interp = Interpreter(Trace(src), MODEL_BUDGET)
+    built = interp.calls.built
     try:
         root = cand.build(interp)
     except (BudgetExceeded, RecursionError, MemoryError):
@@ -254,7 +291,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     found = find_input(src, cand, options, root)
     if found is None or found.needs_rank:
         # run once without an input to see which layer comes first: it implies the input's rank
-        probe = run_model(src, env, cand, None, batch, root)
+        probe = run_model(src, env, cand, None, batch, root, built)
         if found is None:
             found = input_from_calls(src, cand, options, probe.first_layer) or config_input(cand, options)
     extra: list[Finding] = []
@@ -268,11 +305,11 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
         except ShapeSyntaxError as err:
             extra.append(Finding(Span(cand.line, 0, cand.line, 0), "warning", "input-unknown", str(err)))
     if shape is None and probe is not None and probe.first_layer is not None:
-        shape, source, note = infer_input(src, env, cand, probe.first_layer, batch, root)
+        shape, source, note = infer_input(src, env, cand, probe.first_layer, batch, root, built)
         if note is not None:
             extra.append(note)
     batch_symbol = batch if shape and isinstance(shape[0], dims.Expr) and str(shape[0]) == batch else None
-    run = run_model(src, env, cand, shape, batch_symbol, root) if shape is not None or probe is None else probe
+    run = run_model(src, env, cand, shape, batch_symbol, root, built) if shape is not None or probe is None else probe
     trace = run.trace
     output = _first_tensor(run.output)
     params = total_params(run.root) if run.root is not None else None
@@ -432,12 +469,12 @@ def _input_template(layer: Layer | None, batch: str) -> tuple | None:
 
 
 def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch: str,
-                root: Module | None) -> tuple[tuple | None, str | None, Finding | None]:
+                root: Module | None, built: dict | None = None) -> tuple[tuple | None, str | None, Finding | None]:
     template = _input_template(first, batch)
     if template is None:
         return None, None, None
     where = Span(cand.line, 0, cand.line, 0)
-    symbolic = run_model(src, env, cand, template, batch, root)
+    symbolic = run_model(src, env, cand, template, batch, root, built)
     spatial = tuple(str(d) for d in template[2:] if isinstance(d, dims.Expr)) if len(template) > 2 else ()
     shown = "(" + ", ".join(dims.to_text(d) for d in template) + ")"
     for constraint in symbolic.trace.constraints:

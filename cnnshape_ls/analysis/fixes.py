@@ -36,17 +36,44 @@ def size_text(value: Any, factors: tuple | None, old: ast.AST | None) -> str:
     return str(value)
 
 
-def blame_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
-    """Change the blamed constructor argument to the value that fits the input."""
+def blame_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor,
+              siblings: list[Layer] | None = None) -> Fix | None:
+    """Change the blamed constructor argument to the value that fits the input.
+
+    A constructor that runs several times (a block, a loop) needs a value right for every copy:
+    a number where they all agree, else a name in scope that fits each (``cout``), else no fix."""
     if not error.blame or error.expected is None:
         return None
     node = trace.argument_node(layer, error.blame)
     if node is None:
         return None
-    factors = first.flat_from if error.blame in ("in_features",) else None
-    text = size_text(error.expected, factors, node)
-    shown = f"{error.expected} ({text})" if text != str(error.expected) else text
-    return trace.fix(f"Change {error.blame} to {shown}", trace.replace(node, text))
+    others = [s for s in siblings or [] if s is not layer and s.seen is not None]
+    if all(_fits(s, error.blame, error.expected) for s in others):
+        factors = first.flat_from if error.blame in ("in_features",) else None
+        text = size_text(error.expected, factors, node)
+        shown = f"{error.expected} ({text})" if text != str(error.expected) else text
+        return trace.fix(f"Change {error.blame} to {shown}", trace.replace(node, text))
+    written = trace.text(layer.node) if layer.node is not None else ""
+    names = sorted((n for n, v in layer.scope.items() if v == error.expected),
+                   key=lambda n: (n not in written, n.startswith("self."), n))
+    for name in names:
+        if all(name in s.scope and _fits(s, error.blame, s.scope[name]) for s in others):
+            return trace.fix(f"Change {error.blame} to {name}", trace.replace(node, name))
+    return None
+
+
+def _fits(layer: Layer, name: str, value: Any) -> bool:
+    """Whether ``layer`` would accept the input it saw with ``name`` set to ``value``."""
+    from .layers import Args, Call, CannotTell
+
+    args = Args(layer.args.op, {**layer.args.values, name: value})
+    try:
+        layer.rule.infer(Call(args, [layer.seen]))
+    except ShapeError:
+        return False
+    except CannotTell:
+        return True
+    return True
 
 
 def describe(layer: Layer) -> str:
@@ -88,6 +115,8 @@ def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None
     if not all(isinstance(d, int) for d in features):
         return None
     total = dims.product(list(features))
+    if len(shape) == 3 and total != layer.args.values.get("in_features"):
+        return None  # (batch, sequence, features) is a Linear's usual input: its in_features is wrong
     edits = []
     if sequence is not None and isinstance(sequence.node, ast.Call) and any(a is layer.node for a in sequence.node.args):
         func = layer.node.func if isinstance(layer.node, ast.Call) else None
@@ -110,7 +139,7 @@ def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None
 
 
 def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor, call: ast.Call | None,
-                    sequence: Container | None) -> list[Fix]:
+                    sequence: Container | None, siblings: list[Layer] | None = None) -> list[Fix]:
     fixes: list[Fix] = []
     if getattr(layer.node, "_cnnshape_foreign", False):
         return fixes
@@ -118,8 +147,11 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
             return [flat]
-    for make in (blame_fix, producer_fix):
-        fix = make(trace, error, layer, first)
+    fix = blame_fix(trace, error, layer, first, siblings)
+    if fix is not None:
+        fixes.append(fix)
+    if len([s for s in siblings or [] if s.seen is not None]) <= 1:  # one copy: its neighbour may change
+        fix = producer_fix(trace, error, layer, first)
         if fix is not None:
             fixes.append(fix)
     return fixes

@@ -156,6 +156,7 @@ class Interpreter:
         self.steps_left = budget
         self.depth = 0
         self.training = False  # as torch's eval(): the mode truth and verification run in
+        self.current_env: Env | None = None
         self.imports: Callable[[str, int], Env | None] | None = None
         """Evaluates a workspace module this file imports; None keeps imports opaque."""
         from .calls import CallDispatcher  # the dispatcher needs the interpreter back
@@ -783,6 +784,7 @@ class Interpreter:
                     return UNKNOWN
             else:
                 kwargs[kw.arg] = value
+        self.current_env = env  # a layer built here remembers the names in scope, for fixes
         return self.call(func, args, kwargs, node)
 
     # ------------------------------------------------------------------ calls

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import re
-import warnings
 from dataclasses import dataclass, field
 
 MAX_REPAIRS = 25
@@ -116,9 +115,7 @@ def parse_tolerant(text: str, filename: str = "<buffer>") -> SourceFile:
     tried: set[int] = set()
     for _ in range(MAX_REPAIRS):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tree = ast.parse("\n".join(work), filename)
+            tree = ast.parse("\n".join(work), filename)
             return SourceFile(text, lines, tree, problems, blanked)
         except SyntaxError as err:
             line = min(err.lineno or len(work), len(work))

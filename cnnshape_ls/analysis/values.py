@@ -56,6 +56,10 @@ class Layer(Module):
     args: Args = None  # type: ignore[assignment]
     resolved: dict[str, Any] = field(default_factory=dict)
     """What a lazy layer took from its input (``in_features``), once applied."""
+    scope: dict[str, int] = field(default_factory=dict)
+    """Integer names in scope where it was built (``cout``, ``self.in_planes``): a fix may use one."""
+    seen: Any = None
+    """The input shape it was last applied to."""
 
 
 @dataclass(eq=False)
@@ -145,6 +149,15 @@ class MethodOf:
     target: Any
     name: str
     node: ast.AST | None = None
+
+
+@dataclass(eq=False)
+class Partial:
+    """``functools.partial(nn.BatchNorm2d, affine=False)``: a callable with arguments bound."""
+
+    func: Any
+    args: list[Any]
+    kwargs: dict[str, Any]
 
 
 @dataclass(eq=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import warnings
 import inspect
 import sys
 from collections.abc import Sequence
@@ -64,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0) if isinstance(exit_.code, int) or exit_.code is None else EXIT_USAGE
     if args.command == "serve":
         return _serve(["--tcp", args.tcp] if args.tcp else (["--stdio"] if args.stdio else []))
+    # the analysed code may hold invalid escapes: parsing it must not print Python's warnings
+    warnings.filterwarnings("ignore", category=SyntaxWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     module = importlib.import_module(args.handler)
     return module.run(args)
 

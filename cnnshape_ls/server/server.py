@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -168,6 +169,9 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     parser.add_argument("--stdio", action="store_true", help="use stdio (the default)")
     args = parser.parse_args(argv)
+    # the user's code may hold invalid escapes: parsing it must not print warnings into the log
+    warnings.filterwarnings("ignore", category=SyntaxWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     server = create_server()
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")

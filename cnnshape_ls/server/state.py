@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..analysis import Analysis, Options, analyze_source
+from ..analysis.cache import ModelCache
 from ..analysis.findings import LayerRecord
 from ..analysis.source import split_lines
 from ..settings import Settings
@@ -44,6 +45,8 @@ class DocumentState:
     latest_version: int | None = None
     verification: Any = None
     """The torch verification of the current view, when one has landed."""
+    cache: ModelCache = field(default_factory=ModelCache)
+    """Models whose text did not change are not analysed again."""
 
 
 def carry_over(previous: View | None, fresh: Analysis, lines: list[str], hints: list[LineHint]) -> list[LineHint]:
@@ -67,8 +70,9 @@ def carry_over(previous: View | None, fresh: Analysis, lines: list[str], hints: 
     return sorted(hints + kept, key=lambda h: h.line)
 
 
-def analyse(text: str, path: str | None, settings: Settings, loader: Any = None) -> Analysis:
-    options = Options(config_input=settings.input, batch_name="BS", module_loader=loader)
+def analyse(text: str, path: str | None, settings: Settings, loader: Any = None,
+            cache: ModelCache | None = None) -> Analysis:
+    options = Options(config_input=settings.input, batch_name="BS", module_loader=loader, cache=cache)
     return analyze_source(text, path, options)
 
 
@@ -99,7 +103,7 @@ class Scheduler:
             def job() -> Analysis | None:
                 if state.latest_version != version:
                     return None  # a newer version is queued: do not spend time on this one
-                return analyse(text, state.path, settings, loader)
+                return analyse(text, state.path, settings, loader, state.cache)
 
             analysis = await loop.run_in_executor(self.executor, job)
             if analysis is None or state.latest_version != version:

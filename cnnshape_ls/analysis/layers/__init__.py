@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from . import conv, elementwise, linear, norm, pool, recurrent, resize
+from . import conv, elementwise, linear, norm, pool, recurrent, resize, unpool
 from .base import UNKNOWN, Args, Call, CannotTell, LayerRule, Out, Shape, ShapeError, fmt_shape
 
 ALL_RULES: tuple[LayerRule, ...] = (conv.RULES + pool.RULES + norm.RULES + linear.RULES
-                                    + elementwise.RULES + resize.RULES + recurrent.RULES)
+                                    + elementwise.RULES + resize.RULES + recurrent.RULES + unpool.RULES)
 RULES = MappingProxyType({rule.op: rule for rule in ALL_RULES})
 
 __all__ = ["ALL_RULES", "RULES", "UNKNOWN", "Args", "Call", "CannotTell", "LayerRule", "Out", "Shape",

@@ -154,9 +154,9 @@ class LayerRule:
     params: ParamsFn | None = None
     """Parameter count from the bound arguments (and what a lazy layer resolved)."""
     params_text: str = "0"
-    parts: Callable[[Args, Shape], list[tuple[str, Shape]]] | None = None
+    parts: Callable[[Args, Shape], list[tuple[str, str, Shape, Shape]]] | None = None
     """For a layer built of submodules (TransformerEncoderLayer): the leaf calls it makes, in order,
-    as (name relative to the layer, output shape), so that paths match ``named_modules()``."""
+    as (name relative to the layer, op, input shape, output shape), so paths match ``named_modules()``."""
 
     def bind(self, positional: list[Any], keywords: dict[str, Any]) -> Args:
         values = dict(self.defaults)

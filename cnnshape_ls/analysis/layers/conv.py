@@ -42,13 +42,17 @@ def _weight_shape(out_c: dims.Dim, in_c: dims.Dim | None, groups: int, kernel: t
     return fmt_shape((out_c, per_group, *kernel))
 
 
-def _check_groups(groups: int, in_c: dims.Dim | None, out_c: dims.Dim | None) -> None:
-    """The constructor's checks: both channel counts split evenly into the groups."""
+def _check_groups(groups: int, in_c: dims.Dim | None, out_c: dims.Dim | None, got: dims.Dim | None = None) -> None:
+    """The constructor's checks: both channel counts split evenly into the groups.
+
+    ``got`` is the input's channel count: when it fits, in_channels is the argument to change."""
     if groups <= 0:
         raise ShapeError("bad-argument", "groups must be a positive integer")
     for name, channels in (("in_channels", in_c), ("out_channels", out_c)):
         if isinstance(channels, int) and channels % groups:
-            raise ShapeError("bad-argument", f"{name} must be divisible by groups")
+            fits = name == "in_channels" and isinstance(got, int) and got % groups == 0
+            raise ShapeError("bad-argument", f"{name} must be divisible by groups",
+                             blame="in_channels" if fits else None, expected=got if fits else None)
 
 
 def _check_padding_mode(mode: str, x: tuple, n: int, before: tuple[int, ...], after: tuple[int, ...]) -> None:
@@ -94,8 +98,9 @@ def conv(n: int, lazy: bool = False):
         dilation = a.ints("dilation", n)
         groups = a.int("groups")
         out_c = a.dim("out_channels")
-        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c)
         x = call.x
+        got = x[len(x) - n - 1] if len(x) in (n + 1, n + 2) else None
+        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c, got)
         in_c, _ = _channels_in(call, n, name)
         if lazy:
             _check_groups(groups, in_c, None)

@@ -123,15 +123,18 @@ def encoder_layer_params(args: Args, resolved: dict):
     return dims.add(dims.add(attn, feed), dims.mul(4, e))
 
 
-def encoder_layer_parts(args: Args, x: Shape) -> list[tuple[str, Shape]]:
-    """The submodule calls of ``TransformerEncoderLayer.forward`` (torch's own order)."""
+def encoder_layer_parts(args: Args, x: Shape) -> list[tuple[str, str, Shape, Shape]]:
+    """The submodule calls of ``TransformerEncoderLayer.forward`` in torch's order: (name, op, in, out)."""
     ff = args.dim("dim_feedforward")
     hidden = (*x[:-1], ff)
-    activation = [("activation", hidden)] if _is_module(args.get("activation")) else []
-    feed = [("linear1", hidden), *activation, ("dropout", hidden), ("linear2", x), ("dropout2", x)]
+    act = args.get("activation")
+    activation = [("activation", getattr(getattr(act, "rule", None), "op", "activation"), hidden, hidden)] \
+        if _is_module(act) else []
+    feed = [("linear1", "Linear", x, hidden), *activation, ("dropout", "Dropout", hidden, hidden),
+            ("linear2", "Linear", hidden, x), ("dropout2", "Dropout", x, x)]
     if args.flag("norm_first"):
-        return [("norm1", x), ("dropout1", x), ("norm2", x), *feed]
-    return [("dropout1", x), ("norm1", x), *feed, ("norm2", x)]
+        return [("norm1", "LayerNorm", x, x), ("dropout1", "Dropout", x, x), ("norm2", "LayerNorm", x, x), *feed]
+    return [("dropout1", "Dropout", x, x), ("norm1", "LayerNorm", x, x), *feed, ("norm2", "LayerNorm", x, x)]
 
 
 def _is_module(value) -> bool:
@@ -145,14 +148,16 @@ def encoder(call: Call) -> Out:
     return layer.rule.infer(Call(layer.args, call.inputs))
 
 
-def encoder_parts(args: Args, x: Shape) -> list[tuple[str, Shape]]:
+def encoder_parts(args: Args, x: Shape) -> list[tuple[str, str, Shape, Shape]]:
     layer = args.known("encoder_layer")
     count = args.int("num_layers")
     parts = []
     for i in range(count):
-        parts += [(f"layers.{i}.{name}", shape) for name, shape in encoder_layer_parts(layer.args, x)]
-    if _is_module(args.get("norm")):
-        parts.append(("norm", x))
+        parts += [(f"layers.{i}.{name}", op, shape_in, shape_out)
+                  for name, op, shape_in, shape_out in encoder_layer_parts(layer.args, x)]
+    norm = args.get("norm")
+    if _is_module(norm):
+        parts.append(("norm", getattr(getattr(norm, "rule", None), "op", "norm"), x, x))
     return parts
 
 

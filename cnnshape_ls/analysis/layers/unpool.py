@@ -1,0 +1,40 @@
+"""Unpooling: MaxUnpool1d/2d/3d, the inverse of a max pool that returned its indices."""
+
+from __future__ import annotations
+
+from .. import dims
+from .base import SPATIAL_AXES, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
+
+
+def unpool(n: int):
+    axes = SPATIAL_AXES[n]
+
+    def infer(call: Call) -> Out:
+        a = call.args
+        x = call.x
+        if len(x) not in (n + 1, n + 2):
+            raise ShapeError("rank-mismatch", f"Expected {n + 1}D or {n + 2}D input, got {fmt_shape(x)}")
+        kernel = a.ints("kernel_size", n)
+        stride = kernel if a.get("stride") is None else a.ints("stride", n)
+        padding = a.ints("padding", n)
+        wanted = a.get("output_size")
+        if wanted is not None:
+            sizes = list(wanted)[-n:] if isinstance(wanted, (list, tuple)) else None
+            if sizes is None or len(sizes) != n or not all(isinstance(s, (int, dims.Expr)) for s in sizes):
+                raise CannotTell("output_size")
+            return (*x[:len(x) - n], *sizes)
+        outs = []
+        for axis, size, k, s, p in zip(axes, x[len(x) - n:], kernel, stride, padding):
+            out = None if size is None else dims.add(dims.mul(dims.sub(size, 1), s), k - 2 * p)
+            call.explain.append(f"{axis}_out = ({dims.to_text(size)} - 1)*{s} - 2*{p} + {k} = {dims.to_text(out)}")
+            outs.append(out)
+        return (*x[:len(x) - n], *outs)
+
+    return infer
+
+
+RULES = tuple(
+    LayerRule(f"MaxUnpool{n}d", "Pooling", ("kernel_size", "stride", "padding"), {"stride": None, "padding": 0},
+              unpool(n), "out = (in - 1)*stride - 2*padding + kernel_size, or output_size when given")
+    for n in (1, 2, 3)
+)
