@@ -8,6 +8,7 @@ are 1-based, columns 0-based code points.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from .analysis import Analysis, ModelResult
@@ -34,10 +35,16 @@ class LineHint:
     """Where the hint goes: the end of the code on the line, before any comment."""
     shape: tuple
     label: str
-    tooltip: str
     records: list[LayerRecord] = field(default_factory=list)
     model: str = ""
     verified: bool = False
+    shapes: list = field(default_factory=list)
+    batch_name: str = "BS"
+
+    @property
+    def tooltip(self) -> str:
+        """Input -> output and the formula; built when asked (inlayHint/resolve), not for every hint."""
+        return tooltip(self.records, self.batch_name, self.shapes)
 
 
 def rename_batch(text: str, batch_name: str) -> str:
@@ -57,13 +64,12 @@ def _symbol_count(shape: tuple | None) -> int:
 
 def _records_by_line(model: ModelResult) -> dict[int, list[LayerRecord]]:
     by_line: dict[int, list[LayerRecord]] = {}
+    uses = Counter(r.path for r in model.records if r.path)
     for record in model.records:
         by_line.setdefault(record.line, []).append(record)
         # a layer defined in __init__ and used once also gets a hint where it is defined
-        if record.def_line and record.def_line != record.line and record.path:
-            uses = [r for r in model.records if r.path == record.path]
-            if len(uses) == 1:
-                by_line.setdefault(record.def_line, []).append(record)
+        if record.def_line and record.def_line != record.line and record.path and uses[record.path] == 1:
+            by_line.setdefault(record.def_line, []).append(record)
     return by_line
 
 
@@ -102,7 +108,7 @@ def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
             label = label[: MAX_LABEL - 1] + "…"
         cut = comment_start(text)
         column = len(text[:cut].rstrip()) if cut is not None else len(text.rstrip())
-        hints.append(LineHint(line, column, shape, label, tooltip(records, batch_name, shapes), records, model.name))
+        hints.append(LineHint(line, column, shape, label, records, model.name, shapes=shapes, batch_name=batch_name))
     return hints
 
 

@@ -11,7 +11,9 @@ nothing here is global.
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -119,21 +121,18 @@ class ModelCache:
             self.entries.popitem(last=False)
 
 
+IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+
+
 def _names(text: str) -> set[str]:
-    out: set[str] = set()
-    word = []
-    for ch in text + " ":
-        if ch.isalnum() or ch == "_":
-            word.append(ch)
-        elif word:
-            out.add("".join(word))
-            word = []
-    return out
+    return set(IDENTIFIER.findall(text))
 
 
 def rebase(entry: Entry, new_starts: dict[tuple, int]) -> tuple[ModelResult, list[Finding]]:
     """The cached result with every line moved by the shift of the region it lies in."""
     shifts = [(r.start, r.end, new_starts.get(r.key, r.start) - r.start) for r in entry.regions]
+    if not any(delta for _, _, delta in shifts):
+        return entry.result, list(entry.findings)  # nothing moved: the cached objects are still right
 
     def move(line: int | None) -> int | None:
         if line is None:
@@ -146,7 +145,11 @@ def rebase(entry: Entry, new_starts: dict[tuple, int]) -> tuple[ModelResult, lis
     def move_span(span: Span) -> Span:
         return Span(move(span.line), span.column, move(span.end_line), span.end_column)
 
-    records = [replace(r, line=move(r.line), def_line=move(r.def_line)) for r in entry.result.records]
+    records = []
+    for r in entry.result.records:
+        moved = copy.copy(r)  # dataclasses.replace is several times slower, and there are many records
+        moved.line, moved.def_line = move(r.line), move(r.def_line)
+        records.append(moved)
     result = replace(entry.result, line=move(entry.result.line), end_line=move(entry.result.end_line),
                      records=records)
     findings = [replace(f, span=move_span(f.span),

@@ -87,8 +87,6 @@ class CallDispatcher:
         self.batch_symbol: str | None = None
         self.anchor: int | None = None
         """While running code of an imported file: the line of this file that called it."""
-        self.built: dict[int, list[Layer]] = {}
-        """Layers by the constructor call that built them: a block built twice has two."""
         self.deferred: list[tuple] = []
         """Layer errors whose fixes are written when the run ends (see :meth:`finish`)."""
 
@@ -205,8 +203,10 @@ class CallDispatcher:
         kwargs = {k: v for k, v in kwargs.items() if k not in ("device", "dtype")}
         layer = Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
         layer.scope = self.scope_names()
-        if node is not None:
-            self.built.setdefault(id(node), []).append(layer)
+        if isinstance(node, ast.Call):
+            layer.scope.update(self.subexpression_values(node))
+        if node is not None:  # every layer this constructor call builds (a block built twice has two)
+            node.__dict__.setdefault("_cnnshape_built", []).append(layer)
         return layer
 
     def scope_names(self) -> dict[str, int]:
@@ -224,12 +224,32 @@ class CallDispatcher:
                         names[f"self.{attr}"] = attr_value
         return names
 
+    def subexpression_values(self, call: ast.Call) -> dict[str, int]:
+        """The value of each part of a compound argument (``512 * block.expansion`` in
+        ``512 * block.expansion + 1``): a fix may write one of them back."""
+        env = self.interp.current_env
+        values: dict[str, int] = {}
+        if env is None:
+            return values
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            if not isinstance(arg, ast.BinOp):
+                continue
+            for sub in ast.walk(arg):
+                if sub is arg or not isinstance(sub, (ast.BinOp, ast.Attribute, ast.Name)):
+                    continue
+                if any(isinstance(n, ast.Call) for n in ast.walk(sub)):
+                    continue
+                value = self.interp.eval(sub, env)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    values[self.trace.text(sub)] = value
+        return values
+
     def finish(self) -> None:
         """Write the fixes of this run's layer errors, now that every copy of each layer has run."""
         from .fixes import fixes_for_layer
         for finding, error, layer, first, node, sequence in self.deferred:
             if not finding.fixes:
-                siblings = self.built.get(id(layer.node), []) if layer.node is not None else []
+                siblings = getattr(layer.node, "_cnnshape_built", [])
                 finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
         self.deferred.clear()
 

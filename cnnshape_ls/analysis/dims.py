@@ -14,6 +14,7 @@ symbolic arithmetic can be incomplete without being wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Union
 
 Monomial = tuple["Atom", ...]
@@ -49,6 +50,11 @@ class Expr:
     terms: tuple[tuple[Monomial, int], ...]
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
+        """Printed once: hints and hovers print the same expressions many times."""
         out = ""
         for i, (mono, coef) in enumerate(self.terms):
             negative = coef < 0

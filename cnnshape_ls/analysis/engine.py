@@ -255,13 +255,11 @@ def select(src: SourceFile, env: Env, found: list[Candidate], wanted: str) -> li
 
 # ---------------------------------------------------------------------- one model
 def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, batch: str | None,
-              root: Module | None = None, built: dict | None = None) -> Run:
-    """Run ``forward`` once over ``shape``; ``built`` maps constructor calls to the layers they built."""
+              root: Module | None = None) -> Run:
+    """Run ``forward`` once over ``shape``."""
     trace = Trace(src)
     interp = Interpreter(trace, MODEL_BUDGET)
     interp.calls.batch_symbol = batch
-    if built is not None:
-        interp.calls.built = built
     try:
         if root is None:
             root = cand.build(interp)
@@ -280,7 +278,6 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
                   options: Options) -> tuple[ModelResult, list[Finding]] | None:
     batch = options.batch_name
     interp = Interpreter(Trace(src), MODEL_BUDGET)
-    built = interp.calls.built
     try:
         root = cand.build(interp)
     except (BudgetExceeded, RecursionError, MemoryError):
@@ -291,7 +288,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     found = find_input(src, cand, options, root)
     if found is None or found.needs_rank:
         # run once without an input to see which layer comes first: it implies the input's rank
-        probe = run_model(src, env, cand, None, batch, root, built)
+        probe = run_model(src, env, cand, None, batch, root)
         if found is None:
             found = input_from_calls(src, cand, options, probe.first_layer) or config_input(cand, options)
     extra: list[Finding] = []
@@ -305,11 +302,11 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
         except ShapeSyntaxError as err:
             extra.append(Finding(Span(cand.line, 0, cand.line, 0), "warning", "input-unknown", str(err)))
     if shape is None and probe is not None and probe.first_layer is not None:
-        shape, source, note = infer_input(src, env, cand, probe.first_layer, batch, root, built)
+        shape, source, note = infer_input(src, env, cand, probe.first_layer, batch, root)
         if note is not None:
             extra.append(note)
     batch_symbol = batch if shape and isinstance(shape[0], dims.Expr) and str(shape[0]) == batch else None
-    run = run_model(src, env, cand, shape, batch_symbol, root, built) if shape is not None or probe is None else probe
+    run = run_model(src, env, cand, shape, batch_symbol, root) if shape is not None or probe is None else probe
     trace = run.trace
     output = _first_tensor(run.output)
     params = total_params(run.root) if run.root is not None else None
@@ -469,12 +466,12 @@ def _input_template(layer: Layer | None, batch: str) -> tuple | None:
 
 
 def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch: str,
-                root: Module | None, built: dict | None = None) -> tuple[tuple | None, str | None, Finding | None]:
+                root: Module | None) -> tuple[tuple | None, str | None, Finding | None]:
     template = _input_template(first, batch)
     if template is None:
         return None, None, None
     where = Span(cand.line, 0, cand.line, 0)
-    symbolic = run_model(src, env, cand, template, batch, root, built)
+    symbolic = run_model(src, env, cand, template, batch, root)
     spatial = tuple(str(d) for d in template[2:] if isinstance(d, dims.Expr)) if len(template) > 2 else ()
     shown = "(" + ", ".join(dims.to_text(d) for d in template) + ")"
     for constraint in symbolic.trace.constraints:

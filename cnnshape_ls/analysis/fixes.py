@@ -48,7 +48,9 @@ def blame_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor,
     if node is None:
         return None
     others = [s for s in siblings or [] if s is not layer and s.seen is not None]
-    if all(_fits(s, error.blame, error.expected) for s in others):
+    written_values = {repr(s.args.values.get(error.blame)) for s in siblings or [layer]}
+    varying = len(written_values) > 1  # the copies were built with different values: no one number fits
+    if not varying and all(_fits(s, error.blame, error.expected) for s in others):
         factors = first.flat_from if error.blame in ("in_features",) else None
         text = size_text(error.expected, factors, node)
         shown = f"{error.expected} ({text})" if text != str(error.expected) else text

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from ..analysis import Analysis, Options, analyze_source
@@ -63,8 +63,7 @@ def carry_over(previous: View | None, fresh: Analysis, lines: list[str], hints: 
         for delta in (0, -1, 1, -2, 2, -3, 3):
             line = hint.line + delta
             if 0 < line <= len(lines) and lines[line - 1] == old_text and line not in taken:
-                kept.append(LineHint(line, hint.column, hint.shape, hint.label, hint.tooltip, hint.records,
-                                     hint.model, hint.verified))
+                kept.append(replace(hint, line=line))
                 taken.add(line)
                 break
     return sorted(hints + kept, key=lambda h: h.line)
@@ -79,7 +78,7 @@ def analyse(text: str, path: str | None, settings: Settings, loader: Any = None,
 class Scheduler:
     """Debounced analysis per document on one worker thread; obsolete results are dropped."""
 
-    def __init__(self, delay_seconds: float = 0.01) -> None:
+    def __init__(self, delay_seconds: float = 0.002) -> None:
         self.delay = delay_seconds
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnshape-analysis")
 

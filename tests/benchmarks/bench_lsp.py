@@ -1,0 +1,131 @@
+"""The language server as an editor feels it: a real client over stdio, a 2,000-line buffer.
+
+    python tests/benchmarks/bench_lsp.py [--lines 2000] [--edits 40]
+
+Measures, in one run: start to ``initialized`` (targets <= 0.5 s; torch is never imported
+by the server), ``didChange`` to the diagnostics of that version (target p50 <= 50 ms;
+one-character edits inside one model, as typing does, plus a line added now and then),
+and the inlay-hint round trip (target p50 <= 5 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_analyze import make_buffer, model_sources  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(lines: int, edits: int) -> None:
+    text = make_buffer(lines, model_sources())
+    uri = (ROOT / "bench_buffer.py").as_uri()
+    client = LanguageClient("bench", "1")
+    landed: dict[int, float] = {}
+
+    @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def on_diagnostics(params: types.PublishDiagnosticsParams) -> None:
+        if params.version is not None:
+            landed.setdefault(params.version, time.perf_counter())
+
+    @client.feature(types.WORKSPACE_INLAY_HINT_REFRESH)
+    def on_refresh(params) -> None:
+        return None
+
+    @client.feature(types.WORKSPACE_CONFIGURATION)
+    def on_configuration(params: types.ConfigurationParams):
+        return [{"verify": {"enabled": False}} for _ in params.items]
+
+    start = time.perf_counter()
+    await client.start_io(sys.executable, "-m", "cnnshape_ls")
+    await client.initialize_async(types.InitializeParams(
+        capabilities=types.ClientCapabilities(
+            workspace=types.WorkspaceClientCapabilities(configuration=True,
+                                                         inlay_hint=types.InlayHintWorkspaceClientCapabilities(
+                                                             refresh_support=True)),
+            text_document=types.TextDocumentClientCapabilities(
+                inlay_hint=types.InlayHintClientCapabilities(),
+                publish_diagnostics=types.PublishDiagnosticsClientCapabilities(version_support=True))),
+        root_uri=ROOT.as_uri()))
+    client.initialized(types.InitializedParams())
+    started = time.perf_counter() - start
+
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+    while 1 not in landed:
+        await asyncio.sleep(0.001)
+
+    source_lines = text.split("\n")
+    middle = len(source_lines) // 2
+    target = next(i for i in range(middle, len(source_lines)) if "nn.Conv2d(" in source_lines[i])
+    latencies = []
+    for n in range(edits):
+        version = n + 2
+        line = source_lines[target]
+        if n % 10 == 9:  # now and then a new line, which moves every model below it
+            change = types.TextDocumentContentChangePartial(
+                range=types.Range(start=types.Position(line=target, character=0),
+                                  end=types.Position(line=target, character=0)), text="\n")
+            source_lines.insert(target, "")
+            target += 1
+        else:  # type a digit into a kernel size and take it back
+            col = line.index("nn.Conv2d(") + len("nn.Conv2d(")
+            new = "1" if n % 2 == 0 else ""
+            old_len = 0 if n % 2 == 0 else 1
+            change = types.TextDocumentContentChangePartial(
+                range=types.Range(start=types.Position(line=target, character=col),
+                                  end=types.Position(line=target, character=col + old_len)), text=new)
+            source_lines[target] = line[:col] + new + line[col + old_len:]
+        sent = time.perf_counter()
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=[change]))
+        while version not in landed:
+            await asyncio.sleep(0.0005)
+        latencies.append(landed[version] - sent)
+        await asyncio.sleep(0.05)
+
+    rounds = []
+    for _ in range(50):
+        sent = time.perf_counter()
+        await client.text_document_inlay_hint_async(types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=types.Range(start=types.Position(line=0, character=0),
+                              end=types.Position(line=len(source_lines), character=0))))
+        rounds.append(time.perf_counter() - sent)
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+    print(f"buffer: {len(text.splitlines())} lines")
+    print(f"start to initialized:         {started * 1000:7.1f} ms   (target <= 500)")
+    print(f"didChange to diagnostics p50: {statistics.median(latencies) * 1000:7.1f} ms   (target <= 50)"
+          f"   p90 {percentile(latencies, 0.9) * 1000:.1f} ms   max {max(latencies) * 1000:.1f} ms")
+    print(f"inlay hint round trip p50:    {statistics.median(rounds) * 1000:7.1f} ms   (target <= 5)"
+          f"   p90 {percentile(rounds, 0.9) * 1000:.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=2000)
+    parser.add_argument("--edits", type=int, default=40)
+    args = parser.parse_args()
+    asyncio.run(run(args.lines, args.edits))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
