@@ -30,6 +30,8 @@ class Settings:
     verify_delay_ms: int = 500
     verify_memory_mb: int = 4096
     python: str | None = None
+    workspace_trusted: bool = True
+    """False when the client marks the workspace untrusted: nothing of the user's is executed then."""
     problems: tuple[str, ...] = field(default=(), compare=False)
     """Messages about values that were ignored."""
 
@@ -46,6 +48,7 @@ FIELDS: dict[str, tuple[str, type | tuple, str]] = {
     "verify.delayMs": ("verify_delay_ms", int, "a number of milliseconds"),
     "verify.memoryMb": ("verify_memory_mb", int, "a number of megabytes"),
     "python": ("python", str, "the path of a Python interpreter"),
+    "workspaceTrusted": ("workspace_trusted", bool, "true or false"),
 }
 CHOICES = {"hints.style": ("comment", "arrow")}
 

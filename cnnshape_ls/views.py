@@ -108,7 +108,8 @@ def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
             label = label[: MAX_LABEL - 1] + "…"
         cut = comment_start(text)
         column = len(text[:cut].rstrip()) if cut is not None else len(text.rstrip())
-        hints.append(LineHint(line, column, shape, label, records, model.name, shapes=shapes, batch_name=batch_name))
+        verified = records[-1].verified == "torch"
+        hints.append(LineHint(line, column, shape, label, records, model.name, verified, shapes, batch_name))
     return hints
 
 
@@ -172,6 +173,13 @@ def layer_hover(records: list[LayerRecord], batch_name: str = "BS", verified: st
         lines.append("```")
         if record.formula:
             lines.append(f"_{record.formula}_")
+        if record.verified == "torch":
+            lines.append("✓ torch agrees")
+        elif record.verified == "filled":
+            lines.append("shape from torch (the static analysis could not tell)")
+        elif record.verified == "corrected":
+            lines.append(f"torch gives {rename_batch(shape_text(record.output), batch_name)}, static analysis said "
+                         f"{rename_batch(shape_text(record.static_output), batch_name)}")
         if verified:
             lines.append(verified)
         blocks.append("\n".join(lines))
@@ -191,7 +199,7 @@ def model_summary(model: ModelResult, batch_name: str = "BS") -> str:
 
 def lens_title(model: ModelResult, batch_name: str = "BS") -> str:
     return (f"{params_text(model.params)} params · {rename_batch(shape_text(model.input), batch_name)} → "
-            f"{rename_batch(shape_text(model.output), batch_name)}")
+            f"{rename_batch(shape_text(model.output), batch_name)}" + (" · ✓ torch" if model.verified else ""))
 
 
 def records_at(analysis: Analysis, line: int, column: int | None = None) -> list[LayerRecord]:

@@ -623,7 +623,21 @@ class CallDispatcher:
             formula=formula, explain=list(explain or []), params_text=params_text, outputs=tuple(outputs),
             column=span.column if span and span.line == line else 0,
             end_column=span.end_column if span and span.line == line and span.end_line == line else 0,
-            leaf=leaf))
+            leaf=leaf, arg_spans=self.arg_spans(module)))
+
+    SIZE_ARGS = ("in_features", "in_channels", "num_features", "normalized_shape", "num_channels", "input_size",
+                 "embed_dim", "d_model", "in1_features")
+
+    def arg_spans(self, module: Module | None) -> dict:
+        if not isinstance(module, Layer) or is_foreign(module.node):
+            return {}
+        spans = {}
+        for name in self.SIZE_ARGS:
+            if name in module.rule.signature:
+                node = self.trace.argument_node(module, name)
+                if node is not None:
+                    spans[name] = self.trace.span(node)
+        return spans
 
     def apply_layer(self, layer: Layer, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None, line: int,
                     sequence: Container | None) -> Any:

@@ -65,6 +65,13 @@ class LayerRecord:
     """Where the call is on ``line`` (for hovers on the call)."""
     leaf: bool = True
     """False for a call of a module with submodules (a block): shown as a hint, not a layer."""
+    arg_spans: dict = field(default_factory=dict)
+    """Where the constructor's size arguments are written (``in_features``): for fixes found by torch."""
+    verified: str = ""
+    """Set by torch verification: ``torch`` (confirmed), ``filled`` (torch gave what was unknown) or
+    ``corrected`` (torch disagreed; ``output`` is torch's)."""
+    static_output: Shape | None = None
+    """What the static analysis said, when torch corrected it."""
 
 
 def shape_text(shape: Shape | None) -> str:

@@ -25,6 +25,8 @@ class ModelResult:
     end_line: int = 0
     complete: bool = True
     """False when the analysis stopped early (budget, unsupported code): shapes after that are unknown."""
+    verified: bool = False
+    """Torch ran the model and agreed with every shape (set by verification)."""
 
     @property
     def layers(self) -> list[LayerRecord]:

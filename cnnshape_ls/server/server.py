@@ -132,6 +132,16 @@ class CnnshapeServer(LanguageServer):
         if self.verifier is not None:
             self.verifier.schedule(state, view)
 
+    async def on_verified(self, state: DocumentState, view: View) -> None:
+        """Torch's answer merged into the view: diagnostics and hints again."""
+        from .features import diagnostics
+
+        diagnostics.publish(self, state, view)
+        if self.supports("workspace", "inlay_hint", "refresh_support"):
+            self.workspace_inlay_hint_refresh(None)
+        if self.supports("workspace", "code_lens", "refresh_support"):
+            self.workspace_code_lens_refresh(None)
+
     def on_error(self, err: BaseException) -> None:
         self.log("analysis failed: " + "".join(traceback.format_exception(err))[-2000:], types.MessageType.Error)
 
@@ -157,7 +167,10 @@ class CnnshapeServer(LanguageServer):
 def create_server() -> CnnshapeServer:
     from .features import register_all
 
+    from .verification import Verifier
+
     server = CnnshapeServer()
+    server.verifier = Verifier(server)
     register_all(server)
     return server
 

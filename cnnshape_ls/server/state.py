@@ -33,6 +33,13 @@ class View:
     hints: list[LineHint]
     settings: Settings
     finished_at: float = field(default_factory=time.perf_counter)
+    extra_findings: list = field(default_factory=list)
+    """Findings of torch verification for this version (source ``torch``)."""
+
+    @property
+    def findings(self) -> list:
+        """Static findings and torch's, in order."""
+        return sorted([*self.analysis.diagnostics, *self.extra_findings], key=lambda f: (f.span.line, f.span.column))
 
 
 @dataclass

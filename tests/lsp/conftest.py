@@ -48,3 +48,23 @@ async def client(lsp_client: LanguageClient, request, tmp_path):
     lsp_client.profile = request.param
     yield
     await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(
+    params=CLIENTS,
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client),
+)
+async def verifying_client(lsp_client: LanguageClient, request, tmp_path):
+    """A client whose server verifies with torch, quickly after each edit."""
+    params = types.InitializeParams(
+        capabilities=client_capabilities(request.param),
+        root_uri=tmp_path.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
+        initialization_options={"cnnshape": {"verify": {"enabled": True, "delayMs": 50, "timeoutSeconds": 5}}},
+    )
+    result = await lsp_client.initialize_session(params)
+    lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
+    lsp_client.workspace_path = tmp_path
+    lsp_client.profile = request.param
+    yield
+    await lsp_client.shutdown_session()

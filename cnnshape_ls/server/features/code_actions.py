@@ -19,7 +19,7 @@ def annotate_edit(ls, uri: str, view) -> types.WorkspaceEdit:
 
 
 def fix_all_edit(ls, uri: str, view) -> types.WorkspaceEdit | None:
-    edits = [edit for f in view.analysis.diagnostics if f.fixes and f.severity in ("error", "warning")
+    edits = [edit for f in view.findings if f.fixes and f.severity in ("error", "warning")
              for edit in f.fixes[0].edits]
     if not edits:
         return None
@@ -44,7 +44,7 @@ def register(server) -> None:
         actions: list[types.CodeAction] = []
         first, last = params.range.start.line + 1, params.range.end.line + 1
         if wanted(types.CodeActionKind.QuickFix):
-            for finding in view.analysis.diagnostics:
+            for finding in view.findings:
                 if not finding.fixes or finding.span.end_line < first or finding.span.line > last:
                     continue
                 diag = diagnostic(codec, view.lines, finding)

@@ -9,9 +9,7 @@ from ..convert import diagnostic
 
 def items(server, view) -> list[types.Diagnostic]:
     codec = server.workspace.position_codec
-    findings = list(view.analysis.diagnostics)
-    extra = getattr(view, "extra_findings", None) or []
-    return [diagnostic(codec, view.lines, f) for f in findings + list(extra)]
+    return [diagnostic(codec, view.lines, f) for f in view.findings]
 
 
 def publish(server, state, view) -> None:

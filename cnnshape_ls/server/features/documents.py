@@ -13,6 +13,8 @@ def register(server) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(ls, params: types.InitializedParams) -> None:
         await ls.refresh_configuration()
+        if ls.verifier is not None:
+            ls.verifier.start_warm(ls.settings(ls.folders()[0] if ls.folders() else ""))
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls, params: types.DidOpenTextDocumentParams) -> None:

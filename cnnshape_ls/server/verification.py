@@ -1,0 +1,199 @@
+"""Scheduling torch verification from the language server.
+
+After an analysis lands and the document has been quiet for ``cnnshape.verify.delayMs``, its models run
+under torch in the worker process (on a thread of their own, never the event loop's). A result for a version
+that is no longer current is dropped. Trouble (a hang, a crash, a missing module, no torch) is reported once
+and never costs the user a hint: hints and hovers keep answering from the static view meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lsprotocol import types
+
+from ..analysis.findings import Finding, Span
+from ..analysis.result import Analysis
+from ..verify.client import VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
+from ..verify.merge import merge_model, plan
+from ..views import line_hints
+from .state import DocumentState, View
+
+
+@dataclass
+class Verifier:
+    server: Any
+    client: WorkerClient | None = None
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnshape-verify"))
+    tasks: dict[str, asyncio.Task] = field(default_factory=dict)
+    announced: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def enabled(settings) -> bool:
+        return settings.verify_enabled and settings.workspace_trusted
+
+    def schedule(self, state: DocumentState, view: View) -> None:
+        previous = self.tasks.get(state.uri)
+        if previous is not None and not previous.done():
+            previous.cancel()
+        if not self.enabled(view.settings):
+            return
+        self.tasks[state.uri] = asyncio.ensure_future(self.run(state, view))
+
+    def worker(self, settings) -> WorkerClient:
+        python = settings.python or __import__("sys").executable
+        if self.client is None or self.client.python != python or self.client.memory_mb != settings.verify_memory_mb:
+            if self.client is not None:
+                self.client.shutdown()
+            self.client = WorkerClient(python=python, memory_mb=settings.verify_memory_mb)
+        return self.client
+
+    def start_warm(self, settings) -> None:
+        """Start the worker (torch import and warm-up) while the user is still reading, not on first use."""
+        if not self.enabled(settings):
+            return
+        client = self.worker(settings)
+        loop = asyncio.get_running_loop()
+
+        def warm() -> None:
+            try:
+                client.start()
+            except VerifyUnavailable:
+                pass
+
+        loop.run_in_executor(self.executor, warm)
+
+    async def run(self, state: DocumentState, view: View) -> None:
+        try:
+            await asyncio.sleep(view.settings.verify_delay_ms / 1000)
+        except asyncio.CancelledError:
+            return
+        if state.view is not view:
+            return
+        job = plan(view.analysis, view.text)
+        if job is None:
+            return
+        notes = [self.skipped_note(view, name, why) for name, why in job.skipped.items()]
+        answer: dict | None = None
+        if job.models:
+            client = self.worker(view.settings)
+            token = await self.progress_begin(len(job.models))
+            loop = asyncio.get_running_loop()
+            try:
+                answer = await loop.run_in_executor(
+                    self.executor, client.verify, job.source, state.path, job.models,
+                    view.settings.verify_timeout_seconds)
+            except asyncio.CancelledError:
+                return
+            except VerifyTimeout:
+                notes += [self.model_note(view, m, f"torch verification stopped after "
+                                                   f"{view.settings.verify_timeout_seconds:g} s: building or running "
+                                                   "this model took too long (the worker was restarted)")
+                          for m in job.models]
+                self.server.log(f"verification of {state.uri} timed out", types.MessageType.Warning)
+            except VerifyCrashed as err:
+                notes += [self.model_note(view, m, f"torch verification failed: the worker {err}; it is restarted "
+                                                   "for the next edit") for m in job.models]
+                self.announce(f"cnnshape: the torch worker died ({err})", types.MessageType.Warning)
+            except VerifyUnavailable as err:
+                self.announce(f"cnnshape: torch verification is off: {err}", types.MessageType.Info, popup=True)
+            finally:
+                self.progress_end(token)
+        if state.view is not view:
+            return  # the document changed meanwhile: this result is obsolete
+        state.view = self.merged(view, answer, notes, job.models)
+        await self.server.on_verified(state, state.view)
+
+    # -------------------------------------------------------------- merging into the view
+    def merged(self, view: View, answer: dict | None, notes: list[Finding], models: list[dict]) -> View:
+        findings = [n for n in notes if n is not None]
+        analysis = view.analysis
+        if answer is not None:
+            by_name = {m["name"]: m for m in answer.get("models", [])}
+            new_models = []
+            for model in analysis.models:
+                result = by_name.get(model.name)
+                if result is None:
+                    new_models.append(model)
+                    continue
+                if not result.get("ok") and (result.get("error") or {}).get("stage") == "build":
+                    error = result["error"]
+                    findings.append(Finding(Span(model.line, 0, model.line, 0), "information", "torch-build",
+                                            f"torch could not build {model.name}: {error.get('message')}",
+                                            source="torch", model=model.name))
+                    new_models.append(model)
+                    continue
+                verdict = merge_model(model, result, analysis.findings, view.lines)
+                new_models.append(replace(model, records=verdict.records, verified=verdict.ok
+                                          and not verdict.corrected))
+                findings += verdict.findings
+            for problem in answer.get("problems", []):
+                findings.append(self.problem_note(view, problem))
+            analysis = Analysis(analysis.path, new_models, analysis.findings, analysis.batch_name)
+        hints = line_hints(analysis, view.lines, view.settings.hints_style, view.settings.batch_name)
+        return replace(view, analysis=analysis, hints=hints, extra_findings=findings)
+
+    def skipped_note(self, view: View, name: str, why: str) -> Finding | None:
+        model = next((m for m in view.analysis.models if m.name == name), None)
+        if model is None:
+            return None
+        return Finding(Span(model.line, 0, model.line, 0), "information", "torch-skipped",
+                       f"torch verification skipped {name}: {why}", source="torch", model=name)
+
+    def model_note(self, view: View, spec: dict, message: str) -> Finding:
+        line = spec.get("line", 1)
+        return Finding(Span(line, 0, line, 0), "information", "torch-verify", message, source="torch",
+                       model=spec.get("name"))
+
+    def problem_note(self, view: View, problem: dict) -> Finding:
+        line = problem.get("line") or 1
+        text = view.lines[line - 1] if 0 < line <= len(view.lines) else ""
+        span = Span(line, len(text) - len(text.lstrip()), line, len(text.rstrip()))
+        python = self.client.ready.get("python") if self.client else ""
+        if problem.get("kind") == "import":
+            message = f"torch verification cannot import this: {problem['message']} (in {python})"
+        else:
+            message = f"torch verification: this line failed: {problem['message']}"
+        return Finding(span, "information", "torch-import" if problem.get("kind") == "import" else "torch-verify",
+                       message, source="torch")
+
+    # -------------------------------------------------------------- reporting
+    def announce(self, message: str, kind: types.MessageType, popup: bool = False) -> None:
+        if message in self.announced:
+            return
+        self.announced.add(message)
+        self.server.log(message, kind)
+        if popup:
+            self.server.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    async def progress_begin(self, count: int) -> str | None:
+        if not self.server.supports("window", "work_done_progress"):
+            return None
+        token = f"cnnshape-verify-{uuid.uuid4().hex[:8]}"
+        try:
+            await asyncio.wait_for(self.server.work_done_progress.create_async(token), 2)
+            self.server.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+                title="cnnshape", message=f"checking {count} model{'s' * (count > 1)} with torch", cancellable=False))
+        except Exception:  # noqa: BLE001 - progress is a courtesy
+            return None
+        return token
+
+    def progress_end(self, token: str | None) -> None:
+        if token is None:
+            return
+        try:
+            self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message="done"))
+        except Exception:  # noqa: BLE001
+            pass
+
+    def shutdown(self) -> None:
+        for task in self.tasks.values():
+            task.cancel()
+        if self.client is not None:
+            self.client.shutdown()
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,239 @@
+"""The verification worker: runs models under torch on the meta device and reports every layer's shape.
+
+Runs in the user's interpreter (``cnnshape.python``), which may not have cnnshape-ls installed: this file
+is self-contained (standard library and torch only) and is started by path. It talks newline-delimited JSON
+over two pipe file descriptors it is given, never over stdout: whatever the user's code prints goes to
+/dev/null and cannot corrupt the protocol.
+
+Request:  {"id": 1, "method": "verify", "params": {"source": ..., "path": ..., "models": [
+              {"name": "Net", "expr": "Net()", "input": [2, 3, 32, 32]}]}}
+Response: {"id": 1, "result": {"models": [{"name", "ok", "calls": [[path, shape], ...], "output", "error"}],
+              "problems": [{"line", "kind", "message"}]}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import traceback
+import types
+
+LIGHTNING = ("pytorch_lightning", "lightning")
+
+
+def _limit_memory(megabytes: int) -> None:
+    try:
+        import resource
+
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _silence_stdio() -> None:
+    """The user's prints go nowhere; file descriptors 1 and 2 point at /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    sys.stderr = sys.stdout
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.torch = None
+        self.nn = None
+
+    def start(self) -> dict:
+        try:
+            import torch
+            import torch.nn as nn
+        except Exception as err:  # noqa: BLE001 - an interpreter without torch: say so, keep answering
+            return {"torch": None, "python": sys.executable, "error": f"{type(err).__name__}: {err}"}
+        self.torch, self.nn = torch, nn
+        self.warm_up()
+        return {"torch": torch.__version__, "python": sys.executable}
+
+    def warm_up(self) -> None:
+        """The first meta-device forward in a process costs about 1.5 s: pay it now, not on the first edit."""
+        torch, nn = self.torch, self.nn
+        with torch.device("meta"):
+            model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+        with torch.no_grad():
+            model.eval()(torch.empty(2, 3, 16, 16, device="meta"))
+
+    # -------------------------------------------------------------- one request
+    def verify(self, params: dict) -> dict:
+        if self.torch is None:
+            return {"models": [], "problems": [{"line": 0, "kind": "no-torch", "message": "torch is not installed"}]}
+        path = params.get("path") or "<buffer>"
+        problems: list[dict] = []
+        namespace = self.load(params["source"], path, problems)
+        models = [self.run_model(namespace, m, path) for m in params.get("models", [])]
+        return {"models": models, "problems": problems}
+
+    def load(self, source: str, path: str, problems: list[dict]) -> dict:
+        folder = os.path.dirname(os.path.abspath(path)) if path != "<buffer>" else os.getcwd()
+        package = None
+        if os.path.isfile(os.path.join(folder, "__init__.py")):
+            package = os.path.basename(folder)
+            folder = os.path.dirname(folder)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        namespace: dict = {"__name__": "cnnshape_verify", "__file__": path, "__package__": package,
+                           "__builtins__": __builtins__}
+        tree = ast.parse(source, path)
+        for stmt in tree.body:
+            code = compile(ast.Module([stmt], []), path, "exec")
+            try:
+                exec(code, namespace)  # noqa: S102 - the dependency slice of the user's file, by design
+            except ImportError as err:
+                if not self.stub_lightning(stmt, namespace):
+                    problems.append({"line": stmt.lineno, "kind": "import", "message": f"{err}",
+                                     "module": getattr(err, "name", None)})
+            except BaseException as err:  # noqa: BLE001 - SystemExit at top level, anything the user wrote
+                problems.append({"line": stmt.lineno, "kind": "statement",
+                                 "message": f"{type(err).__name__}: {err}".splitlines()[0]})
+        return namespace
+
+    def stub_lightning(self, stmt: ast.stmt, namespace: dict) -> bool:
+        """Without Lightning installed, a LightningModule is an nn.Module for shapes' sake."""
+        module = getattr(stmt, "module", None) or ""
+        stubbed = False
+        for alias in getattr(stmt, "names", []):
+            root = (module or alias.name).split(".")[0]
+            if root not in LIGHTNING:
+                continue
+            stub = types.ModuleType(alias.name)
+            stub.LightningModule = self.nn.Module
+            if module:
+                namespace[alias.asname or alias.name] = self.nn.Module if alias.name == "LightningModule" else stub
+            else:
+                namespace[alias.asname or alias.name.split(".")[0]] = stub
+            stubbed = True
+        return stubbed
+
+    def run_model(self, namespace: dict, spec: dict, path: str) -> dict:
+        torch, nn = self.torch, self.nn
+        name = spec["name"]
+        try:
+            with torch.device("meta"):
+                model = eval(spec["expr"], namespace)  # noqa: S307 - a name or call the static analysis chose
+            model = model.to("meta")
+            nn.Module.train(model, False)
+        except BaseException as err:  # noqa: BLE001
+            return {"name": name, "ok": False, "calls": [], "error": self.describe(err, None, path, stage="build")}
+        calls: list = []
+        stack: list = []
+        handles = []
+        for qualified, module in model.named_modules():
+            leaf = not any(True for _ in module.children())
+            handles.append(module.register_forward_pre_hook(self.pre_hook(qualified, module, stack)))
+            handles.append(module.register_forward_hook(self.post_hook(qualified, leaf, calls, stack)))
+        try:
+            with torch.no_grad():
+                out = model(torch.empty(*spec["input"], device="meta"))
+        except BaseException as err:  # noqa: BLE001 - torch's error is part of the answer
+            return {"name": name, "ok": False, "calls": calls, "error": self.describe(err, stack, path)}
+        finally:
+            for handle in handles:
+                handle.remove()
+        return {"name": name, "ok": True, "calls": calls, "output": self.shape_of(out)}
+
+    def pre_hook(self, qualified: str, module, stack: list):
+        nn = self.nn
+
+        def hook(_module, inputs):
+            first = inputs[0] if inputs else None
+            shape = list(first.shape) if isinstance(first, self.torch.Tensor) else None
+            stack.append((qualified, module, shape))
+            # the meta device skips these checks that the CPU makes: make them here, in the CPU's words
+            if isinstance(module, nn.modules.conv._ConvTransposeNd) and shape is not None and len(shape) >= 2:
+                got = shape[1] if len(shape) == module.weight.dim() else shape[0]
+                if got != module.in_channels:
+                    raise RuntimeError(
+                        f"Given transposed=1, weight of size {list(module.weight.shape)}, expected input{shape} "
+                        f"to have {module.in_channels} channels, but got {got} channels instead")
+        return hook
+
+    def post_hook(self, qualified: str, leaf: bool, calls: list, stack: list):
+        def hook(_module, _inputs, output):
+            if stack:
+                stack.pop()
+            if leaf and qualified:
+                shape = self.shape_of(output)
+                if shape is not None:
+                    calls.append([qualified, shape])
+        return hook
+
+    def shape_of(self, value):
+        while isinstance(value, (tuple, list)) and value:
+            value = value[0]
+        if isinstance(value, self.torch.Tensor):
+            return list(value.shape)
+        return None
+
+    def describe(self, err: BaseException, stack: list | None, path: str, stage: str = "forward") -> dict:
+        """Torch's error, the module running when it happened, and the line of the user's file."""
+        message = f"{err}".splitlines()[0] if str(err) else type(err).__name__
+        line = None
+        for frame in traceback.extract_tb(err.__traceback__):
+            if os.path.abspath(frame.filename) == os.path.abspath(path) or frame.filename == path:
+                line = frame.lineno
+        info: dict = {"type": type(err).__name__, "message": message, "line": line, "stage": stage}
+        if stack:
+            qualified, module, shape = stack[-1]
+            info["module"] = qualified
+            info["module_type"] = type(module).__name__
+            info["input"] = shape
+            weight = getattr(module, "weight", None)
+            if isinstance(weight, self.torch.Tensor):
+                info["weight"] = list(weight.shape)
+            for attr in ("in_channels", "out_channels", "groups", "in_features", "out_features", "num_features"):
+                if isinstance(getattr(module, attr, None), int):
+                    info[attr] = getattr(module, attr)
+        return info
+
+
+def serve(read_fd: int, write_fd: int) -> None:
+    reader = os.fdopen(read_fd, "r", encoding="utf-8")
+    writer = os.fdopen(write_fd, "w", encoding="utf-8")
+
+    def send(payload: dict) -> None:
+        writer.write(json.dumps(payload) + "\n")
+        writer.flush()
+
+    worker = Worker()
+    send({"event": "ready", **worker.start()})
+    for line in reader:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            continue
+        try:
+            result = worker.verify(request.get("params", {}))
+            send({"id": request.get("id"), "result": result})
+        except BaseException as err:  # noqa: BLE001 - never die on one request
+            send({"id": request.get("id"), "error": f"{type(err).__name__}: {err}"})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--read-fd", type=int, required=True)
+    parser.add_argument("--write-fd", type=int, required=True)
+    parser.add_argument("--memory-mb", type=int, default=0)
+    args = parser.parse_args()
+    if args.memory_mb:
+        _limit_memory(args.memory_mb)
+    _silence_stdio()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    serve(args.read_fd, args.write_fd)
+
+
+if __name__ == "__main__":
+    main()
