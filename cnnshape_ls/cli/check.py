@@ -231,11 +231,12 @@ def run(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str]
     except UsageError as err:
         print(f"cnnshape: error: {err}", file=stderr)
         return EXIT_USAGE
-    if args.verify:
-        print("cnnshape: torch verification is not available in this version; the check is static only",
-              file=stderr)
     requests, problems = build_requests(args, fix=args.fix, stderr=stderr)
     outcomes = run_all(check_file, requests)
+    if args.verify:
+        from .verify import verify_outcomes
+
+        verify_outcomes([(r.path, o) for r, o in zip(requests, outcomes)], stderr=stderr)
     for outcome in outcomes:
         if outcome.error:
             problems.append(outcome.error)
