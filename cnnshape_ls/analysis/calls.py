@@ -87,6 +87,8 @@ class CallDispatcher:
         self.batch_symbol: str | None = None
         self.anchor: int | None = None
         """While running code of an imported file: the line of this file that called it."""
+        self.probing = False
+        """Stop at the first layer ``forward`` applies: it is all a probe for the input's rank needs."""
         self.deferred: list[tuple] = []
         """Layer errors whose fixes are written when the run ends (see :meth:`finish`)."""
 
@@ -651,8 +653,10 @@ class CallDispatcher:
         call = Call(self.forward_args(layer, args, kwargs), shapes)
         if first is not None and first.shape is not None:
             layer.seen = first.shape
-        if self.trace.recording and self.trace.first_layer is None:
+        if self.trace.first_layer is None:
             self.trace.first_layer = layer
+            if self.probing:
+                raise FirstLayerFound()
         if first is not None and first.shape and rule.op == "Linear":
             self.constrain(first.shape[-1], layer.args.values.get("in_features"),
                            f"{layer.path or 'Linear'}'s in_features={layer.args.values.get('in_features')}")
@@ -1060,6 +1064,10 @@ class CallDispatcher:
         if isinstance(node, ast.Call):
             self.record_op(node, [ta], result)
         return result
+
+
+class FirstLayerFound(Exception):
+    """Ends a probe run: the first layer is known (``trace.first_layer``)."""
 
 
 def is_foreign(node: Any) -> bool:

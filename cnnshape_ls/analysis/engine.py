@@ -28,6 +28,7 @@ from .inputs import (
     ranges_text,
     solve_square,
 )
+from .calls import FirstLayerFound
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .layers import CannotTell
 from .result import Analysis, ModelResult
@@ -255,21 +256,24 @@ def select(src: SourceFile, env: Env, found: list[Candidate], wanted: str) -> li
 
 # ---------------------------------------------------------------------- one model
 def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, batch: str | None,
-              root: Module | None = None) -> Run:
-    """Run ``forward`` once over ``shape``."""
+              root: Module | None = None, probe: bool = False) -> Run:
+    """Run ``forward`` once over ``shape``; a probe stops at the first layer and records nothing."""
     trace = Trace(src)
     interp = Interpreter(trace, MODEL_BUDGET)
     interp.calls.batch_symbol = batch
+    interp.calls.probing = probe
     try:
         if root is None:
             root = cand.build(interp)
         if not isinstance(root, Module):
             return Run(trace, None, False)
         assign_paths(root)
-        trace.recording = True
+        trace.recording = not probe
         output = interp.calls.apply_module(root, [Tensor(shape)], {}, None, line=cand.line)
         interp.calls.finish()
         return Run(trace, output, True, trace.first_layer, root)
+    except FirstLayerFound:
+        return Run(trace, None, False, trace.first_layer, root)
     except (BudgetExceeded, RecursionError, MemoryError):
         return Run(trace, None, False, trace.first_layer, root)
 
@@ -288,7 +292,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     found = find_input(src, cand, options, root)
     if found is None or found.needs_rank:
         # run once without an input to see which layer comes first: it implies the input's rank
-        probe = run_model(src, env, cand, None, batch, root)
+        probe = run_model(src, env, cand, None, batch, root, probe=True)
         if found is None:
             found = input_from_calls(src, cand, options, probe.first_layer) or config_input(cand, options)
     extra: list[Finding] = []
@@ -306,7 +310,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
         if note is not None:
             extra.append(note)
     batch_symbol = batch if shape and isinstance(shape[0], dims.Expr) and str(shape[0]) == batch else None
-    run = run_model(src, env, cand, shape, batch_symbol, root) if shape is not None or probe is None else probe
+    run = run_model(src, env, cand, shape, batch_symbol, root)
     trace = run.trace
     output = _first_tensor(run.output)
     params = total_params(run.root) if run.root is not None else None
