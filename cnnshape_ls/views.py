@@ -160,16 +160,17 @@ def layer_hover(records: list[LayerRecord], batch_name: str = "BS", verified: st
         name = record.path or record.op
         title = f"**{name}** `{record.op}`" if record.path else f"`{record.op}`"
         lines = [title, "", "```text"]
-        lines.append(f"input   {rename_batch(shape_text(record.input), batch_name)}  "
+        lines.append(f"{'input':<8}{rename_batch(shape_text(record.input), batch_name)}  "
                      f"{dim_names(record.input, record.op)}".rstrip())
         for i, out in enumerate(record.outputs or (record.output,)):
-            label = "output " if i == 0 else f"out[{i}]"
-            lines.append(f"{label}  {rename_batch(shape_text(out), batch_name)}  {dim_names(out, record.op)}".rstrip())
+            label = "output" if i == 0 else f"out[{i}]"
+            lines.append(f"{label:<8}{rename_batch(shape_text(out), batch_name)}  {dim_names(out, record.op)}".rstrip())
         lines.extend(record.explain)
         if record.params is not None and record.path:
-            count = params_text(record.params)
-            lines.append(f"params  {count}" + (f" = {record.params_text}" if record.params_text not in ("", "0")
-                                                 else ""))
+            if record.params_text not in ("", "0") and record.params:
+                lines.append(f"{'params':<8}{record.params_text}")
+            else:
+                lines.append(f"{'params':<8}{params_text(record.params)}")
         lines.append("```")
         if record.formula:
             lines.append(f"_{record.formula}_")

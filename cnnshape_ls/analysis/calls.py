@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from typing import TYPE_CHECKING, Any
 
 from . import dims, tensor_ops
@@ -680,9 +681,10 @@ class CallDispatcher:
             if isinstance(start, int) and start >= 0 and end == -1:
                 result.flat_from = tuple(first.shape[start:])
         parts = self.layer_parts(layer, first, finding)
+        params = rule.count_params(layer.args, call.resolved)
         self.record(layer.path, rule.op, line, layer, [first] if first else [], result, node,
-                    explain=call.explain, params=rule.count_params(layer.args, call.resolved),
-                    formula=rule.formula, params_text=rule.params_text, leaf=parts is None)
+                    explain=call.explain, params=params, formula=rule.formula,
+                    params_text=params_with_numbers(rule, layer.args, call.resolved, params), leaf=parts is None)
         for name, op, shape_in, shape_out in parts or []:
             path = f"{layer.path}.{name}" if layer.path else None
             self.record(path, op, line, layer, [Tensor(shape_in)], Tensor(shape_out), node)
@@ -1064,6 +1066,37 @@ class CallDispatcher:
         if isinstance(node, ast.Call):
             self.record_op(node, [ta], result)
         return result
+
+
+PARAM_NAME = re.compile(r"prod\((\w+)\)|\b([a-z][a-z0-9_]*)\b")
+
+
+def params_with_numbers(rule: LayerRule, args: Args, resolved: dict, total: Any) -> str:
+    """The parameter formula with the numbers put in: ``6*(3/1)*5*5 + 6 (bias) = 456``."""
+    text = rule.params_text
+    if not text or text == "0" or total is None:
+        return text
+    values = {**args.values, **resolved}
+
+    def number(match: re.Match) -> str:
+        name = match.group(1) or match.group(2)
+        value = values.get(name)
+        if match.group(1):
+            if isinstance(value, int) and not isinstance(value, bool):  # kernel_size=5 of a Conv2d is 5x5
+                value = (value,) * next((int(c) for c in rule.op if c.isdigit()), 1)
+            items = value if isinstance(value, (list, tuple)) else None
+            return "*".join(str(v) for v in items) if items else match.group(0)
+        if isinstance(value, (list, tuple)):
+            return "*".join(str(v) for v in value)
+        if isinstance(value, (int, dims.Expr)) and not isinstance(value, bool):
+            return dims.to_text(value)
+        return name
+
+    head, _, note = text.partition(" (")
+    filled = PARAM_NAME.sub(number, head)
+    if filled == head:
+        return f"{text} = {dims.to_text(total)}"
+    return f"{filled}{' (' + note if note else ''} = {dims.to_text(total)}"
 
 
 class FirstLayerFound(Exception):
