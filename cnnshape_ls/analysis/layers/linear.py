@@ -53,6 +53,12 @@ def bilinear(call: Call) -> Out:
     if len(call.inputs) < 2 or not isinstance(call.inputs[1], tuple):
         raise CannotTell("input2")
     x1, x2 = call.x, call.inputs[1]
+    if len(x1) != len(x2):
+        raise ShapeError("rank-mismatch", f"bilinear(): input dimensions do not match: got {len(x1)} and {len(x2)}")
+    for i, (a, b) in enumerate(zip(x1[:-1], x2[:-1])):
+        if isinstance(a, int) and isinstance(b, int) and a != b:
+            raise ShapeError("add-mismatch", f"bilinear(): input batch dimensions do not match at dim {i}: "
+                             f"got {a} and {b}")
     for i, (x, name) in enumerate(((x1, "in1_features"), (x2, "in2_features")), start=1):
         want = call.args.dim(name)
         if x and isinstance(x[-1], int) and isinstance(want, int) and x[-1] != want:
@@ -84,9 +90,9 @@ def normalize_dim(d: int, rank: int) -> int:
 
 
 def flatten_shape(x: tuple, start: int, end: int) -> tuple:
+    s, e = normalize_dim(start, len(x)), normalize_dim(end, len(x))
     if not x:
         return (1,)
-    s, e = normalize_dim(start, len(x)), normalize_dim(end, len(x))
     if s > e:
         raise ShapeError("rank-mismatch", "flatten() has invalid args: start_dim cannot come after end_dim")
     middle = x[s:e + 1]
@@ -109,22 +115,25 @@ def unflatten(call: Call) -> Out:
         raise CannotTell("unflattened_size")
     sizes = list(sizes)
     total = x[d]
-    if sizes.count(-1) == 1:
-        rest = dims.product([s for s in sizes if s != -1])
-        if total is None:
-            raise CannotTell("dim size")
-        inferred = dims.exact_div(total, rest)
-        if inferred is None:
-            raise CannotTell("inferred size")
-        sizes[sizes.index(-1)] = inferred
-    elif isinstance(total, int) and dims.product(sizes) != total:
+    if sizes.count(-1) > 1:
+        raise ShapeError("view-invalid", "only one dimension can be inferred")
+    rest = dims.product([s for s in sizes if s != -1])
+    if isinstance(total, int) and (total % rest if -1 in sizes and rest else rest != total):
         raise ShapeError("view-invalid",
                          f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
                          f"({total}) in the input tensor")
+    if -1 in sizes:
+        inferred = None if total is None else dims.exact_div(total, rest)
+        if inferred is None:
+            raise CannotTell("inferred size")
+        sizes[sizes.index(-1)] = inferred
     return (*x[:d], *sizes, *x[d + 1:])
 
 
 def embedding(call: Call) -> Out:
+    num, index = call.args.dim("num_embeddings"), call.args.get("padding_idx")
+    if isinstance(num, int) and isinstance(index, int) and not -num <= index < num:
+        raise ShapeError("bad-argument", "Padding_idx must be within num_embeddings")
     return (*call.x, call.args.dim("embedding_dim"))
 
 

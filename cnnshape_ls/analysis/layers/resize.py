@@ -5,29 +5,92 @@ from __future__ import annotations
 import math
 
 from .. import dims
-from .base import Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
+from .base import UNKNOWN, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
 
 
-def pad(n: int):
+def pad(n: int, mode: str):
+    """``mode`` is F.pad's: constant, reflect, replicate or circular."""
+
     def infer(call: Call) -> Out:
         x = call.x
         padding = call.args.known("padding")
         pads = (padding,) * (2 * n) if isinstance(padding, int) else tuple(padding)
         if len(pads) != 2 * n or not all(isinstance(p, int) for p in pads):
             raise CannotTell("padding")
-        if len(x) not in (n + 1, n + 2):
+        if mode == "constant" and len(x) < n:  # constant padding takes any input with enough dims
+            raise ShapeError("rank-mismatch", f"Padding length should be less than or equal to two times the input "
+                             f"dimension but got padding length {2 * n} and input of dimension {len(x)}")
+        if mode != "constant" and len(x) not in (n + 1, n + 2):
             raise ShapeError("rank-mismatch", f"Expected {n + 1}D or {n + 2}D (batch mode) tensor with possibly 0 "
                              f"batch size and other non-zero dimensions for input, but got: {fmt_shape(x)}")
         out = list(x)
         # torch's pad tuple starts at the last dim: (left, right, top, bottom, front, back)
         for i in range(n):
             axis = len(x) - 1 - i
-            before, after = pads[2 * i], pads[2 * i + 1]
             if out[axis] is not None:
-                out[axis] = dims.add(out[axis], before + after)
+                out[axis] = dims.add(out[axis], pads[2 * i] + pads[2 * i + 1])
+        if all(isinstance(v, int) for v in x[len(x) - n:]):
+            PAD_CHECKS[mode](x, n, pads, out)
         return tuple(out)
 
     return infer
+
+
+def _pad_constant(x: tuple, n: int, pads: tuple[int, ...], out: list) -> None:
+    """Negative padding crops first (narrow), then positive padding adds."""
+    for i in range(n):
+        if x[len(x) - 1 - i] + min(pads[2 * i], 0) + min(pads[2 * i + 1], 0) < 0:
+            raise ShapeError("output-too-small", "narrow(): length must be non-negative.")
+
+
+def _pad_reflect(x: tuple, n: int, pads: tuple[int, ...], out: list) -> None:
+    for i in range(n):  # the last dim first
+        axis = len(x) - 1 - i
+        left, right = pads[2 * i], pads[2 * i + 1]
+        if left >= x[axis] or right >= x[axis]:
+            raise ShapeError("output-too-small", f"Argument #{4 + 2 * i}: Padding size should be less than the "
+                             f"corresponding input dimension, but got: padding ({left}, {right}) at dimension {axis} "
+                             f"of input {fmt_shape(x)}")
+    _pad_too_small(x, n, out)
+
+
+def _pad_replicate(x: tuple, n: int, pads: tuple[int, ...], out: list) -> None:
+    _pad_too_small(x, n, out)
+
+
+def _pad_too_small(x: tuple, n: int, out: list) -> None:
+    """1-D needs an output of at least 1; 2-D and 3-D only one axis of at least 1, and none negative."""
+    given, calculated = x[len(x) - n:], out[len(x) - n:]
+    if all(v < 1 for v in calculated) or (n == 1 and calculated[0] < 1):
+        names = ("D", "H", "W")[3 - n:]
+        sizes = ", ".join(f"{a}: {v}" for a, v in zip(names, given))
+        if n == 3:
+            sizes = sizes.replace(", ", " ", 1)
+        raise ShapeError("output-too-small", f"input ({sizes}) is too small. Calculated output "
+                         f"{' '.join(f'{a}: {v}' for a, v in zip(names, calculated))}")
+    if any(v < 0 for v in calculated):
+        raise ShapeError("output-too-small", f"Trying to create tensor with negative dimension "
+                         f"{min(calculated)}: {fmt_shape(tuple(out))}")
+
+
+def _pad_circular(x: tuple, n: int, pads: tuple[int, ...], out: list) -> None:
+    for i in reversed(range(n)):  # the first spatial dim first
+        axis = len(x) - 1 - i
+        if pads[2 * i] > x[axis] or pads[2 * i + 1] > x[axis]:
+            raise ShapeError("output-too-small", "Padding value causes wrapping around more than once.")
+        if out[axis] < 0:
+            raise ShapeError("output-too-small", "Negative padding value is resulting in an empty dimension")
+
+
+PAD_FORMULA = "out = in + padding_before + padding_after on each padded dim"
+PAD_FORMULAS = {
+    "constant": PAD_FORMULA + " (negative padding crops)",
+    "reflect": PAD_FORMULA + "; each padding < in",
+    "replicate": PAD_FORMULA,
+    "circular": PAD_FORMULA + "; each padding <= in",
+}
+PAD_CHECKS = {"constant": _pad_constant, "reflect": _pad_reflect, "replicate": _pad_replicate,
+              "circular": _pad_circular}
 
 
 def scale_size(size: dims.Dim | None, factor) -> dims.Dim | None:
@@ -43,32 +106,55 @@ def scale_size(size: dims.Dim | None, factor) -> dims.Dim | None:
     raise CannotTell("scale_factor")
 
 
-def resize_spatial(x: tuple, size, scale_factor) -> tuple:
-    """The output of Upsample / F.interpolate for a (N, C, *spatial) input."""
+MODE_RANK = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+"""The interpolating modes and the one input rank each takes; the others take 3, 4 or 5 dims."""
+
+
+def resize_spatial(x: tuple, size, scale_factor, mode="nearest", align_corners=None) -> tuple:
+    """The output of Upsample / F.interpolate for a (N, C, *spatial) input, with F.interpolate's checks."""
     n = len(x) - 2
-    if n < 1:
-        raise ShapeError("rank-mismatch", f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {len(x)}D)")
+    if isinstance(mode, str) and mode not in MODE_RANK and align_corners not in (None, UNKNOWN):
+        raise ShapeError("bad-argument", "align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
     if size is None and scale_factor is None:
         raise ShapeError("bad-argument", "either size or scale_factor should be defined")
     if size is not None and scale_factor is not None:
         raise ShapeError("bad-argument", "only one of size or scale_factor should be defined")
+    spatial = list(x[2:])
     if size is not None:
         sizes = tuple(size) if isinstance(size, (list, tuple)) else (size,) * n
         if len(sizes) != n:
-            raise ShapeError("rank-mismatch", "Input and output must have the same number of spatial dimensions")
+            raise ShapeError("rank-mismatch", f"Input and output must have the same number of spatial dimensions, "
+                             f"but got input with spatial dimensions of {spatial} and output size of {size}.")
         if not all(isinstance(s, (int, dims.Expr)) for s in sizes):
             raise CannotTell("size")
-        return (*x[:2], *sizes)
-    factors = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * n
-    if len(factors) != n:
-        raise CannotTell("scale_factor")
-    return (*x[:2], *(scale_size(s, f) for s, f in zip(x[2:], factors)))
+        out = (*x[:2], *sizes)
+    else:
+        factors = tuple(scale_factor) if isinstance(scale_factor, (list, tuple)) else (scale_factor,) * n
+        if len(factors) != n:
+            raise ShapeError("rank-mismatch", f"Input and scale_factor must have the same number of spatial "
+                             f"dimensions, but got input with spatial dimensions of {spatial} and scale_factor of "
+                             f"shape {scale_factor}.")
+        out = (*x[:2], *(scale_size(s, f) for s, f in zip(x[2:], factors)))
+    if isinstance(mode, str) and mode in MODE_RANK and len(x) != MODE_RANK[mode] and 3 <= len(x) <= 5:
+        raise ShapeError("rank-mismatch", f"Got {len(x)}D input, but {mode} mode needs {MODE_RANK[mode]}D input")
+    if not 3 <= len(x) <= 5:
+        raise ShapeError("rank-mismatch", f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {len(x)}D) "
+                         f"for the modes: nearest | linear | bilinear | bicubic | trilinear | lanczos | area | "
+                         f"nearest-exact (got {mode})")
+    if mode != "area" and any(isinstance(v, int) and v <= 0 for v in out[2:]):  # area is an adaptive pool
+        axes = ("D", "H", "W")[3 - n:]
+        given = ", ".join(f"{a}: {dims.to_text(v)}" for a, v in zip(axes, x[2:]))
+        calculated = ", ".join(f"{a}: {dims.to_text(v)}" for a, v in zip(axes, out[2:]))
+        raise ShapeError("output-too-small", f"Input and output sizes should be greater than 0, but got input "
+                         f"({given}){' and' if n == 1 else ''} output ({calculated})")
+    return out
 
 
 def upsample(call: Call) -> Out:
     a = call.args
     size, factor = a.known("size"), a.known("scale_factor")
-    return resize_spatial(call.x, size, factor)
+    return resize_spatial(call.x, size, factor, a.get("mode"), a.get("align_corners"))
 
 
 def pixel_shuffle(call: Call) -> Out:
@@ -100,31 +186,42 @@ def pixel_unshuffle(call: Call) -> Out:
             None if h is None else dims.exact_div(h, r), None if w is None else dims.exact_div(w, r))
 
 
-def same(call: Call) -> Out:
-    return call.x
+def channel_shuffle(call: Call) -> Out:
+    x = call.x
+    groups = call.args.int("groups")
+    if len(x) <= 2:
+        raise ShapeError("rank-mismatch", f"channel_shuffle expects input with > 2 dims, but got input with sizes "
+                         f"{fmt_shape(x)}")
+    if isinstance(x[1], int) and x[1] % groups:
+        raise ShapeError("bad-argument", f"Number of channels must be divisible by groups. Got {x[1]} channels and "
+                         f"{groups} groups.")
+    return x
 
 
 def _rules() -> tuple[LayerRule, ...]:
     rules = []
     for n in (1, 2, 3):
-        for kind in ("Zero", "Reflection", "Replication", "Circular"):
-            rules.append(LayerRule(f"{kind}Pad{n}d", "Padding", ("padding",), {}, pad(n),
-                                   "out = in + padding_before + padding_after on each padded dim"))
-        rules.append(LayerRule(f"ConstantPad{n}d", "Padding", ("padding", "value"), {}, pad(n),
-                               "out = in + padding_before + padding_after on each padded dim"))
+        for kind, mode in (("Zero", "constant"), ("Reflection", "reflect"), ("Replication", "replicate"),
+                           ("Circular", "circular")):
+            rules.append(LayerRule(f"{kind}Pad{n}d", "Padding", ("padding",), {}, pad(n, mode), PAD_FORMULAS[mode]))
+        rules.append(LayerRule(f"ConstantPad{n}d", "Padding", ("padding", "value"), {}, pad(n, "constant"),
+                               PAD_FORMULAS["constant"]))
     rules += [
         LayerRule("Upsample", "Resizing", ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
                   {"size": None, "scale_factor": None, "mode": "nearest"}, upsample,
                   "out = size, or floor(in * scale_factor)"),
-        LayerRule("UpsamplingNearest2d", "Resizing", ("size", "scale_factor"), {"size": None, "scale_factor": None},
+        LayerRule("UpsamplingNearest2d", "Resizing", ("size", "scale_factor"),
+                  {"size": None, "scale_factor": None, "mode": "nearest"},
                   upsample, "out = size, or floor(in * scale_factor)"),
-        LayerRule("UpsamplingBilinear2d", "Resizing", ("size", "scale_factor"), {"size": None, "scale_factor": None},
-                  upsample, "out = size, or floor(in * scale_factor)"),
+        LayerRule("UpsamplingBilinear2d", "Resizing", ("size", "scale_factor"),
+                  {"size": None, "scale_factor": None, "mode": "bilinear", "align_corners": True},
+                  upsample, "out = size, or floor(in * scale_factor); 4-D input"),
         LayerRule("PixelShuffle", "Resizing", ("upscale_factor",), {}, pixel_shuffle,
                   "(*, C*r*r, H, W) -> (*, C, H*r, W*r)"),
         LayerRule("PixelUnshuffle", "Resizing", ("downscale_factor",), {}, pixel_unshuffle,
                   "(*, C, H*r, W*r) -> (*, C*r*r, H, W)"),
-        LayerRule("ChannelShuffle", "Resizing", ("groups",), {}, same, "out = in"),
+        LayerRule("ChannelShuffle", "Resizing", ("groups",), {}, channel_shuffle,
+                  "out = in; dim 1 must be divisible by groups"),
     ]
     return tuple(rules)
 

@@ -28,6 +28,10 @@ def unpool(n: int):
             out = None if size is None else dims.add(dims.mul(dims.sub(size, 1), s), k - 2 * p)
             call.explain.append(f"{axis}_out = ({dims.to_text(size)} - 1)*{s} - 2*{p} + {k} = {dims.to_text(out)}")
             outs.append(out)
+        for i, out in enumerate(outs):
+            if isinstance(out, int) and out < 0:
+                raise ShapeError("output-too-small", "max_unpooling: output_size must contain non-negative spatial "
+                                 f"dimensions, but got output_size[{i}]={out}")
         return (*x[:len(x) - n], *outs)
 
     return infer
