@@ -1,0 +1,77 @@
+"""Render the rule table as ``docs/layers.md``.
+
+``python -m cnnshape_ls.analysis.layers.docs`` writes the page (or ``docs.py PATH`` writes
+PATH); ``tests/test_layers_doc.py`` fails when the page and the table disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import ALL_RULES
+from .base import UNKNOWN, LayerRule
+
+PAGE = Path(__file__).resolve().parents[3] / "docs" / "layers.md"
+
+INTRO = """\
+# Layer shape rules
+
+Every `torch.nn` layer the analyser knows, grouped by family: its constructor as the
+analyser binds it (positional order and defaults, as in torch), how the output shape
+follows from the input, and how many parameters the layer has.
+
+Generated from the rule table in `cnnshape_ls/analysis/layers/` by
+`python -m cnnshape_ls.analysis.layers.docs`; do not edit by hand. Each rule is checked
+against torch itself by `tests/test_rules_torch*.py`.
+"""
+
+
+def signature(rule: LayerRule) -> str:
+    """``Conv2d(in_channels, out_channels, kernel_size, stride=1, ...)``."""
+    parts = []
+    for name in rule.signature:
+        if name in rule.defaults and rule.defaults[name] is not UNKNOWN:
+            parts.append(f"{name}={rule.defaults[name]!r}")
+        else:
+            parts.append(name)
+    return f"{rule.op}({', '.join(parts)})"
+
+
+def _cell(text: str) -> str:
+    return "`" + text.replace("|", "\\|") + "`"
+
+
+def families() -> dict[str, list[LayerRule]]:
+    """The rules by family, families in table order."""
+    grouped: dict[str, list[LayerRule]] = {}
+    for rule in ALL_RULES:
+        grouped.setdefault(rule.family, []).append(rule)
+    return grouped
+
+
+def render_layers_markdown() -> str:
+    grouped = families()
+    lines = [INTRO, f"{len(ALL_RULES)} layers in {len(grouped)} families: "
+             + ", ".join(f"[{family}](#{family.lower()})" for family in grouped) + ".", ""]
+    for family, rules in grouped.items():
+        lines += [f"## {family}", "", "| Layer | Constructor | Output shape | Parameters |",
+                  "|---|---|---|---|"]
+        for rule in rules:
+            lines.append(f"| `{rule.op}` | {_cell(signature(rule))} | {_cell(rule.formula)} | "
+                         f"{_cell(rule.params_text)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else PAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_layers_markdown(), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
