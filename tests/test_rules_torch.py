@@ -59,14 +59,16 @@ def conv_cases(draw, transposed: bool) -> Case:
             kwargs["padding"] = per_axis(draw, n, st.integers(0, 2))
         if draw(st.booleans()):
             kwargs["output_padding"] = per_axis(draw, n, st.integers(0, 2))
+        if draw(st.integers(0, 19)) == 0:  # both refused
+            kwargs[draw(st.sampled_from(["padding", "padding_mode"]))] = draw(st.sampled_from(["same", "reflect"]))
     else:
-        choice = draw(st.sampled_from(["none", "int", "same", "valid"]))
+        choice = draw(st.sampled_from(["none", "int", "same", "valid", "int", "same", "valid", "full"]))
         if choice == "int":
             kwargs["padding"] = per_axis(draw, n, st.integers(0, 3))
         elif choice != "none":
             kwargs["padding"] = choice
         if draw(st.integers(0, 3)) == 0:
-            kwargs["padding_mode"] = draw(st.sampled_from(["reflect", "replicate", "circular"]))
+            kwargs["padding_mode"] = draw(st.sampled_from(["reflect", "replicate", "circular", "zeros", "mirror"]))
     if draw(st.booleans()):
         kwargs["dilation"] = per_axis(draw, n, st.integers(1, 2))
     if groups > 1 or draw(st.integers(0, 4)) == 0:

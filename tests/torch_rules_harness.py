@@ -7,18 +7,31 @@ case says ``cpu``), runs it, and asserts the rule agrees:
 
 * torch returns: the rule returns exactly torch's output shape(s) and the parameter
   count of the module; ``CannotTell`` is a failure (every input here is concrete).
+  Each input dim is then made a symbol in turn: the rule may say ``CannotTell`` or an
+  unknown (None) dim, but never an error, and what it says must evaluate to torch's.
 * torch raises at construction or in forward: the rule raises :class:`ShapeError`.
   A construction error the rule cannot see from its arguments is tolerated only when
   :data:`CONSTRUCTION_ONLY` lists it (none do at the moment: every constructor check
-  that depends on the shape-relevant arguments is mirrored in the rules).
+  on the shape-relevant arguments is mirrored in the rules).
 * :func:`deliberate_refusal` lists the configurations torch runs that a rule refuses on
   purpose (a lazy ConvTranspose whose out_channels do not split into the groups).
+* :func:`training_only` lists the errors torch raises in training mode only, which the
+  rules accept (a norm with running statistics given one value per channel).
 * when the rule's error names a fix (``blame`` = ``expected``), the fixed configuration
   is checked the same way, and if torch runs it, ``recover`` is torch's output.
+* :func:`check_message`: torch's cpu message, word for word (used for the key errors).
 
-Some checks only exist outside the meta device (ConvTranspose's channel check and its
-output_padding check are skipped by the meta kernels): such cases run on ``cpu`` with
-small real tensors.
+Some checks only exist outside the meta device: ConvTranspose's channel and
+output_padding checks, a lazy conv's out_channels/groups check, softmax's dim range,
+the empty-output check of interpolation; CrossMapLRN2d and MaxUnpool read values.
+Those cases run on ``cpu`` with small real tensors (ConvTranspose with oneDNN off, see
+:attr:`Case.native`).
+
+Not compared: arguments of ``forward`` other than the inputs (ConvTranspose's
+output_size, attention masks and need_weights=False, an RNN's initial state,
+MaxUnpool's output_size); errors that depend on values (Embedding indices out of
+range, invalid unpooling indices); dtype and device errors; zero-size dims (every drawn
+size is at least 1); wrongly typed arguments (a string where an int goes).
 """
 
 from __future__ import annotations

@@ -55,8 +55,14 @@ def _check_groups(groups: int, in_c: dims.Dim | None, out_c: dims.Dim | None, go
                              blame="in_channels" if fits else None, expected=got if fits else None)
 
 
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
 def _check_padding_mode(mode: str, x: tuple, n: int, before: tuple[int, ...], after: tuple[int, ...]) -> None:
     """'reflect' pads less than the size of each axis, 'circular' at most the size (F.pad's checks)."""
+    if isinstance(mode, str) and mode not in PADDING_MODES:
+        raise ShapeError("bad-argument", "padding_mode must be one of {'zeros', 'reflect', 'circular', 'replicate'}, "
+                         f"but got padding_mode='{mode}'")
     if mode not in ("reflect", "circular"):
         return
     for axis in reversed(range(len(x) - n, len(x))):  # F.pad checks the last axis first
@@ -83,6 +89,8 @@ def _conv_padding(a: Args, n: int, kernel: tuple[int, ...], dilation: tuple[int,
             raise ShapeError("bad-argument", "padding='same' is not supported for strided convolutions")
         total = tuple(d * (k - 1) for d, k in zip(dilation, kernel))
         return tuple(t // 2 for t in total), tuple(t - t // 2 for t in total)
+    if isinstance(padding, str):
+        raise ShapeError("bad-argument", f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}")
     pads = a.ints("padding", n)
     return pads, pads
 
@@ -148,6 +156,10 @@ def conv_transpose(n: int, lazy: bool = False):
 
     def infer(call: Call) -> Out:
         a = call.args
+        if isinstance(a.get("padding_mode"), str) and a.get("padding_mode") != "zeros":
+            raise ShapeError("bad-argument", f'Only "zeros" padding mode is supported for {a.op}')
+        if isinstance(a.get("padding"), str):  # torch builds the layer, and fails when it runs
+            raise ShapeError("bad-argument", f"padding='{a.get('padding')}' is not supported for {a.op}")
         kernel = a.ints("kernel_size", n)
         stride = a.ints("stride", n)
         padding = a.ints("padding", n)
