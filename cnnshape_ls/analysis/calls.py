@@ -32,9 +32,12 @@ if TYPE_CHECKING:
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 SHAPE_KEEPING = ("Activation", "Dropout", "Normalization", "Utility")
+F_MAX_POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 FUNCTIONAL_LAYERS = {
     # F.name: (layer rule, positional parameter names after the input)
-    "max_pool1d": ("MaxPool1d", None), "max_pool2d": ("MaxPool2d", None), "max_pool3d": ("MaxPool3d", None),
+    # F.max_poolNd puts ceil_mode before return_indices, unlike the module
+    "max_pool1d": ("MaxPool1d", F_MAX_POOL), "max_pool2d": ("MaxPool2d", F_MAX_POOL),
+    "max_pool3d": ("MaxPool3d", F_MAX_POOL),
     "avg_pool1d": ("AvgPool1d", None), "avg_pool2d": ("AvgPool2d", None), "avg_pool3d": ("AvgPool3d", None),
     "lp_pool1d": ("LPPool1d", None), "lp_pool2d": ("LPPool2d", None),
     "adaptive_avg_pool1d": ("AdaptiveAvgPool1d", None), "adaptive_avg_pool2d": ("AdaptiveAvgPool2d", None),
