@@ -50,14 +50,25 @@ def blame_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor,
     others = [s for s in siblings or [] if s is not layer and s.seen is not None]
     written_values = {repr(s.args.values.get(error.blame)) for s in siblings or [layer]}
     varying = len(written_values) > 1  # the copies were built with different values: no one number fits
-    if not varying and all(_fits(s, error.blame, error.expected) for s in others):
+    literal_fits = not varying and all(_fits(s, error.blame, error.expected) for s in others)
+    # code written with names (512 * block.expansion + 1) stays written with names where one fits
+    parametric = any(isinstance(n, (ast.Name, ast.Attribute)) for n in ast.walk(node))
+    named = _named_fix(trace, error, layer, node, others) if parametric or not literal_fits else None
+    if named is not None:
+        return named
+    if literal_fits:
         factors = first.flat_from if error.blame in ("in_features",) else None
         text = size_text(error.expected, factors, node)
         shown = f"{error.expected} ({text})" if text != str(error.expected) else text
         return trace.fix(f"Change {error.blame} to {shown}", trace.replace(node, text))
+    return None
+
+
+def _named_fix(trace: Trace, error: ShapeError, layer: Layer, node: ast.AST, others: list[Layer]) -> Fix | None:
+    """A name or part of the written expression that has the right value in every copy of the layer."""
     written = trace.text(layer.node) if layer.node is not None else ""
     names = sorted((n for n, v in layer.scope.items() if v == error.expected),
-                   key=lambda n: (n not in written, n.startswith("self."), n))
+                   key=lambda n: (n not in written, n.startswith("self."), -len(n) if n in written else 0, n))
     for name in names:
         if all(name in s.scope and _fits(s, error.blame, s.scope[name]) for s in others):
             return trace.fix(f"Change {error.blame} to {name}", trace.replace(node, name))
