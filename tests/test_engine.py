@@ -6,11 +6,11 @@ import sys
 import textwrap
 
 import pytest
+from support import apply_edits
 
 import cnnshape_ls
 from cnnshape_ls.analysis import dims
 from cnnshape_ls.analysis.inputs import parse_shape
-from support import apply_edits
 
 
 def analyze(source: str, **kw):
@@ -109,8 +109,8 @@ def test_input_from_a_call_and_from_summary() -> None:
 
 
 def test_input_from_example_input_array_and_config() -> None:
-    lit = "import torch\n" + LENET.replace("super().__init__()", "super().__init__()\n        self.example_input_array = "
-                                           "torch.rand(1, 3, 32, 32)")
+    example = "super().__init__()\n        self.example_input_array = torch.rand(1, 3, 32, 32)"
+    lit = "import torch\n" + LENET.replace("super().__init__()", example)
     assert analyze(lit).model("LeNet").input_source == "example_input_array"
     configured = analyze(LENET, config_input={"LeNet": "(BS, 3, 32, 32)"})
     assert configured.model("LeNet").input_source == "config"

@@ -717,7 +717,11 @@ class CallDispatcher:
         return parts
 
     def wrap(self, out: Out, source: Tensor | None, producer: Layer | None, finding: Finding | None) -> Any:
-        taint = finding if finding is not None and finding.code == "view-invalid" else (source.taint if source else None)
+        # a view's recovery is a guess at the user's intent: what follows from it belongs to that error
+        if finding is not None and finding.code == "view-invalid":
+            taint: Finding | None = finding
+        else:
+            taint = source.taint if source else None
         if out is None:
             return Tensor(None, taint=taint)
         if isinstance(out, tuple) and out and all(isinstance(o, tuple) or o is None for o in out) \

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import dims
 from .cache import FileLayout
+from .calls import FirstLayerFound
 from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
 from .inputs import (
     FoundInput,
@@ -28,7 +29,6 @@ from .inputs import (
     ranges_text,
     solve_square,
 )
-from .calls import FirstLayerFound
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .layers import CannotTell
 from .result import Analysis, ModelResult

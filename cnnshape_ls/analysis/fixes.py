@@ -131,9 +131,11 @@ def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None
     if len(shape) == 3 and total != layer.args.values.get("in_features"):
         return None  # (batch, sequence, features) is a Linear's usual input: its in_features is wrong
     edits = []
-    if sequence is not None and isinstance(sequence.node, ast.Call) and any(a is layer.node for a in sequence.node.args):
-        func = layer.node.func if isinstance(layer.node, ast.Call) else None
-        prefix = trace.text(func)[: -len("Linear")] if func is not None and trace.text(func).endswith("Linear") else None
+    in_sequence = isinstance(sequence.node, ast.Call) and any(a is layer.node for a in sequence.node.args) \
+        if sequence is not None else False
+    if in_sequence:
+        func = trace.text(layer.node.func) if isinstance(layer.node, ast.Call) else ""
+        prefix = func[: -len("Linear")] if func.endswith("Linear") else None
         if prefix is None or (prefix == "" and "Flatten" not in trace.source.text):
             return None
         edits.append(trace.insert_before(layer.node, f"{prefix}Flatten(), "))

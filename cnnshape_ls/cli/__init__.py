@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import warnings
 import inspect
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="apply the preferred fix of each error and refresh stale # out: comments, in place")
     verify = check.add_mutually_exclusive_group()
     verify.add_argument("--verify", dest="verify", action="store_true",
-                        help="also run the models under torch on the meta device (in a separate process) and merge what it finds")
+                        help="also run the models under torch on the meta device (in a separate process) "
+                             "and merge what it finds")
     verify.add_argument("--no-verify", dest="verify", action="store_false", help="static analysis only (default)")
     check.set_defaults(verify=False, handler="cnnshape_ls.cli.check")
 

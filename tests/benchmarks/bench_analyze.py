@@ -70,9 +70,9 @@ def main() -> int:
     for size in (int(s) for s in args.sizes.split(",")):
         buffer = make_buffer(size, sources)
         n_lines = buffer.count("\n") + 1
-        parse = median_time(lambda: ast.parse(buffer), args.repeat)
+        parse = median_time(lambda text=buffer: ast.parse(text), args.repeat)
         result = cnnshape_ls.analyze(buffer)
-        analyze = median_time(lambda: cnnshape_ls.analyze(buffer), args.repeat)
+        analyze = median_time(lambda text=buffer: cnnshape_ls.analyze(text), args.repeat)
         ratio = analyze / parse
         worst = max(worst, ratio)
         print(f"{n_lines:>7} {parse * 1000:>13.1f} {analyze * 1000:>11.1f} {ratio:>6.2f} {len(result.models):>7}")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from helpers import ROOT, apply_text_edits, change_document, diagnostics, inlay_hints, open_document, settled
 from lsprotocol import types
-
-from helpers import ROOT
-from helpers import apply_text_edits, change_document, diagnostics, inlay_hints, open_document, settled
 
 CORPUS = ROOT / "tests" / "corpus"
 
@@ -31,15 +29,16 @@ async def test_diagnostic_on_the_layer_at_fault(client):
 
 @pytest.mark.asyncio
 async def test_inlay_hints_and_their_edits(client):
-    text = (CORPUS / "s03_three_blocks.py").read_text().replace("class ThreeBlockNet", "# in: (BS, 3, 32, 32)\nclass ThreeBlockNet")
+    text = (CORPUS / "s03_three_blocks.py").read_text().replace(
+        "class ThreeBlockNet", "# in: (BS, 3, 32, 32)\nclass ThreeBlockNet")
     uri = open_document(client, "s03.py", text)
     await settled(client, uri, 1)
     hints = await inlay_hints(client, uri)
     by_line = {h.position.line + 1: h for h in hints}
     lines = text.split("\n")
-    conv_line = next(i for i, l in enumerate(lines, 1) if "nn.Conv2d(3, 16" in l)
+    conv_line = next(i for i, line in enumerate(lines, 1) if "nn.Conv2d(3, 16" in line)
     assert by_line[conv_line].label == "# out: (BS, 16, 32, 32)"
-    fc_call = next(i for i, l in enumerate(lines, 1) if "return self.fc(out)" in l)
+    fc_call = next(i for i, line in enumerate(lines, 1) if "return self.fc(out)" in line)
     assert by_line[fc_call].label == "# out: (BS, 10)"
     edit = by_line[conv_line].text_edits[0]
     assert edit.new_text == "  # out: (BS, 16, 32, 32)"
@@ -143,7 +142,7 @@ async def test_half_typed_buffer_keeps_good_hints(client):
     after = {h.position.line: h.label for h in await inlay_hints(client, uri)}
     other_line = len(text.split("\n")) - 2
     assert after[other_line] == before[other_line] == "# out: (BS, 4, 26, 26)"
-    conv_line = next(i for i, l in enumerate(text.split("\n")) if "nn.Conv2d(3, 16" in l)
+    conv_line = next(i for i, line in enumerate(text.split("\n")) if "nn.Conv2d(3, 16" in line)
     assert after.get(conv_line) == before[conv_line]
 
 
