@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .analysis import Analysis, ModelResult
-from .analysis import dims
+from .analysis import Analysis, ModelResult, dims
 from .analysis.findings import LayerRecord, shape_text
 from .analysis.source import OUT_COMMENT, comment_start
 
@@ -94,7 +93,7 @@ def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
     hints = []
     for line, (_, model, records) in sorted(best.items()):
         text = lines[line - 1] if 0 < line <= len(lines) else ""
-        shapes = _distinct([r.output for r in records if r.line == line] or [records[-1].output])
+        shapes = _distinct(pass_outputs([r for r in records if r.line == line]) or [records[-1].output])
         if len(shapes) > 1:
             shape = shapes[-1]
             label = f"# out: {len(shapes)} shapes" if style != "arrow" else f"→ {len(shapes)} shapes"
@@ -111,6 +110,26 @@ def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
         verified = records[-1].verified == "torch"
         hints.append(LineHint(line, column, shape, label, records, model.name, verified, shapes, batch_name))
     return hints
+
+
+def pass_outputs(records: list[LayerRecord]) -> list:
+    """What a line ends with, once per time it runs: a loop or a constructor in a loop runs it again
+    (the same call recurs), while nested calls on one line run once and end with the outermost."""
+    finals: list = []
+    seen: set[tuple] = set()
+    last = None
+    for record in records:
+        key = (record.op, record.column, record.end_column)
+        if not record.end_column:  # no position (a layer of an imported block): its name tells it apart
+            key += (record.path,)
+        if key in seen and last is not None:
+            finals.append(last)
+            seen.clear()
+        seen.add(key)
+        last = record.output
+    if last is not None:
+        finals.append(last)
+    return finals
 
 
 def _same_comment(written: str, shape: tuple) -> bool:
