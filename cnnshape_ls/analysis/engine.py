@@ -65,6 +65,10 @@ class Candidate:
     node: ast.AST | None = None
     aliases: tuple[str, ...] = ()
     alias_lines: tuple[int, ...] = ()
+    construct: str | None = None
+    """How the file builds the model when it needs arguments: ``resnet18()`` (torch verification uses it)."""
+    unbuilt: bool = False
+    """Its constructor needs arguments the file never gives: what depends on them stays unknown."""
 
 
 @dataclass
@@ -207,8 +211,13 @@ def discover(src: SourceFile, env: Env, options: Options) -> list[Candidate]:
             uses = instances.get(id(cls), [])
             aliases = tuple(name for name, _ in uses)
             instance = env.vars.get(aliases[0]) if aliases else None
+            needs = instance is None and _needs_arguments(stmt)
+            factory = _factory_call(src, stmt.name) if needs else None
             found.append(Candidate(stmt.name, stmt.lineno, stmt.end_lineno or stmt.lineno,
-                                   _class_builder(cls, instance), stmt, aliases, tuple(line for _, line in uses)))
+                                   _class_builder(cls, instance, factory, env), stmt, aliases,
+                                   tuple(line for _, line in uses),
+                                   construct=ast.unparse(factory) if factory is not None else None,
+                                   unbuilt=needs and factory is None))
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
@@ -224,12 +233,57 @@ def discover(src: SourceFile, env: Env, options: Options) -> list[Candidate]:
     return found
 
 
-def _class_builder(cls: ClassValue, instance: Any) -> Callable[[Interpreter], Any]:
+def _class_builder(cls: ClassValue, instance: Any, factory: ast.expr | None = None,
+                   env: Env | None = None) -> Callable[[Interpreter], Any]:
     def build(interp: Interpreter) -> Any:
         if isinstance(instance, Instance):
             return instance
+        if factory is not None and env is not None:
+            built = interp.eval(factory, env)
+            if isinstance(built, Instance) and cls in built.cls.mro():
+                return built
         return interp.calls.instantiate(cls, [], {}, cls.node)
     return build
+
+
+def _needs_arguments(node: ast.ClassDef) -> bool:
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+            args = item.args
+            positional = [*args.posonlyargs, *args.args][1:]
+            return len(positional) > len(args.defaults) or any(d is None for d in args.kw_defaults)
+    return False
+
+
+def _factory_call(src: SourceFile, name: str) -> ast.expr | None:
+    """How the file builds a class it never instantiates at top level: ``def resnet18(): return
+    ResNet(BasicBlock, [2, 2, 2, 2])`` gives ``resnet18()``; a call with plain arguments anywhere gives itself."""
+    for stmt in src.tree.body:
+        if isinstance(stmt, ast.FunctionDef) and not _required_params(stmt):
+            for node in ast.walk(stmt):
+                if isinstance(node, ast.Return) and isinstance(node.value, ast.Call) \
+                        and isinstance(node.value.func, ast.Name) and node.value.func.id == name:
+                    return ast.Call(func=ast.Name(id=stmt.name, ctx=ast.Load()), args=[], keywords=[])
+    for stmt in src.tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            continue
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name \
+                    and all(_plain(a) for a in [*node.args, *(k.value for k in node.keywords)]):
+                return node
+    return None
+
+
+def _required_params(func: ast.FunctionDef) -> bool:
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    return len(positional) > len(args.defaults) or any(d is None for d in args.kw_defaults)
+
+
+def _plain(node: ast.AST) -> bool:
+    """An argument made of literals and names (evaluated at module level)."""
+    return all(isinstance(n, (ast.Constant, ast.Name, ast.Tuple, ast.List, ast.Load, ast.UnaryOp, ast.USub,
+                              ast.BinOp, ast.operator, ast.Attribute)) for n in ast.walk(node))
 
 
 def select(src: SourceFile, env: Env, found: list[Candidate], wanted: str) -> list[Candidate]:
@@ -315,7 +369,11 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     output = _first_tensor(run.output)
     params = total_params(run.root) if run.root is not None else None
     result = ModelResult(cand.name, cand.line, shape, source, output.shape if output is not None else None, params,
-                         trace.records, cand.aliases, cand.end_line, run.complete)
+                         trace.records, cand.aliases, cand.end_line, run.complete, construct=cand.construct)
+    if cand.unbuilt and options.model is None:
+        extra.append(Finding(Span(cand.line, 0, cand.line, 0), "information", "model-arguments",
+                             f"{cand.name}'s constructor needs arguments this file never passes: what depends on them "
+                             f"is unknown. Build it once in the file (model = {cand.name}(...)) to see every shape"))
     findings = trace.findings + extra + stale_comments(src, trace.records)
     for f in findings:
         f.model = cand.name

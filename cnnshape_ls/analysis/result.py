@@ -27,6 +27,8 @@ class ModelResult:
     """False when the analysis stopped early (budget, unsupported code): shapes after that are unknown."""
     verified: bool = False
     """Torch ran the model and agreed with every shape (set by verification)."""
+    construct: str | None = None
+    """How the file builds it when its constructor needs arguments (``resnet18()``)."""
 
     @property
     def layers(self) -> list[LayerRecord]:

@@ -13,7 +13,7 @@ def verify_outcomes(pairs: list[tuple[str, Any]], timeout: float = 10.0, python:
                     stderr: IO[str] | None = None) -> None:
     """Merge torch's answer into each ``(path, outcome)`` whose analysis has models, in place."""
     from ..verify.client import VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
-    from ..verify.merge import merge_model, plan
+    from ..verify.merge import plan
 
     stderr = stderr or sys.stderr
     client = WorkerClient(python=python or sys.executable)

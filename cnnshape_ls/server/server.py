@@ -166,7 +166,6 @@ class CnnshapeServer(LanguageServer):
 
 def create_server() -> CnnshapeServer:
     from .features import register_all
-
     from .verification import Verifier
 
     server = CnnshapeServer()

@@ -97,8 +97,8 @@ class Verifier:
                           for m in job.models]
                 self.server.log(f"verification of {state.uri} timed out", types.MessageType.Warning)
             except VerifyCrashed as err:
-                notes += [self.model_note(view, m, f"torch verification failed: the worker {err}; it is restarted "
-                                                   "for the next edit") for m in job.models]
+                notes += [self.model_note(view, m, f"torch verification failed: the torch worker died ({err}); "
+                                                   "it was restarted for the next edit") for m in job.models]
                 self.announce(f"cnnshape: the torch worker died ({err})", types.MessageType.Warning)
             except VerifyUnavailable as err:
                 self.announce(f"cnnshape: torch verification is off: {err}", types.MessageType.Info, popup=True)

@@ -51,6 +51,9 @@ class WorkerClient:
     python: str = sys.executable
     memory_mb: int = 4096
     process: subprocess.Popen | None = None
+    """The worker as started: it imports torch once and forks the process that serves (see worker.py)."""
+    child_pid: int | None = None
+    """The process that serves requests and runs the user's code (``process.pid`` when nothing is forked)."""
     ready: dict = field(default_factory=dict)
     failures: int = 0
     retry_at: float = 0.0
@@ -67,13 +70,30 @@ class WorkerClient:
         return self.process is not None and self.process.poll() is None
 
     def start(self) -> dict:
-        """Start the worker if it is not running; returns its handshake (torch version, python)."""
-        if self.alive:
-            return self.ready
+        """Start the worker if it is not running, or take the serving process it forked after the last one
+        died; returns its handshake (torch version, python, pid)."""
         now = time.monotonic()
         if now < self.retry_at:
             raise VerifyUnavailable(f"the torch worker keeps dying ({self.last_reason}); "
                                     f"retrying in {self.retry_at - now:.0f} s")
+        if self.alive:
+            self._drain()
+        if not self.alive:
+            self._spawn()
+        if self.child_pid is None:
+            try:
+                self._await_ready(START_TIMEOUT)
+            except (VerifyTimeout, VerifyCrashed) as err:
+                self.kill()
+                self.note_failure(f"the torch worker did not start: {err}")
+                raise VerifyUnavailable(self.last_reason) from err
+        if not self.ready.get("torch"):
+            raise VerifyUnavailable(f"torch is not installed in {self.python} ({self.ready.get('error', '')}); "
+                                    "set cnnshape.python to an environment that has it")
+        return self.ready
+
+    def _spawn(self) -> None:
+        self.kill()
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         try:
@@ -92,17 +112,31 @@ class WorkerClient:
         self._writer = os.fdopen(to_worker_w, "w", encoding="utf-8")
         self._read_fd = from_worker_r
         self._buffer = b""
-        try:
-            hello = self._read_line(START_TIMEOUT)
-        except (VerifyTimeout, VerifyCrashed) as err:
-            self.kill()
-            self.note_failure(f"the torch worker did not start: {err}")
-            raise VerifyUnavailable(self.last_reason) from err
-        self.ready = hello
-        if not hello.get("torch"):
-            raise VerifyUnavailable(f"torch is not installed in {self.python} ({hello.get('error', '')}); "
-                                    "set cnnshape.python to an environment that has it")
-        return hello
+        self.child_pid = None
+
+    def _await_ready(self, timeout: float) -> None:
+        """Read until a serving process says it is ready (skipping news of the one before it)."""
+        deadline = time.monotonic() + timeout
+        while self.child_pid is None:
+            self._event(self._read_line(max(0.0, deadline - time.monotonic())))
+
+    def _event(self, message: dict) -> None:
+        if message.get("event") == "ready":
+            self.ready = message
+            self.child_pid = message.get("pid") or (self.process.pid if self.process else None)
+        elif message.get("event") == "exit" and message.get("pid") == self.child_pid:
+            self.child_pid = None
+
+    def _drain(self) -> None:
+        """Take in what the worker said while idle: a serving process that died and the one forked after it."""
+        while True:
+            try:
+                self._event(self._read_line(0.0))
+            except VerifyTimeout:
+                return
+            except VerifyCrashed:
+                self.kill()
+                return
 
     def note_failure(self, reason: str) -> None:
         self.failures += 1
@@ -110,8 +144,29 @@ class WorkerClient:
         backoff = min(MAX_BACKOFF, 2.0 ** (self.failures - 1)) if self.failures > 1 else 0.0
         self.retry_at = time.monotonic() + backoff
 
+    def _kill_child(self) -> None:
+        """Kill the serving process and its process group; the worker forks a fresh one at once."""
+        pid = self.child_pid
+        self.child_pid = None
+        if pid is None or self.process is None or pid == self.process.pid:
+            self.kill()
+            return
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
     def kill(self) -> None:
         process = self.process
+        if self.child_pid is not None and process is not None and self.child_pid != process.pid:
+            try:
+                os.killpg(self.child_pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        self.child_pid = None
         if process is not None and process.poll() is None:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -146,15 +201,22 @@ class WorkerClient:
             self._next_id += 1
             request = {"id": self._next_id, "method": "verify",
                        "params": {"source": source, "path": path, "models": models}}
+            serving = self.child_pid
+            died = False
             try:
                 self._writer.write(json.dumps(request) + "\n")
                 self._writer.flush()
                 while True:
                     answer = self._read_line(timeout)
-                    if answer.get("id") == request["id"]:
+                    if answer.get("event") == "exit" and answer.get("pid") == serving:
+                        died = True  # the serving process died; the worker forks the next one at once
+                        break
+                    if answer.get("event"):
+                        self._event(answer)
+                    elif answer.get("id") == request["id"]:
                         break
             except VerifyTimeout:
-                self.kill()
+                self._kill_child()
                 raise
             except (VerifyCrashed, BrokenPipeError, OSError) as err:
                 code = self.process.poll() if self.process else None
@@ -163,6 +225,11 @@ class WorkerClient:
                 reason = exit_reason(code if code is not None else (self.process.returncode if self.process else None))
                 self.note_failure(reason)
                 raise VerifyCrashed(reason) from err
+            if died:
+                self.child_pid = None
+                reason = exit_reason(answer.get("status"))
+                self.note_failure(reason)
+                raise VerifyCrashed(reason)
             self.failures = 0
             if "error" in answer:
                 raise VerifyCrashed(answer["error"])
@@ -172,20 +239,24 @@ class WorkerClient:
         """The next JSON line from the worker, reading the pipe unbuffered so select() tells the truth."""
         deadline = time.monotonic() + timeout
         fd = self._read_fd
+        if fd is None:
+            raise VerifyCrashed(exit_reason(self.process.poll() if self.process else None))
         while True:
             while b"\n" in self._buffer:
                 line, self._buffer = self._buffer.split(b"\n", 1)
+                if not line.strip():
+                    continue
                 try:
                     return json.loads(line)
                 except ValueError:
-                    continue  # nothing else writes here, but never trust a line blindly
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise VerifyTimeout(f"no answer within {timeout:g} s")
+                    continue  # half a line a dying process left behind: never trust a line blindly
+            remaining = max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
             if not ready:
                 if self.process is not None and self.process.poll() is not None:
                     raise VerifyCrashed(exit_reason(self.process.returncode))
+                if time.monotonic() >= deadline:
+                    raise VerifyTimeout(f"no answer within {timeout:g} s")
                 continue
             chunk = os.read(fd, 1 << 16)
             if not chunk:

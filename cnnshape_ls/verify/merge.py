@@ -63,6 +63,8 @@ def expression_for(model: ModelResult, tree: ast.Module) -> tuple[str | None, st
     """How to build the model in the worker: its variable, or its class called without arguments."""
     if model.aliases:
         return model.aliases[0], ""
+    if model.construct:
+        return model.construct, ""
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     if model.name in classes:
         needed = required_arguments(tree, model.name)

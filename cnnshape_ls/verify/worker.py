@@ -9,6 +9,12 @@ Request:  {"id": 1, "method": "verify", "params": {"source": ..., "path": ..., "
               {"name": "Net", "expr": "Net()", "input": [2, 3, 32, 32]}]}}
 Response: {"id": 1, "result": {"models": [{"name", "ok", "calls": [[path, shape], ...], "output", "error"}],
               "problems": [{"line", "kind", "message"}]}}
+Events:   {"event": "ready", "torch": ..., "python": ..., "pid": <serving process>}
+          {"event": "exit", "pid": <serving process>, "status": <exit code, -signal>}
+
+This process imports torch and pays the first meta-device forward once, then forks the process that serves
+requests (and runs the user's code); when that one dies or is killed, it reports the exit and forks another,
+already warm (see ``supervise``).
 """
 
 from __future__ import annotations
@@ -30,6 +36,16 @@ def _limit_memory(megabytes: int) -> None:
 
         limit = megabytes * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _no_core_dumps() -> None:
+    """A segfault in the user's code must not leave a core file of the whole torch process behind."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
 
@@ -200,16 +216,19 @@ class Worker:
         return info
 
 
-def serve(read_fd: int, write_fd: int) -> None:
-    reader = os.fdopen(read_fd, "r", encoding="utf-8")
-    writer = os.fdopen(write_fd, "w", encoding="utf-8")
+EOF_STATUS = 75
+"""How a serving process exits when the server closed its end of the pipe: the supervisor stops too."""
+
+
+def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
+    reader = os.fdopen(read_fd, "r", encoding="utf-8", closefd=False)
+    writer = os.fdopen(write_fd, "w", encoding="utf-8", closefd=False)
 
     def send(payload: dict) -> None:
         writer.write(json.dumps(payload) + "\n")
         writer.flush()
 
-    worker = Worker()
-    send({"event": "ready", **worker.start()})
+    send({"event": "ready", **hello, "pid": os.getpid()})
     for line in reader:
         try:
             request = json.loads(line)
@@ -222,17 +241,96 @@ def serve(read_fd: int, write_fd: int) -> None:
             send({"id": request.get("id"), "error": f"{type(err).__name__}: {err}"})
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when its parent (the supervisor) dies."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError, ImportError):
+        pass
+
+
+def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
+    """Keep one serving process forked from this warm one (torch imported, first forward paid).
+
+    The user's code runs only in the serving process, in a process group of its own. When it dies (a segfault,
+    ``os._exit``, killed by the client after a timeout), this process says so on the pipe and forks a fresh one
+    at once: a restart costs a fork, not a torch import. This process never runs the user's code and exits
+    when the server goes away (its parent changes) or closes the pipe.
+    """
+    import select
+    import signal
+    import time
+
+    server, supervisor = os.getppid(), os.getpid()
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setpgid(0, 0)
+                _die_with_parent()
+                if os.getppid() != supervisor:
+                    os._exit(EOF_STATUS)
+                serve(read_fd, write_fd, worker, hello)
+            except BaseException:  # noqa: BLE001
+                os._exit(1)
+            os._exit(EOF_STATUS)
+        try:
+            watch = os.pidfd_open(pid)  # readable when the process exits (Linux)
+        except (AttributeError, OSError):
+            watch = None
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if os.getppid() != server:  # the server died: take the serving process with us
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                os._exit(0)
+            if watch is not None:
+                select.select([watch], [], [], 0.5)
+            else:
+                time.sleep(0.05)
+        if watch is not None:
+            os.close(watch)
+        code = os.waitstatus_to_exitcode(status)
+        try:
+            os.killpg(pid, signal.SIGKILL)  # whatever the user's code started in that process group
+        except OSError:
+            pass
+        if code == EOF_STATUS:
+            os._exit(0)
+        try:
+            # a newline first: the dead process may have left half a line in the pipe
+            os.write(write_fd, ("\n" + json.dumps({"event": "exit", "pid": pid, "status": code}) + "\n").encode())
+        except OSError:
+            os._exit(0)  # nobody reads any more
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--read-fd", type=int, required=True)
     parser.add_argument("--write-fd", type=int, required=True)
     parser.add_argument("--memory-mb", type=int, default=0)
+    parser.add_argument("--no-fork", action="store_true", help="serve from this process, without a supervisor")
     args = parser.parse_args()
     if args.memory_mb:
         _limit_memory(args.memory_mb)
+    _no_core_dumps()
     _silence_stdio()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    serve(args.read_fd, args.write_fd)
+    worker = Worker()
+    hello = worker.start()
+    if args.no_fork or not hasattr(os, "fork") or worker.torch is None:
+        serve(args.read_fd, args.write_fd, worker, hello)
+        return
+    supervise(args.read_fd, args.write_fd, worker, hello)
 
 
 if __name__ == "__main__":
