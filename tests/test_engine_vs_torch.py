@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from support import compare_with_torch
 
 pytestmark = pytest.mark.torch

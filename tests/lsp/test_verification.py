@@ -6,9 +6,8 @@ import asyncio
 import time
 
 import pytest
+from helpers import diagnostics, inlay_hints, open_document
 from lsprotocol import types
-
-from helpers import change_document, diagnostics, inlay_hints, open_document
 
 pytest.importorskip("torch")
 
