@@ -1,0 +1,214 @@
+// Drive VS Code (code-server) in headless Chromium as a person would, with the cnnshape-ls extension
+// installed. Usage: node vscode_drive.js CONFIG.json   (see test_vscode.py for the fields)
+// Writes a JSON report to config.report; exits 0 when every step ran (the assertions are in pytest).
+'use strict';
+const { chromium } = require('playwright-core');
+const fs = require('fs');
+const path = require('path');
+
+const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const report = { steps: [], errors: [] };
+const t0 = Date.now();
+const log = (...a) => console.log(`[vscode ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a);
+const save = () => fs.writeFileSync(config.report, JSON.stringify(report, null, 2));
+const shot = (page, name) => page.screenshot({ path: path.join(config.shots, name) });
+
+async function poll(fn, timeoutMs, what) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) {
+      return last;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+// The text of every rendered line of the editor, inlay hints included (Monaco draws a hint as a
+// span of injected text inside the line).
+const editorLines = (page) => page.evaluate(() =>
+  [...document.querySelectorAll('.monaco-editor .view-lines .view-line')]
+    .map((el) => ({ top: parseFloat(el.style.top) || 0, text: el.innerText.replace(/\u00a0/g, ' ') }))
+    .sort((a, b) => a.top - b.top).map((l) => l.text));
+
+// Inlay hint spans: the injected-text spans Monaco styles with dynamic classes.
+const hintTexts = (page) => page.evaluate(() =>
+  [...document.querySelectorAll('.monaco-editor .view-lines .view-line span[class*="dyn-rule"]')]
+    .map((el) => el.textContent.replace(/\u00a0/g, ' ').trim()).filter((t) => t.length > 0));
+
+const hoverText = (page) => page.evaluate(() =>
+  [...document.querySelectorAll('.monaco-hover:not(.hidden) .monaco-hover-content, .monaco-hover:not(.hidden) .hover-contents')]
+    .map((el) => el.innerText).join('\n'));
+
+async function closeHover(page) {
+  await page.keyboard.press('Escape');
+  const empty = await page.locator('.part.sidebar').boundingBox();
+  if (empty) {
+    await page.mouse.move(empty.x + empty.width / 2, empty.y + empty.height - 20);
+  }
+  await page.waitForTimeout(300);
+}
+
+async function goTo(page, line, column) {
+  await page.keyboard.press('Control+G');
+  await page.locator('.quick-input-widget input').waitFor({ state: 'visible', timeout: 5000 });
+  await page.keyboard.type(`${line}:${column}`);
+  await page.keyboard.press('Enter');
+  await page.waitForTimeout(300);
+}
+
+async function step(page, name, fn) {
+  const start = Date.now();
+  try {
+    const value = await fn();
+    report.steps.push({ name, ok: true, ms: Date.now() - start });
+    log(`ok   ${name}`);
+    return value;
+  } catch (err) {
+    report.steps.push({ name, ok: false, ms: Date.now() - start, error: String(err && err.message || err) });
+    report.errors.push(`${name}: ${err && err.message || err}`);
+    log(`FAIL ${name}: ${err && err.message || err}`);
+    await page.screenshot({ path: path.join(config.outdir, `fail-${name}.png`) }).catch(() => {});
+    throw err;
+  } finally {
+    save();
+  }
+}
+
+(async () => {
+  fs.mkdirSync(config.shots, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: config.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 }, deviceScaleFactor: 1 });
+  page.on('console', (m) => {
+    if (/cnnshape|languageclient|error/i.test(m.text())) {
+      log('console:', m.text().slice(0, 300));
+    }
+  });
+  try {
+    await step(page, 'open-workbench', async () => {
+      await page.goto(config.url);
+      await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
+    });
+
+    await step(page, 'open-file', async () => {
+      // Click the file in the Explorer, as a person would (Quick Open is flaky in code-server).
+      const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: config.file });
+      await row.waitFor({ timeout: 60000 });
+      await row.click();
+      await page.waitForSelector('.monaco-editor .view-lines', { timeout: 30000 });
+    });
+
+    if (config.missingPython) {
+      // First the interpreter has no cnnshape-ls: the extension says so and offers to install it.
+      report.missing = await step(page, 'missing-package-message', async () => {
+        const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'is not installed in' });
+        await toast.waitFor({ timeout: 60000 });
+        const buttons = await toast.locator('.monaco-button').allInnerTexts();
+        const text = await toast.innerText();
+        await shot(page, 'vscode-missing.png');
+        // The user clicks "Choose Interpreter": the Settings editor opens on cnnshape.python (a machine
+        // setting: in code-server it lives on the Remote tab); typing a path there restarts the server.
+        await toast.locator('.monaco-button', { hasText: 'Choose Interpreter' }).click();
+        await page.waitForSelector('.settings-editor', { timeout: 15000 });
+        await page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: 'Remote' }).click();
+        const input = page.locator('.settings-editor input[aria-label="cnnshape.python"]');
+        await input.waitFor({ timeout: 15000 });
+        await input.click();
+        await input.fill(config.python);
+        await page.keyboard.press('Enter');
+        await page.waitForTimeout(1000);
+        await page.locator('.tabs-container .tab', { hasText: 'Settings' }).locator('.codicon-close').click();
+        await page.locator('.tabs-container .tab', { hasText: config.file }).click();
+        return { text, buttons };
+      });
+    }
+
+    report.hints = await step(page, 'inlay-hints', async () => {
+      await poll(async () => (await editorLines(page)).some((l) => l.includes('# out: (BS, 8, 30, 30)') && l.includes('relu1')),
+        90000, 'the # out: inlay hints');
+      await page.waitForSelector('.monaco-editor .squiggly-error', { timeout: 30000 });
+      await page.waitForTimeout(500);
+      await shot(page, 'vscode-hints.png');
+      return { hints: await hintTexts(page), lines: await editorLines(page) };
+    });
+
+    report.diagnostic = await step(page, 'diagnostic-hover', async () => {
+      report.squigglesBefore = await page.locator('.monaco-editor .squiggly-error').count();
+      const squiggle = page.locator('.monaco-editor .squiggly-error').first();
+      const box = await squiggle.boundingBox();
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      const text = await poll(async () => {
+        const t = await hoverText(page);
+        return t.includes('cannot be multiplied') ? t : '';
+      }, 15000, 'the diagnostic hover');
+      await page.waitForTimeout(300);
+      await shot(page, 'vscode-diagnostic.png');
+      await closeHover(page);
+      return text;
+    });
+
+    report.hover = await step(page, 'layer-hover', async () => {
+      const line = page.locator('.monaco-editor .view-line', { hasText: "('conv1'" });
+      const token = line.locator('span', { hasText: /^Conv2d$|^nn\.Conv2d$|Conv2d/ }).last();
+      const box = await token.boundingBox();
+      await page.mouse.move(box.x + box.width - 12, box.y + box.height / 2);
+      const text = await poll(async () => {
+        const t = await hoverText(page);
+        return t.includes('H_out') ? t : '';
+      }, 15000, 'the layer hover');
+      await page.waitForTimeout(300);
+      await shot(page, 'vscode-hover.png');
+      await closeHover(page);
+      return text;
+    });
+
+    report.quickfix = await step(page, 'quick-fix', async () => {
+      await page.locator('.monaco-editor .view-lines').first().click({ position: { x: 5, y: 5 } });
+      await goTo(page, config.fixLine, config.fixColumn);
+      await page.keyboard.press('Control+.');
+      const menu = page.locator('.action-widget');
+      await menu.waitFor({ state: 'visible', timeout: 15000 });
+      const item = menu.locator('.monaco-list-row', { hasText: config.fixTitle });
+      await item.first().waitFor({ timeout: 15000 });
+      const items = await menu.locator('.monaco-list-row').allInnerTexts();
+      await page.waitForTimeout(300);
+      await shot(page, 'vscode-quickfix.png');
+      // The preferred fix comes first and is selected: Enter applies it, as a person would.
+      const focused = await menu.locator('.monaco-list-row.focused').first().innerText().catch(() => '');
+      if (focused.includes(config.fixTitle)) {
+        await page.keyboard.press('Enter');
+      } else {
+        const box = await item.first().boundingBox();
+        await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      }
+      await poll(async () => (await editorLines(page)).some((l) => l.includes(config.fixedText)), 10000, 'the edit');
+      await page.keyboard.press('Control+S');
+      await poll(async () => fs.readFileSync(config.filePath, 'utf8').includes(config.fixedText), 15000, 'the file saved');
+      await poll(async () => (await page.locator('.monaco-editor .squiggly-error').count()) === 0, 20000,
+        'the error squiggle to go');
+      return { items: items.map((t) => t.replace(/\s+/g, ' ').trim()), focused: focused.trim() };
+    });
+    report.ok = report.errors.length === 0;
+  } catch (err) {
+    report.ok = false;
+    if (!report.errors.length) {
+      report.errors.push(String(err && err.stack || err));
+    }
+  } finally {
+    save();
+    await browser.close().catch(() => {});
+  }
+  log(report.ok ? 'done' : 'failed');
+  process.exit(report.ok ? 0 : 1);
+})().catch((err) => {
+  report.errors.push(String(err && err.stack || err));
+  save();
+  process.exit(2);
+});
