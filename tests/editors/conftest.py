@@ -74,7 +74,7 @@ def workspace(tmp_path: Path) -> Path:
     """A folder with the seed model as model.py."""
     folder = tmp_path / "workspace"
     folder.mkdir()
-    shutil.copy(SEED, folder / "model.py")
+    shutil.copyfile(SEED, folder / "model.py")
     assert (folder / "model.py").read_text().splitlines()[FIX_LINE - 1] == BAD_LINE
     return folder
 

@@ -106,3 +106,97 @@ def save_image(src: Path, name: str) -> None:
     """Copy a screenshot (or screen capture) into docs/images, where the README and docs/editors.md show it."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, IMAGES / name)
+
+
+# --------------------------------------------------------------------------------------------- terminal picture
+
+_ANSI16 = [(0, 0, 0), (205, 49, 49), (13, 188, 121), (229, 229, 16), (36, 114, 200), (188, 63, 188),
+           (17, 168, 205), (229, 229, 229), (102, 102, 102), (241, 76, 76), (35, 209, 139), (245, 245, 67),
+           (59, 142, 234), (214, 112, 214), (41, 184, 219), (255, 255, 255)]
+
+
+def _xterm256(n: int) -> tuple[int, int, int]:
+    if n < 16:
+        return _ANSI16[n]
+    if n < 232:
+        n -= 16
+        steps = [0, 95, 135, 175, 215, 255]
+        return steps[n // 36], steps[(n // 6) % 6], steps[n % 6]
+    level = 8 + (n - 232) * 10
+    return level, level, level
+
+
+def ansi_to_html(text: str, fg=(224, 226, 234), bg=(20, 22, 27), title: str = "") -> str:
+    """A terminal screen (tmux capture-pane -e) as an HTML page, colours and underlines kept."""
+    import html
+    import re
+
+    rows = []
+    for line in text.rstrip("\n").split("\n"):
+        state = {"fg": None, "bg": None, "bold": False, "italic": False, "under": None, "reverse": False}
+        out = []
+        for part in re.split(r"(\x1b\[[0-9;:]*m)", line):
+            if part.startswith("\x1b["):
+                codes = [c for c in part[2:-1].replace(":", ";").split(";")]
+                codes = [int(c) if c.isdigit() else 0 for c in codes] or [0]
+                i = 0
+                while i < len(codes):
+                    c = codes[i]
+                    if c == 0:
+                        state = {"fg": None, "bg": None, "bold": False, "italic": False, "under": None,
+                                 "reverse": False}
+                    elif c == 1:
+                        state["bold"] = True
+                    elif c == 3:
+                        state["italic"] = True
+                    elif c == 4:
+                        state["under"] = state["under"] or "currentColor"
+                    elif c == 7:
+                        state["reverse"] = True
+                    elif c == 22:
+                        state["bold"] = False
+                    elif c == 23:
+                        state["italic"] = False
+                    elif c == 24:
+                        state["under"] = None
+                    elif c == 27:
+                        state["reverse"] = False
+                    elif c in (38, 48, 58) and i + 1 < len(codes):
+                        if codes[i + 1] == 2 and i + 4 < len(codes):
+                            color = tuple(codes[i + 2:i + 5])
+                            i += 4
+                        elif codes[i + 1] == 5 and i + 2 < len(codes):
+                            color = _xterm256(codes[i + 2])
+                            i += 2
+                        else:
+                            color = None
+                        key = {38: "fg", 48: "bg", 58: "under"}[c]
+                        state[key] = f"rgb{tuple(color)}" if color and key == "under" else color
+                    elif c == 39:
+                        state["fg"] = None
+                    elif c == 49:
+                        state["bg"] = None
+                    elif 30 <= c <= 37 or 90 <= c <= 97:
+                        state["fg"] = _ANSI16[c - 30 if c < 90 else c - 82]
+                    elif 40 <= c <= 47 or 100 <= c <= 107:
+                        state["bg"] = _ANSI16[c - 40 if c < 100 else c - 92]
+                    i += 1
+                continue
+            if not part:
+                continue
+            f, b = state["fg"] or fg, state["bg"] or bg
+            if state["reverse"]:
+                f, b = b, f
+            style = [f"color:rgb{tuple(f)}", f"background:rgb{tuple(b)}"]
+            if state["bold"]:
+                style.append("font-weight:bold")
+            if state["italic"]:
+                style.append("font-style:italic")
+            if state["under"]:
+                style.append(f"text-decoration:underline wavy {state['under']}")
+            out.append(f'<span style="{";".join(style)}">{html.escape(part)}</span>')
+        rows.append("".join(out))
+    body = "\n".join(rows)
+    return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>"
+            f"body{{margin:0;background:rgb{bg}}}pre{{margin:0;padding:8px;font:14px/18px 'DejaVu Sans Mono',"
+            f"monospace;color:rgb{fg};white-space:pre}}</style><pre>{body}</pre>")

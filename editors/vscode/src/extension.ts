@@ -338,12 +338,11 @@ async function annotateFile(): Promise<void> {
   if (!editor || !lc) {
     return;
   }
-  const uri = lc.code2ProtocolConverter.asUri(editor.document.uri);
-  // The server answers with workspace/applyEdit; the edit lands in the buffer (undo restores it).
-  const result = await lc.sendRequest(ExecuteCommandRequest.type, { command: 'cnnshape.annotate', arguments: [uri] });
-  if (!(result as { applied?: boolean } | null)?.applied) {
-    void vscode.window.showInformationMessage('cnnshape: no layer lines to annotate in this file.');
-  }
+  // The server's "Annotate layer shapes" source action: one edit, undone with one Ctrl+Z.
+  await vscode.commands.executeCommand('editor.action.sourceAction', {
+    kind: 'source.annotate.cnnshape',
+    apply: 'first',
+  });
 }
 
 async function showModelSummary(): Promise<void> {
