@@ -85,8 +85,9 @@ class Session:
     groups: list[int]
     cleanups: list = field(default_factory=list)
 
-    def popen(self, cmd: list[str], **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, env=self.env, start_new_session=True, **kwargs)
+    def popen(self, cmd: list[str], env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+        """Start a command in a process group of its own (``env`` must keep this run's tag)."""
+        proc = subprocess.Popen(cmd, env=env or self.env, start_new_session=True, **kwargs)
         self.groups.append(proc.pid)
         return proc
 

@@ -1,0 +1,121 @@
+;;; cnnshape-eglot.el --- cnnshape-ls with Eglot: PyTorch tensor shapes while you type -*- lexical-binding: t -*-
+
+;; Version: 0.1.0
+;; Package-Requires: ((emacs "29.1") (eglot "1.14"))
+;; Keywords: languages, tools
+;; SPDX-License-Identifier: MIT
+
+;;; Commentary:
+
+;; The language server cnnshape-ls (`pip install cnnshape-ls') shows the output shape of each layer of a
+;; PyTorch model as an inlay hint (`# out: (BS, 16, 6, 6)'), the shape errors as diagnostics (Flymake)
+;; with quick fixes, and hovers (ElDoc) with the formula and the parameter count.
+;;
+;;   (add-to-list 'load-path "/path/to/cnnshape-ls/editors/emacs")
+;;   (require 'cnnshape-eglot)
+;;   (cnnshape-eglot-setup)                      ; python-mode and python-ts-mode use cnnshape-ls
+;;   (add-hook 'python-base-mode-hook #'eglot-ensure)   ; or M-x eglot in a Python buffer
+;;
+;; Without this file, the recipe is two forms:
+;;
+;;   (add-to-list 'eglot-server-programs
+;;                '((python-mode python-ts-mode)
+;;                  "python3" "-m" "cnnshape_ls" :initializationOptions (:cnnshape (:batchName "BS"))))
+;;   (setq-default eglot-workspace-configuration '(:cnnshape (:batchName "BS")))
+;;
+;; Eglot runs one server per major mode: this replaces pylsp/pyright in Python buffers unless you
+;; keep them with a multiplexer such as rassumfrassum or lspx.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'eglot)
+
+(defgroup cnnshape nil
+  "PyTorch tensor shapes from the cnnshape-ls language server."
+  :group 'eglot
+  :prefix "cnnshape-")
+
+(defcustom cnnshape-python nil
+  "The Python interpreter that runs `python -m cnnshape_ls' (it needs `pip install cnnshape-ls').
+Nil: the Python of $VIRTUAL_ENV or $CONDA_PREFIX, else python3 on the PATH."
+  :type '(choice (const :tag "Automatic" nil) (file :tag "Interpreter")))
+
+(defcustom cnnshape-settings nil
+  "The `cnnshape' settings as a plist, the names of docs/configuration.md.
+For example (:batchName \"N\" :hints (:style \"arrow\") :verify (:enabled :json-false)).
+They reach the server as initializationOptions and as the answer to workspace/configuration."
+  :type 'plist)
+
+(defun cnnshape-eglot--python ()
+  "The interpreter for the server."
+  (or cnnshape-python
+      (cl-loop for prefix in (list (getenv "VIRTUAL_ENV") (getenv "CONDA_PREFIX"))
+               for exe = (and prefix (> (length prefix) 0) (expand-file-name "bin/python" prefix))
+               when (and exe (file-executable-p exe)) return exe)
+      (executable-find "python3")
+      "python"))
+
+(defun cnnshape-eglot--settings ()
+  "`cnnshape-settings' as a JSON object (never null)."
+  (or cnnshape-settings (make-hash-table)))
+
+(defun cnnshape-eglot-contact (&optional _interactive)
+  "The Eglot contact for cnnshape-ls: the command and its initializationOptions."
+  (list (cnnshape-eglot--python) "-m" "cnnshape_ls"
+        :initializationOptions (lambda (_server) (list :cnnshape (cnnshape-eglot--settings)))))
+
+(defvar cnnshape-eglot--previous-configuration nil
+  "The default `eglot-workspace-configuration' before `cnnshape-eglot-setup'.")
+
+(defun cnnshape-eglot-workspace-configuration (server)
+  "The previous workspace configuration of SERVER, with the `cnnshape' section added."
+  (let* ((previous cnnshape-eglot--previous-configuration)
+         (base (if (functionp previous) (funcall previous server) previous)))
+    (if (plist-member base :cnnshape)
+        base
+      (append base (list :cnnshape (cnnshape-eglot--settings))))))
+
+;;;###autoload
+(defun cnnshape-eglot-setup ()
+  "Use cnnshape-ls for Python buffers in Eglot, with `cnnshape-settings' for its settings."
+  (add-to-list 'eglot-server-programs
+               '((python-mode python-ts-mode) . cnnshape-eglot-contact))
+  (unless (eq (default-value 'eglot-workspace-configuration) #'cnnshape-eglot-workspace-configuration)
+    (setq cnnshape-eglot--previous-configuration (default-value 'eglot-workspace-configuration))
+    (setq-default eglot-workspace-configuration #'cnnshape-eglot-workspace-configuration))
+  ;; Eglot turns inlay hints on in managed buffers; make sure a user setting did not leave them off.
+  (add-hook 'eglot-managed-mode-hook #'cnnshape-eglot--hints))
+
+(defun cnnshape-eglot--hints ()
+  (when (and (eglot-managed-p) (fboundp 'eglot-inlay-hints-mode)
+             (if (fboundp 'eglot-server-capable)
+                 (eglot-server-capable :inlayHintProvider)
+               (eglot--server-capable :inlayHintProvider)))
+    (eglot-inlay-hints-mode 1)))
+
+;;;###autoload
+(defun cnnshape-annotate ()
+  "Write `# out:' comments on every layer line of the buffer (undo restores it)."
+  (interactive)
+  (eglot-code-actions (point-min) (point-max) "source.annotate.cnnshape" t))
+
+;;;###autoload
+(defun cnnshape-fix-all ()
+  "Apply every preferred shape fix of the buffer."
+  (interactive)
+  (eglot-code-actions (point-min) (point-max) "source.fixAll.cnnshape" t))
+
+;;;###autoload
+(defun cnnshape-show-summary (&optional model)
+  "Show the summary of MODEL (all models when nil) of this buffer."
+  (interactive (list (let ((name (read-string "Model (empty: all): "))) (and (> (length name) 0) name))))
+  (let ((text (jsonrpc-request (eglot--current-server-or-lose) :workspace/executeCommand
+                               (list :command "cnnshape.showSummary"
+                                     :arguments (vconcat (list (plist-get (eglot--TextDocumentIdentifier) :uri))
+                                                         (and model (list model)))))))
+    (with-help-window "*cnnshape summary*"
+      (princ (if (and (stringp text) (> (length text) 0)) text "No model found.")))))
+
+(provide 'cnnshape-eglot)
+;;; cnnshape-eglot.el ends here

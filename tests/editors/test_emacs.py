@@ -1,0 +1,47 @@
+"""Emacs 30 (bookworm-backports) with its built-in Eglot and editors/emacs/cnnshape-eglot.el, in batch: the
+inlay hint overlays, the Flymake diagnostics, the hover, the preferred quick fix applied and saved, and
+M-x cnnshape-annotate."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from editor_support import EXPECTED_HINTS, FIX_LINE, FIXED_LINE, HERE, MESSAGE, ROOT, Session, Tools, tagged_pids
+
+
+def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
+    original = (workspace / "model.py").read_text().splitlines()
+    report_path = tmp_path / "emacs.json"
+    env = {**session.env, "PROBE_FILE": str(workspace / "model.py"), "PROBE_REPORT": str(report_path)}
+    proc = session.run([editor_tools.emacs, "--batch", "-Q", "-L", str(ROOT / "editors" / "emacs"),
+                        "-l", str(HERE / "emacs_probe.el")], timeout=120, cwd=workspace, env=env)
+    assert report_path.is_file(), f"the probe wrote no report (exit {proc.returncode}):\n{proc.stdout}"
+    report = json.loads(report_path.read_text())
+    assert proc.returncode == 0 and not report["errors"] and report["done"], f"{report['errors']}\n{proc.stdout}"
+    assert report["emacs"].startswith("30.") and report["server"] == "cnnshape-ls"
+    assert report["command"][1:] == ["-m", "cnnshape_ls"]
+    assert report["inlay_hints_mode"] is True
+    # the hint overlays, at the end of the code of each layer line
+    drawn = {original[h["line"] - 1]: h["text"] for h in report["hints"]}
+    for marker, hint in EXPECTED_HINTS.items():
+        line = next(text for text in original if marker in text)
+        assert hint in drawn.get(line, ""), (marker, drawn)
+    # the Flymake diagnostic, on the argument to change
+    errors = [d for d in report["diagnostics"] if d["type"] == "eglot-error"]
+    assert [(d["line"], d["text"]) for d in errors] == [(FIX_LINE, "128")]
+    assert MESSAGE in errors[0]["message"] and "linear-in-features" in errors[0]["message"]
+    # the hover
+    assert "H_out = floor((32 + 2*0 - 1*(3 - 1) - 1) / 1) + 1 = 30" in report["hover"]
+    # the preferred quick fix, applied and saved
+    assert report["actions"][0] == "Change in_features to 127"
+    assert report["fixed_line"] == FIXED_LINE
+    assert (workspace / "model.py").read_text().splitlines()[FIX_LINE - 1] == FIXED_LINE
+    # M-x cnnshape-annotate (then reverted)
+    assert "    ('relu1', nn.ReLU()),  # out: (BS, 8, 30, 30)" in report["annotated"].splitlines()
+    # Eglot shut the server down
+    end = time.monotonic() + 10
+    while tagged_pids(session.tag) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not tagged_pids(session.tag), "the language server outlived Emacs"
