@@ -100,79 +100,92 @@ def _wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 60) -> Non
     raise AssertionError("code-server did not answer /healthz in time")
 
 
-def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, workspace: Path,
-                           tmp_path: Path) -> None:
+USER_SETTINGS = {
+    "workbench.startupEditor": "none",
+    "workbench.tips.enabled": False,
+    "workbench.enableExperiments": False,
+    "extensions.autoCheckUpdates": False,
+    "extensions.autoUpdate": False,
+    "extensions.ignoreRecommendations": True,
+    "telemetry.telemetryLevel": "off",
+    "update.mode": "none",
+    "chat.commandCenter.enabled": False,
+    "editor.minimap.enabled": False,
+    "files.autoSave": "off",
+}
+
+
+def _drive_code_server(tools: Tools, vsix: Path, session: Session, workspace: Path, tmp_path: Path,
+                       settings: dict, trusted: bool, **driver: object) -> tuple[dict, Path]:
+    """Install the .vsix into a fresh code-server, start it on the workspace, run vscode_drive.js; the
+    report, and the folder of code-server's logs (the extension's output channel is written there)."""
     user_data, extensions = tmp_path / "cs-user-data", tmp_path / "cs-extensions"
     (user_data / "User").mkdir(parents=True)
     extensions.mkdir()
-    installed = session.run([editor_tools.code_server, "--user-data-dir", str(user_data), "--extensions-dir",
-                             str(extensions), "--install-extension", str(vsix)], timeout=120)
+    installed = session.run([tools.code_server, "--user-data-dir", str(user_data), "--extensions-dir",
+                             str(extensions), "--install-extension", str(vsix)], timeout=120, cwd=tmp_path)
     assert installed.returncode == 0 and "successfully installed" in installed.stdout, installed.stdout
-
-    # First an interpreter without cnnshape-ls (a bare venv); the driver then sets the project's Python.
-    bare = tmp_path / "bare-venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
-    settings_path = user_data / "User" / "settings.json"
-    settings_path.write_text(json.dumps({
-        "cnnshape.python": str(bare / "bin" / "python"),
-        "workbench.startupEditor": "none",
-        "workbench.tips.enabled": False,
-        "workbench.enableExperiments": False,
-        "extensions.autoCheckUpdates": False,
-        "extensions.autoUpdate": False,
-        "extensions.ignoreRecommendations": True,
-        "telemetry.telemetryLevel": "off",
-        "update.mode": "none",
-        "chat.commandCenter.enabled": False,
-        "editor.minimap.enabled": False,
-        "files.autoSave": "off",
-    }, indent=2))
+    (user_data / "User" / "settings.json").write_text(json.dumps({**USER_SETTINGS, **settings}, indent=2))
 
     port = _free_port()
-    log = open(tmp_path / "code-server.log", "w")
-    server = session.popen([editor_tools.code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
-                            "--user-data-dir", str(user_data), "--extensions-dir", str(extensions),
-                            "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
-                            "--disable-getting-started-override", str(workspace)],
-                           stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    shots = tmp_path / "shots"
+    log_path = tmp_path / "code-server.log"
+    with open(log_path, "w") as log:
+        server = session.popen([tools.code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
+                                "--user-data-dir", str(user_data), "--extensions-dir", str(extensions),
+                                "--disable-telemetry", "--disable-update-check", "--disable-getting-started-override",
+                                *(["--disable-workspace-trust"] if trusted else []),
+                                str(workspace)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     report_path = tmp_path / "report.json"
     try:
         _wait_healthy(port, server)
         config = {
             "url": f"http://127.0.0.1:{port}/?folder={workspace}",
-            "chromium": editor_tools.chromium,
+            "chromium": tools.chromium,
             "file": "model.py",
             "filePath": str(workspace / "model.py"),
-            "settingsPath": str(settings_path),
             "python": sys.executable,
-            "missingPython": True,
-            "fixLine": FIX_LINE,
-            "fixColumn": 24,
-            "fixTitle": "Change in_features to 127",
-            "fixedText": FIXED_LINE.strip(),
-            "shots": str(shots),
+            "shots": str(tmp_path / "shots"),
             "outdir": str(tmp_path),
             "report": str(report_path),
+            **driver,
         }
         (tmp_path / "drive.json").write_text(json.dumps(config))
-        env = {**session.env, "NODE_PATH": editor_tools.playwright_node_path}
-        drive = subprocess.run(["node", str(HERE / "vscode_drive.js"), str(tmp_path / "drive.json")], env=env,
-                               capture_output=True, text=True, timeout=300, start_new_session=True)
-        print(drive.stdout[-6000:], drive.stderr[-3000:])
+        env = {**session.env, "NODE_PATH": tools.playwright_node_path}
+        drive = session.run(["node", str(HERE / "vscode_drive.js"), str(tmp_path / "drive.json")], timeout=300,
+                            env=env, cwd=tmp_path)
+        print(drive.stdout[-6000:])
     finally:
         kill_group(server.pid)
-        log.close()
-
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     assert drive.returncode == 0 and report.get("ok"), (
         f"the VS Code run failed: {report.get('errors')}\nsteps: {report.get('steps')}\n"
-        f"driver output:\n{drive.stdout[-4000:]}\n{drive.stderr[-2000:]}\n"
-        f"code-server log:\n{(tmp_path / 'code-server.log').read_text(errors='replace')[-3000:]}")
+        f"driver output:\n{drive.stdout[-4000:]}\n"
+        f"code-server log:\n{log_path.read_text(errors='replace')[-3000:]}")
+    return report, user_data / "logs"
 
-    # the interpreter without cnnshape-ls: a clear message and the install action
+
+def _output_channel(logs: Path) -> str:
+    """What the extension wrote to its output channel "cnnshape-ls"."""
+    return "\n".join(p.read_text(errors="replace") for p in sorted(logs.rglob("*cnnshape-ls.log")))
+
+
+def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, workspace: Path,
+                           tmp_path: Path) -> None:
+    # First an interpreter without cnnshape-ls (a bare venv); the driver then chooses the project's Python.
+    bare = tmp_path / "bare-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
+    report, logs = _drive_code_server(
+        editor_tools, vsix, session, workspace, tmp_path, {"cnnshape.python": str(bare / "bin" / "python")},
+        trusted=True, missingPython=True, fixLine=FIX_LINE, fixColumn=24, fixTitle="Change in_features to 127",
+        fixedText=FIXED_LINE.strip())
+    shots = tmp_path / "shots"
+
+    # the interpreter without cnnshape-ls: a clear message and the install action; then the restart
     assert "is not installed in" in report["missing"]["text"]
     assert "Install cnnshape-ls" in report["missing"]["buttons"]
+    channel = _output_channel(logs)
+    assert f"interpreter: {bare / 'bin' / 'python'} (from cnnshape.python)" in channel, channel
+    assert f"restarting: cnnshape.python changed to {sys.executable}" in channel, channel
     # the # out: hints on the layer lines
     lines = report["hints"]["lines"]
     for marker, hint in EXPECTED_HINTS.items():
@@ -189,8 +202,37 @@ def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, wo
     assert "params" in hover and "224" in hover, hover
     # the quick fix was offered, applied and saved
     assert any("Change in_features to 127" in item for item in report["quickfix"]["items"])
+    assert report["quickfix"]["focused"] == "Change in_features to 127"
     assert (workspace / "model.py").read_text().splitlines()[FIX_LINE - 1] == FIXED_LINE
+    # "cnnshape: Annotate File with # out: Comments" wrote the comments in the buffer
+    annotated = report["annotate"]["lines"]
+    assert "    ('sigmoid', nn.Sigmoid())  # out: (BS, 1)" in annotated, annotated
 
     for name in SCREENSHOTS:
         assert (shots / name).is_file(), name
         save_image(shots / name, name)
+
+
+def test_vscode_restricted_mode(editor_tools: Tools, vsix: Path, session: Session, workspace: Path,
+                                tmp_path: Path) -> None:
+    """Workspace trust on, the folder not trusted: hints still, torch verification off (the server is told)."""
+    # A workspace setting that must not count in Restricted Mode.
+    (workspace / ".vscode").mkdir()
+    (workspace / ".vscode" / "settings.json").write_text(json.dumps({"cnnshape.python": "/nonexistent/python"}))
+    report, logs = _drive_code_server(
+        editor_tools, vsix, session, workspace, tmp_path,
+        {"cnnshape.python": sys.executable, "cnnshape-ls.trace.server": "verbose"},
+        trusted=False, trust="decline", only="hints", hintsShot="vscode-restricted.png")
+    assert "Restricted Mode" in report["statusbar"], report["statusbar"]
+    lines = report["hints"]["lines"]
+    assert "# out: (BS, 8, 30, 30)" in next(text for text in lines if "('relu1'" in text)
+    channel = _output_channel(logs)
+    assert f"interpreter: {sys.executable} (from cnnshape.python)" in channel, channel
+    assert "workspace untrusted: verification off" in channel, channel
+    # initializationOptions and the workspace/configuration answers, as the client traced them
+    assert '"workspaceTrusted": false' in channel, channel
+    init = channel[channel.index("Sending request 'initialize"):]
+    init = init[:init.index("\n\n")]
+    assert '"enabled": false' in init[init.index('"verify"'):], init
+    assert "/nonexistent/python" not in channel  # the workspace's own cnnshape.python does not count
+    save_image(tmp_path / "shots" / "vscode-restricted.png", "vscode-restricted.png")

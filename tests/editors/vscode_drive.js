@@ -97,6 +97,16 @@ async function step(page, name, fn) {
       await page.waitForSelector('.monaco-workbench', { timeout: 60000 });
     });
 
+    if (config.trust === 'decline') {
+      // Workspace trust is on: VS Code asks; the user does not trust the folder (Restricted Mode).
+      await step(page, 'decline-trust', async () => {
+        const no = page.locator('.monaco-dialog-box .monaco-button', { hasText: "No, I don't trust the authors" });
+        await no.waitFor({ timeout: 30000 });
+        await no.click();
+        await page.locator('.monaco-dialog-box').waitFor({ state: 'detached', timeout: 10000 });
+      });
+    }
+
     await step(page, 'open-file', async () => {
       // Click the file in the Explorer, as a person would (Quick Open is flaky in code-server).
       const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: config.file });
@@ -135,66 +145,14 @@ async function step(page, name, fn) {
         90000, 'the # out: inlay hints');
       await page.waitForSelector('.monaco-editor .squiggly-error', { timeout: 30000 });
       await page.waitForTimeout(500);
-      await shot(page, 'vscode-hints.png');
+      await shot(page, config.hintsShot || 'vscode-hints.png');
       return { hints: await hintTexts(page), lines: await editorLines(page) };
     });
 
-    report.diagnostic = await step(page, 'diagnostic-hover', async () => {
-      report.squigglesBefore = await page.locator('.monaco-editor .squiggly-error').count();
-      const squiggle = page.locator('.monaco-editor .squiggly-error').first();
-      const box = await squiggle.boundingBox();
-      await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
-      const text = await poll(async () => {
-        const t = await hoverText(page);
-        return t.includes('cannot be multiplied') ? t : '';
-      }, 15000, 'the diagnostic hover');
-      await page.waitForTimeout(300);
-      await shot(page, 'vscode-diagnostic.png');
-      await closeHover(page);
-      return text;
-    });
-
-    report.hover = await step(page, 'layer-hover', async () => {
-      const line = page.locator('.monaco-editor .view-line', { hasText: "('conv1'" });
-      const token = line.locator('span', { hasText: /^Conv2d$|^nn\.Conv2d$|Conv2d/ }).last();
-      const box = await token.boundingBox();
-      await page.mouse.move(box.x + box.width - 12, box.y + box.height / 2);
-      const text = await poll(async () => {
-        const t = await hoverText(page);
-        return t.includes('H_out') ? t : '';
-      }, 15000, 'the layer hover');
-      await page.waitForTimeout(300);
-      await shot(page, 'vscode-hover.png');
-      await closeHover(page);
-      return text;
-    });
-
-    report.quickfix = await step(page, 'quick-fix', async () => {
-      await page.locator('.monaco-editor .view-lines').first().click({ position: { x: 5, y: 5 } });
-      await goTo(page, config.fixLine, config.fixColumn);
-      await page.keyboard.press('Control+.');
-      const menu = page.locator('.action-widget');
-      await menu.waitFor({ state: 'visible', timeout: 15000 });
-      const item = menu.locator('.monaco-list-row', { hasText: config.fixTitle });
-      await item.first().waitFor({ timeout: 15000 });
-      const items = await menu.locator('.monaco-list-row').allInnerTexts();
-      await page.waitForTimeout(300);
-      await shot(page, 'vscode-quickfix.png');
-      // The preferred fix comes first and is selected: Enter applies it, as a person would.
-      const focused = await menu.locator('.monaco-list-row.focused').first().innerText().catch(() => '');
-      if (focused.includes(config.fixTitle)) {
-        await page.keyboard.press('Enter');
-      } else {
-        const box = await item.first().boundingBox();
-        await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-      }
-      await poll(async () => (await editorLines(page)).some((l) => l.includes(config.fixedText)), 10000, 'the edit');
-      await page.keyboard.press('Control+S');
-      await poll(async () => fs.readFileSync(config.filePath, 'utf8').includes(config.fixedText), 15000, 'the file saved');
-      await poll(async () => (await page.locator('.monaco-editor .squiggly-error').count()) === 0, 20000,
-        'the error squiggle to go');
-      return { items: items.map((t) => t.replace(/\s+/g, ' ').trim()), focused: focused.trim() };
-    });
+    report.statusbar = await page.locator('#workbench\\.parts\\.statusbar').innerText().catch(() => '');
+    if (config.only !== 'hints') {
+      await moreSteps(page);
+    }
     report.ok = report.errors.length === 0;
   } catch (err) {
     report.ok = false;
@@ -212,3 +170,77 @@ async function step(page, name, fn) {
   save();
   process.exit(2);
 });
+
+// The squiggle's hover, a layer's hover, the quick fix (applied and saved), the annotate command.
+async function moreSteps(page) {
+  report.diagnostic = await step(page, 'diagnostic-hover', async () => {
+    report.squigglesBefore = await page.locator('.monaco-editor .squiggly-error').count();
+    const squiggle = page.locator('.monaco-editor .squiggly-error').first();
+    const box = await squiggle.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const text = await poll(async () => {
+      const t = await hoverText(page);
+      return t.includes('cannot be multiplied') ? t : '';
+    }, 15000, 'the diagnostic hover');
+    await page.waitForTimeout(300);
+    await shot(page, 'vscode-diagnostic.png');
+    await closeHover(page);
+    return text;
+  });
+
+  report.hover = await step(page, 'layer-hover', async () => {
+    const line = page.locator('.monaco-editor .view-line', { hasText: "('conv1'" });
+    const token = line.locator('span', { hasText: /^Conv2d$|^nn\.Conv2d$|Conv2d/ }).last();
+    const box = await token.boundingBox();
+    await page.mouse.move(box.x + box.width - 12, box.y + box.height / 2);
+    const text = await poll(async () => {
+      const t = await hoverText(page);
+      return t.includes('H_out') ? t : '';
+    }, 15000, 'the layer hover');
+    await page.waitForTimeout(300);
+    await shot(page, 'vscode-hover.png');
+    await closeHover(page);
+    return text;
+  });
+
+  report.quickfix = await step(page, 'quick-fix', async () => {
+    await page.locator('.monaco-editor .view-lines').first().click({ position: { x: 5, y: 5 } });
+    await goTo(page, config.fixLine, config.fixColumn);
+    await page.keyboard.press('Control+.');
+    const menu = page.locator('.action-widget');
+    await menu.waitFor({ state: 'visible', timeout: 15000 });
+    const item = menu.locator('.monaco-list-row', { hasText: config.fixTitle });
+    await item.first().waitFor({ timeout: 15000 });
+    const items = await menu.locator('.monaco-list-row').allInnerTexts();
+    await page.waitForTimeout(300);
+    await shot(page, 'vscode-quickfix.png');
+    // The preferred fix comes first and is selected: Enter applies it, as a person would.
+    const focused = await menu.locator('.monaco-list-row.focused').first().innerText().catch(() => '');
+    if (focused.includes(config.fixTitle)) {
+      await page.keyboard.press('Enter');
+    } else {
+      const box = await item.first().boundingBox();
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    }
+    await poll(async () => (await editorLines(page)).some((l) => l.includes(config.fixedText)), 10000, 'the edit');
+    await page.keyboard.press('Control+S');
+    await poll(async () => fs.readFileSync(config.filePath, 'utf8').includes(config.fixedText), 15000, 'the file saved');
+    await poll(async () => (await page.locator('.monaco-editor .squiggly-error').count()) === 0, 20000,
+      'the error squiggle to go');
+    return { items: items.map((t) => t.replace(/\s+/g, ' ').trim()), focused: focused.trim() };
+  });
+
+  report.annotate = await step(page, 'annotate-command', async () => {
+    // Command Palette: "cnnshape: Annotate File with # out: Comments".
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').waitFor({ state: 'visible', timeout: 10000 });
+    await page.keyboard.type('cnnshape: Annotate File');
+    const entry = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Annotate File' }).first();
+    await entry.waitFor({ timeout: 10000 });
+    await page.keyboard.press('Enter');
+    await poll(async () => (await editorLines(page)).some((l) => l.includes("('relu1', nn.ReLU()),  # out: (BS, 8, 30, 30)")),
+      15000, 'the # out: comments');
+    await page.waitForTimeout(500);
+    return { lines: await editorLines(page), hints: await hintTexts(page) };
+  });
+}
