@@ -310,6 +310,107 @@ class Sq(nn.Module):
         x = self.classifier(x)
         return torch.flatten(x, 1)
 '''),
+    'type equality in a cfg loop': ('Net()', [2, 3, 16, 16], '''
+import torch.nn as nn
+
+arch = [(3, 8, 1, 1), (3, 16, 1, 1), "M"]
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        layers, c = [], 3
+        for x in arch:
+            if type(x) == tuple:
+                layers += [nn.Conv2d(c, x[1], kernel_size=x[0], stride=x[2], padding=x[3])]
+                c = x[1]
+            elif type(x) == str:
+                layers += [nn.MaxPool2d(2, 2)]
+        self.darknet = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.darknet(x)
+'''),
+    'hasattr for an optional shortcut': ('net', [2, 8, 16, 16], '''
+import torch.nn as nn
+
+class Block(nn.Module):
+    def __init__(self, c, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+        if stride != 1:
+            self.shortcut = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        shortcut = self.shortcut(x) if hasattr(self, 'shortcut') else x
+        out = self.conv(x)
+        out += shortcut
+        return out
+
+net = nn.Sequential(Block(8), nn.Conv2d(8, 4, 1))
+'''),
+    '__setattr__ and __getattr__ by name': ('Tree(4, 3)', [2, 4, 16, 16], '''
+import torch.nn as nn
+
+class Tree(nn.Module):
+    def __init__(self, c, level=2):
+        super().__init__()
+        self.level = level
+        for i in range(1, level):
+            self.__setattr__('level_%d' % i, nn.Conv2d(c, c, 3, padding=1))
+        self.root = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        for i in range(1, self.level):
+            x = self.__getattr__('level_%d' % i)(x)
+        return self.root(x)
+'''),
+    'torch.tensor sizes padding a skip': ('Net()', [2, 4, 15, 15], '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+class Up(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(8, 4, kernel_size=2, stride=2)
+        self.conv = nn.Conv2d(8, 4, 3, padding=1)
+
+    def forward(self, x1, x2):
+        x1 = self.up(x1)
+        diffY = torch.tensor([x2.size()[2] - x1.size()[2]])
+        diffX = torch.tensor([x2.size()[3] - x1.size()[3]])
+        x1 = F.pad(x1, [diffX // 2, diffX - diffX // 2, diffY // 2, diffY - diffY // 2])
+        return self.conv(torch.cat([x2, x1], dim=1))
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.up1 = Up()
+
+    def forward(self, x):
+        return self.up1(self.down(x), x)
+'''),
+    'isinstance over a module list': ('Net()', [2, 3, 8, 8], '''
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1),
+                                     nn.Upsample(scale_factor=2), nn.Conv2d(8, 4, 1)])
+
+    def forward(self, x):
+        routes = []
+        for layer in self.layers:
+            x = layer(x)
+            if isinstance(layer, nn.Upsample):
+                x = x * 2
+            else:
+                routes.append(x)
+        return x
+'''),
 }
 
 

@@ -354,7 +354,9 @@ class CallDispatcher:
             if name == "isinstance":
                 return self.is_instance(args)
             if name == "hasattr":
-                return UNKNOWN
+                return self.has_attr(args)
+            if name == "type" and len(args) == 1:
+                return self.type_of(args[0])
             if name == "getattr":
                 if len(args) >= 2 and isinstance(args[1], str):
                     value = self.interp.get_attr(args[0], args[1])
@@ -391,26 +393,76 @@ class CallDispatcher:
         results = []
         for kind in kinds:
             if isinstance(kind, External) and kind.qualname in py:
-                if value is UNKNOWN or isinstance(value, dims.Expr):
+                if value is UNKNOWN:
                     return UNKNOWN
+                if isinstance(value, dims.Expr):  # a symbolic size is an int
+                    results.append(py[kind.qualname] is int)
+                    continue
                 results.append(isinstance(value, py[kind.qualname]))
-            elif isinstance(kind, External) and _is_nn(kind.qualname):
+            elif isinstance(kind, External) and (_is_nn(kind.qualname) or kind.qualname.startswith("torch.")):
                 tail = _tail(kind.qualname)
                 if isinstance(value, Layer):
-                    results.append(value.rule.op == tail or (tail == "Module"))
+                    results.append(value.rule.op == tail or tail == "Module")
                 elif isinstance(value, Container):
                     results.append(tail in (value.kind, "Module"))
+                elif isinstance(value, OpaqueModule):
+                    results.append(tail in (value.name, "Module"))
                 elif isinstance(value, Instance):
-                    results.append(tail == "Module" and value.cls.is_module or None)
+                    results.append(self.instance_of_external(value.cls, tail))
+                elif isinstance(value, Tensor):
+                    results.append(tail == "Tensor")
+                elif value is UNKNOWN:
+                    return UNKNOWN
+                else:
+                    results.append(False)
+            elif isinstance(kind, ClassValue):
+                if isinstance(value, Instance):
+                    results.append(kind in value.cls.mro())
+                elif isinstance(value, (Layer, Container, OpaqueModule, Tensor, int, float, str, list, tuple, dict)):
+                    results.append(False)
                 else:
                     return UNKNOWN
-            elif isinstance(kind, ClassValue) and isinstance(value, Instance):
-                results.append(kind in value.cls.mro())
             else:
                 return UNKNOWN
         if any(r is None for r in results):
             return UNKNOWN
         return any(results)
+
+    def has_attr(self, args: list[Any]) -> Any:
+        if len(args) != 2 or not isinstance(args[1], str):
+            return UNKNOWN
+        owner, name = args
+        if isinstance(owner, Instance):
+            return name in owner.attrs or owner.cls.lookup(name) is not None or name == "training"
+        if isinstance(owner, Layer):
+            return name in owner.args.values or name in ("weight", "bias", "forward")
+        if isinstance(owner, (int, float, str, list, tuple, dict)):
+            return hasattr(owner, name)
+        return UNKNOWN
+
+    @staticmethod
+    def type_of(value: Any) -> Any:
+        """``type(x) == tuple`` as people test cfg entries: the builtin type of a Python value."""
+        if isinstance(value, dims.Expr):
+            return External("builtins.int")
+        if isinstance(value, (bool, int, float, str, list, tuple, dict)) or value is None:
+            return External(f"builtins.{type(value).__name__}")
+        if isinstance(value, Tensor):
+            return External("torch.Tensor")
+        if isinstance(value, Instance):
+            return value.cls
+        return UNKNOWN
+
+    @staticmethod
+    def instance_of_external(cls: ClassValue, tail: str) -> bool | None:
+        """Whether a class of the user's is a ``torch.nn.<tail>`` (through its bases)."""
+        if tail == "Module":
+            return cls.is_module
+        for klass in cls.mro():
+            for base in klass.bases:
+                if isinstance(base, External) and _tail(base.qualname) == tail:
+                    return True
+        return False
 
     def super_proxy(self, args: list[Any], node: ast.AST | None) -> Any:
         if len(args) == 2 and isinstance(args[0], ClassValue):
@@ -441,7 +493,9 @@ class CallDispatcher:
         if isinstance(target, Container):
             return self.container_method(target, name, args)
         if isinstance(target, Instance):
-            if name in ("add_module", "register_module", "register_buffer", "register_parameter") \
+            if name == "__getattr__" and len(args) == 1 and isinstance(args[0], str):
+                return self.interp.get_attr(target, args[0])
+            if name in ("add_module", "register_module", "register_buffer", "register_parameter", "__setattr__") \
                     and len(args) >= 2 and isinstance(args[0], str):
                 self.interp.set_attr(target, args[0], args[1])
                 return None
@@ -876,6 +930,12 @@ class CallDispatcher:
         if name.endswith("_like"):
             x = args[0] if args else None
             return x.derive(x.shape) if isinstance(x, Tensor) else UNKNOWN
+        if name == "tensor" and args:
+            data = args[0]
+            if isinstance(data, (list, tuple)) and len(data) == 1:
+                data = data[0]
+            if isinstance(data, (int, float, dims.Expr)) and not isinstance(data, bool):
+                return data  # torch.tensor([h2 - h1]) is used as a number (F.pad amounts)
         if name in ("tensor", "arange", "full"):
             if name == "full" and args:
                 sizes = args[0]

@@ -9,6 +9,7 @@ budget so that no input can make it run long.
 from __future__ import annotations
 
 import ast
+import copy
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -235,6 +236,9 @@ class Interpreter:
         outcomes = []
         for body in (first, second):
             branch = env.copy()
+            for name, value in branch.vars.items():  # each branch appends to its own copy of a list
+                if isinstance(value, (list, dict)):
+                    branch.vars[name] = copy.copy(value)
             try:
                 self.exec_block(body, branch, frame)
                 outcomes.append((branch, None))
@@ -589,7 +593,8 @@ class Interpreter:
             if isinstance(op, (ast.Is, ast.IsNot)):
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN
-                result = (left is right) if isinstance(op, ast.Is) else (left is not right)
+                same = left == right if isinstance(left, External) and isinstance(right, External) else left is right
+                result = same if isinstance(op, ast.Is) else not same
             else:
                 if left is UNKNOWN or right is UNKNOWN or isinstance(left, (dims.Expr, Tensor)) \
                         or isinstance(right, (dims.Expr, Tensor)):

@@ -230,17 +230,19 @@ def window_explain(axis: str, size: Dim | None, kernel: int, stride: int, paddin
 
 def dropped_note(axis: str, size: Dim | None, kernel: int, stride: int, padding: int,
                  dilation: int) -> str | None:
-    """Say so when a floor division silently drops rows or columns of pixels."""
+    """Say so when a floor division silently leaves input pixels unused (not just padding)."""
     if not isinstance(size, int) or stride == 1:
         return None
     numerator = size + 2 * padding - dilation * (kernel - 1) - 1
-    if numerator < 0 or numerator % stride == 0:
+    unused = numerator % stride - padding  # the windows stop short of the padded edge; padding goes first
+    if numerator < 0 or unused <= 0:
         return None
     exact = numerator / stride + 1
+    unit = "row" if axis == "H" else "column" if axis == "W" else "position"
+    many = unused > 1
     return (f"{axis}: ({size} + 2*{padding} - {dilation}*({kernel} - 1) - 1) / {stride} + 1 = "
-            f"{exact:g} -> {numerator // stride + 1}: the last {numerator % stride} "
-            f"{'row' if axis == 'H' else 'column' if axis == 'W' else 'position'}"
-            f"{'s' if numerator % stride > 1 else ''} of the input {'are' if numerator % stride > 1 else 'is'} dropped")
+            f"{exact:g} -> {numerator // stride + 1}: the last {unused} {unit}{'s' * many} of the input "
+            f"{'are' if many else 'is'} never used")
 
 
 SPATIAL_AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
