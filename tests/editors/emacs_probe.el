@@ -5,6 +5,10 @@
 (require 'cl-lib)
 (require 'json)
 (require 'cnnshape-eglot)
+;; Settings as a user writes them (the test passes them as JSON): the names of docs/configuration.md.
+(when (getenv "CNNSHAPE_PROBE_SETTINGS")
+  (setq cnnshape-settings (let ((json-object-type 'plist) (json-key-type 'keyword))
+                            (json-read-from-string (getenv "CNNSHAPE_PROBE_SETTINGS")))))
 (cnnshape-eglot-setup)
 
 (defvar probe-report (list :errors nil))

@@ -23,9 +23,14 @@ end
 local v = vim.version()
 report.nvim = string.format("%d.%d.%d", v.major, v.minor, v.patch)
 
+-- Settings as a user writes them (the test passes them as JSON): the same names as in VS Code.
+local settings = vim.env.CNNSHAPE_PROBE_SETTINGS and vim.json.decode(vim.env.CNNSHAPE_PROBE_SETTINGS) or nil
 if mode == "legacy" then
-  require("cnnshape").setup({ legacy = true })
+  require("cnnshape").setup({ legacy = true, settings = settings and { cnnshape = settings } or nil })
 else
+  if settings then
+    vim.lsp.config("cnnshape", { settings = { cnnshape = settings } })
+  end
   vim.lsp.enable("cnnshape")
 end
 vim.cmd.edit(vim.fn.fnameescape(file))

@@ -8,13 +8,18 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from editor_support import EXPECTED_HINTS, FIX_LINE, FIXED_LINE, HERE, MESSAGE, ROOT, Session, Tools, tagged_pids
 
 
-def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", ["BS", "N"], ids=["defaults", "settings"])
+def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path, batch: str) -> None:
+    """With cnnshape-settings (:batchName "N"), the settings reach the server and the hints say N."""
     original = (workspace / "model.py").read_text().splitlines()
     report_path = tmp_path / "emacs.json"
     env = {**session.env, "PROBE_FILE": str(workspace / "model.py"), "PROBE_REPORT": str(report_path)}
+    if batch != "BS":
+        env["CNNSHAPE_PROBE_SETTINGS"] = json.dumps({"batchName": batch})
     proc = session.run([editor_tools.emacs, "--batch", "-Q", "-L", str(ROOT / "editors" / "emacs"),
                         "-l", str(HERE / "emacs_probe.el")], timeout=120, cwd=workspace, env=env)
     assert report_path.is_file(), f"the probe wrote no report (exit {proc.returncode}):\n{proc.stdout}"
@@ -27,7 +32,7 @@ def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp
     drawn = {original[h["line"] - 1]: h["text"] for h in report["hints"]}
     for marker, hint in EXPECTED_HINTS.items():
         line = next(text for text in original if marker in text)
-        assert hint in drawn.get(line, ""), (marker, drawn)
+        assert hint.replace("(BS,", f"({batch},") in drawn.get(line, ""), (marker, drawn)
     # the Flymake diagnostic, on the argument to change
     errors = [d for d in report["diagnostics"] if d["type"] == "eglot-error"]
     assert [(d["line"], d["text"]) for d in errors] == [(FIX_LINE, "128")]
@@ -39,7 +44,7 @@ def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp
     assert report["fixed_line"] == FIXED_LINE
     assert (workspace / "model.py").read_text().splitlines()[FIX_LINE - 1] == FIXED_LINE
     # M-x cnnshape-annotate (then reverted)
-    assert "    ('relu1', nn.ReLU()),  # out: (BS, 8, 30, 30)" in report["annotated"].splitlines()
+    assert f"    ('relu1', nn.ReLU()),  # out: ({batch}, 8, 30, 30)" in report["annotated"].splitlines()
     # Eglot shut the server down
     end = time.monotonic() + 10
     while tagged_pids(session.tag) and time.monotonic() < end:

@@ -27,11 +27,13 @@ from editor_support import (
 NVIM_RTP = ROOT / "editors" / "nvim"
 
 
-def _probe(tools: Tools, session: Session, workspace: Path, tmp_path: Path, mode: str = "enable") -> dict:
+def _probe(tools: Tools, session: Session, workspace: Path, tmp_path: Path, mode: str = "enable",
+           settings: dict | None = None) -> dict:
     report_path = tmp_path / f"nvim-{mode}.json"
+    env = {**session.env, **({"CNNSHAPE_PROBE_SETTINGS": json.dumps(settings)} if settings else {})}
     proc = session.run([tools.nvim, "--headless", "--clean", "--cmd", f"set rtp^={NVIM_RTP}",
                         "-l", str(HERE / "nvim_probe.lua"), str(workspace / "model.py"), str(report_path), mode],
-                       timeout=120, cwd=workspace)
+                       timeout=120, cwd=workspace, env=env)
     assert report_path.is_file(), f"the probe wrote no report (exit {proc.returncode}):\n{proc.stdout}"
     report = json.loads(report_path.read_text())
     assert not report["errors"] and report.get("done"), f"{report['errors']}\n{proc.stdout}"
@@ -80,12 +82,14 @@ def test_neovim_headless(editor_tools: Tools, session: Session, workspace: Path,
 
 
 def test_neovim_010_fallback(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
-    """require("cnnshape").setup() as on Neovim 0.10: vim.lsp.start from a FileType autocommand."""
+    """require("cnnshape").setup({settings = ...}) as on Neovim 0.10: vim.lsp.start from a FileType autocommand;
+    the settings reach the server (initializationOptions and workspace/configuration)."""
     original = (workspace / "model.py").read_text().splitlines()
-    report = _probe(editor_tools, session, workspace, tmp_path, mode="legacy")
+    report = _probe(editor_tools, session, workspace, tmp_path, mode="legacy",
+                    settings={"batchName": "N", "hints": {"style": "arrow"}})
     drawn = _hint_lines(report, original)
-    assert "# out: (BS, 8, 30, 30)" in drawn.get(original[10], "")
-    assert any(d["message"] == MESSAGE for d in report["diagnostics"])
+    assert "→ (N, 8, 30, 30)" in drawn.get(original[10], ""), drawn
+    assert any(d["message"] == MESSAGE for d in report["diagnostics"]), report["diagnostics"]
     assert report["fixed_line"] == FIXED_LINE
 
 
