@@ -18,7 +18,7 @@ from lsprotocol import types
 
 from ..analysis.findings import Finding, Span
 from ..analysis.result import Analysis
-from ..verify.client import VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
+from ..verify.client import VerifyBackoff, VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
 from ..verify.merge import merge_model, plan
 from ..views import line_hints
 from .state import DocumentState, View
@@ -100,6 +100,8 @@ class Verifier:
                 notes += [self.model_note(view, m, f"torch verification failed: the torch worker died ({err}); "
                                                    "it was restarted for the next edit") for m in job.models]
                 self.announce(f"cnnshape: the torch worker died ({err})", types.MessageType.Warning)
+            except VerifyBackoff as err:  # a model that kills the worker on every edit: a note, not a popup each time
+                notes += [self.model_note(view, m, f"torch verification is paused: {err}") for m in job.models]
             except VerifyUnavailable as err:
                 self.announce(f"cnnshape: torch verification is off: {err}", types.MessageType.Info, popup=True)
             finally:

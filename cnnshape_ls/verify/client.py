@@ -27,6 +27,10 @@ class VerifyUnavailable(Exception):
     """The worker cannot run now (no torch, dying repeatedly, backing off): the reason is the message."""
 
 
+class VerifyBackoff(VerifyUnavailable):
+    """The worker died on the last requests in a row: verification waits a while (doubling) before trying again."""
+
+
 class VerifyTimeout(Exception):
     pass
 
@@ -74,8 +78,8 @@ class WorkerClient:
         died; returns its handshake (torch version, python, pid)."""
         now = time.monotonic()
         if now < self.retry_at:
-            raise VerifyUnavailable(f"the torch worker keeps dying ({self.last_reason}); "
-                                    f"retrying in {self.retry_at - now:.0f} s")
+            raise VerifyBackoff(f"the torch worker keeps dying ({self.last_reason}); "
+                                f"retrying in {self.retry_at - now:.0f} s")
         if self.alive:
             self._drain()
         if not self.alive:

@@ -193,6 +193,14 @@ def batch_text(value: int) -> str:
     return "BS" if value == VERIFY_BATCH else str(value)
 
 
+def _input_text(shape: list[int], weight: list[int]) -> str:
+    """A conv input as the CPU prints it, its batch (when it has one) written as the static analysis does."""
+    dims_shown = [*map(str, shape)]
+    if len(shape) == len(weight):
+        dims_shown[0] = batch_text(shape[0])
+    return "[" + ", ".join(dims_shown) + "]"
+
+
 def cpu_message(error: dict) -> str:
     """The meta device words some errors differently from the CPU: say it as users see it on the CPU."""
     message = error.get("message", "")
@@ -205,9 +213,12 @@ def cpu_message(error: dict) -> str:
         got = shape[1] if len(shape) == len(error["weight"]) else shape[0]
         groups = error.get("groups", 1)
         wanted = error["weight"][1] * groups
-        shown = "[" + ", ".join([batch_text(shape[0]), *map(str, shape[1:])]) + "]"
-        return (f"Given groups={groups}, weight of size {error['weight']}, expected input{shown} to have "
-                f"{wanted} channels, but got {got} channels instead")
+        return (f"Given groups={groups}, weight of size {error['weight']}, expected input"
+                f"{_input_text(shape, error['weight'])} to have {wanted} channels, but got {got} channels instead")
+    if message.startswith("Given transposed=1") and "weight" in error and error.get("input"):
+        # the worker's own check (the meta device makes none): the same words, the batch as everywhere else
+        shape = error["input"]
+        return message.replace(f"expected input{shape}", f"expected input{_input_text(shape, error['weight'])}", 1)
     match = BROADCAST.search(message)
     if match:
         length, axis, other, expected = match.groups()

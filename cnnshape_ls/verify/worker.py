@@ -253,7 +253,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
+def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict, server: int) -> None:
     """Keep one serving process forked from this warm one (torch imported, first forward paid).
 
     The user's code runs only in the serving process, in a process group of its own. When it dies (a segfault,
@@ -265,7 +265,7 @@ def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
     import signal
     import time
 
-    server, supervisor = os.getppid(), os.getpid()
+    supervisor = os.getpid()
     while True:
         pid = os.fork()
         if pid == 0:
@@ -320,6 +320,7 @@ def main() -> None:
     parser.add_argument("--memory-mb", type=int, default=0)
     parser.add_argument("--no-fork", action="store_true", help="serve from this process, without a supervisor")
     args = parser.parse_args()
+    server = os.getppid()  # before the slow torch import: the server may die meanwhile
     if args.memory_mb:
         _limit_memory(args.memory_mb)
     _no_core_dumps()
@@ -330,7 +331,7 @@ def main() -> None:
     if args.no_fork or not hasattr(os, "fork") or worker.torch is None:
         serve(args.read_fd, args.write_fd, worker, hello)
         return
-    supervise(args.read_fd, args.write_fd, worker, hello)
+    supervise(args.read_fd, args.write_fd, worker, hello, server)
 
 
 if __name__ == "__main__":

@@ -68,3 +68,23 @@ async def verifying_client(lsp_client: LanguageClient, request, tmp_path):
     lsp_client.profile = request.param
     yield
     await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(
+    params=CLIENTS,
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client),
+)
+async def hostile_client(lsp_client: LanguageClient, request, tmp_path):
+    """A verifying client with a short timeout: a model that hangs is given up on after 3 s."""
+    params = types.InitializeParams(
+        capabilities=client_capabilities(request.param),
+        root_uri=tmp_path.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
+        initialization_options={"cnnshape": {"verify": {"enabled": True, "delayMs": 50, "timeoutSeconds": 3}}},
+    )
+    result = await lsp_client.initialize_session(params)
+    lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
+    lsp_client.workspace_path = tmp_path
+    lsp_client.profile = request.param
+    yield
+    await lsp_client.shutdown_session()
