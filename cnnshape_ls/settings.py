@@ -51,6 +51,7 @@ FIELDS: dict[str, tuple[str, type | tuple, str]] = {
     "workspaceTrusted": ("workspace_trusted", bool, "true or false"),
 }
 CHOICES = {"hints.style": ("comment", "arrow")}
+NUMBERS = ("verify.timeoutSeconds", "verify.delayMs", "verify.memoryMb")  # positive; a delay may be 0
 
 
 def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
@@ -94,7 +95,7 @@ def merge(base: Settings, section: Any, origin: str) -> Settings:
         if name == "input" and isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
             problems.append(f"{origin}: cnnshape.input table values should be shape strings; using the default")
             continue
-        if name in ("verify.timeoutSeconds", "verify.delayMs", "verify.memoryMb") and value <= 0:
+        if name in NUMBERS and (value < 0 or (value == 0 and name != "verify.delayMs")):
             problems.append(f"{origin}: cnnshape.{name} should be positive, got {value!r}; using the default")
             continue
         changes[attr] = value

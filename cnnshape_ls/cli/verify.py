@@ -13,7 +13,7 @@ def verify_outcomes(pairs: list[tuple[str, Any]], timeout: float = 10.0, python:
                     stderr: IO[str] | None = None) -> None:
     """Merge torch's answer into each ``(path, outcome)`` whose analysis has models, in place."""
     from ..verify.client import VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
-    from ..verify.merge import plan
+    from ..verify.merge import merge_answer, plan
 
     stderr = stderr or sys.stderr
     client = WorkerClient(python=python or sys.executable)
@@ -42,36 +42,8 @@ def verify_outcomes(pairs: list[tuple[str, Any]], timeout: float = 10.0, python:
                                                      "torch-verify", f"torch verification failed: {err}",
                                                      source="torch", model=spec["name"]))
                 continue
-            merge_answer(analysis, answer, text)
+            merged, found = merge_answer(analysis, answer, text.split("\n"), client.ready.get("python", ""))
+            analysis.models = merged.models
+            analysis.findings.extend(found)
     finally:
         client.shutdown()
-
-
-def merge_answer(analysis: Analysis, answer: dict, text: str) -> None:
-    from dataclasses import replace
-
-    from ..verify.merge import merge_model
-
-    lines = text.split("\n")
-    by_name = {m["name"]: m for m in answer.get("models", [])}
-    models = []
-    for model in analysis.models:
-        result = by_name.get(model.name)
-        if result is None:
-            models.append(model)
-            continue
-        if not result.get("ok") and (result.get("error") or {}).get("stage") == "build":
-            analysis.findings.append(Finding(Span(model.line, 0, model.line, 0), "information", "torch-build",
-                                             f"torch could not build {model.name}: {result['error'].get('message')}",
-                                             source="torch", model=model.name))
-            models.append(model)
-            continue
-        verdict = merge_model(model, result, analysis.findings, lines)
-        models.append(replace(model, records=verdict.records, verified=verdict.ok and not verdict.corrected))
-        analysis.findings.extend(verdict.findings)
-    for problem in answer.get("problems", []):
-        line = problem.get("line") or 1
-        analysis.findings.append(Finding(Span(line, 0, line, 0), "information", "torch-import"
-                                         if problem.get("kind") == "import" else "torch-verify",
-                                         f"torch verification: {problem['message']}", source="torch"))
-    analysis.models = models

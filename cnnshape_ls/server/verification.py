@@ -17,9 +17,8 @@ from typing import Any
 from lsprotocol import types
 
 from ..analysis.findings import Finding, Span
-from ..analysis.result import Analysis
 from ..verify.client import VerifyBackoff, VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
-from ..verify.merge import merge_model, plan
+from ..verify.merge import merge_answer, plan
 from ..views import line_hints
 from .state import DocumentState, View
 
@@ -116,27 +115,9 @@ class Verifier:
         findings = [n for n in notes if n is not None]
         analysis = view.analysis
         if answer is not None:
-            by_name = {m["name"]: m for m in answer.get("models", [])}
-            new_models = []
-            for model in analysis.models:
-                result = by_name.get(model.name)
-                if result is None:
-                    new_models.append(model)
-                    continue
-                if not result.get("ok") and (result.get("error") or {}).get("stage") == "build":
-                    error = result["error"]
-                    findings.append(Finding(Span(model.line, 0, model.line, 0), "information", "torch-build",
-                                            f"torch could not build {model.name}: {error.get('message')}",
-                                            source="torch", model=model.name))
-                    new_models.append(model)
-                    continue
-                verdict = merge_model(model, result, analysis.findings, view.lines)
-                new_models.append(replace(model, records=verdict.records, verified=verdict.ok
-                                          and not verdict.corrected))
-                findings += verdict.findings
-            for problem in answer.get("problems", []):
-                findings.append(self.problem_note(view, problem))
-            analysis = Analysis(analysis.path, new_models, analysis.findings, analysis.batch_name)
+            python = self.client.ready.get("python", "") if self.client else ""
+            analysis, found = merge_answer(analysis, answer, view.lines, python)
+            findings += found
         hints = line_hints(analysis, view.lines, view.settings.hints_style, view.settings.batch_name)
         return replace(view, analysis=analysis, hints=hints, extra_findings=findings)
 
@@ -151,18 +132,6 @@ class Verifier:
         line = spec.get("line", 1)
         return Finding(Span(line, 0, line, 0), "information", "torch-verify", message, source="torch",
                        model=spec.get("name"))
-
-    def problem_note(self, view: View, problem: dict) -> Finding:
-        line = problem.get("line") or 1
-        text = view.lines[line - 1] if 0 < line <= len(view.lines) else ""
-        span = Span(line, len(text) - len(text.lstrip()), line, len(text.rstrip()))
-        python = self.client.ready.get("python") if self.client else ""
-        if problem.get("kind") == "import":
-            message = f"torch verification cannot import this: {problem['message']} (in {python})"
-        else:
-            message = f"torch verification: this line failed: {problem['message']}"
-        return Finding(span, "information", "torch-import" if problem.get("kind") == "import" else "torch-verify",
-                       message, source="torch")
 
     # -------------------------------------------------------------- reporting
     def announce(self, message: str, kind: types.MessageType, popup: bool = False) -> None:

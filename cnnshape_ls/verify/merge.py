@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from copy import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..analysis import dims
 from ..analysis.findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
@@ -261,3 +261,39 @@ def _blame(code: str, error: dict) -> tuple[str | None, int | None]:
             ("BatchNorm", "InstanceNorm")):
         return "num_features", shape[1]
     return None, None
+
+
+def merge_answer(analysis: Analysis, answer: dict, lines: list[str],
+                 python: str = "") -> tuple[Analysis, list[Finding]]:
+    """The worker's answer for one buffer merged into its analysis: a new analysis and torch's findings."""
+    findings: list[Finding] = []
+    by_name = {m["name"]: m for m in answer.get("models", [])}
+    models = []
+    for model in analysis.models:
+        result = by_name.get(model.name)
+        if result is None:
+            models.append(model)
+            continue
+        if not result.get("ok") and (result.get("error") or {}).get("stage") == "build":
+            findings.append(Finding(Span(model.line, 0, model.line, 0), "information", "torch-build",
+                                    f"torch could not build {model.name}: {result['error'].get('message')}",
+                                    source="torch", model=model.name))
+            models.append(model)
+            continue
+        verdict = merge_model(model, result, analysis.findings, lines)
+        models.append(replace(model, records=verdict.records, verified=verdict.ok and not verdict.corrected))
+        findings += verdict.findings
+    findings += [problem_note(lines, problem, python) for problem in answer.get("problems", [])]
+    return Analysis(analysis.path, models, analysis.findings, analysis.batch_name), findings
+
+
+def problem_note(lines: list[str], problem: dict, python: str = "") -> Finding:
+    """A statement of the slice that failed: a missing module is said once, on its import."""
+    line = problem.get("line") or 1
+    span = _line_span(lines, line)
+    if problem.get("kind") == "import":
+        where = f" (in {python})" if python else ""
+        return Finding(span, "information", "torch-import",
+                       f"torch verification cannot import this: {problem['message']}{where}", source="torch")
+    return Finding(span, "information", "torch-verify", f"torch verification: this line failed: {problem['message']}",
+                   source="torch")
