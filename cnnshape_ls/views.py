@@ -192,7 +192,7 @@ def layer_hover(records: list[LayerRecord], batch_name: str = "BS", verified: st
                 lines.append(f"{'params':<8}{params_text(record.params)}")
         lines.append("```")
         if record.formula:
-            lines.append(f"_{record.formula}_")
+            lines.append(f"`{record.formula}`")  # a code span: the * of a formula is not emphasis
         if record.verified == "torch":
             lines.append("✓ torch agrees")
         elif record.verified == "filled":
