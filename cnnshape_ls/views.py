@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .analysis import Analysis, ModelResult, dims
+from .analysis.engine import comment_matches
 from .analysis.findings import LayerRecord, shape_text
 from .analysis.source import OUT_COMMENT, comment_start
 
@@ -133,7 +134,6 @@ def pass_outputs(records: list[LayerRecord]) -> list:
 
 
 def _same_comment(written: str, shape: tuple) -> bool:
-    from .analysis.engine import comment_matches
     return comment_matches(written, shape)
 
 

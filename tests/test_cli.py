@@ -419,18 +419,13 @@ def test_python_m_cnnshape_ls_cli(corpus: Path) -> None:
     assert {"linear-in-features", "conv-in-channels"} <= codes
 
 
-def test_serve_without_server_module(monkeypatch, capsys) -> None:
-    import cnnshape_ls.cli as cli
+def test_serve_starts_the_language_server(monkeypatch) -> None:
+    import cnnshape_ls.server as server
 
-    def missing(name: str, *args, **kwargs):
-        if name.startswith("cnnshape_ls.server"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        raise AssertionError(name)
-
-    monkeypatch.setattr(cli.importlib, "import_module", missing)
-    assert main(["serve"]) == 2
-    assert cli.serve_main([]) == 2
-    assert "language server" in capsys.readouterr().err
+    seen = []
+    monkeypatch.setattr(server, "run", lambda argv: seen.append(argv) or 0)
+    assert main(["serve", "--tcp", "127.0.0.1:0"]) == 0
+    assert seen == [["--tcp", "127.0.0.1:0"]]
 
 
 def test_pre_commit_hooks_file() -> None:

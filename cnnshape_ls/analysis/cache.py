@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .findings import Edit, Finding, Fix, LayerRecord, Span
+from .findings import Edit, Finding, Fix, Span
 from .result import ModelResult
 from .source import SourceFile
 
@@ -159,4 +159,4 @@ def rebase(entry: Entry, new_starts: dict[tuple, int]) -> tuple[ModelResult, lis
     return result, findings
 
 
-__all__ = ["FileLayout", "ModelCache", "LayerRecord"]
+__all__ = ["FileLayout", "ModelCache"]

@@ -797,7 +797,7 @@ class CallDispatcher:
                 first.taint.fixes[0].edits.extend(extra.edits)
                 first.taint.fixes[0].title += f"; change {layer.path or layer.rule.op}'s {error.blame} to match"
             return None
-        where = (Trace_arg(self.trace, layer, error.blame) if error.blame else None) or layer.node or node
+        where = (self.trace.argument_node(layer, error.blame) if error.blame else None) or layer.node or node
         if where is None:
             return None
         finding = self.trace.report(error, where)
@@ -1173,10 +1173,6 @@ class FirstLayerFound(Exception):
 def is_foreign(node: Any) -> bool:
     """A node of another file (an imported block): its line numbers are not this buffer's."""
     return getattr(node, "_cnnshape_foreign", False)
-
-
-def Trace_arg(trace, layer: Layer, name: str) -> ast.AST | None:
-    return trace.argument_node(layer, name)
 
 
 def _shapes_of(result: Any) -> list:

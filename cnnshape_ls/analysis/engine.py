@@ -30,7 +30,6 @@ from .inputs import (
     solve_square,
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
-from .layers import CannotTell
 from .result import Analysis, ModelResult
 from .source import OUT_COMMENT, SourceFile, parse_tolerant
 from .trace import Trace
@@ -619,4 +618,4 @@ def stale_comments(src: SourceFile, records: list[LayerRecord]) -> list[Finding]
     return findings
 
 
-__all__ = ["Options", "analyze_source", "CannotTell"]
+__all__ = ["Options", "analyze_source"]

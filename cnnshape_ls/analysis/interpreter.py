@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import dims
-from .layers import RULES, UNKNOWN
+from .layers import UNKNOWN
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -895,4 +895,4 @@ BUILTINS: dict[str, Any] = {name: _builtin(name) for name in (
 )}
 BUILTINS.update({"True": True, "False": False, "None": None, "__name__": "__cnnshape__"})
 
-__all__ = ["BudgetExceeded", "Interpreter", "Frame", "merge", "truth", "RULES"]
+__all__ = ["BudgetExceeded", "Interpreter", "Frame", "merge", "truth"]

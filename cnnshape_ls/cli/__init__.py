@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import sys
 import warnings
 from collections.abc import Sequence
@@ -78,48 +77,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     return _serve(list(argv) if argv is not None else sys.argv[1:])
 
 
-ENTRY_POINTS = ("main", "serve_main", "run")
-SERVER_MODULES = ("cnnshape_ls.server", "cnnshape_ls.server.server")
-
-
-def _server_entry():
-    """The function that starts the language server: ``main``, ``serve_main`` or ``run`` of the server package."""
-    for name in SERVER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name is not None and name.startswith(err.name):
-                continue  # that module is not there (yet)
-            raise
-        for attr in ENTRY_POINTS:
-            start = getattr(module, attr, None)
-            if callable(start):
-                return start
-    return None
-
-
 def _serve(argv: list[str]) -> int:
-    try:
-        start = _server_entry()
-    except ImportError as err:
-        print(f"cnnshape: the language server cannot start: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    if start is None:
-        print("cnnshape: the language server is not part of this version yet (no cnnshape_ls.server entry point)",
-              file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        takes_argv = bool(inspect.signature(start).parameters)
-    except (TypeError, ValueError):
-        takes_argv = True
-    try:
-        result = start(argv) if takes_argv else start()
-    except ModuleNotFoundError as err:
-        if not (err.name or "").startswith("cnnshape_ls."):
-            raise
-        print(f"cnnshape: the language server is incomplete in this version: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    return result if isinstance(result, int) else 0
+    # imported here: the check and annotate commands never load pygls
+    from ..server import run
+
+    return run(argv)
 
 
 __all__ = ["build_parser", "main", "serve_main"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import traceback
 import warnings
 from pathlib import Path
@@ -193,4 +192,4 @@ def run(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["CnnshapeServer", "create_server", "run", "asyncio"]
+__all__ = ["CnnshapeServer", "create_server", "run"]

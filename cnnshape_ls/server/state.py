@@ -17,7 +17,6 @@ from typing import Any
 
 from ..analysis import Analysis, Options, analyze_source
 from ..analysis.cache import ModelCache
-from ..analysis.findings import LayerRecord
 from ..analysis.source import split_lines
 from ..settings import Settings
 from ..views import LineHint, line_hints
@@ -141,10 +140,3 @@ class Scheduler:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-
-
-def records_for_line(view: View, line: int) -> list[LayerRecord]:
-    for hint in view.hints:
-        if hint.line == line:
-            return hint.records
-    return []
