@@ -257,20 +257,29 @@ def _needs_arguments(node: ast.ClassDef) -> bool:
 def _factory_call(src: SourceFile, name: str) -> ast.expr | None:
     """How the file builds a class it never instantiates at top level: ``def resnet18(): return
     ResNet(BasicBlock, [2, 2, 2, 2])`` gives ``resnet18()``; a call with plain arguments anywhere gives itself."""
-    for stmt in src.tree.body:
-        if isinstance(stmt, ast.FunctionDef) and not _required_params(stmt):
-            for node in ast.walk(stmt):
-                if isinstance(node, ast.Return) and isinstance(node.value, ast.Call) \
-                        and isinstance(node.value.func, ast.Name) and node.value.func.id == name:
-                    return ast.Call(func=ast.Name(id=stmt.name, ctx=ast.Load()), args=[], keywords=[])
+    if src.factories is None:
+        src.factories = _factory_index(src)
+    return src.factories.get(name)
+
+
+def _factory_index(src: SourceFile) -> dict[str, ast.expr]:
+    """One pass over the file's functions and top-level code (not its classes) for every class at once."""
+    factories: dict[str, ast.expr] = {}
+    plain: dict[str, ast.expr] = {}
     for stmt in src.tree.body:
         if isinstance(stmt, ast.ClassDef):
             continue
+        is_factory = isinstance(stmt, ast.FunctionDef) and not _required_params(stmt)
         for node in ast.walk(stmt):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name \
-                    and all(_plain(a) for a in [*node.args, *(k.value for k in node.keywords)]):
-                return node
-    return None
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+                continue
+            name = node.func.id
+            if is_factory and name not in factories and any(
+                    isinstance(r, ast.Return) and r.value is node for r in ast.walk(stmt)):
+                factories[name] = ast.Call(func=ast.Name(id=stmt.name, ctx=ast.Load()), args=[], keywords=[])
+            if name not in plain and all(_plain(a) for a in [*node.args, *(k.value for k in node.keywords)]):
+                plain[name] = node
+    return {**plain, **factories}
 
 
 def _required_params(func: ast.FunctionDef) -> bool:

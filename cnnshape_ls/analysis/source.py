@@ -32,6 +32,8 @@ class SourceFile:
     """1-based lines removed to make the rest parse."""
     calls: list[ast.Call] | None = None
     """Calls of names (``model(x)``), indexed on first use by the input finder."""
+    factories: dict | None = None
+    """How the file builds each class it calls with arguments, indexed on first use."""
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
@@ -147,6 +149,11 @@ DOC_INPUT = re.compile(r"^\s*(?:in|input)\s*:\s*(?P<shape>[(\[][^)\]]*[)\]])", r
 
 def comment_start(line: str) -> int | None:
     """Where the ``#`` comment of a line starts, ignoring ``#`` inside strings."""
+    hash_at = line.find("#")
+    if hash_at < 0:
+        return None
+    if "'" not in line[:hash_at] and '"' not in line[:hash_at]:
+        return hash_at  # no string before it: the usual case, without walking the line
     quote: str | None = None
     i = 0
     while i < len(line):
