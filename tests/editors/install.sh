@@ -25,6 +25,9 @@ export npm_config_unsafe_perm=true npm_config_yes=true npm_config_fund=false npm
   npm_config_update_notifier=false
 
 step() { echo "cnnshape-e2e: $*" >&2; }
+# One install at a time (two test sessions on one machine): wait for the other to finish.
+exec 9>"$C/install.lock"
+flock -w 1500 9 || { echo "cnnshape-e2e: another install.sh holds $C/install.lock" >&2; exit 1; }
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO="sudo -n"; fi
 
@@ -38,8 +41,8 @@ done
 emacs_ok() { command -v emacs >/dev/null && emacs --version 2>/dev/null | head -1 | grep -qE 'GNU Emacs (3[0-9]|[4-9][0-9])'; }
 if [ ${#missing[@]} -gt 0 ]; then
   step "apt-get install ${missing[*]}"
-  $SUDO apt-get update -q
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -q
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}"
 fi
 # Emacs 30 from bookworm-backports (Debian 12 has 28, whose eglot has no inlay hints), without
 # touching /etc/apt: a sources list and package lists of its own, in the cache (~25 s).
@@ -47,7 +50,8 @@ if ! emacs_ok; then
   step "apt-get install -t bookworm-backports emacs-nox"
   mkdir -p "$C/apt-backports/lists/partial"
   echo 'deb http://deb.debian.org/debian bookworm-backports main' > "$C/apt-backports/sources.list"
-  APTO=(-o "Dir::Etc::sourcelist=$C/apt-backports/sources.list" -o "Dir::State::Lists=$C/apt-backports/lists")
+  APTO=(-o "Dir::Etc::sourcelist=$C/apt-backports/sources.list" -o "Dir::State::Lists=$C/apt-backports/lists"
+        -o DPkg::Lock::Timeout=300 -o APT::Sandbox::User=root)
   $SUDO apt-get "${APTO[@]}" update -q
   $SUDO apt-get "${APTO[@]}" install -y -q --no-install-recommends -t bookworm-backports emacs-nox
   emacs_ok || { echo "cnnshape-e2e: Emacs 30 did not install" >&2; exit 1; }

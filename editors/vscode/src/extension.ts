@@ -369,10 +369,18 @@ async function showModelSummary(): Promise<void> {
   } else if (models.length === 1) {
     name = models[0].label;
   }
-  const text = (await lc.sendRequest(ExecuteCommandRequest.type, {
-    command: 'cnnshape.showSummary',
-    arguments: name ? [uri, name] : [uri],
-  })) as string | null;
+  let text: string | null;
+  try {
+    text = (await lc.sendRequest(ExecuteCommandRequest.type, {
+      command: 'cnnshape.showSummary',
+      arguments: name ? [uri, name] : [uri],
+    })) as string | null;
+  } catch (err) {
+    log(`cnnshape.showSummary failed: ${err}`);
+    void vscode.window.showErrorMessage(`cnnshape: the server could not show the summary (${err}).`, 'Show Log')
+      .then((c) => c && output.show(true));
+    return;
+  }
   if (!text) {
     void vscode.window.showInformationMessage('cnnshape: no model found in this file.');
     return;
