@@ -81,6 +81,15 @@ def test_neovim_headless(editor_tools: Tools, session: Session, workspace: Path,
     assert "# out:" not in (workspace / "model.py").read_text().splitlines()[10]
 
 
+def test_neovim_settings(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
+    """vim.lsp.config("cnnshape", {settings = {cnnshape = ...}}): the settings reach the server."""
+    original = (workspace / "model.py").read_text().splitlines()
+    settings = {"batchName": "B", "hints": {"style": "arrow"}}
+    report = _probe(editor_tools, session, workspace, tmp_path, settings=settings)
+    drawn = _hint_lines(report, original)
+    assert "→ (B, 576)" in drawn.get(original[15], ""), drawn
+
+
 def test_neovim_010_fallback(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
     """require("cnnshape").setup({settings = ...}) as on Neovim 0.10: vim.lsp.start from a FileType autocommand;
     the settings reach the server (initializationOptions and workspace/configuration)."""
