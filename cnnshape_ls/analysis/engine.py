@@ -109,6 +109,7 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
     layout = FileLayout.of(src) if cache is not None else None
     settings_key = repr((options.input, options.model, options.config_input, options.batch_name,
                          sorted(imports.texts.items())))
+    reported = {(f.span, f.code) for f in analysis.findings}
     for cand in candidates:
         key = regions = None
         analysed: Any = None
@@ -127,7 +128,8 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
             continue
         analysis.models.append(result)
         for finding in findings:
-            if not any(f.span == finding.span and f.code == finding.code for f in analysis.findings):
+            if (finding.span, finding.code) not in reported:  # a block's error, found again by its parent
+                reported.add((finding.span, finding.code))
                 finding.model = finding.model or result.name
                 analysis.findings.append(finding)
     return analysis

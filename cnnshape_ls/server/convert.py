@@ -16,7 +16,10 @@ SEVERITY = {
 
 def position(codec: PositionCodec, lines: list[str], line: int, column: int) -> types.Position:
     """``line`` is 1-based, ``column`` counts code points."""
-    return codec.position_to_client_units(lines, types.Position(line=max(line - 1, 0), character=max(column, 0)))
+    row, column = max(line - 1, 0), max(column, 0)
+    if row < len(lines) and lines[row][:column].isascii():
+        return types.Position(line=row, character=column)  # one unit per character in every encoding
+    return codec.position_to_client_units(lines, types.Position(line=row, character=column))
 
 
 def to_range(codec: PositionCodec, lines: list[str], span: Span) -> types.Range:
