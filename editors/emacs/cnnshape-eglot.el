@@ -60,9 +60,32 @@ They reach the server as initializationOptions and as the answer to workspace/co
   "`cnnshape-settings' as a JSON object (never null)."
   (or cnnshape-settings (make-hash-table)))
 
+(defclass cnnshape-eglot-server (eglot-lsp-server) ()
+  :documentation "cnnshape-ls, which asks for its inlay hints to be drawn again when an analysis lands.")
+
+(cl-defmethod eglot-client-capabilities ((_server cnnshape-eglot-server))
+  "Eglot's capabilities, plus `workspace/inlayHint/refresh' (Eglot 1.17 does not announce it).
+Without it the hints asked for before the first analysis lands stay empty until the next edit or scroll."
+  (let* ((caps (copy-sequence (cl-call-next-method)))
+         (workspace (copy-sequence (plist-get caps :workspace))))
+    (plist-put caps :workspace (plist-put workspace :inlayHint '(:refreshSupport t)))))
+
+(cl-defmethod eglot-handle-request ((server cnnshape-eglot-server) (_method (eql workspace/inlayHint/refresh))
+                                    &rest _)
+  "Draw the inlay hints of SERVER's buffers again, in every window that shows them."
+  (dolist (buffer (eglot--managed-buffers server))
+    (eglot--when-live-buffer buffer
+      (when (bound-and-true-p eglot-inlay-hints-mode)
+        (dolist (window (get-buffer-window-list buffer nil t))
+          (if (fboundp 'eglot--update-hints-1)
+              (eglot--update-hints-1 (window-start window) (window-end window t))
+            (jit-lock-refontify (window-start window) (window-end window t)))))))
+  nil)
+
 (defun cnnshape-eglot-contact (&optional _interactive)
   "The Eglot contact for cnnshape-ls: the command and its initializationOptions."
-  (list (cnnshape-eglot--python) "-m" "cnnshape_ls"
+  (list 'cnnshape-eglot-server
+        (cnnshape-eglot--python) "-m" "cnnshape_ls"
         :initializationOptions (lambda (_server) (list :cnnshape (cnnshape-eglot--settings)))))
 
 (defvar cnnshape-eglot--previous-configuration nil

@@ -201,3 +201,38 @@ def ansi_to_html(text: str, fg=(224, 226, 234), bg=(20, 22, 27), title: str = ""
     return (f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>"
             f"body{{margin:0;background:rgb{bg}}}pre{{margin:0;padding:8px;font:14px/18px 'DejaVu Sans Mono',"
             f"monospace;color:rgb{fg};white-space:pre}}</style><pre>{body}</pre>")
+
+
+def tmux_screen(session: Session, tmux_bin: str, command: str, cwd: Path, done, timeout: float = 60,
+                size: tuple[int, int] = (132, 30)) -> tuple[list[str], str, str]:
+    """Run ``command`` in a tmux server of its own (a terminal, as a person has one) until ``done(screen)``
+    holds; the tmux command prefix, the screen as text and with its colours. The server is killed at the end
+    of the test."""
+    tmux = [tmux_bin, "-L", f"cnnshape-e2e-{session.tag[:12]}", "-f", "/dev/null"]
+    session.cleanups.append(lambda: subprocess.run([*tmux, "kill-server"], capture_output=True, env=session.env))
+    subprocess.run([*tmux, "new-session", "-d", "-s", "editor", "-x", str(size[0]), "-y", str(size[1]),
+                    "-c", str(cwd), "-e", "COLORTERM=truecolor", command], check=True, env=session.env)
+
+    def capture(*flags: str) -> str:
+        return subprocess.run([*tmux, "capture-pane", "-p", *flags, "-t", "editor"], capture_output=True,
+                              text=True, env=session.env).stdout
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not done(capture()):
+        time.sleep(0.2)
+    time.sleep(0.5)  # let the last redraw land
+    return tmux, capture(), capture("-e")
+
+
+def screen_line(screen: str, marker: str) -> str:
+    return next((line for line in screen.splitlines() if marker in line), "")
+
+
+def photograph(session: Session, chromium: str, ansi: str, png: Path, title: str, size: str = "1130,560") -> None:
+    """The terminal screen as a picture for the docs: its colours as HTML, photographed by Chromium."""
+    page = png.with_suffix(".html")
+    page.write_text(ansi_to_html(ansi, title=title))
+    session.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                 f"--user-data-dir={png.parent / 'chromium-shot'}", f"--screenshot={png}", f"--window-size={size}",
+                 page.as_uri()], timeout=60)
+    assert png.is_file(), f"Chromium wrote no {png.name}"

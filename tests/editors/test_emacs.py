@@ -5,11 +5,26 @@ M-x cnnshape-annotate."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from editor_support import EXPECTED_HINTS, FIX_LINE, FIXED_LINE, HERE, MESSAGE, ROOT, Session, Tools, tagged_pids
+from editor_support import (
+    EXPECTED_HINTS,
+    FIX_LINE,
+    FIXED_LINE,
+    HERE,
+    MESSAGE,
+    ROOT,
+    Session,
+    Tools,
+    photograph,
+    save_image,
+    screen_line,
+    tagged_pids,
+    tmux_screen,
+)
 
 
 @pytest.mark.parametrize("batch", ["BS", "N"], ids=["defaults", "settings"])
@@ -50,3 +65,26 @@ def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp
     while tagged_pids(session.tag) and time.monotonic() < end:
         time.sleep(0.1)
     assert not tagged_pids(session.tag), "the language server outlived Emacs"
+
+
+def test_emacs_screen(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
+    """What a person sees: emacs -nw in a terminal (tmux) with the init of editors/emacs/README.md; the hints
+    are drawn by eglot-inlay-hints-mode in a real window, the diagnostics by Flymake at the end of the line."""
+
+    def ready(screen: str) -> bool:
+        return "# out: (BS, 8, 30, 30)" in screen_line(screen, "('relu1'") and "mat1 and mat2" in screen
+
+    command = (f"{editor_tools.emacs} -nw -Q -L {ROOT / 'editors' / 'emacs'} -l {HERE / 'emacs_init.el'} model.py")
+    tmux, screen, colored = tmux_screen(session, editor_tools.tmux, command, workspace, ready, timeout=30)
+    (tmp_path / "emacs-screen.txt").write_text(screen)
+    assert "# out: (BS, 8, 30, 30)" in screen_line(screen, "('relu1'"), screen
+    assert "# out: (BS, 127)" in screen_line(screen, "('fc1'"), screen
+    assert "mat1 and mat2 shapes cannot be multiplied (BSx127 and 128x64)" in screen_line(screen, "('fc2'"), screen
+    subprocess.run([*tmux, "send-keys", "-t", "editor", "C-x", "C-c"], env=session.env)
+    end = time.monotonic() + 10
+    while tagged_pids(session.tag) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert not tagged_pids(session.tag), "Emacs or its language server outlived C-x C-c"
+    save_image(tmp_path / "emacs-screen.txt", "emacs-screen.txt")
+    photograph(session, editor_tools.chromium, colored, tmp_path / "emacs-screen.png", "Emacs 30 with cnnshape-ls")
+    save_image(tmp_path / "emacs-screen.png", "emacs-screen.png")

@@ -19,9 +19,11 @@ from editor_support import (
     ROOT,
     Session,
     Tools,
-    ansi_to_html,
+    photograph,
     save_image,
+    screen_line,
     tagged_pids,
+    tmux_screen,
 )
 
 NVIM_RTP = ROOT / "editors" / "nvim"
@@ -113,47 +115,23 @@ def test_neovim_server_annotate_command(editor_tools: Tools, session: Session, w
 
 def test_neovim_screen(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
     """What a person sees: Neovim in a terminal (tmux), a three-line init.lua."""
-    socket = f"cnnshape-e2e-{session.tag[:12]}"
-    tmux = [editor_tools.tmux, "-L", socket, "-f", "/dev/null"]
-    env = {**session.env, "CNNSHAPE_NVIM_RTP": str(NVIM_RTP)}
-    session.cleanups.append(lambda: subprocess.run([*tmux, "kill-server"], capture_output=True, env=env))
-    subprocess.run([*tmux, "new-session", "-d", "-s", "nvim", "-x", "132", "-y", "30", "-c", str(workspace),
-                    "-e", "COLORTERM=truecolor", f"{editor_tools.nvim} --clean -u {HERE / 'nvim_init.lua'} model.py"],
-                   check=True, env=env)
-    screen = ""
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "nvim"], capture_output=True, text=True,
-                                env=env).stdout
-        if "# out: (BS, 8, 30, 30)" in _line(screen, "('relu1'") and "mat1 and mat2" in screen:
-            break
-        time.sleep(0.2)
-    time.sleep(0.5)  # let the last redraw land
-    screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "nvim"], capture_output=True, text=True,
-                            env=env).stdout
-    colored = subprocess.run([*tmux, "capture-pane", "-p", "-e", "-t", "nvim"], capture_output=True, text=True,
-                             env=env).stdout
+    session.env["CNNSHAPE_NVIM_RTP"] = str(NVIM_RTP)
+
+    def ready(screen: str) -> bool:
+        return "# out: (BS, 8, 30, 30)" in screen_line(screen, "('relu1'") and "mat1 and mat2" in screen
+
+    tmux, screen, colored = tmux_screen(session, editor_tools.tmux,
+                                        f"{editor_tools.nvim} --clean -u {HERE / 'nvim_init.lua'} model.py",
+                                        workspace, ready)
     (tmp_path / "nvim-screen.txt").write_text(screen)
-    (tmp_path / "nvim-screen.ansi").write_text(colored)
-    assert "# out: (BS, 8, 30, 30)" in _line(screen, "('relu1'"), screen
-    assert "# out: (BS, 576)" in _line(screen, "('flatten'"), screen
-    assert "mat1 and mat2 shapes cannot be multiplied" in _line(screen, "('fc2'"), screen
-    subprocess.run([*tmux, "send-keys", "-t", "nvim", "Escape", ":qa!", "Enter"], env=env)
+    assert "# out: (BS, 8, 30, 30)" in screen_line(screen, "('relu1'"), screen
+    assert "# out: (BS, 576)" in screen_line(screen, "('flatten'"), screen
+    assert "mat1 and mat2 shapes cannot be multiplied" in screen_line(screen, "('fc2'"), screen
+    subprocess.run([*tmux, "send-keys", "-t", "editor", "Escape", ":qa!", "Enter"], env=session.env)
     end = time.monotonic() + 10
     while tagged_pids(session.tag) and time.monotonic() < end:
         time.sleep(0.1)
     assert not tagged_pids(session.tag), "Neovim or its language server outlived :qa!"
     save_image(tmp_path / "nvim-screen.txt", "nvim-screen.txt")
-    # The same screen as a picture for the docs: the capture's colours as HTML, photographed by Chromium.
-    page = tmp_path / "nvim-screen.html"
-    page.write_text(ansi_to_html(colored, title="Neovim 0.11 with cnnshape-ls"))
-    shot = tmp_path / "nvim-screen.png"
-    session.run([editor_tools.chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                 f"--user-data-dir={tmp_path / 'chromium'}", f"--screenshot={shot}", "--window-size=1130,560",
-                 page.as_uri()], timeout=60)
-    assert shot.is_file()
-    save_image(shot, "nvim-screen.png")
-
-
-def _line(screen: str, marker: str) -> str:
-    return next((line for line in screen.splitlines() if marker in line), "")
+    photograph(session, editor_tools.chromium, colored, tmp_path / "nvim-screen.png", "Neovim 0.11 with cnnshape-ls")
+    save_image(tmp_path / "nvim-screen.png", "nvim-screen.png")
