@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
@@ -31,10 +33,14 @@ def column_from_client(codec: PositionCodec, lines: list[str], pos: types.Positi
     return codec.position_from_client_units(lines, types.Position(line=pos.line, character=pos.character)).character
 
 
-def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding) -> types.Diagnostic:
+BATCH = re.compile(r"\bBS\b")
+
+
+def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding, batch_name: str = "BS") -> types.Diagnostic:
+    message = finding.message if batch_name == "BS" else BATCH.sub(batch_name, finding.message)
     return types.Diagnostic(
         range=to_range(codec, lines, finding.span),
-        message=finding.message,
+        message=message,
         severity=SEVERITY.get(finding.severity, types.DiagnosticSeverity.Information),
         code=finding.code,
         source=finding.source,

@@ -151,10 +151,12 @@ class CnnshapeServer(LanguageServer):
             pass
 
     async def view(self, uri: str, wait: bool = False) -> View | None:
+        """The last analysis of ``uri``; before the first one has landed, wait for it (a client asking
+        for hints right after opening a file would otherwise get none, and not every client refreshes)."""
         state = self.documents.get(uri)
         if state is None:
             return None
-        if wait:
+        if wait or state.view is None:
             return await self.scheduler.wait(state)
         return state.view
 

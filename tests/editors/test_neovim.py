@@ -100,12 +100,12 @@ def test_neovim_010_fallback(editor_tools: Tools, session: Session, workspace: P
                     settings={"batchName": "N", "hints": {"style": "arrow"}})
     drawn = _hint_lines(report, original)
     assert "→ (N, 8, 30, 30)" in drawn.get(original[10], ""), drawn
-    assert any(d["message"] == MESSAGE for d in report["diagnostics"]), report["diagnostics"]
+    # batchName renames the batch in diagnostics too, once the analysis made with the settings is pulled
+    renamed = MESSAGE.replace("BSx", "Nx")
+    assert any(d["message"] in (MESSAGE, renamed) for d in report["diagnostics"]), report["diagnostics"]
     assert report["fixed_line"] == FIXED_LINE
 
 
-@pytest.mark.xfail(strict=False, reason="server: pygls 2 passes executeCommand arguments one by one, the "
-                   "cnnshape.annotate handler takes them as one list and answers {applied: false}")
 def test_neovim_server_annotate_command(editor_tools: Tools, session: Session, workspace: Path,
                                         tmp_path: Path) -> None:
     report = _probe(editor_tools, session, workspace, tmp_path)

@@ -47,7 +47,7 @@ def register(server) -> None:
             for finding in view.findings:
                 if not finding.fixes or finding.span.end_line < first or finding.span.line > last:
                     continue
-                diag = diagnostic(codec, view.lines, finding)
+                diag = diagnostic(codec, view.lines, finding, view.settings.batch_name)
                 for i, fix in enumerate(finding.fixes):
                     actions.append(types.CodeAction(
                         title=fix.title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],

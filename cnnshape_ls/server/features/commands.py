@@ -10,7 +10,8 @@ from .code_actions import annotate_edit
 
 def register(server) -> None:
     @server.command("cnnshape.annotate")
-    async def annotate(ls, args) -> dict:
+    async def annotate(ls, *args) -> dict:
+        args = _arguments(args)
         uri = _first(args)
         view = await ls.view(uri, wait=True) if uri else None
         if view is None:
@@ -20,7 +21,8 @@ def register(server) -> None:
         return {"applied": bool(result and result.applied)}
 
     @server.command("cnnshape.showSummary")
-    async def show_summary(ls, args) -> str:
+    async def show_summary(ls, *args) -> str:
+        args = _arguments(args)
         uri = _first(args)
         name = args[1] if isinstance(args, list) and len(args) > 1 else None
         view = await ls.view(uri, wait=True) if uri else None
@@ -33,9 +35,16 @@ def register(server) -> None:
         return text
 
     @server.command("cnnshape.reanalyze")
-    def reanalyze(ls, args) -> None:
+    def reanalyze(ls, *args) -> None:
         for uri in list(ls.documents):
             ls.analyse(uri)
+
+
+def _arguments(args: tuple) -> list:
+    """pygls passes a command's arguments one by one; older clients wrap them in one list."""
+    if len(args) == 1 and isinstance(args[0], list):
+        return args[0]
+    return list(args)
 
 
 def _first(args) -> str | None:

@@ -9,7 +9,7 @@ from ..convert import diagnostic
 
 def items(server, view) -> list[types.Diagnostic]:
     codec = server.workspace.position_codec
-    return [diagnostic(codec, view.lines, f) for f in view.findings]
+    return [diagnostic(codec, view.lines, f, view.settings.batch_name) for f in view.findings]
 
 
 def publish(server, state, view) -> None:
