@@ -24,17 +24,27 @@ from ..views import LineHint, line_hints
 
 @dataclass
 class View:
-    """One analysis of one version, with what editors show precomputed."""
+    """One analysis of one version; its hints are made when first asked for (diagnostics go out first)."""
 
     version: int | None
     text: str
     lines: list[str]
     analysis: Analysis
-    hints: list[LineHint]
     settings: Settings
     finished_at: float = field(default_factory=time.perf_counter)
     extra_findings: list = field(default_factory=list)
     """Findings of torch verification for this version (source ``torch``)."""
+    previous: View | None = field(default=None, repr=False)
+    """The view before, until this one's hints are made (they keep its hints of vanished models)."""
+    made_hints: list[LineHint] | None = field(default=None, repr=False)
+
+    @property
+    def hints(self) -> list[LineHint]:
+        if self.made_hints is None:
+            fresh = line_hints(self.analysis, self.lines, self.settings.hints_style, self.settings.batch_name)
+            self.made_hints = carry_over(self.previous, self.analysis, self.lines, fresh)
+            self.previous = None
+        return self.made_hints
 
     @property
     def findings(self) -> list:
@@ -115,9 +125,10 @@ class Scheduler:
             if analysis is None or state.latest_version != version:
                 return
             lines = split_lines(text)
-            hints = line_hints(analysis, lines, settings.hints_style, settings.batch_name)
-            hints = carry_over(state.view, analysis, lines, hints)
-            view = View(version, text, lines, analysis, hints, settings)
+            previous = state.view
+            if previous is not None and previous.made_hints is None:
+                previous.previous = None  # keep one view back, not a chain of unseen ones
+            view = View(version, text, lines, analysis, settings, previous=previous)
             state.view = view
             state.landed.set()
             result = on_landed(state, view)

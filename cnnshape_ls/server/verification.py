@@ -19,7 +19,6 @@ from lsprotocol import types
 from ..analysis.findings import Finding, Span
 from ..verify.client import VerifyBackoff, VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
 from ..verify.merge import merge_answer, plan
-from ..views import line_hints
 from .state import DocumentState, View
 
 
@@ -118,8 +117,7 @@ class Verifier:
             python = self.client.ready.get("python", "") if self.client else ""
             analysis, found = merge_answer(analysis, answer, view.lines, python)
             findings += found
-        hints = line_hints(analysis, view.lines, view.settings.hints_style, view.settings.batch_name)
-        return replace(view, analysis=analysis, hints=hints, extra_findings=findings)
+        return replace(view, analysis=analysis, extra_findings=findings, previous=None, made_hints=None)
 
     def skipped_note(self, view: View, name: str, why: str) -> Finding | None:
         model = next((m for m in view.analysis.models if m.name == name), None)
