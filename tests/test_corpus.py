@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from support import apply_edits, torch_truth
 
 import cnnshape_ls
+
+from support import apply_edits, torch_truth
 
 pytestmark = pytest.mark.torch
 CORPUS = Path(__file__).resolve().parent / "corpus"

@@ -6,11 +6,12 @@ import sys
 import textwrap
 
 import pytest
-from support import apply_edits
 
 import cnnshape_ls
 from cnnshape_ls.analysis import dims
 from cnnshape_ls.analysis.inputs import parse_shape
+
+from support import apply_edits
 
 
 def analyze(source: str, **kw):

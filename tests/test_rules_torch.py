@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 
 from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+
 from torch_rules_harness import Case, check, check_message, near, per_axis, positional_count  # noqa: E402
 
 pytestmark = pytest.mark.torch

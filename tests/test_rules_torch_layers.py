@@ -13,9 +13,10 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from torch_rules_harness import Case, check, check_message, near, positional_count  # noqa: E402
 
 from cnnshape_ls.analysis.layers import elementwise  # noqa: E402
+
+from torch_rules_harness import Case, check, check_message, near, positional_count  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -15,9 +15,10 @@ pytest.importorskip("torch")
 import torch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from torch_rules_harness import Case, Module, _rule_value, _torch_value, check, near, positional_count  # noqa: E402
 
 from cnnshape_ls.analysis.layers import RULES  # noqa: E402
+
+from torch_rules_harness import Case, Module, _rule_value, _torch_value, check, near, positional_count  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from editor_support import (
     EXPECTED_HINTS,
     FIX_LINE,

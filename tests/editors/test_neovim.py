@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from editor_support import (
     EXPECTED_HINTS,
     FIX_LINE,

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from editor_support import (
     EXPECTED_HINTS,
     FIX_LINE,

@@ -31,60 +31,42 @@ def make_client() -> LanguageClient:
     return client
 
 
-@pytest_lsp.fixture(
-    params=CLIENTS,
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client),
-)
-async def client(lsp_client: LanguageClient, request, tmp_path):
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client)
+
+
+async def start_session(lsp_client: LanguageClient, profile: str, folder, verify: dict) -> None:
+    """Initialize as the client ``profile`` would, on one workspace folder, with these verify settings."""
     params = types.InitializeParams(
-        capabilities=client_capabilities(request.param),
-        root_uri=tmp_path.as_uri(),
-        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
-        initialization_options={"cnnshape": {"verify": {"enabled": False}}},
+        capabilities=client_capabilities(profile),
+        root_uri=folder.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=folder.as_uri(), name="ws")],
+        initialization_options={"cnnshape": {"verify": verify}},
     )
     result = await lsp_client.initialize_session(params)
     lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
-    lsp_client.workspace_path = tmp_path
-    lsp_client.profile = request.param
+    lsp_client.workspace_path = folder
+    lsp_client.profile = profile
+
+
+@pytest_lsp.fixture(params=CLIENTS, config=SERVER)
+async def client(lsp_client: LanguageClient, request, tmp_path):
+    """A client whose server does static analysis only."""
+    await start_session(lsp_client, request.param, tmp_path, {"enabled": False})
     yield
     await lsp_client.shutdown_session()
 
 
-@pytest_lsp.fixture(
-    params=CLIENTS,
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client),
-)
+@pytest_lsp.fixture(params=CLIENTS, config=SERVER)
 async def verifying_client(lsp_client: LanguageClient, request, tmp_path):
     """A client whose server verifies with torch, quickly after each edit."""
-    params = types.InitializeParams(
-        capabilities=client_capabilities(request.param),
-        root_uri=tmp_path.as_uri(),
-        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
-        initialization_options={"cnnshape": {"verify": {"enabled": True, "delayMs": 50, "timeoutSeconds": 5}}},
-    )
-    result = await lsp_client.initialize_session(params)
-    lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
-    lsp_client.workspace_path = tmp_path
-    lsp_client.profile = request.param
+    await start_session(lsp_client, request.param, tmp_path, {"enabled": True, "delayMs": 50, "timeoutSeconds": 5})
     yield
     await lsp_client.shutdown_session()
 
 
-@pytest_lsp.fixture(
-    params=CLIENTS,
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client),
-)
+@pytest_lsp.fixture(params=CLIENTS, config=SERVER)
 async def hostile_client(lsp_client: LanguageClient, request, tmp_path):
     """A verifying client with a short timeout: a model that hangs is given up on after 3 s."""
-    params = types.InitializeParams(
-        capabilities=client_capabilities(request.param),
-        root_uri=tmp_path.as_uri(),
-        workspace_folders=[types.WorkspaceFolder(uri=tmp_path.as_uri(), name="ws")],
-        initialization_options={"cnnshape": {"verify": {"enabled": True, "delayMs": 50, "timeoutSeconds": 3}}},
-    )
-    result = await lsp_client.initialize_session(params)
-    lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
-    lsp_client.workspace_path = tmp_path
-    lsp_client.profile = request.param
+    await start_session(lsp_client, request.param, tmp_path, {"enabled": True, "delayMs": 50, "timeoutSeconds": 3})
     yield
     await lsp_client.shutdown_session()

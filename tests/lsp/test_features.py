@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from helpers import ROOT, apply_text_edits, change_document, diagnostics, inlay_hints, open_document, settled
 from lsprotocol import types
+
+from helpers import ROOT, apply_text_edits, change_document, diagnostics, inlay_hints, open_document, settled
 
 CORPUS = ROOT / "tests" / "corpus"
 

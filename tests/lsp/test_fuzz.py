@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
-from helpers import ROOT, change_document, diagnostics, inlay_hints, open_document
 from lsprotocol import types
+
+from helpers import ROOT, change_document, diagnostics, inlay_hints, open_document
 
 CORPUS = sorted((ROOT / "tests" / "corpus").glob("*.py"))
 SENTINEL = """import torch.nn as nn

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import change_document, diagnostics, inlay_hints, open_document, pulls
 from lsprotocol import types
+
+from helpers import change_document, diagnostics, inlay_hints, open_document, pulls
 
 pytest.importorskip("torch")
 

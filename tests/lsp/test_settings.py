@@ -9,8 +9,9 @@ import sys
 import time
 
 import pytest
-from helpers import diagnostics, inlay_hints, open_document
 from lsprotocol import types
+
+from helpers import diagnostics, inlay_hints, open_document
 
 MODEL = "import torch.nn as nn\n\nnet = nn.Sequential(\n    nn.Conv2d(3, 8, 3),\n    nn.ReLU(),\n)\n"
 

@@ -6,8 +6,9 @@ import asyncio
 import time
 
 import pytest
-from helpers import diagnostics, inlay_hints, open_document
 from lsprotocol import types
+
+from helpers import diagnostics, inlay_hints, open_document
 
 pytest.importorskip("torch")
 
