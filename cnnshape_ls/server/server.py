@@ -121,18 +121,17 @@ class CnnshapeServer(LanguageServer):
         return [u for u, s in self.documents.items() if u != uri and s.view is not None and stem in s.view.text]
 
     async def on_landed(self, state: DocumentState, view: View) -> None:
-        from .features import diagnostics
-
-        diagnostics.publish(self, state, view)
-        if self.supports("workspace", "inlay_hint", "refresh_support"):
-            self.workspace_inlay_hint_refresh(None)
-        if self.supports("workspace", "code_lens", "refresh_support"):
-            self.workspace_code_lens_refresh(None)
+        """A new analysis: show it, then let torch check it."""
+        self.show(state, view)
         if self.verifier is not None:
             self.verifier.schedule(state, view)
 
     async def on_verified(self, state: DocumentState, view: View) -> None:
-        """Torch's answer merged into the view: diagnostics and hints again."""
+        """Torch's answer merged into the view: show it again."""
+        self.show(state, view)
+
+    def show(self, state: DocumentState, view: View) -> None:
+        """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
         from .features import diagnostics
 
         diagnostics.publish(self, state, view)
