@@ -7,7 +7,7 @@ import re
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from ..analysis.findings import Edit, Finding, Fix, Span
+from ..analysis.findings import Edit, Finding, Span
 
 SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -77,5 +77,3 @@ def _overlap(a: Span, b: Span) -> bool:
     return a_start < b_end and b_start < a_end
 
 
-def fix_edits(fix: Fix) -> list[Edit]:
-    return fix.edits

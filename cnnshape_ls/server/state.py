@@ -9,7 +9,6 @@ typed, models that vanished from the new analysis keep their last good hints.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -31,7 +30,6 @@ class View:
     lines: list[str]
     analysis: Analysis
     settings: Settings
-    finished_at: float = field(default_factory=time.perf_counter)
     extra_findings: list = field(default_factory=list)
     """Findings of torch verification for this version (source ``torch``)."""
     previous: View | None = field(default=None, repr=False)
@@ -60,8 +58,6 @@ class DocumentState:
     pending: asyncio.Task | None = None
     landed: asyncio.Event = field(default_factory=asyncio.Event)
     latest_version: int | None = None
-    verification: Any = None
-    """The torch verification of the current view, when one has landed."""
     cache: ModelCache = field(default_factory=ModelCache)
     """Models whose text did not change are not analysed again."""
 

@@ -184,12 +184,6 @@ def fmt_shape(shape: Out) -> str:
     return "[" + ", ".join(dims.to_text(d) for d in shape) + "]"
 
 
-def need_known(*values: Dim | None) -> None:
-    for v in values:
-        if v is None:
-            raise CannotTell("dimension")
-
-
 def check_rank(x: Shape, ranks: tuple[int, ...], message: str) -> None:
     if len(x) not in ranks:
         raise ShapeError("rank-mismatch", message)

@@ -6,14 +6,6 @@ from .. import dims
 from .base import Args, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
 
 
-def mat1_text(x: tuple) -> str:
-    """How torch prints the input of a matrix multiply: leading dims folded into rows."""
-    rows = dims.product([d for d in x[:-1]]) if all(d is not None for d in x[:-1]) else None
-    if len(x) == 1:
-        rows = 1
-    return f"{dims.to_text(rows)}x{dims.to_text(x[-1])}"
-
-
 def _mat_text(d: dims.Dim | None) -> str:
     text = dims.to_text(d)
     return f"({text})" if " " in text else text
