@@ -194,7 +194,7 @@ class Interpreter:
             self.assign(node.target, self.eval(node.value, env), env)
 
     def _stmt_AugAssign(self, node: ast.AugAssign, env: Env, frame: Frame) -> None:
-        current = self.eval(node.target if not isinstance(node.target, ast.Name) else node.target, env)
+        current = self.eval(node.target, env)
         value = self.eval(node.value, env)
         if isinstance(current, list) and isinstance(node.op, ast.Add):
             items = self.iterate(value)

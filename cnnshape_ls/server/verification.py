@@ -106,11 +106,11 @@ class Verifier:
                 self.progress_end(token)
         if state.view is not view:
             return  # the document changed meanwhile: this result is obsolete
-        state.view = self.merged(view, answer, notes, job.models)
+        state.view = self.merged(view, answer, notes)
         await self.server.on_verified(state, state.view)
 
     # -------------------------------------------------------------- merging into the view
-    def merged(self, view: View, answer: dict | None, notes: list[Finding], models: list[dict]) -> View:
+    def merged(self, view: View, answer: dict | None, notes: list[Finding]) -> View:
         findings = [n for n in notes if n is not None]
         analysis = view.analysis
         if answer is not None:
