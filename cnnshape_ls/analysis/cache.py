@@ -20,7 +20,7 @@ from typing import Any
 
 from .findings import Edit, Finding, Fix, Span
 from .result import ModelResult
-from .source import SourceFile
+from .source import ChunkCache, SourceFile
 
 MAX_ENTRIES = 512
 
@@ -74,6 +74,8 @@ class Entry:
 @dataclass
 class ModelCache:
     entries: OrderedDict[str, Entry] = field(default_factory=OrderedDict)
+    chunks: ChunkCache = field(default_factory=ChunkCache)
+    """The document's parsed top-level statements: an edit re-parses only the one it touches."""
     hits: int = 0
     misses: int = 0
 

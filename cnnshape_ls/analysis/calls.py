@@ -93,6 +93,8 @@ class CallDispatcher:
         """While running code of an imported file: the line of this file that called it."""
         self.probing = False
         """Stop at the first layer ``forward`` applies: it is all a probe for the input's rank needs."""
+        self.solving_for: frozenset[str] | None = None
+        """Stop at the first size that pins down only these input symbols: solving needs no more of the run."""
         self.deferred: list[tuple] = []
         """Layer errors whose fixes are written when the run ends (see :meth:`finish`)."""
 
@@ -212,7 +214,7 @@ class CallDispatcher:
         if isinstance(node, ast.Call):
             layer.scope.update(self.subexpression_values(node))
         if node is not None:  # every layer this constructor call builds (a block built twice has two)
-            node.__dict__.setdefault("_cnnshape_built", []).append(layer)
+            self.trace.source.built.setdefault(node, []).append(layer)
         return layer
 
     def scope_names(self) -> dict[str, int]:
@@ -255,7 +257,7 @@ class CallDispatcher:
         from .fixes import fixes_for_layer
         for finding, error, layer, first, node, sequence in self.deferred:
             if not finding.fixes:
-                siblings = getattr(layer.node, "_cnnshape_built", [])
+                siblings = self.trace.source.built.get(layer.node, [])
                 finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
         self.deferred.clear()
 
@@ -1079,7 +1081,11 @@ class CallDispatcher:
     def constrain(self, size: Any, value: Any, where: str) -> None:
         """Remember a size the model pins down while the input's spatial size is a symbol."""
         if isinstance(size, dims.Expr) and isinstance(value, int) and not isinstance(value, bool):
-            self.trace.constraints.append(Constraint(size, value, where))
+            constraint = Constraint(size, value, where)
+            self.trace.constraints.append(constraint)
+            names = size.symbols()
+            if self.solving_for is not None and names and names <= self.solving_for:
+                raise ConstraintFound(constraint)
 
     def constrain_view(self, x: Tensor, sizes: list[Any], node: ast.AST | None) -> None:
         if x.shape is None or len(x.shape) < 2 or len(sizes) != 2 or any(d is None for d in x.shape[1:]):
@@ -1168,6 +1174,14 @@ def params_with_numbers(rule: LayerRule, args: Args, resolved: dict, total: Any)
 
 class FirstLayerFound(Exception):
     """Ends a probe run: the first layer is known (``trace.first_layer``)."""
+
+
+class ConstraintFound(Exception):
+    """Ends a symbolic run that solves for the input: a size pins down the input's spatial symbols."""
+
+    def __init__(self, constraint: Constraint) -> None:
+        super().__init__(constraint.where)
+        self.constraint = constraint
 
 
 def is_foreign(node: Any) -> bool:

@@ -29,12 +29,24 @@ class Atom:
     den: int = 1
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
+        """Printed once: terms are sorted by their atoms' text at every operation."""
         if self.num is None:
             return self.name
         inner = str(self.num)
         if len(self.num.terms) > 1 or self.num.terms[0][1] != 1 or len(self.num.terms[0][0]) > 1:
             inner = f"({inner})"
         return f"{inner}//{self.den}"
+
+    def __hash__(self) -> int:  # computed once: atoms nest, and dictionaries of terms hash them often
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.name, self.num, self.den))
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     def evaluate(self, env: dict[str, int]) -> int | None:
         if self.num is None:
@@ -51,6 +63,13 @@ class Expr:
 
     def __str__(self) -> str:
         return self.text
+
+    def __hash__(self) -> int:
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(self.terms)
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     @cached_property
     def text(self) -> str:

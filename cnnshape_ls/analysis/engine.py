@@ -17,7 +17,7 @@ from typing import Any
 
 from . import dims
 from .cache import FileLayout
-from .calls import FirstLayerFound
+from .calls import ConstraintFound, FirstLayerFound
 from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
 from .inputs import (
     FoundInput,
@@ -32,7 +32,7 @@ from .inputs import (
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .result import Analysis, ModelResult
 from .source import OUT_COMMENT, SourceFile, parse_tolerant
-from .trace import Trace
+from .trace import Constraint, Trace
 from .values import ClassValue, Container, Env, Instance, Layer, Module, Tensor, assign_paths, iter_modules
 
 MODULE_BUDGET = 300_000
@@ -78,6 +78,8 @@ class Run:
     first_layer: Layer | None = None
     root: Module | None = None
     notes: list[str] = field(default_factory=list)
+    solved: Constraint | None = None
+    """The size that stopped a run solving for the input (see :func:`run_model`)."""
 
 
 def analyze_source(text: str, path: str | None = None, options: Options = Options()) -> Analysis:
@@ -93,7 +95,8 @@ def analyze_source(text: str, path: str | None = None, options: Options = Option
 
 
 def _analyze(text: str, path: str | None, options: Options) -> Analysis:
-    src = parse_tolerant(text, path or "<buffer>")
+    cache = options.cache
+    src = parse_tolerant(text, path or "<buffer>", cache.chunks if cache is not None else None)
     analysis = Analysis(path, batch_name=options.batch_name)
     for problem in src.problems:
         analysis.findings.append(Finding(Span(problem.line, problem.column, problem.line, problem.column + 1),
@@ -105,7 +108,6 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
     if options.model and not candidates:
         analysis.findings.append(Finding(Span(1, 0, 1, 0), "warning", "model-unknown",
                                          f"No model named {options.model!r} in this file"))
-    cache = options.cache
     layout = FileLayout.of(src) if cache is not None else None
     settings_key = repr((options.input, options.model, options.config_input, options.batch_name,
                          sorted(imports.texts.items())))
@@ -320,12 +322,17 @@ def select(src: SourceFile, env: Env, found: list[Candidate], wanted: str) -> li
 
 # ---------------------------------------------------------------------- one model
 def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, batch: str | None,
-              root: Module | None = None, probe: bool = False) -> Run:
-    """Run ``forward`` once over ``shape``; a probe stops at the first layer and records nothing."""
+              root: Module | None = None, probe: bool = False, solving_for: frozenset[str] | None = None) -> Run:
+    """Run ``forward`` once over ``shape``; a probe stops at the first layer and records nothing.
+
+    With ``solving_for``, the run stops at the first size that pins down only those symbols
+    (``Run.solved``): the input is then solved for and the model run again with it.
+    """
     trace = Trace(src)
     interp = Interpreter(trace, MODEL_BUDGET)
     interp.calls.batch_symbol = batch
     interp.calls.probing = probe
+    interp.calls.solving_for = solving_for
     try:
         if root is None:
             root = cand.build(interp)
@@ -338,6 +345,8 @@ def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, b
         return Run(trace, output, True, trace.first_layer, root)
     except FirstLayerFound:
         return Run(trace, None, False, trace.first_layer, root)
+    except ConstraintFound as found:
+        return Run(trace, None, False, trace.first_layer, root, solved=found.constraint)
     except (BudgetExceeded, RecursionError, MemoryError):
         return Run(trace, None, False, trace.first_layer, root)
 
@@ -369,12 +378,14 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
             source = found.source
         except ShapeSyntaxError as err:
             extra.append(Finding(Span(cand.line, 0, cand.line, 0), "warning", "input-unknown", str(err)))
+    run: Run | None = None
     if shape is None and probe is not None and probe.first_layer is not None:
-        shape, source, note = infer_input(src, env, cand, probe.first_layer, batch, root)
+        shape, source, note, run = infer_input(src, env, cand, probe.first_layer, batch, root)
         if note is not None:
             extra.append(note)
-    batch_symbol = batch if shape and isinstance(shape[0], dims.Expr) and str(shape[0]) == batch else None
-    run = run_model(src, env, cand, shape, batch_symbol, root)
+    if run is None:  # the run over the symbolic input, when nothing pinned it down, is the model's run
+        batch_symbol = batch if shape and isinstance(shape[0], dims.Expr) and str(shape[0]) == batch else None
+        run = run_model(src, env, cand, shape, batch_symbol, root)
     trace = run.trace
     output = _first_tensor(run.output)
     params = total_params(run.root) if run.root is not None else None
@@ -537,36 +548,40 @@ def _input_template(layer: Layer | None, batch: str) -> tuple | None:
     return None
 
 
-def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch: str,
-                root: Module | None) -> tuple[tuple | None, str | None, Finding | None]:
+def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch: str, root: Module | None
+                ) -> tuple[tuple | None, str | None, Finding | None, Run | None]:
+    """The input the first layer implies, its spatial sizes solved for where a later size pins them down.
+
+    Also returns the run over the symbolic input when nothing pinned it down: it is the model's run.
+    """
     template = _input_template(first, batch)
     if template is None:
-        return None, None, None
+        return None, None, None, None
     where = Span(cand.line, 0, cand.line, 0)
-    symbolic = run_model(src, env, cand, template, batch, root)
     spatial = tuple(str(d) for d in template[2:] if isinstance(d, dims.Expr)) if len(template) > 2 else ()
+    symbolic = run_model(src, env, cand, template, batch, root, solving_for=frozenset(spatial))
     shown = "(" + ", ".join(dims.to_text(d) for d in template) + ")"
-    for constraint in symbolic.trace.constraints:
+    constraint = symbolic.solved
+    if constraint is not None:
         names = tuple(sorted(dims.symbols(constraint.size)))
-        if not names or not set(names) <= set(spatial):
-            continue
         fits = solve_square(constraint.size, constraint.value, names)
         if not fits:
             return template, "inferred", Finding(
                 where, "warning", "input-unknown",
                 f"No square input size gives {constraint.where}: check that size, or state the input with "
-                f"# in: {shown}")
+                f"# in: {shown}"), None
         size = preferred_size(fits)
         concrete = tuple(size if isinstance(d, dims.Expr) and str(d) in spatial else d for d in template)
         text = "(" + ", ".join(dims.to_text(d) for d in concrete) + ")"
         return concrete, "inferred", Finding(
             where, "information", "input-unknown",
             f"No input shape given: assuming {text}, which fits {constraint.where} "
-            f"(inputs of {ranges_text(fits)} fit). State it with # in: {text}")
+            f"(inputs of {ranges_text(fits)} fit). State it with # in: {text}"), None
     return template, "inferred", Finding(
         where, "information", "input-unknown",
         f"No input shape given: shapes are shown for an input {shown}. State it with a comment such as "
-        f"# in: {shown.replace(', '.join(spatial), ', '.join('32' for _ in spatial)) if spatial else shown}")
+        f"# in: {shown.replace(', '.join(spatial), ', '.join('32' for _ in spatial)) if spatial else shown}"
+    ), symbolic
 
 
 def total_params(root: Module) -> dims.Dim | None:

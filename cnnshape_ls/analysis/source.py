@@ -34,6 +34,9 @@ class SourceFile:
     """Calls of names (``model(x)``), indexed on first use by the input finder."""
     factories: dict | None = None
     """How the file builds each class it calls with arguments, indexed on first use."""
+    built: dict[ast.AST, list] = field(default_factory=dict)
+    """The layers each constructor call built in this analysis (a block built twice has two): a fix
+    must suit them all. Kept here, not on the nodes, which later versions of the buffer reuse."""
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
@@ -109,22 +112,34 @@ def split_lines(text: str) -> list[str]:
     return LINE_BREAK.split(text)
 
 
-def parse_tolerant(text: str, filename: str = "<buffer>") -> SourceFile:
+def parse_tolerant(text: str, filename: str = "<buffer>", chunks: ChunkCache | None = None) -> SourceFile:
+    """Parse what parses. With a document's ``chunks``, top-level statements whose text and line did
+    not change since the last version are not parsed again (typing changes one of them)."""
     lines = split_lines(text)
-    work = list(lines)
+    if chunks is not None:
+        parsed = _parse_by_chunks(lines, filename, chunks)
+        if parsed is not None:
+            return SourceFile(text, lines, *parsed)
+    tree, problems, blanked = _repair_and_parse(list(lines), 0, filename)
+    return SourceFile(text, lines, tree, problems, blanked)
+
+
+def _repair_and_parse(work: list[str], offset: int, filename: str
+                      ) -> tuple[ast.Module, list[SyntaxProblem], set[int]]:
+    """Parse ``work`` (lines ``offset + 1`` on of the file), blanking what does not parse."""
     problems: list[SyntaxProblem] = []
     blanked: set[int] = set()
     tried: set[int] = set()
+    lead = "\n" * offset  # blank lines in front: the tree's line numbers are the file's
     for _ in range(MAX_REPAIRS):
         try:
-            tree = ast.parse("\n".join(work), filename)
-            return SourceFile(text, lines, tree, problems, blanked)
+            return ast.parse(lead + "\n".join(work), filename), problems, blanked
         except SyntaxError as err:
-            line = min(err.lineno or len(work), len(work))
+            line = min(max((err.lineno or offset + len(work)) - offset, 1), len(work))
             if not work:
                 break
             if line not in tried:
-                problems.append(SyntaxProblem(line, max((err.offset or 1) - 1, 0), err.msg))
+                problems.append(SyntaxProblem(line + offset, max((err.offset or 1) - 1, 0), err.msg))
                 # first cut only the statement being typed; if that is not enough, its whole block
                 tried.add(line)
                 start, end = _statement_lines(work, line)
@@ -133,13 +148,100 @@ def parse_tolerant(text: str, filename: str = "<buffer>") -> SourceFile:
             pad = " " * _indent(work[start])
             for i in range(start, end):
                 work[i] = ""
-                blanked.add(i + 1)
+                blanked.add(i + 1 + offset)
             if pad:
                 work[start] = pad + "pass"
         except (RecursionError, MemoryError, ValueError) as err:
-            problems.append(SyntaxProblem(1, 0, f"cannot parse: {type(err).__name__}"))
+            problems.append(SyntaxProblem(offset + 1, 0, f"cannot parse: {type(err).__name__}"))
             break
-    return SourceFile(text, lines, ast.Module(body=[], type_ignores=[]), problems, blanked)
+    return ast.Module(body=[], type_ignores=[]), problems, blanked
+
+
+# ---------------------------------------------------------------------- parsing by top-level statement
+MAX_CHUNKS = 4096
+CHUNK_START = re.compile(r"[^\s#)\]}@\\]")
+CONTINUATIONS = ("else", "elif", "except", "finally", "from __future__")
+UNCLOSED = ("was never closed", "unterminated", "unexpected EOF", "EOF while")
+
+
+@dataclass
+class ChunkCache:
+    """One document's parsed top-level statements, by their line and text: an edit re-parses only its own."""
+
+    parsed: dict[tuple[int, str], tuple[list[ast.stmt], list[SyntaxProblem], set[int]]] = field(
+        default_factory=dict)
+
+    def keep_only(self, used: set[tuple[int, str]]) -> None:
+        for key in [k for k in self.parsed if k not in used]:
+            del self.parsed[key]
+
+
+def top_level_chunks(lines: list[str]) -> list[tuple[int, int]]:
+    """0-based [start, end) line ranges, each a run of whole top-level statements.
+
+    A chunk starts at a line of code in column 0; it runs on while its brackets, triple quotes or a
+    line continuation are open, or after a decorator. The counts are rough (a bracket in a string
+    counts too): a wrong count only makes a chunk bigger, or makes its parse fail."""
+    starts = [i for i, line in enumerate(lines)
+              if line and CHUNK_START.match(line) and not line.startswith(CONTINUATIONS)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    starts.append(len(lines))
+    chunks: list[tuple[int, int]] = []
+    begin = depth = doubles = singles = 0
+    for previous, start in zip(starts, starts[1:]):
+        piece = "\n".join(lines[previous:start])
+        depth += piece.count("(") + piece.count("[") + piece.count("{") \
+            - piece.count(")") - piece.count("]") - piece.count("}")
+        doubles += piece.count('"""')
+        singles += piece.count("\'\'\'")
+        if start == len(lines):
+            break
+        if depth > 0 or doubles % 2 or singles % 2 or piece.rstrip().endswith("\\") \
+                or _last_code_line(lines, previous, start).startswith("@"):
+            continue
+        chunks.append((begin, start))
+        begin = start
+        depth = doubles = singles = 0
+    chunks.append((begin, len(lines)))
+    return chunks
+
+
+def _last_code_line(lines: list[str], begin: int, end: int) -> str:
+    for i in range(end - 1, begin - 1, -1):
+        line = lines[i]
+        if line.strip() and not line.lstrip().startswith("#"):
+            return line
+    return ""
+
+
+def _parse_by_chunks(lines: list[str], filename: str, cache: ChunkCache
+                     ) -> tuple[ast.Module, list[SyntaxProblem], set[int]] | None:
+    """The module parsed chunk by chunk, reusing the document's earlier parses; None where a chunk
+    ends inside an unclosed construct (the chunking may be wrong there: the caller parses the whole)."""
+    chunks = top_level_chunks(lines)
+    if len(chunks) > MAX_CHUNKS:
+        return None
+    body: list[ast.stmt] = []
+    problems: list[SyntaxProblem] = []
+    blanked: set[int] = set()
+    used: set[tuple[int, str]] = set()
+    for start, end in chunks:
+        text = "\n".join(lines[start:end])
+        key = (start, text)
+        parsed = cache.parsed.get(key)
+        if parsed is None:
+            tree, chunk_problems, chunk_blanked = _repair_and_parse(lines[start:end], start, filename)
+            if any(marker in p.message for p in chunk_problems for marker in UNCLOSED):
+                return None
+            parsed = (tree.body, chunk_problems, chunk_blanked)
+            cache.parsed[key] = parsed
+        used.add(key)
+        body.extend(parsed[0])
+        problems.extend(parsed[1])
+        blanked |= parsed[2]
+    cache.keep_only(used)
+    return ast.Module(body=body, type_ignores=[]), problems, blanked
 
 
 OUT_COMMENT = re.compile(r"#\s*out:\s*(?P<shape>[(\[][^)\]]*[)\]])")
