@@ -151,6 +151,8 @@ def rebase(entry: Entry, new_starts: dict[tuple, int]) -> tuple[ModelResult, lis
     for r in entry.result.records:
         moved = copy.copy(r)  # dataclasses.replace is several times slower, and there are many records
         moved.line, moved.def_line = move(r.line), move(r.def_line)
+        if r.arg_spans:  # where torch verification's fixes write
+            moved.arg_spans = {name: move_span(span) for name, span in r.arg_spans.items()}
         records.append(moved)
     result = replace(entry.result, line=move(entry.result.line), end_line=move(entry.result.end_line),
                      records=records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import dims, tensor_ops
@@ -668,7 +669,7 @@ class CallDispatcher:
 
     def record(self, path: str | None, op: str, line: int, module: Module | None, args: list[Any], result: Any,
                node: ast.AST | None, leaf: bool = True, explain: list[str] | None = None,
-               params: Any = None, formula: str = "", params_text: str = "") -> None:
+               params: Any = None, formula: str = "", params_text_of: Callable[[], str] | None = None) -> None:
         if not self.trace.recording:
             return
         first = next((a for a in args if isinstance(a, Tensor)), None)
@@ -682,7 +683,7 @@ class CallDispatcher:
             path=path, op=op, line=line,
             def_line=getattr(module.node, "lineno", None) if module is not None and module.node is not None else None,
             input=first.shape if first else None, output=outputs[0] if outputs else None, params=params,
-            formula=formula, explain=list(explain or []), params_text=params_text, outputs=tuple(outputs),
+            formula=formula, explain=list(explain or []), params_text_of=params_text_of, outputs=tuple(outputs),
             column=span.column if span and span.line == line else 0,
             end_column=span.end_column if span and span.line == line and span.end_line == line else 0,
             leaf=leaf, arg_spans=self.arg_spans(module)))
@@ -693,7 +694,9 @@ class CallDispatcher:
     def arg_spans(self, module: Module | None) -> dict:
         if not isinstance(module, Layer) or is_foreign(module.node):
             return {}
-        spans = {}
+        if module.arg_spans is not None:  # the same layer in every run and every pass of a loop
+            return module.arg_spans
+        spans = module.arg_spans = {}
         for name in self.SIZE_ARGS:
             if name in module.rule.signature:
                 node = self.trace.argument_node(module, name)
@@ -734,16 +737,18 @@ class CallDispatcher:
             if layer.node is not None:
                 self.trace.note(layer.node, note)
         layer.resolved = call.resolved
+        params = layer.params = rule.count_params(layer.args, call.resolved)
         result = self.wrap(out, first, layer, finding)
         if rule.op == "Flatten" and isinstance(result, Tensor) and result.shape is not None and first is not None:
             start, end = layer.args.values.get("start_dim"), layer.args.values.get("end_dim")
             if isinstance(start, int) and start >= 0 and end == -1:
                 result.flat_from = tuple(first.shape[start:])
         parts = self.layer_parts(layer, first, finding)
-        params = rule.count_params(layer.args, call.resolved)
+        resolved = call.resolved
         self.record(layer.path, rule.op, line, layer, [first] if first else [], result, node,
                     explain=call.explain, params=params, formula=rule.formula,
-                    params_text=params_with_numbers(rule, layer.args, call.resolved, params), leaf=parts is None)
+                    params_text_of=lambda: params_with_numbers(rule, layer.args, resolved, params),
+                    leaf=parts is None)
         for name, op, shape_in, shape_out in parts or []:
             path = f"{layer.path}.{name}" if layer.path else None
             self.record(path, op, line, layer, [Tensor(shape_in)], Tensor(shape_out), node)

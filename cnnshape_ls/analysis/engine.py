@@ -33,7 +33,18 @@ from .interpreter import BudgetExceeded, Frame, Interpreter
 from .result import Analysis, ModelResult
 from .source import OUT_COMMENT, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
-from .values import ClassValue, Container, Env, Instance, Layer, Module, Tensor, assign_paths, iter_modules
+from .values import (
+    NOT_COUNTED,
+    ClassValue,
+    Container,
+    Env,
+    Instance,
+    Layer,
+    Module,
+    Tensor,
+    assign_paths,
+    iter_modules,
+)
 
 MODULE_BUDGET = 300_000
 MODEL_BUDGET = 300_000
@@ -588,7 +599,9 @@ def total_params(root: Module) -> dims.Dim | None:
     total: dims.Dim = 0
     for _, module in iter_modules(root):
         if isinstance(module, Layer):
-            count = module.rule.count_params(module.args, getattr(module, "resolved", {}) or {})
+            count = module.params
+            if count is NOT_COUNTED:  # never applied
+                count = module.rule.count_params(module.args, module.resolved or {})
             if count is None:
                 return None
             total = dims.add(total, count)

@@ -6,6 +6,7 @@ form (:mod:`result`) turns columns 1-based as the contract says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import dims
@@ -57,7 +58,8 @@ class LayerRecord:
     params: dims.Dim | None
     formula: str = ""
     explain: list[str] = field(default_factory=list)
-    params_text: str = ""
+    params_text_of: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    """Makes :attr:`params_text` when a hover first asks: most records are never hovered."""
     outputs: tuple = ()
     """Every output shape when the op returns several (LSTM: output, h_n, c_n)."""
     column: int = 0
@@ -72,6 +74,20 @@ class LayerRecord:
     ``corrected`` (torch disagreed; ``output`` is torch's)."""
     static_output: Shape | None = None
     """What the static analysis said, when torch corrected it."""
+    _params_text: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def params_text(self) -> str:
+        """The parameter count's formula with the numbers put in: ``6*(3/1)*5*5 + 6 (bias) = 456``."""
+        if self._params_text is None:
+            self._params_text = self.params_text_of() if self.params_text_of is not None else ""
+        return self._params_text
+
+    def __getstate__(self) -> dict:
+        """Made now when sent to another process (``cnnshape check`` analyses folders in parallel)."""
+        state = dict(self.__dict__)
+        state["_params_text"], state["params_text_of"] = self.params_text, None
+        return state
 
 
 def shape_text(shape: Shape | None) -> str:

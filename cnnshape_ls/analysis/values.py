@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from .layers import UNKNOWN, Args, LayerRule, Shape
 
+NOT_COUNTED: Any = object()
+"""A layer's parameter count before it is applied."""
+
 if TYPE_CHECKING:
     from .findings import Finding
 
@@ -60,6 +63,10 @@ class Layer(Module):
     """Integer names in scope where it was built (``cout``, ``self.in_planes``): a fix may use one."""
     seen: Any = None
     """The input shape it was last applied to."""
+    params: Any = NOT_COUNTED
+    """Its parameter count when last applied (with what a lazy layer resolved then)."""
+    arg_spans: dict | None = None
+    """Where its size arguments are written, found once (see ``CallDispatcher.arg_spans``)."""
 
 
 @dataclass(eq=False)

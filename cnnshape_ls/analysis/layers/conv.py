@@ -32,7 +32,8 @@ TRANSPOSE_DEFAULTS = {"stride": 1, "padding": 0, "output_padding": 0, "groups": 
 def _channels_in(call: Call, n: int, name: str) -> tuple[dims.Dim | None, int]:
     """The input's channel count and the index of the channel axis; checks the rank."""
     x = call.x
-    check_rank(x, (n + 1, n + 2), rank_message(name, n, x))
+    if len(x) not in (n + 1, n + 2):
+        check_rank(x, (n + 1, n + 2), rank_message(name, n, x))
     axis = len(x) - n - 1
     return x[axis], axis
 

@@ -1,0 +1,58 @@
+"""A document's caches (parsed statements, models' results) never change what the analysis says: after
+any sequence of edits, the cached analysis equals a fresh one of the same text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnnshape_ls.analysis import Options, analyze_source
+from cnnshape_ls.analysis.cache import ModelCache
+from cnnshape_ls.analysis.source import split_lines
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = sorted([*ROOT.glob("tests/corpus/*.py"), *ROOT.glob("tests/models/*.py")])
+
+
+def everything(analysis) -> str:
+    """The JSON form, plus what it leaves out: where size arguments are written (torch's fixes use them),
+    hover texts and the findings' fixes."""
+    extra = [[(r.line, r.def_line, sorted((k, tuple(vars(v).values())) for k, v in r.arg_spans.items()),
+               r.params_text, tuple(r.explain)) for r in m.records] for m in analysis.models]
+    return json.dumps(analysis.to_json(), sort_keys=True) + repr(extra)
+
+
+EDITS = st.sampled_from(["blank line", "comment", "digit", "delete line", "undo"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(FILES), st.lists(st.tuples(EDITS, st.integers(0, 10 ** 6)), min_size=1, max_size=6))
+def test_cached_analysis_equals_a_fresh_one(path: Path, edits: list[tuple[str, int]]) -> None:
+    cache = ModelCache()
+    lines = split_lines(path.read_text())
+    history = [list(lines)]
+    analyze_source("\n".join(lines), str(path), Options(cache=cache))
+    for edit, at in edits:
+        i = at % len(lines)
+        if edit == "blank line":
+            lines.insert(i, "")
+        elif edit == "comment":
+            lines[i] += "  # note"
+        elif edit == "digit":
+            j = next((k + 1 for k, c in enumerate(lines[i]) if c.isdigit()), None)
+            if j is None:
+                continue
+            lines[i] = lines[i][:j] + "1" + lines[i][j:]
+        elif edit == "delete line" and len(lines) > 1:
+            del lines[i]
+        elif edit == "undo" and len(history) > 1:
+            history.pop()
+            lines = list(history[-1])
+        history.append(list(lines))
+        text = "\n".join(lines)
+        cached = analyze_source(text, str(path), Options(cache=cache))
+        fresh = analyze_source(text, str(path), Options())
+        assert everything(cached) == everything(fresh)
