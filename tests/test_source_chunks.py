@@ -4,6 +4,7 @@ problems and blanked lines that parsing the whole buffer gives, and re-parses on
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,18 @@ def test_half_typed_buffers_parse_the_same_by_chunks(path: Path, mutation: str, 
             continue  # a chunk that parses alone but not where it is (an unclosed bracket above it)
         for node in tree.body:
             assert (node.lineno, ast.dump(node, include_attributes=True)) in kept
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("tests/models/*.py"))[:20], ids=lambda p: p.name)
+def test_an_unclosed_bracket_being_typed_parses_as_the_whole_does(path: Path) -> None:
+    """``nn.Conv2d(`` typed and not yet closed: the chunk runs to the end of the buffer, and its repair is the
+    whole parse's (the chunks above it are reused)."""
+    text = path.read_text()
+    lines = split_lines(text)
+    i, match = next((i, m) for i, line in enumerate(lines) for m in [re.search(r"nn\.\w+\(", line)] if m)
+    lines[i] = lines[i][:match.end()]
+    cache = ChunkCache()
+    parse_tolerant(text, "<t>", cache)
+    edited = "\n".join(lines)
+    assert _parse_by_chunks(split_lines(edited), "<t>", ChunkCache()) is not None
+    same_as_whole(edited, cache)

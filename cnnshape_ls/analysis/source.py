@@ -218,7 +218,8 @@ def _last_code_line(lines: list[str], begin: int, end: int) -> str:
 def _parse_by_chunks(lines: list[str], filename: str, cache: ChunkCache
                      ) -> tuple[ast.Module, list[SyntaxProblem], set[int]] | None:
     """The module parsed chunk by chunk, reusing the document's earlier parses; None where a chunk
-    ends inside an unclosed construct (the chunking may be wrong there: the caller parses the whole)."""
+    before the last ends inside an unclosed construct (the chunking may be wrong there: the caller
+    parses the whole)."""
     chunks = top_level_chunks(lines)
     if len(chunks) > MAX_CHUNKS:
         return None
@@ -232,8 +233,8 @@ def _parse_by_chunks(lines: list[str], filename: str, cache: ChunkCache
         parsed = cache.parsed.get(key)
         if parsed is None:
             tree, chunk_problems, chunk_blanked = _repair_and_parse(lines[start:end], start, filename)
-            if any(marker in p.message for p in chunk_problems for marker in UNCLOSED):
-                return None
+            if end < len(lines) and any(marker in p.message for p in chunk_problems for marker in UNCLOSED):
+                return None  # it may end too soon; one that runs to the end is the whole parse's tail
             parsed = (tree.body, chunk_problems, chunk_blanked)
             cache.parsed[key] = parsed
         used.add(key)
