@@ -244,3 +244,19 @@ def test_model_selected_with_arguments() -> None:
     assert [dims.to_text(d) for d in result.models[0].output] == ["BS", "5"]
     instantiated = analyze(source, input="(BS, 3, 32, 32)")
     assert [dims.to_text(d) for d in instantiated.model("model").output] == ["BS", "3"]
+
+
+def test_symbolic_dims_pickled_in_another_process_hash_as_local_ones() -> None:
+    """``cnnshape check`` analyses folders in worker processes: their dimensions (hashed once and
+    cached) must meet equal local ones in sets and dicts."""
+    import pickle
+    import subprocess
+
+    code = ("import pickle, sys; from cnnshape_ls.analysis import dims; "
+            "e = dims.add(dims.floordiv(dims.sub(dims.sym('H'), 3), 2), 1); hash(e); "
+            "sys.stdout.buffer.write(pickle.dumps(e))")
+    for seed in ("1", "2"):
+        sent = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                              env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout
+        local = dims.add(dims.floordiv(dims.sub(dims.sym("H"), 3), 2), 1)
+        assert pickle.loads(sent) in {local}

@@ -20,6 +20,12 @@ from typing import Union
 Monomial = tuple["Atom", ...]
 
 
+def _without_hash(state: dict) -> dict:
+    """What is pickled (``cnnshape check`` analyses folders in parallel): a string's hash differs
+    from one process to the next, so a cached hash must not travel."""
+    return {k: v for k, v in state.items() if k != "_hash"}
+
+
 @dataclass(frozen=True)
 class Atom:
     """A named symbol (``num`` is None) or ``num // den``."""
@@ -48,6 +54,9 @@ class Atom:
             object.__setattr__(self, "_hash", cached)
         return cached
 
+    def __getstate__(self) -> dict:
+        return _without_hash(self.__dict__)
+
     def evaluate(self, env: dict[str, int]) -> int | None:
         if self.num is None:
             return env.get(self.name)
@@ -70,6 +79,9 @@ class Expr:
             cached = hash(self.terms)
             object.__setattr__(self, "_hash", cached)
         return cached
+
+    def __getstate__(self) -> dict:
+        return _without_hash(self.__dict__)
 
     @cached_property
     def text(self) -> str:

@@ -89,6 +89,12 @@ class LayerRecord:
         state["_params_text"], state["params_text_of"] = self.params_text, None
         return state
 
+    def __copy__(self) -> LayerRecord:
+        """A plain copy (the cache moves copies to new lines): the text is still made when first read."""
+        copied = object.__new__(LayerRecord)
+        copied.__dict__.update(self.__dict__)
+        return copied
+
 
 def shape_text(shape: Shape | None) -> str:
     if shape is None:
