@@ -260,3 +260,39 @@ def test_symbolic_dims_pickled_in_another_process_hash_as_local_ones() -> None:
                               env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout
         local = dims.add(dims.floordiv(dims.sub(dims.sym("H"), 3), 2), 1)
         assert pickle.loads(sent) in {local}
+
+
+def test_a_defect_in_one_model_loses_that_model_only(monkeypatch) -> None:
+    """The analysis never raises: an internal error becomes a note on that model, the others are shown."""
+    from cnnshape_ls.analysis import engine
+
+    real = engine.analyze_model
+
+    def broken(src, env, cand, options):
+        if cand.name == "bad":
+            raise KeyError("boom")
+        return real(src, env, cand, options)
+
+    monkeypatch.setattr(engine, "analyze_model", broken)
+    result = cnnshape_ls.analyze("import torch.nn as nn\nbad = nn.Sequential(nn.Linear(2, 3))\n"
+                                 "good = nn.Sequential(nn.Linear(2, 3))\n", input="(BS, 2)")
+    assert [m.name for m in result.models] == ["good"]
+    assert [(f.code, f.span.line) for f in result.findings] == [("analysis-error", 2)]
+
+
+def test_floor_division_of_a_sum_without_a_constant() -> None:
+    """(H + W) // 2 once raised KeyError in the symbolic arithmetic, and with it the whole analysis."""
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+        class N(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c = nn.Conv2d(3, 4, 3)
+                self.p = nn.AdaptiveAvgPool2d(1)
+            def forward(self, x):
+                n = (x.size(2) + x.size(3)) // 2
+                return self.p(self.c(x)).view(-1, n)
+        """)
+    result = cnnshape_ls.analyze(source)
+    assert [m.name for m in result.models] == ["N"]
+    assert any(f.code == "view-invalid" for f in result.findings)

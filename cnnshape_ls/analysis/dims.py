@@ -156,9 +156,22 @@ def _term_key(item: tuple[Monomial, int]) -> tuple:
     return (-len(mono), [str(a) for a in mono]) if mono else (1, [])
 
 
+def _shift(e: Expr, k: int) -> Dim:
+    """``e + k``: only the constant term changes, and it sorts last (the common case of window sizes)."""
+    terms = e.terms
+    if terms[-1][0] == ():
+        constant = terms[-1][1] + k
+        return Expr(terms[:-1] + (((), constant),)) if constant else Expr(terms[:-1])
+    return Expr(terms + (((), k),))
+
+
 def add(a: Dim, b: Dim) -> Dim:
-    if isinstance(a, int) and isinstance(b, int):
-        return a + b
+    if isinstance(a, int):
+        if isinstance(b, int):
+            return a + b
+        return _shift(b, a) if a else b
+    if isinstance(b, int):
+        return _shift(a, b) if b else a
     terms = _poly(a)
     for mono, coef in _poly(b).items():
         terms[mono] = terms.get(mono, 0) + coef
@@ -178,6 +191,11 @@ def sub(a: Dim, b: Dim) -> Dim:
 def mul(a: Dim, b: Dim) -> Dim:
     if isinstance(a, int) and isinstance(b, int):
         return a * b
+    if isinstance(b, int) or isinstance(a, int):  # a scale: the terms keep their order
+        expr, k = (a, b) if isinstance(b, int) else (b, a)
+        if k == 0:
+            return 0
+        return expr if k == 1 else Expr(tuple((m, c * k) for m, c in expr.terms))
     terms: dict[Monomial, int] = {}
     for ma, ca in _poly(a).items():
         for mb, cb in _poly(b).items():
@@ -202,7 +220,7 @@ def floordiv(a: Dim, d: int) -> Dim:
         else:
             rest[mono] = coef
     constant = rest.get((), 0)
-    if constant % d == 0 and len(rest) > 1:  # (H - 2)//2 + 1 reads better as H//2
+    if () in rest and constant % d == 0 and len(rest) > 1:  # (H - 2)//2 + 1 reads better as H//2
         exact[()] = constant // d
         rest.pop(())
     remainder = _make(rest)

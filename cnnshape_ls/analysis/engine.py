@@ -134,6 +134,12 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                 analysed = analyze_model(src, env, cand, options) or (None, [])
             except (RecursionError, MemoryError):
                 continue
+            except Exception as err:  # noqa: BLE001 - a defect of ours loses one model, never the buffer
+                analysis.findings.append(Finding(
+                    Span(cand.line, 0, cand.line, 0), "information", "analysis-error",
+                    f"cnnshape could not analyse {cand.name} ({type(err).__name__}: {err}); its shapes are not "
+                    "shown. Please report this", model=cand.name))
+                continue
             if key is not None:
                 cache.put(key, regions, *analysed)
         result, findings = analysed
