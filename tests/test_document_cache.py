@@ -54,5 +54,30 @@ def test_cached_analysis_equals_a_fresh_one(path: Path, edits: list[tuple[str, i
         history.append(list(lines))
         text = "\n".join(lines)
         cached = analyze_source(text, str(path), Options(cache=cache))
-        fresh = analyze_source(text, str(path), Options())
+        # a new cache parses by chunks too, as the server does (tests/test_source_chunks.py compares
+        # that with a whole parse); what is compared here is reuse against none
+        fresh = analyze_source(text, str(path), Options(cache=ModelCache()))
         assert everything(cached) == everything(fresh)
+
+
+def test_a_block_edited_refreshes_the_model_a_factory_builds_with_it() -> None:
+    """``def ResNet18(): return ResNet(BasicBlock, ...)``: ResNet's own text never names BasicBlock, yet
+    its analysis reads it (and a line added above it moves ResNet's findings inside BasicBlock)."""
+    text = (ROOT / "tests/models/m07_resnet_cifar.py").read_text()
+    cache = ModelCache()
+    analyze_source(text, "m.py", Options(cache=cache))
+    for edited in ("\n" + text, text.replace("nn.Conv2d(planes, planes,", "nn.Conv2d(planes, 2 * planes,", 1)):
+        assert edited != text
+        assert everything(analyze_source(edited, "m.py", Options(cache=cache))) == \
+            everything(analyze_source(edited, "m.py", Options()))
+
+
+def test_a_call_in_a_function_that_shows_the_input_is_read() -> None:
+    text = ("import torch\nimport torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten())\n\n\n"
+            "def main():\n    net(torch.randn(2, 3, 32, 32))\n")
+    cache = ModelCache()
+    analyze_source(text, "m.py", Options(cache=cache))
+    edited = text.replace("32, 32", "16, 16")
+    cached = analyze_source(edited, "m.py", Options(cache=cache))
+    assert everything(cached) == everything(analyze_source(edited, "m.py", Options()))
+    assert cached.models[0].input[2:] == (16, 16)

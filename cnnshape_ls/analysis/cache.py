@@ -80,12 +80,16 @@ class ModelCache:
     misses: int = 0
 
     def key(self, src: SourceFile, layout: FileLayout, name: str, line: int, end_line: int, options: Any,
-            imported: str) -> tuple[str, list[Region]]:
-        """The fingerprint of everything a model's analysis reads, and the regions it spans."""
+            outside: str) -> tuple[str, list[Region]]:
+        """The fingerprint of everything a model's analysis reads, and the regions it spans.
+
+        ``outside`` is what it reads elsewhere in the file (how a factory builds it, the calls that
+        show its input). The classes and functions named by its own text, by the file's top-level
+        statements and by ``outside`` are read too, and so on by what those name."""
         own = Region(("own", name), max(line - 1, 1), end_line)
         regions = [own]
         seen: set[str] = set()
-        pending = [_text(src, own.start, own.end)]
+        pending = [_text(src, own.start, own.end), layout.context_text, outside]
         parts = [pending[0]]
         while pending:
             text = pending.pop()
@@ -100,7 +104,7 @@ class ModelCache:
                 pending.append(body)
         regions.extend(layout.statements)
         digest = hashlib.blake2b(digest_size=16)
-        for piece in (*parts, layout.context_text, imported, repr(options)):
+        for piece in (*parts, layout.context_text, outside, repr(options)):
             digest.update(piece.encode("utf-8", "surrogatepass"))
             digest.update(b"\x01")
         return digest.hexdigest(), regions

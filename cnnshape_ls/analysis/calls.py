@@ -240,6 +240,18 @@ class CallDispatcher:
         values: dict[str, int] = {}
         if env is None:
             return values
+        for text, sub in self.compound_parts(call):
+            value = self.interp.eval(sub, env)
+            if isinstance(value, int) and not isinstance(value, bool):
+                values[text] = value
+        return values
+
+    def compound_parts(self, call: ast.Call) -> list[tuple[str, ast.expr]]:
+        """The parts of the compound arguments of ``call``, with their text (found once per call)."""
+        known = self.trace.source.parts.get(call)
+        if known is not None:
+            return known
+        parts = []
         for arg in [*call.args, *(k.value for k in call.keywords)]:
             if not isinstance(arg, ast.BinOp):
                 continue
@@ -248,10 +260,9 @@ class CallDispatcher:
                     continue
                 if any(isinstance(n, ast.Call) for n in ast.walk(sub)):
                     continue
-                value = self.interp.eval(sub, env)
-                if isinstance(value, int) and not isinstance(value, bool):
-                    values[self.trace.text(sub)] = value
-        return values
+                parts.append((self.trace.text(sub), sub))
+        self.trace.source.parts[call] = parts
+        return parts
 
     def finish(self) -> None:
         """Write the fixes of this run's layer errors, now that every copy of each layer has run."""

@@ -127,7 +127,8 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
         key = regions = None
         analysed: Any = None
         if cache is not None and layout is not None and cand.node is not None:
-            key, regions = cache.key(src, layout, cand.name, cand.line, cand.end_line, settings_key, "")
+            key, regions = cache.key(src, layout, cand.name, cand.line, cand.end_line, settings_key,
+                                     read_elsewhere(src, cand))
             analysed = cache.get(key, regions)
         if analysed is None:
             try:
@@ -152,6 +153,20 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                 finding.model = finding.model or result.name
                 analysis.findings.append(finding)
     return analysis
+
+
+def read_elsewhere(src: SourceFile, cand: Candidate) -> str:
+    """What a model's analysis reads outside its own class and the statements at top level: how a
+    factory builds it, and the calls that may show its input (in functions too)."""
+    names = {cand.name, *cand.aliases}
+    calls = [src.segment(node) for node in module_calls(src)
+             if _callee(node) in names or _callee(node) == "summary"]
+    return "\x00".join([cand.construct or "", *calls])
+
+
+def _callee(node: ast.Call) -> str:
+    func = node.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
 # ---------------------------------------------------------------------- module level
@@ -474,8 +489,7 @@ def input_from_calls(src: SourceFile, cand: Candidate, options: Options,
     names = {cand.name, *cand.aliases}
     rank = _rank_of(first_layer)
     for node in module_calls(src):
-        func = node.func
-        callee = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        callee = _callee(node)
         if callee in names and node.args:
             shape = _literal_shape(node.args[0], src)
             if shape:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_REPAIRS = 25
 
@@ -34,6 +35,10 @@ class SourceFile:
     """Calls of names (``model(x)``), indexed on first use by the input finder."""
     factories: dict | None = None
     """How the file builds each class it calls with arguments, indexed on first use."""
+    spans: dict[ast.AST, Any] = field(default_factory=dict)
+    """Each node's span in code points, found once per analysis."""
+    parts: dict[ast.AST, list] = field(default_factory=dict)
+    """The sub-expressions of each constructor call whose values a fix may write back, found once."""
     built: dict[ast.AST, list] = field(default_factory=dict)
     """The layers each constructor call built in this analysis (a block built twice has two): a fix
     must suit them all. Kept here, not on the nodes, which later versions of the buffer reuse."""

@@ -35,10 +35,14 @@ class Trace:
 
     # --------------------------------------------------------------- positions
     def span(self, node: ast.AST) -> Span:
-        line = getattr(node, "lineno", 1)
-        end_line = getattr(node, "end_lineno", line) or line
-        return Span(line, self.source.column(line, getattr(node, "col_offset", 0)),
-                    end_line, self.source.column(end_line, getattr(node, "end_col_offset", 0) or 0))
+        spans = self.source.spans
+        found = spans.get(node)
+        if found is None:  # a layer's call is recorded in every run and every pass of a loop: found once
+            line = getattr(node, "lineno", 1)
+            end_line = getattr(node, "end_lineno", line) or line
+            found = spans[node] = Span(line, self.source.column(line, getattr(node, "col_offset", 0)),
+                                       end_line, self.source.column(end_line, getattr(node, "end_col_offset", 0) or 0))
+        return found
 
     def text(self, node: ast.AST) -> str:
         return self.source.segment(node)
