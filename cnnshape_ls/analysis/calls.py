@@ -96,6 +96,8 @@ class CallDispatcher:
         """Stop at the first layer ``forward`` applies: it is all a probe for the input's rank needs."""
         self.solving_for: frozenset[str] | None = None
         """Stop at the first size that pins down only these input symbols: solving needs no more of the run."""
+        self.building_from: int | None = None
+        """While a call of this file runs another file's function: that call's line (see ``Module.placed``)."""
         self.deferred: list[tuple] = []
         """Layer errors whose fixes are written when the run ends (see :meth:`finish`)."""
 
@@ -106,6 +108,12 @@ class CallDispatcher:
     # ------------------------------------------------------------------ entry point
     def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
         if isinstance(func, FunctionValue):
+            if self.building_from is None and is_foreign(func.node) and node is not None and not is_foreign(node):
+                self.building_from = node.lineno
+                try:
+                    return self.interp.call_function(func, args, dict(kwargs))
+                finally:
+                    self.building_from = None
             return self.interp.call_function(func, args, dict(kwargs))
         if isinstance(func, BoundMethod):
             return self.interp.call_function(func.func, [func.self_value, *args], dict(kwargs))
@@ -153,6 +161,7 @@ class CallDispatcher:
 
     def make_container(self, kind: str, args: list[Any], node: ast.AST | None) -> Any:
         container = Container(node, kind=kind)
+        container.placed = self.building_from
         if kind == "ModuleDict" or (kind == "Sequential" and len(args) == 1 and isinstance(args[0], dict)):
             source = args[0] if args else {}
             if isinstance(source, (list, tuple)):
@@ -211,6 +220,7 @@ class CallDispatcher:
     def construct(self, rule: LayerRule, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
         kwargs = {k: v for k, v in kwargs.items() if k not in ("device", "dtype")}
         layer = Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
+        layer.placed = self.building_from
         layer.scope = self.scope_names()
         if isinstance(node, ast.Call):
             layer.scope.update(self.subexpression_values(node))
@@ -666,7 +676,7 @@ class CallDispatcher:
         for child in children:
             child_line = getattr(child.node, "lineno", None) or getattr(node, "lineno", 0)
             if is_foreign(child.node):
-                child_line = self.anchor or getattr(node, "lineno", 0)
+                child_line = self.anchor or child.placed or getattr(node, "lineno", 0)
             value = self.apply_module(child, [value], {}, None, line=child_line, sequence=container)
         return value
 
@@ -685,8 +695,8 @@ class CallDispatcher:
             return
         first = next((a for a in args if isinstance(a, Tensor)), None)
         outputs = _shapes_of(result)
-        if self.anchor is not None or is_foreign(node):
-            line = self.anchor or line
+        if self.anchor is not None or is_foreign(node) or (module is not None and is_foreign(module.node)):
+            line = self.anchor or line  # another file's lines are not this buffer's
             node = None
             module = None
         span = self.trace.span(node) if node is not None else None

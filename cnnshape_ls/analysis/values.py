@@ -46,6 +46,9 @@ class Module:
 
     node: ast.AST | None
     path: str | None = field(default=None, init=False)
+    placed: int | None = field(default=None, init=False)
+    """Built by another file's code (``from blocks import make_block``): the line of this file whose
+    call built it, where its hint goes."""
 
     def submodules(self) -> dict[str, Module]:
         return {}
