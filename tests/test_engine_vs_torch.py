@@ -412,7 +412,110 @@ class Net(nn.Module):
                 routes.append(x)
         return x
 '''),
+    'while loops that build stages': ('Net(3)', [2, 8, 16, 16], '''
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, n=3):
+        super().__init__()
+        self.input_channels = 8
+        self.s = self._make_stage(n, 16)
+    def _make_stage(self, repeat, out_channels):
+        layers = [nn.Conv2d(self.input_channels, out_channels, 3, padding=1)]
+        self.input_channels = out_channels
+        while repeat - 1:
+            layers.append(nn.Conv2d(self.input_channels, out_channels, 3, stride=2, padding=1))
+            repeat -= 1
+        count = 2
+        while True:
+            if count == 0:
+                break
+            layers.append(nn.ReLU())
+            count -= 1
+        return nn.Sequential(*layers)
+    def forward(self, x):
+        return self.s(x)
+'''),
+    'submodule names from a class name': ('Net()', [2, 8, 16, 16], '''
+import torch.nn as nn
+class Widen(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, 2 * c, 1)
+    def forward(self, x):
+        return self.conv(x)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = self._generate(8, 2, Widen)
+        self.b = nn.Sequential()
+        for i in range(2):
+            self.b.add_module(Widen.__name__ + str(i), Widen(32 * 2 ** i))
+    @staticmethod
+    def _generate(c, n, block):
+        layers = nn.Sequential()
+        for l in range(n):
+            layers.add_module("{}_{}".format(block.__name__, l), block(c))
+            c *= 2
+        return layers
+    def forward(self, x):
+        return self.b(self.a(x))
+'''),
 }
+
+# Code whose submodules the analysis cannot name or count: the shapes it depends on must be unknown
+# (never the shape of the modules it did see).
+UNKNOWABLE = {
+    'a loop bound read from a file': '''
+import json
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        n = json.load(open("depth.json"))["depth"]
+        layers = [nn.Conv2d(8, 8, 3, padding=1)]
+        while n > 1:
+            layers.append(nn.Conv2d(8, 8, 3, stride=2, padding=1))
+            n -= 1
+        self.s = nn.Sequential(*layers)
+    def forward(self, x):
+        return self.s(x)
+''',
+    'a module added under a name nobody can tell': '''
+import os
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.s = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1))
+        self.s.add_module(os.environ["NAME"], nn.Conv2d(8, 8, 3, stride=2, padding=1))
+    def forward(self, x):
+        return self.s(x)
+''',
+    'a loop over an unknown range that appends': '''
+import os
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Conv2d(8, 8, 3, padding=1)])
+        for _ in range(int(os.environ["DEPTH"])):
+            self.blocks.append(nn.Conv2d(8, 8, 3, stride=2, padding=1))
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNKNOWABLE))
+def test_what_cannot_be_told_is_unknown(name: str) -> None:
+    import cnnshape_ls
+
+    result = cnnshape_ls.analyze(UNKNOWABLE[name], input="(2, 8, 16, 16)", model="Net()").to_json()
+    model = result["models"][0]
+    assert model["output"] is None
+    assert not [d for d in result["diagnostics"] if d["severity"] == "error"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

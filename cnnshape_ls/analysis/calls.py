@@ -276,11 +276,12 @@ class CallDispatcher:
 
     def finish(self) -> None:
         """Write the fixes of this run's layer errors, now that every copy of each layer has run."""
-        from .fixes import fixes_for_layer
+        from .fixes import fixes_for_layer, one_cause
         for finding, error, layer, first, node, sequence in self.deferred:
             if not finding.fixes:
                 siblings = self.trace.source.built.get(layer.node, [])
                 finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
+        one_cause(self.trace, self.deferred)
         self.deferred.clear()
 
     def math(self, name: str, args: list[Any]) -> Any:
@@ -360,6 +361,8 @@ class CallDispatcher:
                     return value
                 if value is UNKNOWN or isinstance(value, (dims.Expr, Tensor)):
                     return UNKNOWN
+                if name == "str" and not isinstance(value, (str, int, float, bool)):
+                    return UNKNOWN  # never the analysis's own object as text
                 return {"int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round}[name](*args)
             if name in ("min", "max", "sum", "any", "all"):
                 items = it(args[0]) if len(args) == 1 else list(args)
@@ -507,6 +510,8 @@ class CallDispatcher:
             return self.dict_method(target, name, args)
         if isinstance(target, str):
             if name == "format":
+                if not all(isinstance(v, (str, int, float)) for v in (*args, *kwargs.values())):
+                    return UNKNOWN  # never the text of an unknown value ("UNKNOWN_0")
                 try:
                     return target.format(*args, **kwargs)
                 except Exception:
@@ -520,12 +525,17 @@ class CallDispatcher:
             if name == "__getattr__" and len(args) == 1 and isinstance(args[0], str):
                 return self.interp.get_attr(target, args[0])
             if name in ("add_module", "register_module", "register_buffer", "register_parameter", "__setattr__") \
-                    and len(args) >= 2 and isinstance(args[0], str):
-                self.interp.set_attr(target, args[0], args[1])
+                    and len(args) >= 2:
+                if isinstance(args[0], str):
+                    self.interp.set_attr(target, args[0], args[1])
+                elif isinstance(args[1], Module) or args[1] is UNKNOWN:
+                    target.incomplete = True  # a submodule under a name the analysis cannot tell
                 return None
             if name in ("append", "extend", "insert") and target.cls.container_base:
                 temp = Container(target.node, kind=target.cls.container_base, children=target.modules)
-                return self.container_method(temp, name, args)
+                result = self.container_method(temp, name, args)
+                target.incomplete = target.incomplete or temp.incomplete
+                return result
             if name in ("to", "eval", "train", "cuda", "cpu", "float", "double", "half", "requires_grad_"):
                 return target
             return self.unknown_result(args)
@@ -603,22 +613,36 @@ class CallDispatcher:
         return UNKNOWN
 
     def container_method(self, target: Container, name: str, args: list[Any]) -> Any:
-        if name == "append" and args and isinstance(args[0], Module):
-            target.append(args[0])
+        if target.incomplete and name in ("items", "keys", "values", "children", "modules", "named_children",
+                                          "named_modules", "parameters"):
+            return UNKNOWN
+        if name == "append" and args:
+            if isinstance(args[0], Module):
+                target.append(args[0])
+            else:
+                target.incomplete = True  # something the analysis cannot tell was added
             return target
         if name == "extend" and args:
-            for item in self.interp.iterate(args[0]) or []:
+            items = self.interp.iterate(args[0])
+            if items is None or not all(isinstance(item, Module) for item in items):
+                target.incomplete = True
+            for item in items or []:
                 if isinstance(item, Module):
                     target.append(item)
             return target
+        if name == "insert" and len(args) == 2 and not (isinstance(args[0], int) and isinstance(args[1], Module)):
+            target.incomplete = True
+            return None
         if name == "insert" and len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], Module):
             children = list(target.children.values())
             children.insert(args[0], args[1])
             target.children = {str(i): c for i, c in enumerate(children)}
             return None
-        if name in ("add_module", "register_module") and len(args) == 2 and isinstance(args[0], str) \
-                and isinstance(args[1], Module):
-            target.children[args[0]] = args[1]
+        if name in ("add_module", "register_module") and len(args) == 2:
+            if isinstance(args[0], str) and isinstance(args[1], Module):
+                target.children[args[0]] = args[1]
+            else:
+                target.incomplete = True  # added under a name, or as a value, the analysis cannot tell
             return None
         if name == "items":
             return list(target.children.items())
@@ -636,6 +660,8 @@ class CallDispatcher:
     def apply_module(self, module: Module, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None,
                      line: int | None = None, sequence: Container | None = None) -> Any:
         call_line = line if line is not None else getattr(node, "lineno", 0)
+        if module.incomplete:
+            return self.unknown_result(args)
         if isinstance(module, Layer):
             return self.apply_layer(module, args, kwargs, node, call_line, sequence)
         if isinstance(module, Container):

@@ -8,10 +8,11 @@ fix of a finding is the preferred one: applying it must give code torch runs.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from . import dims
-from .findings import Fix
+from .findings import Finding, Fix
 from .layers import ShapeError
 from .trace import Trace
 from .values import Container, Layer, Tensor
@@ -153,11 +154,44 @@ def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None
     return trace.fix(f"Flatten the input of {describe(layer)} to ({dims.to_text(shape[0])}, {total})", *edits)
 
 
+RANKED = re.compile(r"^(BatchNorm|InstanceNorm|LazyBatchNorm|LazyInstanceNorm|Dropout)([123])d$")
+
+
+def rank_fix(trace: Trace, layer: Layer, first: Tensor) -> Fix | None:
+    """``BatchNorm1d`` fed an image: the variant of the layer made for the input's rank (these layers keep
+    the shape, so nothing after them changes)."""
+    from .layers import RULES, Call, CannotTell
+
+    found = RANKED.match(layer.rule.op)
+    shape = first.shape
+    if found is None or shape is None or not isinstance(layer.node, ast.Call):
+        return None
+    for n in (1, 2, 3):
+        variant = f"{found.group(1)}{n}d"
+        rule = RULES.get(variant)
+        if rule is None or variant == layer.rule.op or not (len(shape) == n + 2 or (n == 1 and len(shape) == 2)):
+            continue
+        try:
+            rule.infer(Call(rule.bind([], dict(layer.args.values)), [shape]))
+        except (ShapeError, CannotTell, TypeError):
+            continue
+        func = layer.node.func
+        text = trace.text(func)
+        if not text.endswith(layer.rule.op):
+            return None
+        return trace.fix(f"Use {variant} for this {len(shape)}-D input",
+                         trace.replace(func, text[: -len(layer.rule.op)] + variant))
+    return None
+
+
 def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor, call: ast.Call | None,
                     sequence: Container | None, siblings: list[Layer] | None = None) -> list[Fix]:
     fixes: list[Fix] = []
     if getattr(layer.node, "_cnnshape_foreign", False):
         return fixes
+    if error.code == "rank-mismatch":
+        fix = rank_fix(trace, layer, first)
+        return [fix] if fix is not None else []
     if error.code == "linear-in-features":
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
@@ -215,3 +249,57 @@ class ViewFix:
         if found is None:
             return None
         return (x.shape[0], found[1])
+
+
+SIZE_CODES = ("conv-in-channels", "norm-num-features", "linear-in-features")
+
+
+def one_cause(trace: Trace, errors: list[tuple]) -> None:
+    """Errors of several layers fed by one producer are one mistake, the producer's:
+
+    - two or more layers after it agree on the size it should make (``BatchNorm2d(16)`` and
+      ``Conv2d(16, ...)`` after a ``Conv2d(8, 32)``): one error, on its ``out_channels``, whose fix
+      changes it;
+    - the producer is itself in error for its input (``Conv2d(16, 8)`` where ``Conv2d(8, 16)`` was
+      meant): one error, on it, whose fix changes both of its sizes.
+    """
+    at_layer = {id(e[2]): e for e in errors}
+    groups: dict[int, list[tuple]] = {}
+    seen: set[int] = set()
+    for entry in errors:
+        finding, error, layer, first = entry[:4]
+        producer = first.producer
+        if id(layer) in seen:
+            continue  # one layer applied twice (a siamese network) is one consumer
+        seen.add(id(layer))
+        if error.code in SIZE_CODES and producer is not None and producer is not layer and error.blame:
+            groups.setdefault(id(producer), []).append(entry)
+    for entries in groups.values():
+        finding, error, layer, first = entries[0][:4]
+        producer = first.producer
+        wanted = {repr(e[2].args.values.get(e[1].blame)) for e in entries}
+        if len(wanted) != 1 or len(trace.source.built.get(producer.node, [])) > 1:
+            continue  # the layers disagree, or the producer is built several times (one value may not fit all)
+        fix = producer_fix(trace, error, layer, first)
+        if fix is None:
+            continue
+        own = at_layer.get(id(producer))
+        if own is not None and own[0].fixes:  # its input size is wrong too: both of its sizes were
+            mine = own[0].fixes[0]
+            own[0].fixes.insert(0, Fix(f"{mine.title}, and {fix.title[0].lower()}{fix.title[1:]}",
+                                       [*mine.edits, *fix.edits]))
+            _drop(trace, [e[0] for e in entries])
+        elif own is None and len(entries) >= 2:
+            arg = trace.argument_node(producer, PRODUCER_ARG[producer.rule.op])
+            if arg is None:
+                continue
+            others = [f for f in finding.fixes if f.title != fix.title]
+            moved = Finding(trace.span(arg), finding.severity, finding.code, finding.message,
+                            [fix, *others], finding.source, finding.model, producer.path)
+            _drop(trace, [e[0] for e in entries])
+            trace.add(moved)
+
+
+def _drop(trace: Trace, findings: list[Finding]) -> None:
+    gone = {id(f) for f in findings}
+    trace.findings[:] = [f for f in trace.findings if id(f) not in gone]

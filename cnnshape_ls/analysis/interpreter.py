@@ -35,6 +35,9 @@ from .values import (
 )
 
 MAX_DEPTH = 48
+MAX_WHILE = 10_000
+MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
+                      "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter"})
 MAX_INT = 10 ** 15
 MAX_SEQ = 100_000
 
@@ -281,13 +284,25 @@ class Interpreter:
         self.exec_block(node.orelse, env, frame)
 
     def _stmt_While(self, node: ast.While, env: Env, frame: Frame) -> None:
-        if truth(self.eval(node.test, env)) is False:
-            self.exec_block(node.orelse, env, frame)
-            return
+        """Run while the condition can be told (``while n - 1: layers.append(...); n -= 1``)."""
+        for _ in range(MAX_WHILE):
+            decided = truth(self.eval(node.test, env))
+            if decided is False:
+                self.exec_block(node.orelse, env, frame)
+                return
+            if decided is None:
+                break
+            self.tick()
+            try:
+                self.exec_block(node.body, env, frame)
+            except _Break:
+                return
+            except _Continue:
+                continue
         self.forget_assigned(node.body, env)
 
     def forget_assigned(self, body: list[ast.stmt], env: Env) -> None:
-        """After a loop that cannot be unrolled, what it assigns is unknown."""
+        """After a loop that cannot be run, what it assigns or adds to is unknown."""
         for stmt in body:
             for sub in ast.walk(stmt):
                 targets: list[ast.expr] = []
@@ -295,11 +310,33 @@ class Interpreter:
                     targets = sub.targets
                 elif isinstance(sub, (ast.AugAssign, ast.AnnAssign, ast.For)):
                     targets = [sub.target]
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
+                    targets = [sub.func.value]  # layers.append(...), self.blocks.append(...), self.add_module(...)
                 for target in targets:
-                    for name in ast.walk(target):
-                        if isinstance(name, ast.Name) and name.id in env.vars:
-                            old = env.vars[name.id]
-                            env.vars[name.id] = Tensor(None) if isinstance(old, Tensor) else UNKNOWN
+                    self.forget(target, env)
+
+    def forget(self, target: ast.expr, env: Env) -> None:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for item in target.elts:
+                self.forget(item, env)
+        elif isinstance(target, ast.Starred):
+            self.forget(target.value, env)
+        elif isinstance(target, ast.Subscript):
+            self.forget(target.value, env)
+        elif isinstance(target, ast.Name):
+            found = env.vars.get(target.id)
+            if isinstance(found, Module):
+                found.incomplete = True
+            elif target.id in env.vars:
+                env.vars[target.id] = Tensor(None) if isinstance(found, Tensor) else UNKNOWN
+        elif isinstance(target, ast.Attribute):
+            owner = self.eval(target.value, env) if isinstance(target.value, ast.Name) else UNKNOWN
+            if isinstance(owner, Instance):
+                value = owner.attrs.get(target.attr)
+                if isinstance(value, Module):
+                    value.incomplete = True
+                elif target.attr in owner.attrs:
+                    owner.attrs[target.attr] = Tensor(None) if isinstance(value, Tensor) else UNKNOWN
 
     def _stmt_With(self, node: ast.With, env: Env, frame: Frame) -> None:
         for item in node.items:
@@ -544,6 +581,9 @@ class Interpreter:
         if left is UNKNOWN or right is UNKNOWN:
             return UNKNOWN
         if isinstance(op, ast.Mod) and isinstance(left, str):
+            values = right if isinstance(right, tuple) else (right,)
+            if not all(isinstance(v, (str, int, float)) for v in values):
+                return UNKNOWN
             try:
                 return left % right
             except Exception:
@@ -641,6 +681,8 @@ class Interpreter:
                 return owner.attrs[name]
             if name == "training":
                 return self.training
+            if name == "__class__":
+                return owner.cls
             found = owner.cls.lookup(name)
             if isinstance(found, FunctionValue):
                 return BoundMethod(found, owner)
@@ -654,7 +696,11 @@ class Interpreter:
             if found is not None:
                 return found
             return MethodOf(owner, name, node)
+        if isinstance(owner, FunctionValue) and name in ("__name__", "__qualname__"):
+            return getattr(owner.node, "name", "<lambda>")
         if isinstance(owner, ClassValue):
+            if name in ("__name__", "__qualname__"):
+                return owner.name
             found = owner.lookup(name)
             if isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], FunctionValue):
                 return BoundMethod(found[1], owner) if found[0] == "classmethod" else found[1]
@@ -863,6 +909,8 @@ class Interpreter:
         if isinstance(value, str):
             return list(value)
         if isinstance(value, Container):
+            if value.incomplete:
+                return None
             if value.kind == "ModuleDict":
                 return list(value.children.keys())
             return list(value.children.values())

@@ -49,6 +49,9 @@ class Module:
     placed: int | None = field(default=None, init=False)
     """Built by another file's code (``from blocks import make_block``): the line of this file whose
     call built it, where its hint goes."""
+    incomplete: bool = field(default=False, init=False)
+    """Something was added to it that the analysis could not follow (a module under an unknown name, a
+    loop it could not run): what it computes, and what it holds, are unknown."""
 
     def submodules(self) -> dict[str, Module]:
         return {}
