@@ -460,6 +460,28 @@ class Net(nn.Module):
     def forward(self, x):
         return self.b(self.a(x))
 '''),
+    'super().forward of a Sequential subclass, typing.cast': ('Net()', [2, 8, 16, 16], '''
+from typing import cast
+import torch
+import torch.nn as nn
+class DenseLayer(nn.Sequential):
+    def __init__(self, c, g):
+        super(DenseLayer, self).__init__()
+        self.add_module('norm1', nn.BatchNorm2d(c))
+        self.add_module('conv1', nn.Conv2d(c, cast(int, g), kernel_size=3, padding=1))
+    def forward(self, x):
+        new = super(DenseLayer, self).forward(x)
+        return torch.cat([x, new], 1)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = DenseLayer(8, 4)
+        self.l2 = DenseLayer(12, 4)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(16, 10)
+    def forward(self, x):
+        return self.fc(self.pool(self.l2(self.l1(x))).mean([2, 3]))
+'''),
 }
 
 # Code whose submodules the analysis cannot name or count: the shapes it depends on must be unknown

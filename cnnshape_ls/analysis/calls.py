@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 SHAPE_KEEPING = ("Activation", "Dropout", "Normalization", "Utility")
+CHANNEL_KEEPING = ("Pooling", "Padding", "Resizing")
 F_MAX_POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
 FUNCTIONAL_LAYERS = {
     # F.name: (layer rule, positional parameter names after the input)
@@ -192,6 +193,8 @@ class CallDispatcher:
             return data.derive(data.shape) if isinstance(data, Tensor) else Tensor(None)
         if qualname == "functools.partial" and args:
             return Partial(args[0], list(args[1:]), dict(kwargs))
+        if qualname == "typing.cast" and len(args) == 2:
+            return args[1]
         if _is_nn(qualname) or qualname in RULES:
             if name in CONTAINERS:
                 return self.make_container(name, args, node)
@@ -503,7 +506,11 @@ class CallDispatcher:
         if isinstance(target, SuperProxy):
             if name == "__init__":
                 self.super_init(target, args)
-            return None
+                return None
+            inst = target.self_value
+            if name == "forward" and isinstance(inst, Instance) and inst.cls.container_base == "Sequential":
+                return self.apply_sequence(inst, list(inst.modules.values()), args, node)  # nn.Sequential.forward
+            return self.unknown_result(args)
         if isinstance(target, list):
             return self.list_method(target, name, args)
         if isinstance(target, dict):
@@ -840,6 +847,9 @@ class CallDispatcher:
         if source is not None and out == source.shape and keeps_shape:
             tensor.flat_from = source.flat_from
             tensor.producer = source.producer
+        elif source is not None and producer is not None and producer.rule.family in CHANNEL_KEEPING \
+                and source.shape is not None and len(out) == len(source.shape) > 1 and out[1] == source.shape[1]:
+            tensor.producer = source.producer  # a pool keeps the channels: they are still the conv's before it
         return tensor
 
     def layer_error(self, error: ShapeError, layer: Layer, first: Tensor, node: ast.Call | None,
