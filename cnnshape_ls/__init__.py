@@ -9,9 +9,23 @@ __version__ = "0.1.0"
 
 def analyze(source: str, *, path: str | None = None, input: str | None = None,  # noqa: A002 - the contract's name
             model: str | None = None, batch_name: str = "BS", config_input: object = None) -> Analysis:
-    """Analyse one buffer without importing torch or executing it; ``.to_json()`` gives the contract's form."""
+    """Analyse one buffer without importing torch or executing it; ``.to_json()`` gives the contract's form.
+
+    With a ``path`` that exists, the files of its project it imports (``from blocks import Block``) are
+    read and analysed with it, as ``cnnshape check`` does."""
     return analyze_source(source, path, Options(input=input, model=model, batch_name=batch_name,
-                                                config_input=config_input))
+                                                config_input=config_input, module_loader=_loader_for(path)))
+
+
+def _loader_for(path: str | None):
+    from pathlib import Path
+
+    if path is None or not Path(path).is_file():
+        return None
+    from .analysis.imports import FileModuleLoader
+    from .cli.files import ProjectRoots
+
+    return FileModuleLoader(roots=(ProjectRoots().for_file(Path(path)),))
 
 
 __all__ = ["Analysis", "analyze", "__version__"]

@@ -296,3 +296,54 @@ def test_floor_division_of_a_sum_without_a_constant() -> None:
     result = cnnshape_ls.analyze(source)
     assert [m.name for m in result.models] == ["N"]
     assert any(f.code == "view-invalid" for f in result.findings)
+
+
+def test_solving_for_the_input_skips_sizes_no_window_fits() -> None:
+    """Four stride-2 convolutions and a 4x4 one: 256 * ((s//16 - 3))**2 is 256 for s = 32 too (-1 * -1),
+    but only inputs of 64 and more let every window fit."""
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+        net = nn.Sequential(
+            nn.Conv2d(3, 8, 4, 2, 1), nn.Conv2d(8, 8, 4, 2, 1), nn.Conv2d(8, 8, 4, 2, 1), nn.Conv2d(8, 8, 4, 2, 1),
+            nn.Conv2d(8, 256, 4, 1), nn.Flatten(), nn.Linear(256, 20),
+        )
+        """)
+    result = cnnshape_ls.analyze(source)
+    assert result.models[0].input[2:] == (64, 64)
+    assert not [f for f in result.findings if f.severity == "error"]
+
+
+def test_the_first_layer_after_a_reshape_says_nothing_of_the_input() -> None:
+    """x.reshape(-1, 1, 300) before a Conv1d: a stated (2, 300) is the input as it is, with its batch."""
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+        class CNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv1d(1, 4, 3, padding=1)
+            def forward(self, x):
+                x = x.reshape((-1, 1, 300))
+                return self.conv1(x)
+        """)
+    stated = cnnshape_ls.analyze(source, input="(2, 300)").to_json()
+    assert stated["models"][0]["output"] == [2, 4, 300]
+    guessed = cnnshape_ls.analyze(source).to_json()
+    assert not [d for d in guessed["diagnostics"] if d["severity"] == "error"]
+
+
+def test_list_reverse_in_place() -> None:
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                dims = [8, 16, 32]
+                self.enc = nn.Conv2d(3, dims[-1], 3, padding=1)
+                dims.reverse()
+                self.dec = nn.Conv2d(dims[0], dims[1], 3, padding=1)
+            def forward(self, x):
+                return self.dec(self.enc(x))
+        """)
+    result = cnnshape_ls.analyze(source, input="(2, 3, 8, 8)").to_json()
+    assert result["models"][0]["output"] == [2, 16, 8, 8]
+    assert not [d for d in result["diagnostics"] if d["severity"] == "error"]

@@ -593,6 +593,24 @@ class CallDispatcher:
                 return UNKNOWN
         if name == "copy":
             return list(target)
+        if name == "reverse" and not args:
+            target.reverse()
+            return None
+        if name == "sort" and not args:
+            try:
+                target.sort()
+            except TypeError:
+                target[:] = [UNKNOWN] * len(target)  # an order the analysis cannot tell
+            return None
+        if name == "remove" and len(args) == 1:
+            if args[0] in target:
+                target.remove(args[0])
+            else:
+                target[:] = [UNKNOWN] * len(target)
+            return None
+        if name == "clear" and not args:
+            target.clear()
+            return None
         return UNKNOWN
 
     def dict_method(self, target: dict, name: str, args: list[Any]) -> Any:
@@ -770,13 +788,17 @@ class CallDispatcher:
         call = Call(self.forward_args(layer, args, kwargs), shapes)
         if first is not None and first.shape is not None:
             layer.seen = first.shape
-        if self.trace.first_layer is None:
-            self.trace.first_layer = layer
+        if not self.trace.first_applied and first is not None:
+            # the first layer applied to the input itself tells its rank and channels; after a reshape,
+            # a transpose or on another argument it does not
+            self.trace.first_applied = True
+            self.trace.first_layer = layer if first.is_input else None
             if self.probing:
                 raise FirstLayerFound()
         if first is not None and first.shape and rule.op == "Linear":
             self.constrain(first.shape[-1], layer.args.values.get("in_features"),
-                           f"{layer.path or 'Linear'}'s in_features={layer.args.values.get('in_features')}")
+                           f"{layer.path or 'Linear'}'s in_features={layer.args.values.get('in_features')}",
+                           first.flat_from or ())
         out: Out = None
         finding: Finding | None = None
         if first is not None and first.shape is not None:
@@ -1140,10 +1162,11 @@ class CallDispatcher:
                 return tuple(shape[i:])
         return None
 
-    def constrain(self, size: Any, value: Any, where: str) -> None:
-        """Remember a size the model pins down while the input's spatial size is a symbol."""
+    def constrain(self, size: Any, value: Any, where: str, factors: tuple = ()) -> None:
+        """Remember a size the model pins down while the input's spatial size is a symbol; ``factors``
+        are the sizes it is the product of (each must come out positive)."""
         if isinstance(size, dims.Expr) and isinstance(value, int) and not isinstance(value, bool):
-            constraint = Constraint(size, value, where)
+            constraint = Constraint(size, value, where, factors)
             self.trace.constraints.append(constraint)
             names = size.symbols()
             if self.solving_for is not None and names and names <= self.solving_for:
@@ -1155,7 +1178,7 @@ class CallDispatcher:
         if not isinstance(sizes[1], int) or sizes[1] <= 0:
             return
         per_sample = dims.product(list(x.shape[1:]))
-        self.constrain(per_sample, sizes[1], f"the view to (-1, {sizes[1]})")
+        self.constrain(per_sample, sizes[1], f"the view to (-1, {sizes[1]})", tuple(x.shape[1:]))
 
     def flatten(self, x: Tensor, start: Any, end: Any, node: ast.Call | None) -> Any:
         result = self.op(node, x, lambda s: tensor_ops.flatten(s, start, end))
@@ -1182,8 +1205,9 @@ class CallDispatcher:
             if not isinstance(other, (int, float, bool, dims.Expr)):
                 return Tensor(None, taint=taint)  # a module, a list, something unknown: cannot broadcast it
             return t.derive(t.shape, keep_flat=True)
+        elementwise_on_input = ta.is_input and not isinstance(op, ast.MatMult)  # (x - mean) / std
         if ta.shape is None or tb.shape is None:
-            return Tensor(None, taint=taint)
+            return Tensor(None, taint=taint, is_input=elementwise_on_input and ta.shape is None)
         try:
             if isinstance(op, ast.MatMult):
                 shape = tensor_ops.matmul(ta.shape, tb.shape)
@@ -1195,7 +1219,7 @@ class CallDispatcher:
             shape = None
             if node is not None and taint is None:
                 taint = self.trace.report(error, node)
-        result = Tensor(shape, taint=taint)
+        result = Tensor(shape, taint=taint, is_input=elementwise_on_input and shape == ta.shape)
         if shape == ta.shape:
             result.flat_from = ta.flat_from
         if isinstance(node, ast.Call):

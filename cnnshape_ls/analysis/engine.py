@@ -372,7 +372,7 @@ def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, b
             return Run(trace, None, False)
         assign_paths(root)
         trace.recording = not probe
-        output = interp.calls.apply_module(root, [Tensor(shape)], {}, None, line=cand.line)
+        output = interp.calls.apply_module(root, [Tensor(shape, is_input=True)], {}, None, line=cand.line)
         interp.calls.finish()
         return Run(trace, output, True, trace.first_layer, root)
     except FirstLayerFound:
@@ -595,7 +595,7 @@ def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch:
     constraint = symbolic.solved
     if constraint is not None:
         names = tuple(sorted(dims.symbols(constraint.size)))
-        fits = solve_square(constraint.size, constraint.value, names)
+        fits = solve_square(constraint.size, constraint.value, names, constraint.factors)
         if not fits:
             return template, "inferred", Finding(
                 where, "warning", "input-unknown",

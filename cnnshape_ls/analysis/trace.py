@@ -19,6 +19,8 @@ class Constraint:
     size: dims.Dim
     value: int
     where: str
+    factors: tuple = ()
+    """The sizes ``size`` is the product of (a flatten's): each is at least 1 for an input that fits."""
 
 
 @dataclass
@@ -31,7 +33,9 @@ class Trace:
     """Information per layer definition (pixels dropped by a floor division), keyed by line."""
     recording: bool = False
     first_layer: Layer | None = None
-    """The first layer ``forward`` applies: its rank and channels imply the input's."""
+    """The first layer ``forward`` applies to its input: its rank and channels imply the input's."""
+    first_applied: bool = False
+    """A layer was applied to a tensor (``first_layer`` is None when that was not the input itself)."""
 
     # --------------------------------------------------------------- positions
     def span(self, node: ast.AST) -> Span:

@@ -33,10 +33,14 @@ class Tensor:
     """An upstream error whose recovery produced this tensor: later errors belong to that one."""
     producer: Layer | None = None
     """The layer that set this tensor's features or channels (for the fix "change its out_features")."""
+    is_input: bool = False
+    """The model's input, or a tensor of the same shape made from it (``x.float()``): a first layer applied
+    to it tells the input's rank and channels; one applied after a reshape or a transpose does not."""
 
     def derive(self, shape: Shape | None, keep_flat: bool = False) -> Tensor:
+        """A tensor made from this one; ``keep_flat`` where the op keeps the shape (``x.float()``, ``x * 2``)."""
         if keep_flat:
-            return Tensor(shape, self.flat_from, self.taint, self.producer)
+            return Tensor(shape, self.flat_from, self.taint, self.producer, self.is_input and shape == self.shape)
         return Tensor(shape, None, self.taint)
 
 
