@@ -482,6 +482,31 @@ class Net(nn.Module):
     def forward(self, x):
         return self.fc(self.pool(self.l2(self.l1(x))).mean([2, 3]))
 '''),
+    'old-style tensors, parameters, sampling grids': ('Net()', [2, 1, 28, 28], '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.autograd import Variable
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 5), nn.MaxPool2d(2), nn.ReLU())
+        self.loc = nn.Sequential(nn.Conv2d(1, 4, 7), nn.MaxPool2d(2), nn.ReLU())
+        self.theta = nn.Linear(self._features_size(), 6)
+        self.codebook = nn.Embedding(16, 32)
+        self.proj = nn.Linear(8 * 12 * 12, 32)
+        self.out = nn.Linear(16, 10)
+    def _features_size(self):
+        return self.loc(Variable(torch.zeros(1, 1, 28, 28))).view(1, -1).size(1)
+    def forward(self, x):
+        theta = self.theta(self.loc(x).view(x.size(0), -1)).view(-1, 2, 3)
+        grid = F.affine_grid(theta, x.size())
+        x = F.grid_sample(x, grid)
+        h = self.proj(self.features(x).view(x.size(0), -1))
+        noise = Variable(h.data.new(h.size()).normal_())
+        scores = torch.matmul(h + noise, self.codebook.weight.t())
+        return self.out(scores)
+'''),
 }
 
 # Code whose submodules the analysis cannot name or count: the shapes it depends on must be unknown

@@ -195,6 +195,8 @@ class CallDispatcher:
             return Partial(args[0], list(args[1:]), dict(kwargs))
         if qualname == "typing.cast" and len(args) == 2:
             return args[1]
+        if qualname in ("torch.autograd.Variable", "torch.autograd.variable.Variable") and args:
+            return args[0]  # the old wrapper: the tensor itself
         if _is_nn(qualname) or qualname in RULES:
             if name in CONTAINERS:
                 return self.make_container(name, args, node)
@@ -907,6 +909,16 @@ class CallDispatcher:
         if name == "linear":
             x = args[0] if args else None
             return self.record_op(node, [x], Tensor(None) if isinstance(x, Tensor) else UNKNOWN)
+        if name == "affine_grid" and len(args) >= 2:  # theta, size (N, C, H, W): a grid (N, H, W, 2)
+            size = self.interp.iterate(args[1])
+            if size and len(size) in (4, 5) and all(isinstance(d, (int, dims.Expr)) for d in size):
+                return self.record_op(node, [args[0]], Tensor((size[0], *size[2:], len(size) - 2)))
+            return self.unknown_result(args)
+        if name == "grid_sample" and len(args) >= 2 and all(isinstance(a, Tensor) for a in args[:2]):
+            x, grid = args[0], args[1]  # (N, C, H, W) sampled at (N, Hg, Wg, 2): (N, C, Hg, Wg)
+            if x.shape is not None and grid.shape is not None and len(x.shape) == len(grid.shape) in (4, 5):
+                return self.record_op(node, [x], Tensor((x.shape[0], x.shape[1], *grid.shape[1:-1])))
+            return self.record_op(node, [x], Tensor(None))
         if name == "pad" and args and isinstance(args[0], Tensor):
             return self.op(node, args[0], lambda s: _pad(s, args[1] if len(args) > 1 else kwargs.get("pad")))
         if name == "one_hot":
@@ -1132,8 +1144,10 @@ class CallDispatcher:
             return self.record_op(node, [x], x.derive(shape, keep_flat=True))
         if name in ("item", "tolist"):
             return UNKNOWN
-        if name == "new_zeros" or name == "new_ones" or name == "new_empty":
+        if name in ("new_zeros", "new_ones", "new_empty", "new"):
             return self.create("zeros", args, kwargs, node)
+        if name == "new_full" and args:
+            return self.create("zeros", args[:1], {}, node)
         return self.record_op(node, [x], Tensor(None, taint=x.taint))
 
     def view(self, x: Tensor, sizes: list[Any], node: ast.Call | None) -> Any:

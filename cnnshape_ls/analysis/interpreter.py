@@ -725,7 +725,7 @@ class Interpreter:
             if name in owner.args.values:
                 return owner.args.values[name]
             if name in ("weight", "bias"):
-                return UNKNOWN
+                return parameter_tensor(owner, name)
             return MethodOf(owner, name, node)
         if isinstance(owner, (Container, OpaqueModule, list, dict, str, tuple)):
             return MethodOf(owner, name, node)
@@ -919,6 +919,22 @@ class Interpreter:
                 return [value.derive(value.shape[1:]) for _ in range(value.shape[0])]
             return None
         return None
+
+
+def parameter_tensor(layer: Layer, name: str) -> Any:
+    """``self.embedding.weight``: the shape of a layer's weight or bias, for the layers that are certain."""
+    a = layer.args.values
+    op = layer.rule.op
+    shape: tuple | None = None
+    if op == "Embedding" and name == "weight":
+        shape = (a.get("num_embeddings"), a.get("embedding_dim"))
+    elif op == "Linear":
+        shape = (a.get("out_features"), a.get("in_features")) if name == "weight" else (a.get("out_features"),)
+        if name == "bias" and a.get("bias") is False:
+            return None
+    if shape is None or not all(isinstance(d, (int, dims.Expr)) and not isinstance(d, bool) for d in shape):
+        return UNKNOWN
+    return Tensor(shape)
 
 
 def _dispatch_table(prefix: str) -> dict[type, Callable]:
