@@ -1,0 +1,64 @@
+"""Mistakes upstream of the layer that breaks: one error, on the line to change, whose first fix torch runs."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import cnnshape_ls
+
+from support import apply_edits, torch_truth
+
+pytestmark = pytest.mark.torch
+
+TEMPLATE = """\
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = {conv1}
+        self.bn1 = {bn1}
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(32)
+        self.fc = nn.Linear(32 * 16 * 16, 10)
+    def forward(self, x):
+        x = self.pool(self.bn1(self.conv1(x)).relu())
+        x = self.bn2(self.conv2(x)).relu()
+        return self.fc(x.flatten(1))
+"""
+RIGHT = {"conv1": "nn.Conv2d(3, 16, 3, padding=1)", "bn1": "nn.BatchNorm2d(16)"}
+MISTAKES = {
+    # the producer's out_channels changed: bn1 and conv2 (after a pool) both still say 16
+    "out_channels changed": ({"conv1": "nn.Conv2d(3, 32, 3, padding=1)"}, 5),
+    # in and out swapped in one conv: its input says 3, the layers after it say 16
+    "in and out swapped": ({"conv1": "nn.Conv2d(16, 3, 3, padding=1)"}, 5),
+    # a BatchNorm of the wrong rank
+    "BatchNorm1d on an image": ({"bn1": "nn.BatchNorm1d(16)"}, 6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MISTAKES))
+def test_one_error_on_the_line_to_change_and_a_fix_torch_runs(name: str) -> None:
+    changes, line = MISTAKES[name]
+    source = TEMPLATE.format(**{**RIGHT, **changes})
+    assert torch_truth(TEMPLATE.format(**RIGHT), "Net()", [2, 3, 32, 32])["ok"]
+    assert not torch_truth(source, "Net()", [2, 3, 32, 32])["ok"]
+    result = cnnshape_ls.analyze(source, input="(2, 3, 32, 32)", model="Net()").to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert [d["line"] for d in errors] == [line], errors
+    fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
+    assert torch_truth(fixed, "Net()", [2, 3, 32, 32])["ok"], textwrap.indent(fixed, "  ")
+    assert fixed == TEMPLATE.format(**RIGHT)
+
+
+def test_a_layer_applied_twice_is_one_consumer() -> None:
+    """A siamese network runs bn1 twice: its own number is what is wrong, not conv1's out_channels."""
+    source = TEMPLATE.format(conv1=RIGHT["conv1"], bn1="nn.BatchNorm2d(8)").replace(
+        "x = self.pool(self.bn1(self.conv1(x)).relu())",
+        "x = self.pool(self.bn1(self.conv1(x)).relu() + self.bn1(self.conv1(x)))")
+    result = cnnshape_ls.analyze(source, input="(2, 3, 32, 32)", model="Net()").to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert [d["line"] for d in errors] == [6]
+    assert torch_truth(apply_edits(source, errors[0]["fixes"][0]["edits"]), "Net()", [2, 3, 32, 32])["ok"]
