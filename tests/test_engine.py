@@ -347,3 +347,20 @@ def test_list_reverse_in_place() -> None:
     result = cnnshape_ls.analyze(source, input="(2, 3, 8, 8)").to_json()
     assert result["models"][0]["output"] == [2, 16, 8, 8]
     assert not [d for d in result["diagnostics"] if d["severity"] == "error"]
+
+
+def test_a_forward_of_two_inputs_guesses_nothing_from_the_second() -> None:
+    """The first layer is applied to style_code, not to the first argument: it says nothing of content_code."""
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+        class Decoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.mlp = nn.Linear(8, 16)
+                self.model = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(16, 3, 3))
+            def forward(self, content_code, style_code):
+                params = self.mlp(style_code)
+                return self.model(content_code)
+        """)
+    result = cnnshape_ls.analyze(source)
+    assert not [f for f in result.findings if f.severity == "error"]
