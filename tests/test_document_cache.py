@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnshape_ls.analysis import Options, analyze_source
+from cnnshape_ls.analysis import Options, analyze_source, dims
 from cnnshape_ls.analysis.cache import ModelCache
 from cnnshape_ls.analysis.source import split_lines
 
@@ -81,3 +81,18 @@ def test_a_call_in_a_function_that_shows_the_input_is_read() -> None:
     cached = analyze_source(edited, "m.py", Options(cache=cache))
     assert everything(cached) == everything(analyze_source(edited, "m.py", Options()))
     assert cached.models[0].input[2:] == (16, 16)
+
+
+def test_a_block_passed_to_a_model_at_top_level_is_read() -> None:
+    """``model = Net(Block)``: Net's text never names Block, the statement that builds it does."""
+    text = ("import torch.nn as nn\n\n\nclass Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            "        self.conv = nn.Conv2d(3, 8, 3)\n\n    def forward(self, x):\n        return self.conv(x)\n\n\n"
+            "class Net(nn.Module):\n    def __init__(self, block):\n        super().__init__()\n"
+            "        self.body = block()\n\n    def forward(self, x):\n        return self.body(x)\n\n\n"
+            "# in: (BS, 3, 16, 16)\nmodel = Net(Block)\n")
+    cache = ModelCache()
+    analyze_source(text, "m.py", Options(cache=cache))
+    edited = text.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 4, 3)")
+    cached = analyze_source(edited, "m.py", Options(cache=cache))
+    assert everything(cached) == everything(analyze_source(edited, "m.py", Options()))
+    assert next(m for m in cached.models if m.name == "Net").output == (dims.sym("BS"), 4, 14, 14)

@@ -83,13 +83,13 @@ class ModelCache:
             outside: str) -> tuple[str, list[Region]]:
         """The fingerprint of everything a model's analysis reads, and the regions it spans.
 
-        ``outside`` is what it reads elsewhere in the file (how a factory builds it, the calls that
-        show its input). The classes and functions named by its own text, by the file's top-level
-        statements and by ``outside`` are read too, and so on by what those name."""
+        ``outside`` is what it reads elsewhere in the file (how a factory builds it, the statements that
+        build it, the calls that show its input). The classes and functions named by its own text and by
+        ``outside`` are read too, and so on by what those name."""
         own = Region(("own", name), max(line - 1, 1), end_line)
         regions = [own]
         seen: set[str] = set()
-        pending = [_text(src, own.start, own.end), layout.context_text, outside]
+        pending = [_text(src, own.start, own.end), outside]
         parts = [pending[0]]
         while pending:
             text = pending.pop()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import dims
-from .cache import FileLayout
+from .cache import IDENTIFIER, FileLayout
 from .calls import ConstraintFound, FirstLayerFound
 from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
 from .inputs import (
@@ -156,12 +156,27 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
 
 
 def read_elsewhere(src: SourceFile, cand: Candidate) -> str:
-    """What a model's analysis reads outside its own class and the statements at top level: how a
-    factory builds it, and the calls that may show its input (in functions too)."""
+    """What a model's analysis reads outside its own class: how a factory builds it, the top-level
+    statements that name it (``model = Net(Block)``), and the calls that may show its input (in
+    functions too)."""
     names = {cand.name, *cand.aliases}
     calls = [src.segment(node) for node in module_calls(src)
              if _callee(node) in names or _callee(node) == "summary"]
-    return "\x00".join([cand.construct or "", *calls])
+    statements = [text for name in sorted(names) for text in statements_naming(src).get(name, ())]
+    return "\x00".join([cand.construct or "", *statements, *calls])
+
+
+def statements_naming(src: SourceFile) -> dict[str, list[str]]:
+    """The text of each top-level statement (not a class or function), by the names in it; once per file."""
+    if src.naming is None:
+        src.naming = {}
+        for stmt in src.tree.body:
+            if isinstance(stmt, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            text = src.segment(stmt)
+            for name in set(IDENTIFIER.findall(text)):
+                src.naming.setdefault(name, []).append(text)
+    return src.naming
 
 
 def _callee(node: ast.Call) -> str:

@@ -35,6 +35,8 @@ class SourceFile:
     """Calls of names (``model(x)``), indexed on first use by the input finder."""
     factories: dict | None = None
     """How the file builds each class it calls with arguments, indexed on first use."""
+    naming: dict[str, list[str]] | None = None
+    """The top-level statements' texts by the names they mention, indexed on first use."""
     spans: dict[ast.AST, Any] = field(default_factory=dict)
     """Each node's span in code points, found once per analysis."""
     parts: dict[ast.AST, list] = field(default_factory=dict)
