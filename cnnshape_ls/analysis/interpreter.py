@@ -275,12 +275,8 @@ class Interpreter:
         for item in items:
             self.tick()
             self.assign(node.target, item, env)
-            try:
-                self.exec_block(node.body, env, frame)
-            except _Break:
+            if not self.loop_body(node.body, env, frame):
                 return
-            except _Continue:
-                continue
         self.exec_block(node.orelse, env, frame)
 
     def _stmt_While(self, node: ast.While, env: Env, frame: Frame) -> None:
@@ -293,13 +289,19 @@ class Interpreter:
             if decided is None:
                 break
             self.tick()
-            try:
-                self.exec_block(node.body, env, frame)
-            except _Break:
+            if not self.loop_body(node.body, env, frame):
                 return
-            except _Continue:
-                continue
         self.forget_assigned(node.body, env)
+
+    def loop_body(self, body: list[ast.stmt], env: Env, frame: Frame) -> bool:
+        """One pass of a loop's body; False when it breaks out."""
+        try:
+            self.exec_block(body, env, frame)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
 
     def forget_assigned(self, body: list[ast.stmt], env: Env) -> None:
         """After a loop that cannot be run, what it assigns or adds to is unknown."""

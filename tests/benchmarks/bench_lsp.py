@@ -103,6 +103,17 @@ async def run(lines: int, edits: int) -> None:
     source_lines = text.split("\n")
     middle = len(source_lines) // 2
     target = next(i for i in range(middle, len(source_lines)) if "nn.Conv2d(" in source_lines[i])
+    async def send(change: types.TextDocumentContentChangePartial, version: int) -> float:
+        """didChange, and the time until that version's diagnostics arrive."""
+        sent = time.perf_counter()
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=[change]))
+        while version not in landed:
+            await asyncio.sleep(0.0005)
+        elapsed = landed[version] - sent
+        await asyncio.sleep(0.05)
+        return elapsed
+
     latencies = []
     for n in range(edits):
         version = n + 2
@@ -121,13 +132,7 @@ async def run(lines: int, edits: int) -> None:
                 range=types.Range(start=types.Position(line=target, character=col),
                                   end=types.Position(line=target, character=col + old_len)), text=new)
             source_lines[target] = line[:col] + new + line[col + old_len:]
-        sent = time.perf_counter()
-        client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=[change]))
-        while version not in landed:
-            await asyncio.sleep(0.0005)
-        latencies.append(landed[version] - sent)
-        await asyncio.sleep(0.05)
+        latencies.append(await send(change, version))
 
     typed = []
     comment = "  # try a larger kernel here"
@@ -138,13 +143,7 @@ async def run(lines: int, edits: int) -> None:
             range=types.Range(start=types.Position(line=target, character=len(line)),
                               end=types.Position(line=target, character=len(line))), text=char)
         source_lines[target] = line + char
-        sent = time.perf_counter()
-        client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=[change]))
-        while version not in landed:
-            await asyncio.sleep(0.0005)
-        typed.append(landed[version] - sent)
-        await asyncio.sleep(0.05)
+        typed.append(await send(change, version))
 
     async def hint_round_trips(first: int, last: int) -> list[float]:
         rounds = []
