@@ -62,3 +62,36 @@ def test_a_layer_applied_twice_is_one_consumer() -> None:
     errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
     assert [d["line"] for d in errors] == [6]
     assert torch_truth(apply_edits(source, errors[0]["fixes"][0]["edits"]), "Net()", [2, 3, 32, 32])["ok"]
+
+
+FLATTENS = ["x.view(-1)", "x.reshape(-1)", "x.flatten()", "torch.flatten(x)", "self.flat(x)"]
+FLAT_NET = """\
+import torch
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.flat = nn.Flatten(0)
+        self.fc = nn.Linear(4 * 30 * 30, 10)
+    def forward(self, x):
+        x = self.conv(x)
+        x = {flatten}
+        return self.fc(x)
+"""
+
+
+@pytest.mark.parametrize("flatten", FLATTENS)
+def test_a_flatten_that_takes_the_batch_too(flatten: str) -> None:
+    """torch says mat1 and mat2 cannot be multiplied at the Linear; the line to change is the flatten."""
+    source = FLAT_NET.format(flatten=flatten)
+    assert not torch_truth(source, "Net()", [2, 3, 32, 32])["ok"]
+    for stated in ("(2, 3, 32, 32)", "(BS, 3, 32, 32)"):
+        result = cnnshape_ls.analyze(source, input=stated, model="Net()").to_json()
+        errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+        assert [(d["line"], d["code"]) for d in errors] == [(7 if flatten == "self.flat(x)" else 11, "view-invalid")]
+        fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
+        truth = torch_truth(fixed, "Net()", [2, 3, 32, 32])
+        assert truth["ok"] and truth["output"] == [2, 10]
+    one = cnnshape_ls.analyze(source, input="(1, 3, 32, 32)", model="Net()").to_json()
+    assert not [d for d in one["diagnostics"] if d["severity"] == "error"]  # torch runs a batch of one

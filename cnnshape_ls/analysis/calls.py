@@ -803,7 +803,10 @@ class CallDispatcher:
                            first.flat_from or ())
         out: Out = None
         finding: Finding | None = None
-        if first is not None and first.shape is not None:
+        swallowed = self.swallowed_batch(layer, first) if rule.op == "Linear" else None
+        if swallowed is not None:
+            finding, out = swallowed
+        elif first is not None and first.shape is not None:
             try:
                 out = rule.infer(call)
             except CannotTell:
@@ -821,6 +824,7 @@ class CallDispatcher:
             start, end = layer.args.values.get("start_dim"), layer.args.values.get("end_dim")
             if isinstance(start, int) and start >= 0 and end == -1:
                 result.flat_from = tuple(first.shape[start:])
+            self.mark_swallowed(result, first, layer.node)
         parts = self.layer_parts(layer, first, finding)
         resolved = call.resolved
         self.record(layer.path, rule.op, line, layer, [first] if first else [], result, node,
@@ -831,6 +835,31 @@ class CallDispatcher:
             path = f"{layer.path}.{name}" if layer.path else None
             self.record(path, op, line, layer, [Tensor(shape_in)], Tensor(shape_out), node)
         return result
+
+    def swallowed_batch(self, layer: Layer, first: Tensor | None) -> tuple[Finding | None, Out] | None:
+        """A Linear after ``x.view(-1)``: the error is the flatten's (it took the batch too), and the fix
+        keeps the batch; the run goes on with (batch, out_features)."""
+        from .fixes import keep_batch_fix
+        if first is None or first.swallowed is None or not first.flat_from or len(first.flat_from) < 2:
+            return None
+        want = layer.args.values.get("in_features")
+        per_sample = dims.product(list(first.flat_from[1:]))
+        if not isinstance(want, int) or isinstance(want, bool) or per_sample != want:
+            return None
+        total, out_features = dims.product(list(first.flat_from)), layer.args.values.get("out_features")
+        node = first.swallowed
+        rows = str(total) if isinstance(total, int) else f"({total})"
+        message = (f"mat1 and mat2 shapes cannot be multiplied (1x{rows} and {want}x"
+                   f"{dims.to_text(out_features)}): {self.trace.text(node)} flattens the batch too, so "
+                   f"{layer.path or 'the Linear'} gets one row of {rows} values")
+        batch = first.flat_from[0]
+        # a batch of one runs (and gives an output without its batch): a warning, not torch's error
+        finding = self.trace.report(ShapeError("view-invalid", message), node,
+                                    "warning" if batch == 1 else "error")
+        fix = keep_batch_fix(self.trace, node)
+        if fix is not None and not finding.fixes:
+            finding.fixes = [fix]
+        return finding, (first.flat_from[0], out_features)
 
     @staticmethod
     def forward_args(layer: Layer, args: list[Any], kwargs: dict[str, Any]):
@@ -1163,7 +1192,16 @@ class CallDispatcher:
                 merged = self.trailing_factors(x.shape, tail)
                 if merged:
                     result.flat_from = merged
+        self.mark_swallowed(result, x, node)
         return result
+
+    @staticmethod
+    def mark_swallowed(result: Any, x: Tensor, node: ast.AST | None) -> None:
+        """A flatten of everything: the batch went into the one dimension left."""
+        if isinstance(result, Tensor) and result.shape is not None and x.shape is not None \
+                and len(result.shape) == 1 and len(x.shape) >= 2 and isinstance(node, ast.Call):
+            result.swallowed = node
+            result.flat_from = tuple(x.shape)
 
     def trailing_factors(self, shape: tuple, total: int) -> tuple | None:
         """The trailing dims of ``shape`` whose product is ``total``, for a fix written ``16 * 6 * 6``."""
@@ -1199,6 +1237,7 @@ class CallDispatcher:
         if isinstance(result, Tensor) and result.shape is not None and x.shape is not None and end in (-1, None):
             if isinstance(start, int) and start >= 0:
                 result.flat_from = tuple(x.shape[start:])
+        self.mark_swallowed(result, x, node)
         return result
 
     def tensor_index(self, x: Tensor, key: Any) -> Any:

@@ -303,3 +303,28 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
 def _drop(trace: Trace, findings: list[Finding]) -> None:
     gone = {id(f) for f in findings}
     trace.findings[:] = [f for f in trace.findings if id(f) not in gone]
+
+
+def keep_batch_fix(trace: Trace, node: ast.Call) -> Fix | None:
+    """``x.view(-1)`` -> ``x.view(x.size(0), -1)``, ``torch.flatten(x)`` -> ``torch.flatten(x, 1)``,
+    ``nn.Flatten(0)`` -> ``nn.Flatten()``: flatten each sample, not the batch."""
+    if getattr(node, "_cnnshape_foreign", False):
+        return None
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    if name == "Flatten":
+        text = f"{trace.text(func)}()"
+    elif name == "flatten" and isinstance(func, ast.Attribute) and len(node.args) == 1 and not node.keywords \
+            and trace.text(func.value) in ("torch", "torch.nn.functional"):
+        text = f"{trace.text(func)}({trace.text(node.args[0])}, 1)"
+    elif name == "flatten" and isinstance(func, ast.Attribute):
+        text = f"{trace.text(func.value)}.flatten(1)"
+    elif name in ("view", "reshape") and isinstance(func, ast.Attribute):
+        receiver = trace.text(func.value)
+        simple = isinstance(func.value, (ast.Name, ast.Attribute))
+        text = f"{receiver}.{name}({receiver if simple else '-1'}.size(0), -1)" if simple else None
+        if text is None:
+            return None
+    else:
+        return None
+    return trace.fix(f"Keep the batch: {text}", trace.replace(node, text))

@@ -33,6 +33,9 @@ class Tensor:
     """An upstream error whose recovery produced this tensor: later errors belong to that one."""
     producer: Layer | None = None
     """The layer that set this tensor's features or channels (for the fix "change its out_features")."""
+    swallowed: Any = None
+    """The call that flattened everything, batch included (``x.view(-1)``, ``torch.flatten(x)``,
+    ``nn.Flatten(0)``), when this tensor is its result: a Linear after it gets one row."""
     is_input: bool = False
     """The model's input, or a tensor of the same shape made from it (``x.float()``): a first layer applied
     to it tells the input's rank and channels; one applied after a reshape or a transpose does not."""
