@@ -95,3 +95,35 @@ def test_a_flatten_that_takes_the_batch_too(flatten: str) -> None:
         assert truth["ok"] and truth["output"] == [2, 10]
     one = cnnshape_ls.analyze(source, input="(1, 3, 32, 32)", model="Net()").to_json()
     assert not [d for d in one["diagnostics"] if d["severity"] == "error"]  # torch runs a batch of one
+
+
+BLOCKS = """\
+import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, inplanes, planes):
+        super().__init__()
+        self.conv = nn.Conv2d(inplanes, planes, 3, padding=1)
+    def forward(self, x):
+        return self.conv(x).relu()
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Block(3, 16)
+        self.b = Block({second}, 32)
+        self.c = Block(32, 64)
+    def forward(self, x):
+        return self.c(self.b(self.a(x)))
+"""
+
+
+def test_a_block_given_the_wrong_size_where_it_is_made() -> None:
+    """Block(8, 32) after a block that makes 16 channels: no number suits the shared Conv2d(inplanes, ...),
+    the argument of that one Block(...) is the line to change."""
+    source = BLOCKS.format(second=8)
+    assert not torch_truth(source, "Net()", [2, 3, 16, 16])["ok"]
+    result = cnnshape_ls.analyze(source, input="(2, 3, 16, 16)", model="Net()").to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert [(d["line"], d["code"]) for d in errors] == [(12, "conv-in-channels")]
+    fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
+    assert fixed == BLOCKS.format(second=16)
+    assert torch_truth(fixed, "Net()", [2, 3, 16, 16])["ok"]

@@ -97,6 +97,8 @@ class CallDispatcher:
         """Stop at the first layer ``forward`` applies: it is all a probe for the input's rank needs."""
         self.solving_for: frozenset[str] | None = None
         """Stop at the first size that pins down only these input symbols: solving needs no more of the run."""
+        self.building: list[tuple] = []
+        """The ``__init__`` calls under way, innermost last, with the calls that made their instances."""
         self.building_from: int | None = None
         """While a call of this file runs another file's function: that call's line (see ``Module.placed``)."""
         self.deferred: list[tuple] = []
@@ -141,7 +143,11 @@ class CallDispatcher:
         inst = Instance(node, cls=cls)
         init = cls.lookup("__init__")
         if isinstance(init, FunctionValue):
-            self.interp.call_function(init, [inst, *args], dict(kwargs))
+            self.building.append((init, node))
+            try:
+                self.interp.call_function(init, [inst, *args], dict(kwargs))
+            finally:
+                self.building.pop()
         elif cls.container_base:
             self.fill_container_instance(inst, cls.container_base, args)
         elif not cls.is_module:
@@ -226,6 +232,7 @@ class CallDispatcher:
         kwargs = {k: v for k, v in kwargs.items() if k not in ("device", "dtype")}
         layer = Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
         layer.placed = self.building_from
+        layer.built_in = self.building[-1] if self.building else None
         layer.scope = self.scope_names()
         if isinstance(node, ast.Call):
             layer.scope.update(self.subexpression_values(node))
@@ -281,12 +288,14 @@ class CallDispatcher:
 
     def finish(self) -> None:
         """Write the fixes of this run's layer errors, now that every copy of each layer has run."""
-        from .fixes import fixes_for_layer, one_cause
+        from .fixes import fixes_for_layer, one_cause, relocate
         for finding, error, layer, first, node, sequence in self.deferred:
             if not finding.fixes:
                 siblings = self.trace.source.built.get(layer.node, [])
                 finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
         one_cause(self.trace, self.deferred)
+        for finding, *_ in self.deferred:
+            relocate(self.trace, finding)
         self.deferred.clear()
 
     def math(self, name: str, args: list[Any]) -> Any:

@@ -31,6 +31,8 @@ class Edit:
 class Fix:
     title: str
     edits: list[Edit]
+    relocates: bool = field(default=False, compare=False)
+    """The mistake is where this fix edits (an instance's argument), not where torch would fail."""
 
 
 @dataclass

@@ -196,7 +196,7 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
             return [flat]
-    fix = blame_fix(trace, error, layer, first, siblings)
+    fix = blame_fix(trace, error, layer, first, siblings) or call_site_fix(trace, error, layer)
     if fix is not None:
         fixes.append(fix)
     if len([s for s in siblings or [] if s.seen is not None]) <= 1:  # one copy: its neighbour may change
@@ -328,3 +328,38 @@ def keep_batch_fix(trace: Trace, node: ast.Call) -> Fix | None:
     else:
         return None
     return trace.fix(f"Keep the batch: {text}", trace.replace(node, text))
+
+
+def call_site_fix(trace: Trace, error: ShapeError, layer: Layer) -> Fix | None:
+    """``nn.Conv2d(inplanes, ...)`` in a block built as ``Fire(384, ...)`` and ``Fire(512, ...)``: no one
+    number suits the constructor, but this instance's argument can change where it is made."""
+    if not error.blame or error.expected is None or layer.built_in is None:
+        return None
+    node = trace.argument_node(layer, error.blame)
+    init, call = layer.built_in
+    if not isinstance(node, ast.Name) or not isinstance(call, ast.Call) or getattr(call, "_cnnshape_foreign", False):
+        return None
+    params = [a.arg for a in [*init.node.args.posonlyargs, *init.node.args.args][1:]]
+    if node.id not in params:
+        return None
+    index = params.index(node.id)
+    given = next((k.value for k in call.keywords if k.arg == node.id), None)
+    if given is None and index < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[:index + 1]):
+        given = call.args[index]
+    if not isinstance(given, ast.Constant) or not isinstance(given.value, int) or isinstance(given.value, bool):
+        return None
+    owner = trace.text(call.func)
+    fix = trace.fix(f"Change {node.id} of this {owner} to {error.expected}", trace.replace(given, str(error.expected)))
+    fix.relocates = True
+    return fix
+
+
+def relocate(trace: Trace, finding: Finding) -> None:
+    """Put a finding whose preferred fix is an instance's argument on that argument."""
+    if not finding.fixes or not finding.fixes[0].relocates or finding not in trace.findings:
+        return
+    span = finding.fixes[0].edits[0].span
+    if any(f is not finding and f.span == span and f.code == finding.code for f in trace.findings):
+        _drop(trace, [finding])
+        return
+    finding.span = span
