@@ -64,7 +64,8 @@ def test_a_layer_applied_twice_is_one_consumer() -> None:
     assert torch_truth(apply_edits(source, errors[0]["fixes"][0]["edits"]), "Net()", [2, 3, 32, 32])["ok"]
 
 
-FLATTENS = ["x.view(-1)", "x.reshape(-1)", "x.flatten()", "torch.flatten(x)", "self.flat(x)"]
+FLATTENS = ["x.view(-1)", "x.reshape(-1)", "x.flatten()", "torch.flatten(x)", "torch.flatten(x, 0)",
+            "torch.flatten(x, start_dim=0)", "self.flat(x)"]
 FLAT_NET = """\
 import torch
 import torch.nn as nn

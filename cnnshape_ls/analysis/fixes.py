@@ -312,19 +312,17 @@ def keep_batch_fix(trace: Trace, node: ast.Call) -> Fix | None:
         return None
     func = node.func
     name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    receiver = func.value if isinstance(func, ast.Attribute) else None
     if name == "Flatten":
         text = f"{trace.text(func)}()"
-    elif name == "flatten" and isinstance(func, ast.Attribute) and len(node.args) == 1 and not node.keywords \
-            and trace.text(func.value) in ("torch", "torch.nn.functional"):
-        text = f"{trace.text(func)}({trace.text(node.args[0])}, 1)"
-    elif name == "flatten" and isinstance(func, ast.Attribute):
-        text = f"{trace.text(func.value)}.flatten(1)"
-    elif name in ("view", "reshape") and isinstance(func, ast.Attribute):
-        receiver = trace.text(func.value)
-        simple = isinstance(func.value, (ast.Name, ast.Attribute))
-        text = f"{receiver}.{name}({receiver if simple else '-1'}.size(0), -1)" if simple else None
-        if text is None:
+    elif name == "flatten" and (receiver is None or trace.text(receiver) in ("torch", "torch.nn.functional")):
+        if not node.args:
             return None
+        text = f"{trace.text(func)}({trace.text(node.args[0])}, 1)"  # torch.flatten(x) or flatten(x)
+    elif name == "flatten":
+        text = f"{trace.text(receiver)}.flatten(1)"
+    elif name in ("view", "reshape") and isinstance(receiver, (ast.Name, ast.Attribute)):
+        text = f"{trace.text(receiver)}.{name}({trace.text(receiver)}.size(0), -1)"
     else:
         return None
     return trace.fix(f"Keep the batch: {text}", trace.replace(node, text))

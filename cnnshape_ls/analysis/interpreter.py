@@ -308,26 +308,29 @@ class Interpreter:
         for stmt in body:
             for sub in ast.walk(stmt):
                 targets: list[ast.expr] = []
+                mutated = False
                 if isinstance(sub, ast.Assign):
                     targets = sub.targets
                 elif isinstance(sub, (ast.AugAssign, ast.AnnAssign, ast.For)):
                     targets = [sub.target]
                 elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
-                    targets = [sub.func.value]  # layers.append(...), self.blocks.append(...), self.add_module(...)
+                    targets, mutated = [sub.func.value], True  # layers.append(...), self.add_module(...)
                 for target in targets:
-                    self.forget(target, env)
+                    self.forget(target, env, mutated)
 
-    def forget(self, target: ast.expr, env: Env) -> None:
+    def forget(self, target: ast.expr, env: Env, mutated: bool = False) -> None:
+        """``target`` is now unknown; a module changed in place (``mutated``, or an attribute of an instance,
+        which is registered there) becomes incomplete, while a name bound again just forgets its value."""
         if isinstance(target, (ast.Tuple, ast.List)):
             for item in target.elts:
-                self.forget(item, env)
+                self.forget(item, env, mutated)
         elif isinstance(target, ast.Starred):
-            self.forget(target.value, env)
+            self.forget(target.value, env, mutated)
         elif isinstance(target, ast.Subscript):
-            self.forget(target.value, env)
+            self.forget(target.value, env, True)
         elif isinstance(target, ast.Name):
             found = env.vars.get(target.id)
-            if isinstance(found, Module):
+            if mutated and isinstance(found, Module):
                 found.incomplete = True
             elif target.id in env.vars:
                 env.vars[target.id] = Tensor(None) if isinstance(found, Tensor) else UNKNOWN
