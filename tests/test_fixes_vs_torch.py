@@ -128,3 +128,36 @@ def test_a_block_given_the_wrong_size_where_it_is_made() -> None:
     fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
     assert fixed == BLOCKS.format(second=16)
     assert torch_truth(fixed, "Net()", [2, 3, 16, 16])["ok"]
+
+
+RESIDUAL = """\
+import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c, {kernel}, padding=1)
+    def forward(self, x):
+        out = self.conv2(self.conv1(x).relu())
+        return (out + x).relu()
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.blocks = nn.Sequential(Block(8), Block(8))
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+"""
+
+
+def test_a_residual_branch_whose_convolution_changed_the_size() -> None:
+    """A 5x5 kernel with padding 1 shrinks the branch, the identity does not: the error is on that conv,
+    and its fix (here the padding, right for both copies of the block) gives code torch runs."""
+    source = RESIDUAL.format(kernel=5)
+    assert not torch_truth(source, "Net()", [2, 3, 16, 16])["ok"]
+    result = cnnshape_ls.analyze(source, input="(2, 3, 16, 16)", model="Net()").to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert [(d["line"], d["code"]) for d in errors] == [(6, "add-mismatch")]
+    fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
+    truth = torch_truth(fixed, "Net()", [2, 3, 16, 16])
+    assert truth["ok"] and truth["output"] == [2, 8, 16, 16]

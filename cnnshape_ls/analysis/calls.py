@@ -1281,6 +1281,14 @@ class CallDispatcher:
             shape = None
             if node is not None and taint is None:
                 taint = self.trace.report(error, node)
+                if error.code == "add-mismatch" and not taint.fixes:
+                    from .fixes import branch_fix
+                    found = branch_fix(self.trace, ta, tb)
+                    if found is not None:  # the error belongs to the convolution that changed the size
+                        fix, conv = found
+                        self.trace.findings.remove(taint)
+                        taint = self.trace.add(Finding(self.trace.span(conv.node), "error", error.code, error.message,
+                                                       [fix], layer_path=conv.path))
         result = Tensor(shape, taint=taint, is_input=elementwise_on_input and shape == ta.shape)
         if shape == ta.shape:
             result.flat_from = ta.flat_from

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from . import dims
-from .findings import Finding, Fix
+from .findings import Edit, Finding, Fix, Span
 from .layers import ShapeError
 from .trace import Trace
 from .values import Container, Layer, Tensor
@@ -361,3 +361,75 @@ def relocate(trace: Trace, finding: Finding) -> None:
         _drop(trace, [finding])
         return
     finding.span = span
+
+
+WINDOWED = re.compile(r"^Conv[123]d$")
+
+
+def branch_fix(trace: Trace, a: Tensor | None, b: Tensor | None) -> tuple[Fix, Layer] | None:
+    """``out + shortcut`` whose sizes differ: the branch whose convolution changed the size it was given,
+    while the other branch kept that size, gets the padding (or stride) that keeps it too. Where a block
+    is built several times, the new value must keep the size in every copy."""
+    from .layers import CannotTell
+    from .tensor_ops import broadcast
+
+    if a is None or b is None or a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
+        return None
+    culprits = []
+    for tensor, other in ((a, b), (b, a)):
+        conv = tensor.producer
+        if conv is None or not WINDOWED.match(conv.rule.op) or not conv.seen or len(conv.seen) != len(other.shape):
+            continue
+        if _output(conv, {}) == tuple(tensor.shape) and tuple(conv.seen[2:]) == tuple(other.shape[2:]) \
+                and tuple(tensor.shape[2:]) != tuple(conv.seen[2:]):
+            culprits.append((tensor, other, conv))
+    if len(culprits) != 1:
+        return None  # no branch, or both, changed the size: which one is wrong cannot be told
+    tensor, other, conv = culprits[0]
+    if not isinstance(conv.node, ast.Call) or getattr(conv.node, "_cnnshape_foreign", False):
+        return None
+    copies = [c for c in trace.source.built.get(conv.node, [conv]) if c.seen is not None] or [conv]
+    kernel = conv.args.values.get("kernel_size")
+    k = kernel if isinstance(kernel, int) else max(kernel) if isinstance(kernel, tuple) and kernel else 3
+    for name, values in (("padding", range(0, k + 1)), ("stride", (1,))):
+        if len({repr(c.args.values.get(name)) for c in copies}) > 1:
+            continue  # written differently in different copies
+        for value in values:
+            if value == conv.args.values.get(name):
+                continue
+            changed = _output(conv, {name: value})
+            if changed is None or tuple(changed[2:]) != tuple(other.shape[2:]):
+                continue
+            if not all((out := _output(c, {name: value})) is not None and tuple(out[2:]) == tuple(c.seen[2:])
+                       for c in copies):
+                continue
+            try:
+                broadcast(changed, other.shape)
+            except (ShapeError, CannotTell):
+                continue
+            fix = _set_argument(trace, conv, name, value)
+            return (fix, conv) if fix is not None else None
+    return None
+
+
+def _output(layer: Layer, changes: dict) -> tuple | None:
+    from .layers import Args, Call, CannotTell
+
+    try:
+        out = layer.rule.infer(Call(Args(layer.args.op, {**layer.args.values, **changes}), [layer.seen]))
+    except (ShapeError, CannotTell, TypeError):
+        return None
+    return tuple(out) if isinstance(out, tuple) else None
+
+
+def _set_argument(trace: Trace, layer: Layer, name: str, value: int) -> Fix | None:
+    node = trace.argument_node(layer, name)
+    title = f"Change {name} of {describe(layer)} to {value}"
+    if node is not None:
+        return trace.fix(title, trace.replace(node, str(value)))
+    call = layer.node
+    last = (call.keywords[-1].value if call.keywords else call.args[-1] if call.args else None)
+    if last is None:
+        return None
+    end = trace.span(last)
+    return trace.fix(title, Edit(Span(end.end_line, end.end_column, end.end_line, end.end_column), f", {name}={value}"))
