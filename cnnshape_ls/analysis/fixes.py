@@ -368,8 +368,8 @@ WINDOWED = re.compile(r"^Conv[123]d$")
 
 def branch_fix(trace: Trace, a: Tensor | None, b: Tensor | None) -> tuple[Fix, Layer] | None:
     """``out + shortcut`` whose sizes differ: the branch whose convolution changed the size it was given,
-    while the other branch kept that size, gets the padding (or stride) that keeps it too. Where a block
-    is built several times, the new value must keep the size in every copy."""
+    while the other branch kept that size, gets the padding that keeps it too. Where a block is built
+    several times, the new padding must keep the size in every copy."""
     from .layers import CannotTell
     from .tensor_ops import broadcast
 
@@ -391,7 +391,7 @@ def branch_fix(trace: Trace, a: Tensor | None, b: Tensor | None) -> tuple[Fix, L
     copies = [c for c in trace.source.built.get(conv.node, [conv]) if c.seen is not None] or [conv]
     kernel = conv.args.values.get("kernel_size")
     k = kernel if isinstance(kernel, int) else max(kernel) if isinstance(kernel, tuple) and kernel else 3
-    for name, values in (("padding", range(0, k + 1)), ("stride", (1,))):
+    for name, values in (("padding", range(0, k + 1)),):  # not the stride: a shortcut may downsample on purpose
         if len({repr(c.args.values.get(name)) for c in copies}) > 1:
             continue  # written differently in different copies
         for value in values:
