@@ -364,3 +364,24 @@ def test_a_forward_of_two_inputs_guesses_nothing_from_the_second() -> None:
         """)
     result = cnnshape_ls.analyze(source)
     assert not [f for f in result.findings if f.severity == "error"]
+
+
+def test_the_input_made_float_still_tells_the_rank_and_a_flatten_of_one_channel() -> None:
+    """x.float() keeps the input's layout (its first layer still implies the input), and a tensor made from
+    a flattened one-channel image is not taken for a flatten of the batch."""
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(1, 1, 3)
+                self.fc = nn.Linear(64, 10)
+            def forward(self, x):
+                x = self.conv(x.float())
+                return self.fc(x.flatten(1).relu())
+        """)
+    result = cnnshape_ls.analyze(source)
+    assert result.models[0].input[:2] == (dims.sym("BS"), 1)
+    assert result.models[0].input_source == "inferred"
+    assert not [f for f in result.findings if f.code in ("analysis-error", "view-invalid")]
+    assert [tuple(r.output) for r in result.models[0].records if r.op == "Linear"] == [(dims.sym("BS"), 10)]

@@ -43,7 +43,8 @@ class Tensor:
     def derive(self, shape: Shape | None, keep_flat: bool = False) -> Tensor:
         """A tensor made from this one; ``keep_flat`` where the op keeps the shape (``x.float()``, ``x * 2``)."""
         if keep_flat:
-            return Tensor(shape, self.flat_from, self.taint, self.producer, self.is_input and shape == self.shape)
+            return Tensor(shape, self.flat_from, self.taint, self.producer,
+                          is_input=self.is_input and shape == self.shape)
         return Tensor(shape, None, self.taint)
 
 
