@@ -64,22 +64,24 @@ def test_a_block_edited_refreshes_the_model_a_factory_builds_with_it() -> None:
     """``def ResNet18(): return ResNet(BasicBlock, ...)``: ResNet's own text never names BasicBlock, yet
     its analysis reads it (and a line added above it moves ResNet's findings inside BasicBlock)."""
     text = (ROOT / "tests/models/m07_resnet_cifar.py").read_text()
-    cache = ModelCache()
-    analyze_source(text, "m.py", Options(cache=cache))
     for edited in ("\n" + text, text.replace("nn.Conv2d(planes, planes,", "nn.Conv2d(planes, 2 * planes,", 1)):
         assert edited != text
-        assert everything(analyze_source(edited, "m.py", Options(cache=cache))) == \
-            everything(analyze_source(edited, "m.py", Options()))
+        edited_after(text, edited)
+
+
+def edited_after(text: str, edited: str):
+    """The analysis of ``edited`` with the document's caches warm from ``text``; it must equal a fresh one."""
+    cache = ModelCache()
+    analyze_source(text, "m.py", Options(cache=cache))
+    cached = analyze_source(edited, "m.py", Options(cache=cache))
+    assert everything(cached) == everything(analyze_source(edited, "m.py", Options()))
+    return cached
 
 
 def test_a_call_in_a_function_that_shows_the_input_is_read() -> None:
     text = ("import torch\nimport torch.nn as nn\n\nnet = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten())\n\n\n"
             "def main():\n    net(torch.randn(2, 3, 32, 32))\n")
-    cache = ModelCache()
-    analyze_source(text, "m.py", Options(cache=cache))
-    edited = text.replace("32, 32", "16, 16")
-    cached = analyze_source(edited, "m.py", Options(cache=cache))
-    assert everything(cached) == everything(analyze_source(edited, "m.py", Options()))
+    cached = edited_after(text, text.replace("32, 32", "16, 16"))
     assert cached.models[0].input[2:] == (16, 16)
 
 
@@ -90,9 +92,5 @@ def test_a_block_passed_to_a_model_at_top_level_is_read() -> None:
             "class Net(nn.Module):\n    def __init__(self, block):\n        super().__init__()\n"
             "        self.body = block()\n\n    def forward(self, x):\n        return self.body(x)\n\n\n"
             "# in: (BS, 3, 16, 16)\nmodel = Net(Block)\n")
-    cache = ModelCache()
-    analyze_source(text, "m.py", Options(cache=cache))
-    edited = text.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 4, 3)")
-    cached = analyze_source(edited, "m.py", Options(cache=cache))
-    assert everything(cached) == everything(analyze_source(edited, "m.py", Options()))
+    cached = edited_after(text, text.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 4, 3)"))
     assert next(m for m in cached.models if m.name == "Net").output == (dims.sym("BS"), 4, 14, 14)

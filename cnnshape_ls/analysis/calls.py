@@ -666,13 +666,13 @@ class CallDispatcher:
                 if isinstance(item, Module):
                     target.append(item)
             return target
-        if name == "insert" and len(args) == 2 and not (isinstance(args[0], int) and isinstance(args[1], Module)):
-            target.incomplete = True
-            return None
-        if name == "insert" and len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], Module):
-            children = list(target.children.values())
-            children.insert(args[0], args[1])
-            target.children = {str(i): c for i, c in enumerate(children)}
+        if name == "insert" and len(args) == 2:
+            if isinstance(args[0], int) and isinstance(args[1], Module):
+                children = list(target.children.values())
+                children.insert(args[0], args[1])
+                target.children = {str(i): c for i, c in enumerate(children)}
+            else:
+                target.incomplete = True
             return None
         if name in ("add_module", "register_module") and len(args) == 2:
             if isinstance(args[0], str) and isinstance(args[1], Module):
@@ -868,7 +868,7 @@ class CallDispatcher:
         fix = keep_batch_fix(self.trace, node)
         if fix is not None and not finding.fixes:
             finding.fixes = [fix]
-        return finding, (first.flat_from[0], out_features)
+        return finding, (batch, out_features)
 
     @staticmethod
     def forward_args(layer: Layer, args: list[Any], kwargs: dict[str, Any]):
@@ -1284,11 +1284,10 @@ class CallDispatcher:
                 if error.code == "add-mismatch" and not taint.fixes:
                     from .fixes import branch_fix
                     found = branch_fix(self.trace, ta, tb)
-                    if found is not None:  # the error belongs to the convolution that changed the size
-                        fix, conv = found
-                        self.trace.findings.remove(taint)
-                        taint = self.trace.add(Finding(self.trace.span(conv.node), "error", error.code, error.message,
-                                                       [fix], layer_path=conv.path))
+                    if found is not None and any(f is taint for f in self.trace.findings):
+                        fix, conv = found  # the error belongs to the convolution that changed the size
+                        taint.fixes, taint.layer_path = [fix], conv.path
+                        taint = self.trace.move(taint, self.trace.span(conv.node))
         result = Tensor(shape, taint=taint, is_input=elementwise_on_input and shape == ta.shape)
         if shape == ta.shape:
             result.flat_from = ta.flat_from

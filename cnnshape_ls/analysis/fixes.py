@@ -293,11 +293,10 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
             arg = trace.argument_node(producer, PRODUCER_ARG[producer.rule.op])
             if arg is None:
                 continue
-            others = [f for f in finding.fixes if f.title != fix.title]
-            moved = Finding(trace.span(arg), finding.severity, finding.code, finding.message,
-                            [fix, *others], finding.source, finding.model, producer.path)
-            _drop(trace, [e[0] for e in entries])
-            trace.add(moved)
+            finding.fixes = [fix, *(f for f in finding.fixes if f.title != fix.title)]
+            finding.layer_path = producer.path
+            _drop(trace, [e[0] for e in entries[1:]])
+            trace.move(finding, trace.span(arg))
 
 
 def _drop(trace: Trace, findings: list[Finding]) -> None:
@@ -354,13 +353,8 @@ def call_site_fix(trace: Trace, error: ShapeError, layer: Layer) -> Fix | None:
 
 def relocate(trace: Trace, finding: Finding) -> None:
     """Put a finding whose preferred fix is an instance's argument on that argument."""
-    if not finding.fixes or not finding.fixes[0].relocates or finding not in trace.findings:
-        return
-    span = finding.fixes[0].edits[0].span
-    if any(f is not finding and f.span == span and f.code == finding.code for f in trace.findings):
-        _drop(trace, [finding])
-        return
-    finding.span = span
+    if finding.fixes and finding.fixes[0].relocates and any(f is finding for f in trace.findings):
+        trace.move(finding, finding.fixes[0].edits[0].span)
 
 
 WINDOWED = re.compile(r"^Conv[123]d$")

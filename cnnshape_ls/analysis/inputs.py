@@ -90,20 +90,12 @@ def solve_square(size: dims.Dim, value: int, symbols: tuple[str, ...], factors: 
     """Square input sizes ``s`` (every spatial symbol = s) for which ``size`` evaluates to ``value``, and
     every one of ``factors`` (the sizes a flatten multiplied) to at least 1: a product of two negative
     sizes may equal ``value`` where no window fits."""
+    size_of = dims.compile_function(size, symbols)
     checks = [dims.compile_function(f, symbols) for f in factors if isinstance(f, dims.Expr)]
 
-    def valid(s: int) -> bool:
-        return all((c(s) or 0) >= 1 for c in checks)
+    def fits(s: int) -> bool:
+        return size_of(s) == value and all((c(s) or 0) >= 1 for c in checks)
 
-    fits = [s for s in _solve_square(size, value, symbols) if valid(s)]
-    if fits or not checks:
-        return fits
-    size_of = dims.compile_function(size, symbols)  # the search found only sizes no window fits: look everywhere
-    return [s for s in range(1, MAX_SOLVE + 1) if size_of(s) == value and valid(s)]
-
-
-def _solve_square(size: dims.Dim, value: int, symbols: tuple[str, ...]) -> list[int]:
-    size_of = dims.compile_function(size, symbols)
     # Conv/pool/flatten sizes grow with the input: binary search, then walk the range of fits.
     low, high = 1, MAX_SOLVE
     while low < high:
@@ -116,12 +108,13 @@ def _solve_square(size: dims.Dim, value: int, symbols: tuple[str, ...]) -> list[
     found = []
     s = low
     while s <= MAX_SOLVE and size_of(s) == value:
-        found.append(s)
+        if fits(s):
+            found.append(s)
         s += 1
     if found:
         return found
     # not monotonic after all (negative sizes below the smallest valid input): look everywhere
-    return [s for s in range(1, MAX_SOLVE + 1) if size_of(s) == value]
+    return [s for s in range(1, MAX_SOLVE + 1) if fits(s)]
 
 
 def preferred_size(candidates: list[int]) -> int:

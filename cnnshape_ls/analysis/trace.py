@@ -59,6 +59,12 @@ class Trace:
         self.findings.append(finding)
         return finding
 
+    def move(self, finding: Finding, span: Span) -> Finding:
+        """Put ``finding`` at ``span`` (where the mistake is); one of its code already there is kept instead."""
+        self.findings[:] = [f for f in self.findings if f is not finding]
+        finding.span = span
+        return self.add(finding)
+
     def report(self, error: ShapeError, where: ast.AST, severity: str = "error") -> Finding:
         finding = Finding(self.span(where), severity, error.code, error.message)
         if getattr(where, "_cnnshape_foreign", False):
