@@ -11,7 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnnshape_ls.analysis.source import ChunkCache, _parse_by_chunks, parse_tolerant, split_lines, top_level_chunks
+from cnnshape_ls.analysis.source import (
+    ChunkCache,
+    _chunks_with_text,
+    _parse_by_chunks,
+    parse_tolerant,
+    split_lines,
+    top_level_chunks,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted([*ROOT.glob("tests/corpus/*.py"), *ROOT.glob("tests/models/*.py"), *ROOT.glob("docs/examples/*.py"),
@@ -62,6 +69,8 @@ def test_a_file_splits_into_many_chunks() -> None:
     assert len(chunks) > 5
     assert chunks[0][0] == 0 and chunks[-1][1] == len(split_lines(text))
     assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    lines = split_lines(text)
+    assert [text for _, _, text in _chunks_with_text(lines)] == ["\n".join(lines[a:b]) for a, b in chunks]
 
 
 def test_an_edit_reparses_only_its_own_chunk() -> None:

@@ -189,15 +189,22 @@ def top_level_chunks(lines: list[str]) -> list[tuple[int, int]]:
     A chunk starts at a line of code in column 0; it runs on while its brackets, triple quotes or a
     line continuation are open, or after a decorator. The counts are rough (a bracket in a string
     counts too): a wrong count only makes a chunk bigger, or makes its parse fail."""
+    return [(start, end) for start, end, _ in _chunks_with_text(lines)]
+
+
+def _chunks_with_text(lines: list[str]) -> list[tuple[int, int, str]]:
+    """:func:`top_level_chunks` with each chunk's text, joined once (it is also the cache's key)."""
     starts = [i for i, line in enumerate(lines)
               if line and CHUNK_START.match(line) and not line.startswith(CONTINUATIONS)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     starts.append(len(lines))
-    chunks: list[tuple[int, int]] = []
+    chunks: list[tuple[int, int, str]] = []
     begin = depth = doubles = singles = 0
+    pieces: list[str] = []
     for previous, start in zip(starts, starts[1:]):
         piece = "\n".join(lines[previous:start])
+        pieces.append(piece)
         depth += piece.count("(") + piece.count("[") + piece.count("{") \
             - piece.count(")") - piece.count("]") - piece.count("}")
         doubles += piece.count('"""')
@@ -207,10 +214,11 @@ def top_level_chunks(lines: list[str]) -> list[tuple[int, int]]:
         if depth > 0 or doubles % 2 or singles % 2 or piece.rstrip().endswith("\\") \
                 or _last_code_line(lines, previous, start).startswith("@"):
             continue
-        chunks.append((begin, start))
+        chunks.append((begin, start, "\n".join(pieces)))
         begin = start
+        pieces = []
         depth = doubles = singles = 0
-    chunks.append((begin, len(lines)))
+    chunks.append((begin, len(lines), "\n".join(pieces)))
     return chunks
 
 
@@ -227,15 +235,14 @@ def _parse_by_chunks(lines: list[str], filename: str, cache: ChunkCache
     """The module parsed chunk by chunk, reusing the document's earlier parses; None where a chunk
     before the last ends inside an unclosed construct (the chunking may be wrong there: the caller
     parses the whole)."""
-    chunks = top_level_chunks(lines)
+    chunks = _chunks_with_text(lines)
     if len(chunks) > MAX_CHUNKS:
         return None
     body: list[ast.stmt] = []
     problems: list[SyntaxProblem] = []
     blanked: set[int] = set()
     used: set[tuple[int, str]] = set()
-    for start, end in chunks:
-        text = "\n".join(lines[start:end])
+    for start, end, text in chunks:
         key = (start, text)
         parsed = cache.parsed.get(key)
         if parsed is None:

@@ -5,7 +5,8 @@
 The buffer is made of realistic model files (the seed corpus and the test models)
 repeated with renamed classes until it has the wanted number of lines. Prints, per
 size, the median time of each and their ratio; the target is a ratio of at most 3
-at every size (linear growth).
+at every size (linear growth). It also prints the time per recorded layer
+application, the unit a per-layer budget would be stated in.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     sources = model_sources()
-    print(f"{'lines':>7} {'ast.parse ms':>13} {'analyze ms':>11} {'ratio':>6} {'models':>7}")
+    print(f"{'lines':>7} {'ast.parse ms':>13} {'analyze ms':>11} {'ratio':>6} {'models':>7} {'layers':>7} "
+          f"{'us/layer':>9}")
     worst = 0.0
     for size in (int(s) for s in args.sizes.split(",")):
         buffer = make_buffer(size, sources)
@@ -75,7 +77,9 @@ def main() -> int:
         analyze = median_time(lambda text=buffer: cnnshape_ls.analyze(text), args.repeat)
         ratio = analyze / parse
         worst = max(worst, ratio)
-        print(f"{n_lines:>7} {parse * 1000:>13.1f} {analyze * 1000:>11.1f} {ratio:>6.2f} {len(result.models):>7}")
+        layers = sum(len(model.records) for model in result.models)
+        print(f"{n_lines:>7} {parse * 1000:>13.1f} {analyze * 1000:>11.1f} {ratio:>6.2f} {len(result.models):>7} "
+              f"{layers:>7} {analyze * 1e6 / max(layers, 1):>9.1f}")
     print(f"worst ratio: {worst:.2f} (target <= 3)")
     return 0
 
