@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import dims, tensor_ops
-from .findings import Finding, LayerRecord
+from .findings import Finding, Fix, LayerRecord
 from .layers import RULES, UNKNOWN, Args, Call, CannotTell, LayerRule, Out, ShapeError
 from .trace import Constraint
 from .values import (
@@ -103,6 +103,12 @@ class CallDispatcher:
         """While a call of this file runs another file's function: that call's line (see ``Module.placed``)."""
         self.deferred: list[tuple] = []
         """Layer errors whose fixes are written when the run ends (see :meth:`finish`)."""
+        self.op_fixes: dict[int, tuple[Finding, list[tuple[Fix | None, list]]]] = {}
+        """An op's error (a view's) with the fix each pass through it asked for: kept only if all agree."""
+        self.op_fallbacks: dict[int, Fix] = {}
+        """A fix right for every pass, offered where the literal one is not (``y.flatten(1)``)."""
+        self.op_ok: set[int] = set()
+        """Ops (by node) that ran without error in some pass: a fix for another pass would break that one."""
 
     @property
     def trace(self):
@@ -297,6 +303,15 @@ class CallDispatcher:
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)
         self.deferred.clear()
+        for node_id, (finding, wanted) in self.op_fixes.items():
+            # a view in a block used with several shapes: one literal cannot fit every pass
+            if node_id in self.op_ok or any(f is None or own != wanted[0][1] for f, own in wanted):
+                finding.fixes = [f for f in finding.fixes if all(f is not w for w, _ in wanted)]
+                fallback = self.op_fallbacks.get(node_id)
+                if fallback is not None and not finding.fixes:
+                    finding.fixes.append(fallback)
+        self.op_fixes.clear()
+        self.op_fallbacks.clear()
 
     def math(self, name: str, args: list[Any]) -> Any:
         if any(a is UNKNOWN for a in args):
@@ -833,6 +848,7 @@ class CallDispatcher:
             start, end = layer.args.values.get("start_dim"), layer.args.values.get("end_dim")
             if isinstance(start, int) and start >= 0 and end == -1:
                 result.flat_from = tuple(first.shape[start:])
+                result.channels_from = first.producer if start == 1 else None
             self.mark_swallowed(result, first, layer.node)
         parts = self.layer_parts(layer, first, finding)
         resolved = call.resolved
@@ -857,11 +873,18 @@ class CallDispatcher:
             return None
         total, out_features = dims.product(list(first.flat_from)), layer.args.values.get("out_features")
         node = first.swallowed
-        rows = str(total) if isinstance(total, int) else f"({total})"
-        message = (f"mat1 and mat2 shapes cannot be multiplied (1x{rows} and {want}x"
-                   f"{dims.to_text(out_features)}): {self.trace.text(node)} flattens the batch too, so "
-                   f"{layer.path or 'the Linear'} gets one row of {rows} values")
         batch = first.flat_from[0]
+        shape = first.shape or ()
+        if len(shape) == 2:  # view(-1, 640) of (2, 320): rows of two samples each
+            rows, cols = dims.to_text(shape[0]), dims.to_text(shape[1])
+            message = (f"mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} and {want}x"
+                       f"{dims.to_text(out_features)}): {self.trace.text(node)} mixes the samples, so the batch "
+                       f"of {dims.to_text(batch)} becomes {rows} row{'' if rows == '1' else 's'} of {cols} values")
+        else:
+            rows = str(total) if isinstance(total, int) else f"({total})"
+            message = (f"mat1 and mat2 shapes cannot be multiplied (1x{rows} and {want}x"
+                       f"{dims.to_text(out_features)}): {self.trace.text(node)} flattens the batch too, so "
+                       f"{layer.path or 'the Linear'} gets one row of {rows} values")
         # a batch of one runs (and gives an output without its batch): a warning, not torch's error
         finding = self.trace.report(ShapeError("view-invalid", message), node,
                                     "warning" if batch == 1 else "error")
@@ -908,6 +931,7 @@ class CallDispatcher:
         keeps_shape = producer is None or producer.rule.family in SHAPE_KEEPING
         if source is not None and out == source.shape and keeps_shape:
             tensor.flat_from = source.flat_from
+            tensor.channels_from = source.channels_from
             tensor.producer = source.producer
         elif source is not None and producer is not None and producer.rule.family in CHANNEL_KEEPING \
                 and source.shape is not None and len(out) == len(source.shape) > 1 and out[1] == source.shape[1]:
@@ -920,8 +944,13 @@ class CallDispatcher:
         if first.taint is not None:
             extra = blame_fix(self.trace, error, layer, first)
             if extra is not None and first.taint.fixes:
-                first.taint.fixes[0].edits.extend(extra.edits)
-                first.taint.fixes[0].title += f"; change {layer.path or layer.rule.op}'s {error.blame} to match"
+                fix = first.taint.fixes[0]
+                written = {edit.span: edit.new_text for edit in fix.edits}
+                if any(written.get(edit.span, edit.new_text) != edit.new_text for edit in extra.edits):
+                    del first.taint.fixes[0]  # copies of one layer would need different values: no one fix
+                elif any(edit.span not in written for edit in extra.edits):
+                    fix.edits.extend(edit for edit in extra.edits if edit.span not in written)
+                    fix.title += f"; change {layer.path or layer.rule.op}'s {error.blame} to match"
             return None
         where = (self.trace.argument_node(layer, error.blame) if error.blame else None) or layer.node or node
         if where is None:
@@ -983,7 +1012,9 @@ class CallDispatcher:
         for note in call.notes:
             if node is not None:
                 self.trace.note(node, note)
-        result = self.wrap(out, x, None, None)
+        # F.max_pool2d keeps the channels, F.relu the shape: they stay the producer's before it (for its fix)
+        keeps = layer.rule.family in SHAPE_KEEPING or layer.rule.family in CHANNEL_KEEPING
+        result = self.wrap(out, x, layer if keeps else None, None)
         self.record(None, self.op_name(node), getattr(node, "lineno", 0), None, [x], result, node,
                     explain=call.explain, formula=layer.rule.formula)
         return result
@@ -1004,24 +1035,32 @@ class CallDispatcher:
         if x.shape is None:
             return self.record_op(node, [x], Tensor(None, taint=x.taint))
         finding = None
+        where = error_at or node
         try:
             shape = fn(x.shape)
+            if make_fix is not None and where is not None:
+                self.op_ok.add(id(where))
         except CannotTell:
             shape = None
         except ShapeError as error:
             shape = None
-            where = error_at or node
             if where is not None and x.taint is None:
                 finding = self.trace.report(error, where)
-                if make_fix is not None and not finding.fixes:
+                if make_fix is not None:
                     fix = make_fix(x)
-                    if fix is not None:
+                    seen = self.op_fixes.setdefault(id(where), (finding, []))[1]
+                    seen.append((fix, list(fix.edits) if fix is not None else []))
+                    if hasattr(make_fix, "per_sample_fix") and id(where) not in self.op_fallbacks:
+                        fallback = make_fix.per_sample_fix()
+                        if fallback is not None:
+                            self.op_fallbacks[id(where)] = fallback
+                    if fix is not None and not finding.fixes:
                         finding.fixes.append(fix)
                 recovered = make_fix.recover(x) if make_fix is not None and hasattr(make_fix, "recover") else None
                 shape = recovered
         result = Tensor(shape, taint=finding if finding is not None else x.taint)
         if keep_flat and shape == x.shape:
-            result.flat_from = x.flat_from
+            result.flat_from, result.channels_from = x.flat_from, x.channels_from
         return self.record_op(node, [x], result)
 
     def torch_function(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
@@ -1201,8 +1240,20 @@ class CallDispatcher:
                 merged = self.trailing_factors(x.shape, tail)
                 if merged:
                     result.flat_from = merged
+                    result.channels_from = x.producer if len(merged) == len(x.shape) - 1 else None
+                elif self.mixes_samples(x, sizes, result):
+                    result.swallowed = node  # a Linear after it is this view's error (see swallowed_batch)
+                    result.flat_from = tuple(x.shape)
         self.mark_swallowed(result, x, node)
         return result
+
+    @staticmethod
+    def mixes_samples(x: Tensor, sizes: list[Any], result: Tensor) -> bool:
+        """``view(-1, 640)`` of a (2, 320) batch: the rows are no longer the samples (the batch of 2 is 1)."""
+        shape, out = x.shape, result.shape
+        return (shape is not None and out is not None and len(sizes) == 2 and sizes[0] == -1
+                and len(out) == 2 and isinstance(out[0], int) and isinstance(shape[0], int)
+                and out[0] != shape[0] and all(isinstance(d, int) for d in shape))
 
     @staticmethod
     def mark_swallowed(result: Any, x: Tensor, node: ast.AST | None) -> None:
@@ -1246,6 +1297,7 @@ class CallDispatcher:
         if isinstance(result, Tensor) and result.shape is not None and x.shape is not None and end in (-1, None):
             if isinstance(start, int) and start >= 0:
                 result.flat_from = tuple(x.shape[start:])
+                result.channels_from = x.producer if start == 1 else None
         self.mark_swallowed(result, x, node)
         return result
 
@@ -1290,7 +1342,7 @@ class CallDispatcher:
                         taint = self.trace.move(taint, self.trace.span(conv.node))
         result = Tensor(shape, taint=taint, is_input=elementwise_on_input and shape == ta.shape)
         if shape == ta.shape:
-            result.flat_from = ta.flat_from
+            result.flat_from, result.channels_from = ta.flat_from, ta.channels_from
         if isinstance(node, ast.Call):
             self.record_op(node, [ta], result)
         return result

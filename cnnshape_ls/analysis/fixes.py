@@ -103,7 +103,7 @@ def describe(layer: Layer) -> str:
 def producer_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
     """The alternative: make the previous layer produce what this one expects."""
     producer = first.producer
-    if producer is None or producer is layer or error.blame is None:
+    if producer is None or producer is layer or error.blame is None or _built_often(trace, producer):
         return None
     arg = PRODUCER_ARG.get(producer.rule.op)
     wanted = layer.args.values.get(error.blame)
@@ -203,7 +203,35 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         fix = producer_fix(trace, error, layer, first)
         if fix is not None:
             fixes.append(fix)
+    fix = written_like_fix(trace, error, layer, first)
+    if fix is not None:
+        fixes.append(fix)
     return fixes
+
+
+def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
+    """``conv3 = Conv2d(planes, self.expansion * planes + 1)`` before ``BatchNorm2d(self.expansion * planes)``
+    in a block built many times: no one number fits every copy, but the expression this layer is written
+    with does, in the same ``__init__``."""
+    producer = first.producer
+    if producer is None or producer is layer or not error.blame or not _built_often(trace, producer):
+        return None
+    if producer.built_in is None or layer.built_in is None or producer.built_in[0].node is not layer.built_in[0].node:
+        return None
+    arg = PRODUCER_ARG.get(producer.rule.op)
+    if arg is None or (arg != "out_features" if error.code == "linear-in-features" else arg != "out_channels"):
+        return None
+    wanted, target = trace.argument_node(layer, error.blame), trace.argument_node(producer, arg)
+    if wanted is None or target is None or isinstance(wanted, ast.Constant):
+        return None
+    if getattr(target, "_cnnshape_foreign", False):
+        return None
+    text = trace.text(wanted)
+    if not text or text == trace.text(target):
+        return None
+    fix = trace.fix(f"Change {arg} of {describe(producer)} to {text}", trace.replace(target, text))
+    fix.relocates = True  # where it is the one fix, the mistake is the producer's
+    return fix
 
 
 class ViewFix:
@@ -244,6 +272,16 @@ class ViewFix:
         return self.trace.fix(f"Change the view to ({self.trace.text(self.node.args[0]) if self.node.args else '-1'},"
                               f" {text})", self.trace.replace(target, text))
 
+    def per_sample_fix(self) -> Fix | None:
+        """``t.view(-1, 128)`` -> ``t.flatten(1)``: right for every shape a block's copies give it."""
+        call = self.node
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Attribute) or len(self.sizes) != 2:
+            return None
+        if getattr(call, "_cnnshape_foreign", False):
+            return None
+        text = f"{self.trace.text(call.func.value)}.flatten(1)"
+        return self.trace.fix(f"Flatten each sample: {text}", self.trace.replace(call, text))
+
     def recover(self, x: Tensor) -> tuple | None:
         found = self.features(x)
         if found is None:
@@ -268,19 +306,20 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
     seen: set[int] = set()
     for entry in errors:
         finding, error, layer, first = entry[:4]
-        producer = first.producer
+        producer, wanted = _channels_wanted(error, layer, first)
         if id(layer) in seen:
             continue  # one layer applied twice (a siamese network) is one consumer
         seen.add(id(layer))
-        if error.code in SIZE_CODES and producer is not None and producer is not layer and error.blame:
-            groups.setdefault(id(producer), []).append(entry)
+        if error.code in SIZE_CODES and producer is not None and producer is not layer and wanted is not None:
+            groups.setdefault(id(producer), []).append((*entry, producer, wanted))
     for entries in groups.values():
         finding, error, layer, first = entries[0][:4]
-        producer = first.producer
-        wanted = {repr(e[2].args.values.get(e[1].blame)) for e in entries}
-        if len(wanted) != 1 or len(trace.source.built.get(producer.node, [])) > 1:
+        producer = entries[0][-2]
+        wanted = {e[-1] for e in entries}
+        if len(wanted) != 1 or _built_often(trace, producer):
             continue  # the layers disagree, or the producer is built several times (one value may not fit all)
-        fix = producer_fix(trace, error, layer, first)
+        flattened = error.code == "linear-in-features" and producer is first.channels_from
+        fix = _producer_change(trace, producer, entries[0][-1], "conv-in-channels" if flattened else error.code)
         if fix is None:
             continue
         own = at_layer.get(id(producer))
@@ -297,6 +336,38 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
             finding.layer_path = producer.path
             _drop(trace, [e[0] for e in entries[1:]])
             trace.move(finding, trace.span(arg))
+
+
+def _channels_wanted(error: ShapeError, layer: Layer, first: Tensor) -> tuple[Layer | None, int | None]:
+    """The layer that made this layer's input size, and the size this layer wants of it. For a Linear
+    after a flatten of (C, H, W), that is the layer that made the C channels, and in_features / (H*W)."""
+    value = layer.args.values.get(error.blame) if error.blame else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None, None
+    if error.code == "linear-in-features" and first.channels_from is not None and first.flat_from:
+        rest = dims.product(list(first.flat_from[1:]))
+        if isinstance(rest, int) and rest > 0 and value % rest == 0:
+            return first.channels_from, value // rest
+        return None, None
+    return first.producer, value
+
+
+def _producer_change(trace: Trace, producer: Layer, wanted: int, code: str) -> Fix | None:
+    """``code`` is what the size is: features (a Linear's out_features) or channels (a conv's out_channels)."""
+    arg = PRODUCER_ARG.get(producer.rule.op)
+    if arg is None or (arg != "out_features" if code == "linear-in-features" else arg != "out_channels"):
+        return None
+    if _built_often(trace, producer):
+        return None
+    node = trace.argument_node(producer, arg)
+    if node is None or getattr(node, "_cnnshape_foreign", False):
+        return None
+    return trace.fix(f"Change {arg} of {describe(producer)} to {wanted}", trace.replace(node, str(wanted)))
+
+
+def _built_often(trace: Trace, layer: Layer) -> bool:
+    """Built by code that runs several times (a block): one number written there may not fit every copy."""
+    return len(trace.source.built.get(layer.node, [])) > 1
 
 
 def _drop(trace: Trace, findings: list[Finding]) -> None:

@@ -33,6 +33,9 @@ class Tensor:
     """An upstream error whose recovery produced this tensor: later errors belong to that one."""
     producer: Layer | None = None
     """The layer that set this tensor's features or channels (for the fix "change its out_features")."""
+    channels_from: Any = None
+    """For a flatten of (C, H, W): the layer that made the C channels (a Linear after it that does not
+    fit may be that layer's mistake, when a layer before the flatten wants other channels too)."""
     swallowed: Any = None
     """The call that flattened everything, batch included (``x.view(-1)``, ``torch.flatten(x)``,
     ``nn.Flatten(0)``), when this tensor is its result: a Linear after it gets one row."""
@@ -43,8 +46,9 @@ class Tensor:
     def derive(self, shape: Shape | None, keep_flat: bool = False) -> Tensor:
         """A tensor made from this one; ``keep_flat`` where the op keeps the shape (``x.float()``, ``x * 2``)."""
         if keep_flat:
+            same = shape == self.shape
             return Tensor(shape, self.flat_from, self.taint, self.producer,
-                          is_input=self.is_input and shape == self.shape)
+                          channels_from=self.channels_from if same else None, is_input=self.is_input and same)
         return Tensor(shape, None, self.taint)
 
 
