@@ -161,3 +161,104 @@ def test_a_residual_branch_whose_convolution_changed_the_size() -> None:
     fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
     truth = torch_truth(fixed, "Net()", [2, 3, 16, 16])
     assert truth["ok"] and truth["output"] == [2, 8, 16, 16]
+
+
+def _errors_and_first_fix(source: str, model: str, shape: list[int]) -> tuple[list[dict], str]:
+    result = cnnshape_ls.analyze(source, input=str(tuple(shape)), model=model).to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert errors and errors[0]["fixes"], result["diagnostics"]
+    return errors, apply_edits(source, errors[0]["fixes"][0]["edits"])
+
+
+def test_a_view_that_mixes_the_samples_is_the_views_error() -> None:
+    """view(-1, 640) of a (2, 320) batch runs in torch, and hands the Linear one row of two samples."""
+    source = FLAT_NET.format(flatten="x.view(-1, 2 * 4 * 30 * 30)")
+    assert not torch_truth(source, "Net()", [2, 3, 32, 32])["ok"]
+    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 3, 32, 32])
+    assert [d["line"] for d in errors] == [11]
+    assert "mixes the samples" in errors[0]["message"]
+    truth = torch_truth(fixed, "Net()", [2, 3, 32, 32])
+    assert truth["ok"] and truth["calls"][-1][1] == [2, 10], fixed
+
+
+SE_NET = """\
+import torch.nn as nn
+class SE(nn.Module):
+    def __init__(self, channel):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Sequential(nn.Linear(channel, channel // 4), nn.ReLU(), nn.Linear(channel // 4, channel))
+    def forward(self, x):
+        b, c, _, _ = x.size()
+        y = self.pool(x).view({view})
+        return x * self.fc(y).view(b, c, 1, 1)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 32, 3, padding=1)
+        self.s1 = SE(32)
+        self.c2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.s2 = SE(64)
+    def forward(self, x):
+        return self.s2(self.c2(self.s1(self.c1(x))))
+"""
+
+
+@pytest.mark.parametrize("view", ["-1, 32 * 2 * 2", "b, 64"])
+def test_a_view_in_a_block_used_with_two_sizes_gets_a_fix_for_both(view: str) -> None:
+    """No one number fits both SE blocks (32 and 64 channels): never a literal, and never one edit twice."""
+    source = SE_NET.format(view=view)
+    assert torch_truth(SE_NET.format(view="b, c"), "Net()", [2, 3, 8, 8])["ok"]
+    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 3, 8, 8])
+    assert errors[0]["line"] == 9
+    edits = errors[0]["fixes"][0]["edits"]
+    assert len({(e["line"], e["column"]) for e in edits}) == len(edits)
+    assert torch_truth(fixed, "Net()", [2, 3, 8, 8])["ok"], fixed
+
+
+def test_a_norm_and_a_linear_after_a_flatten_agree_on_the_convs_channels() -> None:
+    """Conv2d(1, 65) then BatchNorm2d(64) and, after pooling, Linear(64): one mistake, the conv's."""
+    source = textwrap.dedent("""\
+        import torch.nn as nn
+        model = nn.Sequential(
+            nn.Conv2d(1, 65, 3),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(64, 10),
+        )
+        """)
+    errors, fixed = _errors_and_first_fix(source, "model", [2, 1, 28, 28])
+    assert [d["line"] for d in errors] == [3]
+    assert torch_truth(fixed, "model", [2, 1, 28, 28])["ok"], fixed
+
+
+BOTTLENECK = """\
+import torch.nn as nn
+class Block(nn.Module):
+    expansion = 4
+    def __init__(self, planes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(planes * 4, planes, 1)
+        self.conv2 = nn.Conv2d(planes, {out}, 1)
+        self.bn2 = nn.BatchNorm2d(self.expansion * planes)
+    def forward(self, x):
+        return self.bn2(self.conv2(self.conv1(x)))
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(Block(16), Block(16), nn.Conv2d(64, 128, 1), Block(32))
+    def forward(self, x):
+        return self.blocks(x)
+"""
+
+
+def test_a_producer_built_many_times_takes_its_consumers_expression() -> None:
+    source = BOTTLENECK.format(out="self.expansion * planes + 1")
+    assert torch_truth(BOTTLENECK.format(out="self.expansion * planes"), "Net()", [2, 64, 8, 8])["ok"]
+    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 64, 8, 8])
+    assert errors[0]["line"] == 7
+    assert {e["line"] for e in errors[0]["fixes"][0]["edits"]} == {7}
+    assert "planes" in fixed.splitlines()[6].split(",")[1], fixed  # written with the block's parameter
+    assert torch_truth(fixed, "Net()", [2, 64, 8, 8])["ok"], fixed

@@ -98,7 +98,7 @@ class CallDispatcher:
         self.solving_for: frozenset[str] | None = None
         """Stop at the first size that pins down only these input symbols: solving needs no more of the run."""
         self.building: list[tuple] = []
-        """The ``__init__`` calls under way, innermost last, with the calls that made their instances."""
+        """The ``__init__`` calls under way, innermost last: (init, the call that made the instance, the instance)."""
         self.building_from: int | None = None
         """While a call of this file runs another file's function: that call's line (see ``Module.placed``)."""
         self.deferred: list[tuple] = []
@@ -149,7 +149,7 @@ class CallDispatcher:
         inst = Instance(node, cls=cls)
         init = cls.lookup("__init__")
         if isinstance(init, FunctionValue):
-            self.building.append((init, node))
+            self.building.append((init, node, inst))
             try:
                 self.interp.call_function(init, [inst, *args], dict(kwargs))
             finally:
@@ -294,7 +294,7 @@ class CallDispatcher:
 
     def finish(self) -> None:
         """Write the fixes of this run's layer errors, now that every copy of each layer has run."""
-        from .fixes import fixes_for_layer, one_cause, relocate
+        from .fixes import drop_cascades, fixes_for_layer, one_cause, relocate
         for finding, error, layer, first, node, sequence in self.deferred:
             if not finding.fixes:
                 siblings = self.trace.source.built.get(layer.node, [])
@@ -302,6 +302,7 @@ class CallDispatcher:
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)
+        drop_cascades(self.trace, self.deferred)
         self.deferred.clear()
         for node_id, (finding, wanted) in self.op_fixes.items():
             # a view in a block used with several shapes: one literal cannot fit every pass
@@ -886,7 +887,10 @@ class CallDispatcher:
                        f"{dims.to_text(out_features)}): {self.trace.text(node)} flattens the batch too, so "
                        f"{layer.path or 'the Linear'} gets one row of {rows} values")
         # a batch of one runs (and gives an output without its batch): a warning, not torch's error
-        finding = self.trace.report(ShapeError("view-invalid", message), node,
+        where = node
+        if len(shape) == 2 and isinstance(node, ast.Call) and len(node.args) == 2:
+            where = node.args[1]  # where a view's size is wrong in another pass: one finding for both
+        finding = self.trace.report(ShapeError("view-invalid", message), where,
                                     "warning" if batch == 1 else "error")
         fix = keep_batch_fix(self.trace, node)
         if fix is not None and not finding.fixes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import dims
 from .layers import Shape
@@ -33,6 +34,8 @@ class Fix:
     edits: list[Edit]
     relocates: bool = field(default=False, compare=False)
     """The mistake is where this fix edits (an instance's argument), not where torch would fail."""
+    producer: Any = field(default=None, compare=False, repr=False)
+    """The layer whose output size this fix changes, when it changes a producer (for the errors it also ends)."""
 
 
 @dataclass

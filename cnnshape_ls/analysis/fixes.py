@@ -70,7 +70,10 @@ def _named_fix(trace: Trace, error: ShapeError, layer: Layer, node: ast.AST, oth
     written = trace.text(layer.node) if layer.node is not None else ""
     names = sorted((n for n, v in layer.scope.items() if v == error.expected),
                    key=lambda n: (n not in written, n.startswith("self."), -len(n) if n in written else 0, n))
+    current = trace.text(node)
     for name in names:
+        if name == current:
+            continue  # that is what is written: changing it to itself fixes nothing
         if all(name in s.scope and _fits(s, error.blame, s.scope[name]) for s in others):
             return trace.fix(f"Change {error.blame} to {name}", trace.replace(node, name))
     return None
@@ -216,8 +219,11 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
     producer = first.producer
     if producer is None or producer is layer or not error.blame or not _built_often(trace, producer):
         return None
-    if producer.built_in is None or layer.built_in is None or producer.built_in[0].node is not layer.built_in[0].node:
-        return None
+    if producer.built_in is None or layer.built_in is None or producer.built_in[2] is not layer.built_in[2]:
+        return None  # written in the same __init__ of the same instance: the consumer's names mean the same there
+    straight = _straight_line_calls(producer.built_in[0].node)
+    if producer.node is layer.node or producer.node not in straight or layer.node not in straight:
+        return None  # a loop or a helper may give the names other values between the two
     arg = PRODUCER_ARG.get(producer.rule.op)
     if arg is None or (arg != "out_features" if error.code == "linear-in-features" else arg != "out_channels"):
         return None
@@ -231,7 +237,30 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
         return None
     fix = trace.fix(f"Change {arg} of {describe(producer)} to {text}", trace.replace(target, text))
     fix.relocates = True  # where it is the one fix, the mistake is the producer's
+    fix.producer = producer
     return fix
+
+
+def drop_cascades(trace: Trace, errors: list[tuple]) -> None:
+    """After a producer's fix (``conv2``'s out_channels, written like its consumer ``bn2``), the layers that
+    got its wrong size further on (the next block's ``conv1``) are fine: their errors are that one mistake."""
+    for finding, error, layer, _first, *_ in errors:
+        fix = finding.fixes[0] if finding.fixes else None
+        if fix is None or fix.producer is None or not any(f is finding for f in trace.findings):
+            continue
+        producer = fix.producer
+        consumers = trace.source.built.get(layer.node, [])
+        gone = []
+        for other, other_error, other_layer, other_first, *_ in errors:
+            source = other_first.producer
+            if other is finding or source is None or source.node is not producer.node or not other_error.blame:
+                continue
+            twin = next((c for c in consumers if c.built_in is not None and source.built_in is not None
+                         and c.built_in[2] is source.built_in[2]), None)
+            wanted = twin.args.values.get(error.blame) if twin is not None else None
+            if wanted is not None and other_layer.args.values.get(other_error.blame) == wanted:
+                gone.append(other)
+        _drop(trace, gone)
 
 
 class ViewFix:
@@ -365,6 +394,24 @@ def _producer_change(trace: Trace, producer: Layer, wanted: int, code: str) -> F
     return trace.fix(f"Change {arg} of {describe(producer)} to {wanted}", trace.replace(node, str(wanted)))
 
 
+def _straight_line_calls(function: ast.AST) -> set[ast.AST]:
+    """The calls of a function's own statements, outside loops, comprehensions and nested functions."""
+    found: set[ast.AST] = set()
+    skip = (ast.For, ast.AsyncFor, ast.While, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ListComp,
+            ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.ClassDef)
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, skip):
+                continue
+            if isinstance(child, ast.Call):
+                found.add(child)
+            visit(child)
+
+    visit(function)
+    return found
+
+
 def _built_often(trace: Trace, layer: Layer) -> bool:
     """Built by code that runs several times (a block): one number written there may not fit every copy."""
     return len(trace.source.built.get(layer.node, [])) > 1
@@ -393,6 +440,8 @@ def keep_batch_fix(trace: Trace, node: ast.Call) -> Fix | None:
         text = f"{trace.text(receiver)}.flatten(1)"
     elif name in ("view", "reshape") and isinstance(receiver, (ast.Name, ast.Attribute)):
         text = f"{trace.text(receiver)}.{name}({trace.text(receiver)}.size(0), -1)"
+    elif name in ("view", "reshape") and receiver is not None:
+        text = f"{trace.text(receiver)}.flatten(1)"  # self.pool(x).view(-1): the receiver is not repeated
     else:
         return None
     return trace.fix(f"Keep the batch: {text}", trace.replace(node, text))
@@ -404,7 +453,7 @@ def call_site_fix(trace: Trace, error: ShapeError, layer: Layer) -> Fix | None:
     if not error.blame or error.expected is None or layer.built_in is None:
         return None
     node = trace.argument_node(layer, error.blame)
-    init, call = layer.built_in
+    init, call = layer.built_in[:2]
     if not isinstance(node, ast.Name) or not isinstance(call, ast.Call) or getattr(call, "_cnnshape_foreign", False):
         return None
     params = [a.arg for a in [*init.node.args.posonlyargs, *init.node.args.args][1:]]

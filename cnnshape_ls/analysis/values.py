@@ -80,7 +80,7 @@ class Layer(Module):
     scope: dict[str, int] = field(default_factory=dict)
     """Integer names in scope where it was built (``cout``, ``self.in_planes``): a fix may use one."""
     built_in: tuple | None = None
-    """(the ``__init__`` it was built in, the call that built that instance: ``Fire(384, 64, ...)``)."""
+    """(the ``__init__`` it was built in, the call that built that instance: ``Fire(384, 64, ...)``, the instance)."""
     seen: Any = None
     """The input shape it was last applied to."""
     params: Any = NOT_COUNTED
