@@ -35,7 +35,7 @@ class Fix:
     relocates: bool = field(default=False, compare=False)
     """The mistake is where this fix edits (an instance's argument), not where torch would fail."""
     producer: Any = field(default=None, compare=False, repr=False)
-    """The layer whose output size this fix changes, when it changes a producer (for the errors it also ends)."""
+    """The layer whose output size this fix changes, while the run that wrote it ends (``drop_cascades``)."""
 
 
 @dataclass

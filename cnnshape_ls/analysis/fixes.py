@@ -261,6 +261,9 @@ def drop_cascades(trace: Trace, errors: list[tuple]) -> None:
             if wanted is not None and other_layer.args.values.get(other_error.blame) == wanted:
                 gone.append(other)
         _drop(trace, gone)
+    for finding, *_ in errors:
+        for fix in finding.fixes:
+            fix.producer = None  # the layer (and its whole model tree) must not travel with the findings
 
 
 class ViewFix:
