@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -262,3 +263,17 @@ def test_a_producer_built_many_times_takes_its_consumers_expression() -> None:
     assert {e["line"] for e in errors[0]["fixes"][0]["edits"]} == {7}
     assert "planes" in fixed.splitlines()[6].split(",")[1], fixed  # written with the block's parameter
     assert torch_truth(fixed, "Net()", [2, 64, 8, 8])["ok"], fixed
+
+
+
+def test_sizes_swapped_in_a_block_built_many_times() -> None:
+    """SE-ResNet's block with Conv2d(planes, inplanes) for Conv2d(inplanes, planes): one fix, on the conv,
+    changes both names (right in every copy)."""
+    right = (Path(__file__).parent / "models" / "m34_se_resnet.py").read_text()
+    wrong = "self.conv1 = nn.Conv2d(planes, inplanes, 3"
+    source = right.replace("self.conv1 = nn.Conv2d(inplanes, planes, 3", wrong)
+    assert source != right
+    errors, fixed = _errors_and_first_fix(source, "SEResNet()", [2, 3, 32, 32])
+    assert [d["line"] for d in errors] == [source.splitlines().index(next(
+        line for line in source.splitlines() if wrong in line)) + 1]
+    assert fixed == right

@@ -243,7 +243,26 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
 
 def drop_cascades(trace: Trace, errors: list[tuple]) -> None:
     """After a producer's fix (``conv2``'s out_channels, written like its consumer ``bn2``), the layers that
-    got its wrong size further on (the next block's ``conv1``) are fine: their errors are that one mistake."""
+    got its wrong size further on (the next block's ``conv1``) are fine: their errors are that one mistake.
+
+    Where the producer is in error for its own input too (``Conv2d(planes, inplanes)`` for
+    ``Conv2d(inplanes, planes)``), its two sizes were swapped: one fix, on it, changes both."""
+    own_errors = {id(e[2].node): e[0] for e in errors if e[2].node is not None}
+    for finding, *_ in errors:
+        written = next((f for f in finding.fixes if f.producer is not None), None)
+        own = own_errors.get(id(written.producer.node)) if written is not None else None
+        if own is None or own is finding or not own.fixes or not any(f is own for f in trace.findings):
+            continue
+        mine = own.fixes[0]
+        if mine.relocates or {e.span for e in mine.edits} & {e.span for e in written.edits}:
+            continue  # its fix changes how the block is built, not its in_channels: not a swap
+        if not all(trace.argument_node(written.producer, "in_channels") is not None
+                   and e.span == trace.span(trace.argument_node(written.producer, "in_channels")) for e in mine.edits):
+            continue
+        joined = Fix(f"{mine.title}, and {written.title[0].lower()}{written.title[1:]}", [*mine.edits, *written.edits])
+        joined.producer = written.producer
+        own.fixes.insert(0, joined)
+        _drop(trace, [finding])
     for finding, error, layer, _first, *_ in errors:
         fix = finding.fixes[0] if finding.fixes else None
         if fix is None or fix.producer is None or not any(f is finding for f in trace.findings):
