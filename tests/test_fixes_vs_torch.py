@@ -277,3 +277,40 @@ def test_sizes_swapped_in_a_block_built_many_times() -> None:
     assert [d["line"] for d in errors] == [source.splitlines().index(next(
         line for line in source.splitlines() if wrong in line)) + 1]
     assert fixed == right
+
+
+INCEPTION = """\
+import torch
+import torch.nn as nn
+class BasicConv2d(nn.Module):
+    def __init__(self, cin, cout, **kwargs):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, bias=False, **kwargs)
+        self.bn = nn.BatchNorm2d(cout)
+    def forward(self, x):
+        return self.bn(self.conv(x)).relu()
+class Inception(nn.Module):
+    def __init__(self, in_planes, n1, n3):
+        super().__init__()
+        self.b1 = BasicConv2d(in_planes, n1, kernel_size=1)
+        self.b2 = BasicConv2d(in_planes, n3, kernel_size=3, padding=1)
+    def forward(self, x):
+        return torch.cat([self.b1(x), self.b2(x)], 1)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.a = Inception(16, 8, 8)
+        self.b = Inception({planes}, 16, 16)
+    def forward(self, x):
+        return self.b(self.a(self.stem(x)))
+"""
+
+
+def test_a_size_passed_on_through_two_blocks_is_changed_where_it_is_written() -> None:
+    """Inception(17, ...) passes in_planes on to BasicConv2d, whose conv fails: the 17 is what to change."""
+    source = INCEPTION.format(planes=17)
+    assert torch_truth(INCEPTION.format(planes=16), "Net()", [2, 3, 8, 8])["ok"]
+    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 3, 8, 8])
+    assert [d["line"] for d in errors] == [22]
+    assert fixed == INCEPTION.format(planes=16)

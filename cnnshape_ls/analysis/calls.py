@@ -239,6 +239,7 @@ class CallDispatcher:
         layer = Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
         layer.placed = self.building_from
         layer.built_in = self.building[-1] if self.building else None
+        layer.built_chain = tuple(self.building)
         layer.scope = self.scope_names()
         if isinstance(node, ast.Call):
             layer.scope.update(self.subexpression_values(node))

@@ -471,26 +471,40 @@ def keep_batch_fix(trace: Trace, node: ast.Call) -> Fix | None:
 
 def call_site_fix(trace: Trace, error: ShapeError, layer: Layer) -> Fix | None:
     """``nn.Conv2d(inplanes, ...)`` in a block built as ``Fire(384, ...)`` and ``Fire(512, ...)``: no one
-    number suits the constructor, but this instance's argument can change where it is made."""
-    if not error.blame or error.expected is None or layer.built_in is None:
+    number suits the constructor, but this instance's argument can change where it is made. The name may
+    be passed on through blocks (``Inception(256, ...)`` builds ``BasicConv2d(in_planes, ...)``): the
+    number is changed where it is written."""
+    if not error.blame or error.expected is None or not layer.built_chain:
         return None
     node = trace.argument_node(layer, error.blame)
-    init, call = layer.built_in[:2]
-    if not isinstance(node, ast.Name) or not isinstance(call, ast.Call) or getattr(call, "_cnnshape_foreign", False):
-        return None
+    written_in = layer.node
+    for init, call, _ in reversed(layer.built_chain[-3:]):
+        if not isinstance(node, ast.Name) or not isinstance(call, ast.Call):
+            return None
+        if getattr(call, "_cnnshape_foreign", False) or not any(n is written_in for n in ast.walk(init.node)):
+            return None  # written in a helper, the name is the helper's, not this __init__'s parameter
+        given = _argument_for(init, call, node.id)
+        written_in = call
+        if isinstance(given, ast.Constant) and isinstance(given.value, int) and not isinstance(given.value, bool):
+            owner = trace.text(call.func)
+            fix = trace.fix(f"Change {node.id} of this {owner} to {error.expected}",
+                            trace.replace(given, str(error.expected)))
+            fix.relocates = True
+            return fix
+        node = given  # a name of the enclosing block's own parameters, passed on: look where that block is made
+    return None
+
+
+def _argument_for(init: Any, call: ast.Call, param: str) -> ast.expr | None:
+    """The argument ``call`` passes for the parameter ``param`` of ``init``."""
     params = [a.arg for a in [*init.node.args.posonlyargs, *init.node.args.args][1:]]
-    if node.id not in params:
+    if param not in params:
         return None
-    index = params.index(node.id)
-    given = next((k.value for k in call.keywords if k.arg == node.id), None)
+    index = params.index(param)
+    given = next((k.value for k in call.keywords if k.arg == param), None)
     if given is None and index < len(call.args) and not any(isinstance(a, ast.Starred) for a in call.args[:index + 1]):
         given = call.args[index]
-    if not isinstance(given, ast.Constant) or not isinstance(given.value, int) or isinstance(given.value, bool):
-        return None
-    owner = trace.text(call.func)
-    fix = trace.fix(f"Change {node.id} of this {owner} to {error.expected}", trace.replace(given, str(error.expected)))
-    fix.relocates = True
-    return fix
+    return given
 
 
 def relocate(trace: Trace, finding: Finding) -> None:

@@ -79,6 +79,8 @@ class Layer(Module):
     """What a lazy layer took from its input (``in_features``), once applied."""
     scope: dict[str, int] = field(default_factory=dict)
     """Integer names in scope where it was built (``cout``, ``self.in_planes``): a fix may use one."""
+    built_chain: tuple = ()
+    """Every ``__init__`` under way when it was built, outermost first (each as in ``built_in``)."""
     built_in: tuple | None = None
     """(the ``__init__`` it was built in, the call that built that instance: ``Fire(384, 64, ...)``, the instance)."""
     seen: Any = None
