@@ -314,3 +314,14 @@ def test_a_size_passed_on_through_two_blocks_is_changed_where_it_is_written() ->
     errors, fixed = _errors_and_first_fix(source, "Net()", [2, 3, 8, 8])
     assert [d["line"] for d in errors] == [22]
     assert fixed == INCEPTION.format(planes=16)
+
+
+def test_a_view_that_mixes_the_samples_before_a_linear_that_fits_is_a_warning() -> None:
+    """Linear(640) after view(-1, 640) of (2, 320): torch runs, and returns one row for two samples."""
+    source = FLAT_NET.format(flatten="x.view(-1, 2 * 4 * 30 * 30)").replace(
+        "nn.Linear(4 * 30 * 30, 10)", "nn.Linear(2 * 4 * 30 * 30, 10)")
+    truth = torch_truth(source, "Net()", [2, 3, 32, 32])
+    assert truth["ok"] and truth["calls"][-1][1][0] == 1  # the batch of 2 came out as 1
+    result = cnnshape_ls.analyze(source, input="(2, 3, 32, 32)", model="Net()").to_json()
+    assert [(d["line"], d["severity"]) for d in result["diagnostics"]] == [(11, "warning")]
+    assert "only for some batch sizes" in result["diagnostics"][0]["message"]

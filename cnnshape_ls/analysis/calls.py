@@ -891,8 +891,9 @@ class CallDispatcher:
         where = node
         if len(shape) == 2 and isinstance(node, ast.Call) and len(node.args) == 2:
             where = node.args[1]  # where a view's size is wrong in another pass: one finding for both
-        finding = self.trace.report(ShapeError("view-invalid", message), where,
-                                    "warning" if batch == 1 else "error")
+        severity = "warning" if batch == 1 else "error"
+        finding = self.trace.report(ShapeError("view-invalid", message), where, severity)
+        finding.severity, finding.message = severity, message  # the view's warning, now that a Linear fails
         fix = keep_batch_fix(self.trace, node)
         if fix is not None and not finding.fixes:
             finding.fixes = [fix]
@@ -1249,8 +1250,20 @@ class CallDispatcher:
                 elif self.mixes_samples(x, sizes, result):
                     result.swallowed = node  # a Linear after it is this view's error (see swallowed_batch)
                     result.flat_from = tuple(x.shape)
+                    self.warn_mixed_samples(x, result, node)
         self.mark_swallowed(result, x, node)
         return result
+
+    def warn_mixed_samples(self, x: Tensor, result: Tensor, node: ast.Call | None) -> None:
+        """torch runs it for this batch, not for every batch: say so on the size (an error if a Linear fails)."""
+        if not isinstance(node, ast.Call) or len(node.args) != 2 or x.taint is not None:
+            return
+        per_sample = dims.product(list(x.shape[1:]))
+        rows, cols = result.shape
+        message = (f"shape '[-1, {cols}]' works only for some batch sizes (the input has {per_sample} values per "
+                   f"sample): the batch of {x.shape[0]} becomes {rows} row{'' if rows == 1 else 's'} of {cols} values, "
+                   f"so the samples are mixed")
+        self.trace.report(ShapeError("view-invalid", message), node.args[1], "warning")
 
     @staticmethod
     def mixes_samples(x: Tensor, sizes: list[Any], result: Tensor) -> bool:
