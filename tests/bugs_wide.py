@@ -60,6 +60,8 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+from support import apply_edits, code_point_col, correct_models, input_text, replace_span  # noqa: E402
+
 SEED = 20240607
 CAP = 60  # kept mutations per kind
 FAILURES_JSON = "/tmp/bugs_wide_failures.json"
@@ -100,50 +102,6 @@ PASS_THROUGH_PKGS = (
     "torch.nn.modules.upsampling",
     "torch.nn.modules.padding",
 )
-
-
-# --------------------------------------------------------------------------------------------
-# helpers copied from tests/test_generated_bugs.py (kept identical in behaviour)
-
-
-def correct_models() -> dict[str, list[tuple[str, tuple[int, ...]]]]:
-    """file (relative to tests/) -> [(model expression, input shape), ...] for correct models."""
-    out: dict[str, list] = {}
-    models = HERE / "models" / "manifest.json"
-    if models.is_file():
-        for e in json.loads(models.read_text()):
-            out.setdefault(f"models/{e['file']}", []).append((e["model"], tuple(e["input"])))
-    corpus = HERE / "corpus" / "manifest.json"
-    if corpus.is_file():
-        for e in json.loads(corpus.read_text()):
-            if not e.get("expect_error"):
-                out.setdefault(f"corpus/{e['file']}", []).append((e["model"], tuple(e["input"])))
-    return out
-
-
-def code_point_col(lines: list[str], lineno: int, byte_col: int) -> int:
-    """ast gives UTF-8 byte offsets; edits and our positions count code points."""
-    return len(lines[lineno - 1].encode("utf-8")[:byte_col].decode("utf-8"))
-
-
-def replace_span(source: str, line: int, col: int, end_line: int, end_col: int, new_text: str) -> str:
-    """Replace a span given as 1-based lines and 0-based code-point columns (end exclusive)."""
-    lines = source.splitlines(keepends=True)
-    start = sum(len(s) for s in lines[: line - 1]) + col
-    end = sum(len(s) for s in lines[: end_line - 1]) + end_col
-    return source[:start] + new_text + source[end:]
-
-
-def apply_fix(source: str, fix: dict) -> str:
-    """Apply a fix's edits (1-based lines and columns, end exclusive), last edit first."""
-    edits = sorted(fix["edits"], key=lambda e: (e["line"], e["column"]), reverse=True)
-    for e in edits:
-        source = replace_span(source, e["line"], e["column"] - 1, e["end_line"], e["end_column"] - 1, e["new_text"])
-    return source
-
-
-def input_text(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
 @functools.lru_cache(maxsize=1)
@@ -520,6 +478,15 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
         out.append(Mutation(kind, sub, rel, variant, *sp, what, old, new, entries, require, forbid))
 
     seg = functools.partial(ast.get_source_segment, source)
+
+    def off_by(kind, sub, arg, what, cat=None):
+        """The usual wrong values of a size argument, also as a cat mutation (kind 7, sub-kind ``cat``)."""
+        text = seg(arg)
+        for new in off_values(arg, text):
+            add(kind, sub, arg, what, text, new)
+            if cat is not None:
+                add(7, cat, arg, what, text, new)
+
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     channel_values = set()
     for c in calls:
@@ -543,35 +510,23 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
         if name == "Linear":
             arg, how = get_arg(c, 0, "in_features")
             if arg is not None:
-                text = seg(arg)
-                for new in off_values(arg, text):
-                    add(1, how, arg, "Linear.in_features", text, new)
+                off_by(1, how, arg, "Linear.in_features")
                 for new in wrong_products(arg, channel_values):
-                    add(1, "product", arg, "Linear.in_features", text, new)
+                    add(1, "product", arg, "Linear.in_features", seg(arg), new)
             # 5: out_features of a Linear feeding a Linear
             if key in prof.linear_to_linear:
                 arg, how = get_arg(c, 1, "out_features")
                 if arg is not None:
-                    text = seg(arg)
-                    for new in off_values(arg, text):
-                        add(5, how, arg, "Linear.out_features", text, new)
+                    off_by(5, how, arg, "Linear.out_features")
         if name in CONVS:
             a_in, how_in = get_arg(c, 0, "in_channels")
             a_out, how_out = get_arg(c, 1, "out_channels")
             # 2: in_channels
             if a_in is not None:
-                text = seg(a_in)
-                for new in off_values(a_in, text):
-                    add(2, name, a_in, f"{name}.in_channels", text, new)
-                    if key in prof.after_cat:
-                        add(7, "consumer", a_in, f"{name}.in_channels", text, new)
+                off_by(2, name, a_in, f"{name}.in_channels", "consumer" if key in prof.after_cat else None)
             # 4: out_channels
             if a_out is not None:
-                text = seg(a_out)
-                for new in off_values(a_out, text):
-                    add(4, name, a_out, f"{name}.out_channels", text, new)
-                    if key in prof.feeds_cat:
-                        add(7, "branch", a_out, f"{name}.out_channels", text, new)
+                off_by(4, name, a_out, f"{name}.out_channels", "branch" if key in prof.feeds_cat else None)
             # 6: in/out swapped
             if a_in is not None and a_out is not None and seg(a_in) != seg(a_out):
                 s0, s1 = span_of(lines, a_in), span_of(lines, a_out)
@@ -584,25 +539,17 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
         if name in BATCHNORMS:
             arg, how = get_arg(c, 0, "num_features")
             if arg is not None:
-                text = seg(arg)
-                for new in off_values(arg, text):
-                    add(3, name, arg, f"{name}.num_features", text, new)
-                    if key in prof.after_cat:
-                        add(7, "consumer", arg, f"{name}.num_features", text, new)
+                off_by(3, name, arg, f"{name}.num_features", "consumer" if key in prof.after_cat else None)
         if name == "GroupNorm":
             arg, how = get_arg(c, 1, "num_channels")
             if arg is not None:
-                text = seg(arg)
-                for new in off_values(arg, text):
-                    add(3, name, arg, "GroupNorm.num_channels", text, new)
+                off_by(3, name, arg, "GroupNorm.num_channels")
         if name == "LayerNorm":
             arg, how = get_arg(c, 0, "normalized_shape")
             if arg is not None:
                 if isinstance(arg, (ast.Tuple, ast.List)) and arg.elts:
                     arg = arg.elts[-1]
-                text = seg(arg)
-                for new in off_values(arg, text):
-                    add(3, name, arg, "LayerNorm.normalized_shape", text, new)
+                off_by(3, name, arg, "LayerNorm.normalized_shape")
         # 9: kernel_size / stride / padding of a conv or pool
         params = []
         if name in PLAIN_CONVS:
@@ -870,7 +817,7 @@ def evaluate(m: Mutation) -> dict | None:
         rec["fix_title"] = "(no fix offered)"
         return rec
     rec["fix_title"] = fixes[0].get("title")
-    fixed_source = apply_fix(mutated, fixes[0])
+    fixed_source = apply_edits(mutated, fixes[0]["edits"])
     rec["fix_changes"] = _changed_lines(mutated, fixed_source)
     rec["fix_lines"] = sorted({ln for e in fixes[0].get("edits", []) for ln in range(e["line"], e["end_line"] + 1)})
     rec["fix_on_mutated_line"] = any(m.line <= ln <= m.end_line for ln in rec["fix_lines"])
@@ -890,7 +837,7 @@ def _find_repair(m: Mutation, mutated: str, errors: list[dict], rec: dict):
         for f in d.get("fixes") or []:
             if not any(e["line"] <= m.end_line and m.line <= e["end_line"] for e in f.get("edits", [])):
                 continue
-            runs, _err, _same = torch_runs_all(m, apply_fix(mutated, f))
+            runs, _err, _same = torch_runs_all(m, apply_edits(mutated, f["edits"]))
             if runs:
                 rec["repairable"] = True
                 rec["repair"] = f"finding on line {d['line']}: {f.get('title')}"

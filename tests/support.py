@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 from pathlib import Path
@@ -20,6 +21,39 @@ def torch_truth(source: str, model: str, shape: list[int]) -> dict:
     return truth.guarded("model.py", model, shape, textwrap.dedent(source))
 
 
+def correct_models() -> dict[str, list[tuple[str, tuple[int, ...]]]]:
+    """file (relative to tests/) -> [(model expression, input shape), ...] for correct models."""
+    out: dict[str, list] = {}
+    models = TESTS / "models" / "manifest.json"
+    if models.is_file():
+        for e in json.loads(models.read_text()):
+            out.setdefault(f"models/{e['file']}", []).append((e["model"], tuple(e["input"])))
+    corpus = TESTS / "corpus" / "manifest.json"
+    if corpus.is_file():
+        for e in json.loads(corpus.read_text()):
+            if not e.get("expect_error"):
+                out.setdefault(f"corpus/{e['file']}", []).append((e["model"], tuple(e["input"])))
+    return out
+
+
+def code_point_col(lines: list[str], lineno: int, byte_col: int) -> int:
+    """ast gives UTF-8 byte offsets; edits and our positions count code points."""
+    return len(lines[lineno - 1].encode("utf-8")[:byte_col].decode("utf-8"))
+
+
+def replace_span(source: str, line: int, col: int, end_line: int, end_col: int, new_text: str) -> str:
+    """Replace a span given as 1-based lines and 0-based code-point columns (end exclusive)."""
+    lines = source.splitlines(keepends=True)
+    start = sum(len(s) for s in lines[: line - 1]) + col
+    end = sum(len(s) for s in lines[: end_line - 1]) + end_col
+    return source[:start] + new_text + source[end:]
+
+
+def input_text(shape) -> str:
+    """``(2, 3, 32, 32)``, as ``analyze(input=...)`` takes it."""
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
 def apply_edits(source: str, edits: list[dict]) -> str:
     """Apply contract-style edits (1-based lines and columns, end exclusive) bottom-up."""
     lines = source.split("\n")
@@ -36,7 +70,7 @@ def compare_with_torch(source: str, model: str, shape: list[int]) -> tuple[int, 
 
     source = textwrap.dedent(source)
     truth = torch_truth(source, model, shape)
-    analysis = cnnshape_ls.analyze(source, input="(" + ", ".join(map(str, shape)) + ")", model=model).to_json()
+    analysis = cnnshape_ls.analyze(source, input=input_text(shape), model=model).to_json()
     ours = [(layer["path"], layer["out"]) for m in analysis["models"] for layer in m["layers"] if layer["path"]]
     matched, wrong, i = 0, [], 0
     for path, torch_shape in truth["calls"]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
-import json
 import random
 import sys
 import traceback
@@ -31,6 +30,8 @@ import pytest
 pytest.importorskip("torch")
 
 import cnnshape_ls  # noqa: E402
+
+from support import apply_edits, code_point_col, correct_models, input_text, replace_span  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -69,21 +70,6 @@ def truth_module():
     return module
 
 
-def correct_models() -> dict[str, list[tuple[str, tuple[int, ...]]]]:
-    """file (relative to tests/) -> [(model expression, input shape), ...] for correct models."""
-    out: dict[str, list] = {}
-    models = HERE / "models" / "manifest.json"
-    if models.is_file():
-        for e in json.loads(models.read_text()):
-            out.setdefault(f"models/{e['file']}", []).append((e["model"], tuple(e["input"])))
-    corpus = HERE / "corpus" / "manifest.json"
-    if corpus.is_file():
-        for e in json.loads(corpus.read_text()):
-            if not e.get("expect_error"):
-                out.setdefault(f"corpus/{e['file']}", []).append((e["model"], tuple(e["input"])))
-    return out
-
-
 def layer_name(call: ast.Call) -> str | None:
     fn = call.func
     if isinstance(fn, ast.Attribute):
@@ -101,10 +87,6 @@ def first_argument(call: ast.Call, layer: str) -> ast.expr | None:
             return kw.value
     return None
 
-
-def code_point_col(lines: list[str], lineno: int, byte_col: int) -> int:
-    """ast gives UTF-8 byte offsets; edits and our positions count code points."""
-    return len(lines[lineno - 1].encode("utf-8")[:byte_col].decode("utf-8"))
 
 
 def wrong_values(node: ast.expr, text: str) -> list[str]:
@@ -139,29 +121,12 @@ def enumerate_mutations() -> list[Mutation]:
     return sites
 
 
-def replace_span(source: str, line: int, col: int, end_line: int, end_col: int, new_text: str) -> str:
-    """Replace a span given as 1-based lines and 0-based code-point columns (end exclusive)."""
-    lines = source.splitlines(keepends=True)
-    start = sum(len(s) for s in lines[: line - 1]) + col
-    end = sum(len(s) for s in lines[: end_line - 1]) + end_col
-    return source[:start] + new_text + source[end:]
-
 
 def mutate(m: Mutation) -> str:
     source = (HERE / m.file).read_text()
     return replace_span(source, m.line, m.col, m.end_line, m.end_col, m.new)
 
 
-def apply_fix(source: str, fix: dict) -> str:
-    """Apply a fix's edits (1-based lines and columns, end exclusive), last edit first."""
-    edits = sorted(fix["edits"], key=lambda e: (e["line"], e["column"]), reverse=True)
-    for e in edits:
-        source = replace_span(source, e["line"], e["column"] - 1, e["end_line"], e["end_column"] - 1, e["new_text"])
-    return source
-
-
-def input_text(shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
 @dataclass
@@ -206,7 +171,7 @@ def evaluate(m: Mutation) -> Outcome:
     fixes = diag.get("fixes") or []
     if not fixes:
         return Outcome(kept=True, detected=True, detail=head + "  => the diagnostic offers no fix")
-    fixed_source = apply_fix(mutated, fixes[0])
+    fixed_source = apply_edits(mutated, fixes[0]["edits"])
     changed = [
         f"    {a.rstrip()}  ->  {b.rstrip()}" for a, b in zip(mutated.splitlines(), fixed_source.splitlines()) if a != b
     ]

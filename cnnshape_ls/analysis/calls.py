@@ -936,8 +936,7 @@ class CallDispatcher:
         tensor = Tensor(tuple(out), taint=taint, producer=producer)
         keeps_shape = producer is None or producer.rule.family in SHAPE_KEEPING
         if source is not None and out == source.shape and keeps_shape:
-            tensor.flat_from = source.flat_from
-            tensor.channels_from = source.channels_from
+            tensor.keep_flatten_of(source)
             tensor.producer = source.producer
         elif source is not None and producer is not None and producer.rule.family in CHANNEL_KEEPING \
                 and source.shape is not None and len(out) == len(source.shape) > 1 and out[1] == source.shape[1]:
@@ -1066,7 +1065,7 @@ class CallDispatcher:
                 shape = recovered
         result = Tensor(shape, taint=finding if finding is not None else x.taint)
         if keep_flat and shape == x.shape:
-            result.flat_from, result.channels_from = x.flat_from, x.channels_from
+            result.keep_flatten_of(x)
         return self.record_op(node, [x], result)
 
     def torch_function(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
@@ -1360,7 +1359,7 @@ class CallDispatcher:
                         taint = self.trace.move(taint, self.trace.span(conv.node))
         result = Tensor(shape, taint=taint, is_input=elementwise_on_input and shape == ta.shape)
         if shape == ta.shape:
-            result.flat_from, result.channels_from = ta.flat_from, ta.channels_from
+            result.keep_flatten_of(ta)
         if isinstance(node, ast.Call):
             self.record_op(node, [ta], result)
         return result

@@ -116,10 +116,23 @@ def producer_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -
         return None
     if error.code in ("conv-in-channels", "norm-num-features") and arg != "out_channels":
         return None
+    return _change_argument(trace, producer, arg, wanted)
+
+
+def _change_argument(trace: Trace, producer: Layer, arg: str, wanted: int) -> Fix | None:
     node = trace.argument_node(producer, arg)
     if node is None or getattr(node, "_cnnshape_foreign", False):
         return None
     return trace.fix(f"Change {arg} of {describe(producer)} to {wanted}", trace.replace(node, str(wanted)))
+
+
+def _size_argument(producer: Layer, code: str) -> str | None:
+    """The argument that sets what ``producer`` makes, if it is the kind of size ``code`` is about:
+    features (a Linear's out_features) for a Linear's error, channels (out_channels) for any other."""
+    arg = PRODUCER_ARG.get(producer.rule.op)
+    if arg is None or (arg != "out_features" if code == "linear-in-features" else arg != "out_channels"):
+        return None
+    return arg
 
 
 def flatten_fix(trace: Trace, layer: Layer, first: Tensor, call: ast.Call | None,
@@ -224,8 +237,8 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
     straight = _straight_line_calls(producer.built_in[0].node)
     if producer.node is layer.node or producer.node not in straight or layer.node not in straight:
         return None  # a loop or a helper may give the names other values between the two
-    arg = PRODUCER_ARG.get(producer.rule.op)
-    if arg is None or (arg != "out_features" if error.code == "linear-in-features" else arg != "out_channels"):
+    arg = _size_argument(producer, error.code)
+    if arg is None:
         return None
     wanted, target = trace.argument_node(layer, error.blame), trace.argument_node(producer, arg)
     if wanted is None or target is None or isinstance(wanted, ast.Constant):
@@ -405,15 +418,10 @@ def _channels_wanted(error: ShapeError, layer: Layer, first: Tensor) -> tuple[La
 
 def _producer_change(trace: Trace, producer: Layer, wanted: int, code: str) -> Fix | None:
     """``code`` is what the size is: features (a Linear's out_features) or channels (a conv's out_channels)."""
-    arg = PRODUCER_ARG.get(producer.rule.op)
-    if arg is None or (arg != "out_features" if code == "linear-in-features" else arg != "out_channels"):
+    arg = _size_argument(producer, code)
+    if arg is None or _built_often(trace, producer):
         return None
-    if _built_often(trace, producer):
-        return None
-    node = trace.argument_node(producer, arg)
-    if node is None or getattr(node, "_cnnshape_foreign", False):
-        return None
-    return trace.fix(f"Change {arg} of {describe(producer)} to {wanted}", trace.replace(node, str(wanted)))
+    return _change_argument(trace, producer, arg, wanted)
 
 
 def _straight_line_calls(function: ast.AST) -> set[ast.AST]:

@@ -43,6 +43,10 @@ class Tensor:
     """The model's input, or a tensor of the same shape made from it (``x.float()``): a first layer applied
     to it tells the input's rank and channels; one applied after a reshape or a transpose does not."""
 
+    def keep_flatten_of(self, source: Tensor) -> None:
+        """This tensor has ``source``'s shape: what its last dim was flattened from is still true."""
+        self.flat_from, self.channels_from = source.flat_from, source.channels_from
+
     def derive(self, shape: Shape | None, keep_flat: bool = False) -> Tensor:
         """A tensor made from this one; ``keep_flat`` where the op keeps the shape (``x.float()``, ``x * 2``)."""
         if keep_flat:
