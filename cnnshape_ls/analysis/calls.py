@@ -295,10 +295,10 @@ class CallDispatcher:
 
     def finish(self) -> None:
         """Write the fixes of this run's layer errors, now that every copy of each layer has run."""
-        from .fixes import drop_cascades, fixes_for_layer, one_cause, relocate
+        from .fixes import copies_of, drop_cascades, fixes_for_layer, one_cause, relocate
         for finding, error, layer, first, node, sequence in self.deferred:
             if not finding.fixes:
-                siblings = self.trace.source.built.get(layer.node, [])
+                siblings = copies_of(self.trace, layer)
                 finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import ast
 import gc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import dims
 from .cache import IDENTIFIER, FileLayout
 from .calls import ConstraintFound, FirstLayerFound
+from .checking import Reanalyse, check_fixes
 from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
 from .inputs import (
     FoundInput,
@@ -64,6 +65,10 @@ class Options:
     """Finds the files this one imports (:class:`imports.FileModuleLoader`); None: imports stay opaque."""
     cache: Any = field(default=None, compare=False)
     """A :class:`cache.ModelCache` of one document: models whose text did not change are not re-run."""
+    check_fixes: bool = True
+    """Analyse each error's fixes applied (:mod:`checking`); off in those analyses themselves."""
+    only: str | None = None
+    """Analyse only the model of this name (a fix being checked)."""
 
 
 @dataclass
@@ -116,6 +121,8 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
     imports = ImportContext(options.module_loader, path)
     env = evaluate_module(src, imports)
     candidates = discover(src, env, options)
+    if options.only is not None:
+        candidates = [c for c in candidates if c.name == options.only]
     if options.model and not candidates:
         analysis.findings.append(Finding(Span(1, 0, 1, 0), "warning", "model-unknown",
                                          f"No model named {options.model!r} in this file"))
@@ -133,6 +140,8 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
         if analysed is None:
             try:
                 analysed = analyze_model(src, env, cand, options) or (None, [])
+                if options.check_fixes and analysed[0] is not None:
+                    check_fixes(text, analysed[1], _errors_in(path, options, cand.name, len(src.problems)))
             except (RecursionError, MemoryError):
                 continue
             except Exception as err:  # noqa: BLE001 - a defect of ours loses one model, never the buffer
@@ -153,6 +162,21 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                 finding.model = finding.model or result.name
                 analysis.findings.append(finding)
     return analysis
+
+
+def _errors_in(path: str | None, options: Options, name: str, problems: int) -> Reanalyse:
+    """How a fix is checked: the errors of model ``name`` in the fixed text."""
+    quiet = replace(options, cache=None, check_fixes=False, only=name)
+
+    def errors(text: str) -> list[Finding] | None:
+        fixed = _analyze(text, path, quiet)
+        if not any(m.name == name for m in fixed.models) or len(fixed.findings) and any(
+                f.code == "analysis-error" for f in fixed.findings):
+            return None
+        if sum(f.code == "syntax-error" for f in fixed.findings) > problems:
+            return None  # the fix broke the text
+        return [f for f in fixed.findings if f.severity == "error"]
+    return errors
 
 
 def read_elsewhere(src: SourceFile, cand: Candidate) -> str:

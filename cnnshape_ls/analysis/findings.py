@@ -36,6 +36,8 @@ class Fix:
     """The mistake is where this fix edits (an instance's argument), not where torch would fail."""
     producer: Any = field(default=None, compare=False, repr=False)
     """The layer whose output size this fix changes, while the run that wrote it ends (``drop_cascades``)."""
+    tentative: bool = field(default=False, compare=False)
+    """A guess (swapped sizes): kept only where applying it is checked to leave no error (:mod:`checking`)."""
 
 
 @dataclass

@@ -222,7 +222,30 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     fix = written_like_fix(trace, error, layer, first)
     if fix is not None:
         fixes.append(fix)
+    fix = swap_fix(trace, error, layer, first)
+    if fix is not None:
+        fixes.append(fix)
     return fixes
+
+
+def swap_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
+    """``Conv2d(64, 32)`` given 32 channels may be ``Conv2d(32, 64)`` with its sizes swapped. Only a guess:
+    offered where applying it leaves no error further on (:mod:`checking`)."""
+    if error.code != "conv-in-channels" or first.shape is None or len(first.shape) < 2:
+        return None
+    given, made = layer.args.values.get("in_channels"), layer.args.values.get("out_channels")
+    if not isinstance(made, int) or made != first.shape[1] or given == made:
+        return None
+    in_node, out_node = trace.argument_node(layer, "in_channels"), trace.argument_node(layer, "out_channels")
+    if in_node is None or out_node is None or getattr(in_node, "_cnnshape_foreign", False):
+        return None
+    in_text, out_text = trace.text(in_node), trace.text(out_node)
+    if not in_text or not out_text:
+        return None
+    fix = trace.fix(f"Swap in_channels and out_channels: {out_text}, {in_text}",
+                    trace.replace(in_node, out_text), trace.replace(out_node, in_text))
+    fix.tentative = True
+    return fix
 
 
 def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:
@@ -444,7 +467,22 @@ def _straight_line_calls(function: ast.AST) -> set[ast.AST]:
 
 def _built_often(trace: Trace, layer: Layer) -> bool:
     """Built by code that runs several times (a block): one number written there may not fit every copy."""
-    return len(trace.source.built.get(layer.node, [])) > 1
+    return len(copies_of(trace, layer)) > 1
+
+
+def copies_of(trace: Trace, layer: Layer) -> list[Layer]:
+    """The layers built by ``layer``'s constructor call in the same model. The file's ``model = CNN(3, 10)``
+    and ``--model "CNN(3, 10)"`` build every layer twice; those are one copy unless they differ."""
+    built = trace.source.built.get(layer.node, [layer])
+    root = _root(layer)
+    same = [b for b in built if _root(b) is root]
+    if any(b.args.values != layer.args.values for b in built if _root(b) is not root):
+        return built  # another model builds it differently: one number may not fit both
+    return same
+
+
+def _root(layer: Layer) -> object:
+    return layer.built_chain[0][2] if layer.built_chain else None
 
 
 def _drop(trace: Trace, findings: list[Finding]) -> None:
