@@ -941,6 +941,7 @@ class CallDispatcher:
         elif source is not None and producer is not None and producer.rule.family in CHANNEL_KEEPING \
                 and source.shape is not None and len(out) == len(source.shape) > 1 and out[1] == source.shape[1]:
             tensor.producer = source.producer  # a pool keeps the channels: they are still the conv's before it
+            tensor.joined = source.joined
         return tensor
 
     def layer_error(self, error: ShapeError, layer: Layer, first: Tensor, node: ast.Call | None,
@@ -1090,7 +1091,10 @@ class CallDispatcher:
                 shape = None
                 if node is not None and taint is None:
                     taint = self.trace.report(error, node)
-            return self.record_op(node, items, Tensor(shape, taint=taint))
+            result = Tensor(shape, taint=taint)
+            if shape is not None and name != "stack" and len(shape) > 1 and dim in (1, 1 - len(shape)):
+                result.joined = tuple((t.producer, t.shape[1]) for t in items)
+            return self.record_op(node, items, result)
         if name in CREATORS:
             return self.create(name, args, kwargs, node)
         if name in ("add", "sub", "mul", "div", "maximum", "minimum", "where", "matmul", "mm", "bmm"):

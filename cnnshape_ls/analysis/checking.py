@@ -1,23 +1,24 @@
 """Checking a model's fixes by applying them and analysing the fixed text again.
 
-A fix is judged by what the analysis says after it: an error's fixes are tried in order, and the one after
-which the model has the fewest errors is offered first (the first offered, of equals; the checks stop at one
-that leaves none).
-That catches the fixes that only move the mistake along: ``in_channels`` changed on a conv whose two sizes
-were swapped leaves the next layer with the wrong channels. Where no offered fix passes, the first fix is
-followed by the fix of the error it leaves (a chain of up to :data:`MAX_CHAIN` steps), and guesses
-(:attr:`Fix.tentative`, a swap) are kept only if they pass. Each check is one analysis of one model, so the
-number of checks is bounded per model.
+A fix is judged by what the analysis says after it. Of all the fixes of a model's errors, the one after which
+the model has the fewest errors goes first on its error (the first offered, of equals; the checks stop at
+one that leaves none), and the errors it ends are dropped: one root cause, one error. That catches the fixes
+that only move the mistake along: ``in_channels`` changed on a conv whose two sizes were swapped leaves the
+next layer with the wrong channels. Where no offered fix leaves no error, the first fix is followed by the
+fix of the error it leaves (a chain of up to :data:`MAX_CHAIN` steps), and guesses (:attr:`Fix.tentative`,
+a swap) are kept only if chosen. Each check is one analysis of one model, on the part of the file it reads
+(:mod:`focus`), and the number of checks is bounded per model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from .edits import apply_edits
 from .findings import Edit, Finding, Fix, Span
 
+SIZE_CODES = ("conv-in-channels", "norm-num-features", "linear-in-features")
 MAX_CHECKS = 10
 """Analyses of the fixed text per model: a model with many errors gets its first ones checked."""
 MAX_CHAIN = 3
@@ -28,57 +29,100 @@ Reanalyse = Callable[[str], "list[Finding] | None"]
 
 @dataclass
 class FixChecker:
-    text: str
+    prepare: Callable[[], tuple[str, Collection[int]]]
+    """The text to check fixes on and which of its lines are the file's (the rest is blank: edits there
+    cannot be checked). Made on the first check: most models have no fix that needs one."""
     reanalyse: Reanalyse
     budget: int = MAX_CHECKS
+    prepared: tuple[str, Collection[int]] | None = None
 
     def errors_after(self, fix: Fix) -> list[Finding] | None:
         if self.budget <= 0 or not fix.edits:
             return None
+        if self.prepared is None:
+            self.prepared = self.prepare()
+        text, lines = self.prepared
+        if any(line not in lines for e in fix.edits for line in range(e.span.line, e.span.end_line + 1)):
+            return None
         self.budget -= 1
-        edited, applied = apply_edits(self.text, fix.edits)
+        edited, applied = apply_edits(text, fix.edits)
         if applied != len(fix.edits):
             return None
         return self.reanalyse(edited)
 
 
-def check_fixes(text: str, findings: list[Finding], reanalyse: Reanalyse) -> None:
-    """Put first, on each error, the fix that leaves the fewest errors; drop guesses that are not that fix."""
+def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: list[Finding],
+                reanalyse: Reanalyse) -> None:
+    """The fix that leaves the model the fewest errors, of all its errors' fixes, goes first on its error,
+    and the errors it ends are dropped: they were that one mistake, met again further on. Each other error
+    gets its own best fix first. Guesses that are not chosen are dropped."""
     errors = [f for f in findings if f.severity == "error"]
-    checker = FixChecker(text, reanalyse)
+    checker = FixChecker(prepare, reanalyse)
+    tried: dict[int, list[tuple[Fix, list[Finding]]]] = {}
     for finding in errors:
-        if finding.fixes:
-            _check_one(checker, finding, [e for e in errors if e is not finding])
+        if not finding.fixes or _settled(finding, errors):
+            continue
+        tried[id(finding)] = outcomes = _try(checker, finding)
+        if any(not after for _, after in outcomes):
+            break  # a fix that leaves no error: the mistake is found
+    ended: list[Finding] = []
+    ranked = sorted(((len(after), i, finding, fix, after) for i, finding in enumerate(errors)
+                     for fix, after in tried.get(id(finding), [])), key=lambda t: (t[0], t[1]))
+    done: set[int] = set()
+    for _, _, finding, fix, after in ranked:
+        if id(finding) in done or any(e is finding for e in ended):
+            continue
+        others = [e for e in errors if e is not finding and not any(x is e for x in ended)]
+        if fix is not finding.fixes[0] and _new_errors(after, others, fix):
+            continue  # an alternative that makes an error of its own is not offered first
+        done.add(id(finding))
+        if after and fix is finding.fixes[0]:
+            chained = _chain(checker, fix, _new_errors(after, others, fix), others)
+            if chained is not None and len(chained[1]) < len(after):
+                fix, after = chained
+        _prefer(finding, fix)
+        ended += _ended(after, others, fix)
+    for finding in errors:
         finding.fixes = [f for f in finding.fixes if not f.tentative]
+    findings[:] = [f for f in findings if not any(f is e for e in ended)]
 
 
-def _check_one(checker: FixChecker, finding: Finding, others: list[Finding]) -> None:
-    """Offer first the fix that leaves the fewest errors in the model (the first one offered, of equals)."""
-    first = finding.fixes[0]
-    best: Fix | None = None
-    fewest = 0
-    first_left: list[Finding] = []
+def _try(checker: FixChecker, finding: Finding) -> list[tuple[Fix, list[Finding]]]:
+    """Each fix of ``finding`` with the errors the model has after it, in order, until one leaves none."""
+    outcomes = []
     for fix in list(finding.fixes):
         after = checker.errors_after(fix)
         if after is None:
             break  # out of checks, or the analysis of the fixed text could not tell
-        if best is None or len(after) < fewest:
-            best, fewest = fix, len(after)
-        if fix is first:
-            first_left = _new_errors(after, others, fix)
+        outcomes.append((fix, after))
         if not after:
             break
-    if best is None:
-        return
-    if fewest and first_left:
-        chained = _chain(checker, first, first_left, others)
-        if chained is not None and chained[1] < fewest:
-            best = chained[0]
-    _prefer(finding, best)
+    return outcomes
+
+
+def _key(finding: Finding, edits: list[Edit] | None = None) -> tuple:
+    """What an error is, before and after a fix: its code and its layer (or its line, moved by the fix)."""
+    if finding.layer_path:
+        return finding.code, finding.layer_path
+    return finding.code, _moved(finding.span.line, edits) if edits else finding.span.line
+
+
+def _ended(after: list[Finding], others: list[Finding], fix: Fix) -> list[Finding]:
+    left = {_key(f) for f in after}
+    return [o for o in others if _key(o, fix.edits) not in left]
+
+
+def _settled(finding: Finding, errors: list[Finding]) -> bool:
+    """The model's only error, fixed where it is by changing the size the layer takes (``in_features``):
+    what the layer makes does not depend on that size, and the analysis went on as if it were fixed, so
+    the fixed text has no error. Nothing to check."""
+    fix = finding.fixes[0]
+    return len(errors) == 1 and finding.code in SIZE_CODES and len(fix.edits) == 1 \
+        and fix.edits[0].span == finding.span
 
 
 def _chain(checker: FixChecker, fix: Fix, left: list[Finding],
-           others: list[Finding]) -> tuple[Fix, int] | None:
+           others: list[Finding]) -> tuple[Fix, list[Finding]] | None:
     """The first fix, then the first fix of the new error it leaves, and so on: ``in_channels`` of the next
     conv too, where the first fix changed how many channels this layer makes."""
     for _ in range(MAX_CHAIN):
@@ -94,7 +138,7 @@ def _chain(checker: FixChecker, fix: Fix, left: list[Finding],
             return None
         fix, left = joined, _new_errors(after, others, joined)
         if not left:
-            return fix, len(after)
+            return fix, after
     return None
 
 
@@ -109,8 +153,8 @@ def _independent(done: Fix, step: Fix) -> bool:
 
 def _new_errors(after: list[Finding], before: list[Finding], fix: Fix) -> list[Finding]:
     """The errors after ``fix`` that were not there before it (other mistakes of the model stay)."""
-    known = {(f.code, _moved(f.span.line, fix.edits)) for f in before}
-    return [f for f in after if (f.code, f.span.line) not in known]
+    known = {_key(f, fix.edits) for f in before}
+    return [f for f in after if _key(f) not in known]
 
 
 def _moved(line: int, edits: list[Edit]) -> int:

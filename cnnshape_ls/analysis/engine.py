@@ -18,8 +18,9 @@ from typing import Any
 from . import dims
 from .cache import IDENTIFIER, FileLayout
 from .calls import ConstraintFound, FirstLayerFound
-from .checking import Reanalyse, check_fixes
+from .checking import check_fixes
 from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
+from .focus import focus, outline
 from .inputs import (
     FoundInput,
     ShapeSyntaxError,
@@ -140,8 +141,8 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
         if analysed is None:
             try:
                 analysed = analyze_model(src, env, cand, options) or (None, [])
-                if options.check_fixes and analysed[0] is not None:
-                    check_fixes(text, analysed[1], _errors_in(path, options, cand.name, len(src.problems)))
+                if options.check_fixes and any(f.fixes and f.severity == "error" for f in analysed[1]):
+                    _check_model_fixes(src, path, options, cand, analysed[1])
             except (RecursionError, MemoryError):
                 continue
             except Exception as err:  # noqa: BLE001 - a defect of ours loses one model, never the buffer
@@ -164,19 +165,26 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
     return analysis
 
 
-def _errors_in(path: str | None, options: Options, name: str, problems: int) -> Reanalyse:
-    """How a fix is checked: the errors of model ``name`` in the fixed text."""
-    quiet = replace(options, cache=None, check_fixes=False, only=name)
+def _check_model_fixes(src: SourceFile, path: str | None, options: Options, cand: Candidate,
+                       findings: list[Finding]) -> None:
+    """Check the fixes of a model's errors on the part of the file it reads (:mod:`focus`)."""
+    quiet = replace(options, cache=None, check_fixes=False, only=cand.name)
+
+    def prepare() -> tuple[str, frozenset[int]]:
+        if src.outline is None:
+            src.outline = outline(src.tree, src.lines)
+        part = focus(src.outline, src.lines, {cand.name, *cand.aliases})
+        return part.text, part.lines
 
     def errors(text: str) -> list[Finding] | None:
         fixed = _analyze(text, path, quiet)
-        if not any(m.name == name for m in fixed.models) or len(fixed.findings) and any(
+        if not any(m.name == cand.name for m in fixed.models) or any(
                 f.code == "analysis-error" for f in fixed.findings):
             return None
-        if sum(f.code == "syntax-error" for f in fixed.findings) > problems:
+        if sum(f.code == "syntax-error" for f in fixed.findings) > len(src.problems):
             return None  # the fix broke the text
         return [f for f in fixed.findings if f.severity == "error"]
-    return errors
+    check_fixes(prepare, findings, errors)
 
 
 def read_elsewhere(src: SourceFile, cand: Candidate) -> str:

@@ -225,6 +225,7 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     fix = swap_fix(trace, error, layer, first)
     if fix is not None:
         fixes.append(fix)
+    fixes += branch_fixes(trace, error, layer, first)
     return fixes
 
 
@@ -255,11 +256,13 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
     producer = first.producer
     if producer is None or producer is layer or not error.blame or not _built_often(trace, producer):
         return None
+    sure = True
     if producer.built_in is None or layer.built_in is None or producer.built_in[2] is not layer.built_in[2]:
-        return None  # written in the same __init__ of the same instance: the consumer's names mean the same there
-    straight = _straight_line_calls(producer.built_in[0].node)
-    if producer.node is layer.node or producer.node not in straight or layer.node not in straight:
-        return None  # a loop or a helper may give the names other values between the two
+        sure = False  # not the same __init__ of the same instance: the consumer's names may mean other things
+    else:
+        straight = _straight_line_calls(producer.built_in[0].node)
+        if producer.node is layer.node or producer.node not in straight or layer.node not in straight:
+            sure = False  # a loop or a helper may give the names other values between the two
     arg = _size_argument(producer, error.code)
     if arg is None:
         return None
@@ -271,10 +274,58 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
     text = trace.text(wanted)
     if not text or text == trace.text(target):
         return None
+    if not sure and not _names_in_scope(text, producer):
+        return None  # the names of the consumer's expression may not exist where the producer is built
     fix = trace.fix(f"Change {arg} of {describe(producer)} to {text}", trace.replace(target, text))
     fix.relocates = True  # where it is the one fix, the mistake is the producer's
     fix.producer = producer
+    fix.tentative = not sure
     return fix
+
+
+def _names_in_scope(text: str, layer: Layer) -> bool:
+    """Whether every name in ``text`` is an integer variable (or ``self.`` attribute) where ``layer`` is built."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+            if f"self.{node.attr}" not in layer.scope:
+                return False
+        elif isinstance(node, ast.Name) and node.id != "self" and node.id not in layer.scope:
+            return False
+    return True
+
+
+def branch_fixes(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> list[Fix]:
+    """``torch.cat([a, b], 1)`` with one channel too many for the next layer: one of the branches makes
+    the wrong number. A guess for each branch, written with a name that has the right value where the
+    branch is built (``expand3x3_planes`` for ``expand3x3_planes + 1``), checked by :mod:`checking`."""
+    wanted = layer.args.values.get(error.blame) if error.blame else None
+    if error.code not in ("conv-in-channels", "norm-num-features") or not isinstance(wanted, int) \
+            or first.shape is None or len(first.shape) < 2 or not isinstance(first.shape[1], int):
+        return []
+    extra = first.shape[1] - wanted
+    fixes = []
+    for producer, size in first.joined:
+        target = trace.argument_node(producer, "out_channels") if producer is not None else None
+        if target is None or not isinstance(size, int) or size - extra <= 0 \
+                or getattr(target, "_cnnshape_foreign", False):
+            continue
+        written = trace.text(target)
+        names = sorted((n for n, v in producer.scope.items() if v == size - extra and n != written),
+                       key=lambda n: (n not in written, n.startswith("self."), n))
+        if names:
+            text = names[0]
+        elif not _built_often(trace, producer):
+            text = str(size - extra)
+        else:
+            continue
+        fix = trace.fix(f"Change out_channels of {describe(producer)} to {text}", trace.replace(target, text))
+        fix.tentative = True
+        fixes.append(fix)
+    return fixes
 
 
 def drop_cascades(trace: Trace, errors: list[tuple]) -> None:
@@ -285,11 +336,13 @@ def drop_cascades(trace: Trace, errors: list[tuple]) -> None:
     ``Conv2d(inplanes, planes)``), its two sizes were swapped: one fix, on it, changes both."""
     own_errors = {id(e[2].node): e[0] for e in errors if e[2].node is not None}
     for finding, *_ in errors:
-        written = next((f for f in finding.fixes if f.producer is not None), None)
+        written = next((f for f in finding.fixes if f.producer is not None and not f.tentative), None)
         own = own_errors.get(id(written.producer.node)) if written is not None else None
         if own is None or own is finding or not own.fixes or not any(f is own for f in trace.findings):
             continue
         mine = own.fixes[0]
+        if mine.tentative:
+            continue
         if mine.relocates or {e.span for e in mine.edits} & {e.span for e in written.edits}:
             continue  # its fix changes how the block is built, not its in_channels: not a swap
         if not all(trace.argument_node(written.producer, "in_channels") is not None
@@ -301,7 +354,7 @@ def drop_cascades(trace: Trace, errors: list[tuple]) -> None:
         _drop(trace, [finding])
     for finding, error, layer, _first, *_ in errors:
         fix = finding.fixes[0] if finding.fixes else None
-        if fix is None or fix.producer is None or not any(f is finding for f in trace.findings):
+        if fix is None or fix.producer is None or fix.tentative or not any(f is finding for f in trace.findings):
             continue
         producer = fix.producer
         consumers = trace.source.built.get(layer.node, [])
@@ -410,7 +463,7 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
         if fix is None:
             continue
         own = at_layer.get(id(producer))
-        if own is not None and own[0].fixes:  # its input size is wrong too: both of its sizes were
+        if own is not None and own[0].fixes and not own[0].fixes[0].tentative:  # both of its sizes were wrong
             mine = own[0].fixes[0]
             own[0].fixes.insert(0, Fix(f"{mine.title}, and {fix.title[0].lower()}{fix.title[1:]}",
                                        [*mine.edits, *fix.edits]))
@@ -555,7 +608,8 @@ def _argument_for(init: Any, call: ast.Call, param: str) -> ast.expr | None:
 
 def relocate(trace: Trace, finding: Finding) -> None:
     """Put a finding whose preferred fix is an instance's argument on that argument."""
-    if finding.fixes and finding.fixes[0].relocates and any(f is finding for f in trace.findings):
+    if finding.fixes and finding.fixes[0].relocates and not finding.fixes[0].tentative \
+            and any(f is finding for f in trace.findings):
         trace.move(finding, finding.fixes[0].edits[0].span)
 
 

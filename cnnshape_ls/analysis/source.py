@@ -37,6 +37,8 @@ class SourceFile:
     """How the file builds each class it calls with arguments, indexed on first use."""
     naming: dict[str, list[str]] | None = None
     """The top-level statements' texts by the names they mention, indexed on first use."""
+    outline: list | None = None
+    """The top-level statements with the names each defines and uses (:mod:`focus`), on first use."""
     spans: dict[ast.AST, Any] = field(default_factory=dict)
     """Each node's span in code points, found once per analysis."""
     parts: dict[ast.AST, list] = field(default_factory=dict)

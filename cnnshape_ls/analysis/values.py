@@ -39,13 +39,16 @@ class Tensor:
     swallowed: Any = None
     """The call that flattened everything, batch included (``x.view(-1)``, ``torch.flatten(x)``,
     ``nn.Flatten(0)``), when this tensor is its result: a Linear after it gets one row."""
+    joined: tuple = ()
+    """For a concatenation on the channels (``torch.cat([a, b], 1)``): (the layer that made them, how many)
+    for each part, so that a fix may change the branch that makes too many."""
     is_input: bool = False
     """The model's input, or a tensor of the same shape made from it (``x.float()``): a first layer applied
     to it tells the input's rank and channels; one applied after a reshape or a transpose does not."""
 
     def keep_flatten_of(self, source: Tensor) -> None:
         """This tensor has ``source``'s shape: what its last dim was flattened from is still true."""
-        self.flat_from, self.channels_from = source.flat_from, source.channels_from
+        self.flat_from, self.channels_from, self.joined = source.flat_from, source.channels_from, source.joined
 
     def derive(self, shape: Shape | None, keep_flat: bool = False) -> Tensor:
         """A tensor made from this one; ``keep_flat`` where the op keeps the shape (``x.float()``, ``x * 2``)."""
