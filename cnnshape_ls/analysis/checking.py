@@ -108,8 +108,11 @@ def _key(finding: Finding, edits: list[Edit] | None = None) -> tuple:
 
 
 def _ended(after: list[Finding], others: list[Finding], fix: Fix) -> list[Finding]:
+    """The other errors ``fix`` ends. Where that and what is left add up to more errors than there were,
+    an error was not recognised after the fix (it moved): nothing is dropped."""
     left = {_key(f) for f in after}
-    return [o for o in others if _key(o, fix.edits) not in left]
+    ended = [o for o in others if _key(o, fix.edits) not in left]
+    return ended if len(after) + len(ended) <= len(others) else []
 
 
 def _settled(finding: Finding, errors: list[Finding]) -> bool:
