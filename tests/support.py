@@ -85,3 +85,25 @@ def compare_with_torch(source: str, model: str, shape: list[int]) -> tuple[int, 
         elif ours[j][1] is not None:
             wrong.append((path, ours[j][1], torch_shape))
     return matched, len(truth["calls"]), wrong
+
+
+def errors_and_first_fix(source: str, model: str, shape: list[int]) -> tuple[list[dict], str]:
+    """The analysis's errors for ``source`` and the text after the first error's first fix."""
+    import cnnshape_ls
+
+    result = cnnshape_ls.analyze(source, input=str(tuple(shape)), model=model).to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert errors and errors[0]["fixes"], result["diagnostics"]
+    return errors, apply_edits(source, errors[0]["fixes"][0]["edits"])
+
+
+def assert_one_error_fixed(source: str, right: str, line: int, model: str = "Net()",
+                           shape: tuple[int, ...] = (2, 3, 32, 32)) -> None:
+    """torch runs ``right`` and rejects ``source``; the analysis gives one error, on ``line``, whose first fix
+    torch runs and turns ``source`` into ``right``."""
+    assert torch_truth(right, model, list(shape))["ok"]
+    assert not torch_truth(source, model, list(shape))["ok"]
+    errors, fixed = errors_and_first_fix(source, model, list(shape))
+    assert [d["line"] for d in errors] == [line], errors
+    assert torch_truth(fixed, model, list(shape))["ok"], textwrap.indent(fixed, "  ")
+    assert fixed == right

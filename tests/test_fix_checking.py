@@ -11,7 +11,7 @@ import cnnshape_ls
 from cnnshape_ls.analysis import engine
 from cnnshape_ls.analysis.edits import apply_edits as apply_span_edits
 
-from support import apply_edits, torch_truth
+from support import assert_one_error_fixed
 
 UNET_UP = """\
 import torch
@@ -82,15 +82,7 @@ CASES = {
 @pytest.mark.torch
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_one_error_whose_first_fix_torch_runs(name: str) -> None:
-    source, right, line = CASES[name]
-    assert torch_truth(right, "Net()", [2, 3, 32, 32])["ok"]
-    assert not torch_truth(source, "Net()", [2, 3, 32, 32])["ok"]
-    result = cnnshape_ls.analyze(source, input="(2, 3, 32, 32)", model="Net()").to_json()
-    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
-    assert [d["line"] for d in errors] == [line], errors
-    fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
-    assert torch_truth(fixed, "Net()", [2, 3, 32, 32])["ok"], textwrap.indent(fixed, "  ")
-    assert fixed == right
+    assert_one_error_fixed(*CASES[name])
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -9,7 +9,7 @@ import pytest
 
 import cnnshape_ls
 
-from support import apply_edits, torch_truth
+from support import apply_edits, assert_one_error_fixed, errors_and_first_fix, torch_truth
 
 pytestmark = pytest.mark.torch
 
@@ -43,15 +43,7 @@ MISTAKES = {
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_one_error_on_the_line_to_change_and_a_fix_torch_runs(name: str) -> None:
     changes, line = MISTAKES[name]
-    source = TEMPLATE.format(**{**RIGHT, **changes})
-    assert torch_truth(TEMPLATE.format(**RIGHT), "Net()", [2, 3, 32, 32])["ok"]
-    assert not torch_truth(source, "Net()", [2, 3, 32, 32])["ok"]
-    result = cnnshape_ls.analyze(source, input="(2, 3, 32, 32)", model="Net()").to_json()
-    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
-    assert [d["line"] for d in errors] == [line], errors
-    fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
-    assert torch_truth(fixed, "Net()", [2, 3, 32, 32])["ok"], textwrap.indent(fixed, "  ")
-    assert fixed == TEMPLATE.format(**RIGHT)
+    assert_one_error_fixed(TEMPLATE.format(**{**RIGHT, **changes}), TEMPLATE.format(**RIGHT), line)
 
 
 def test_a_layer_applied_twice_is_one_consumer() -> None:
@@ -164,18 +156,11 @@ def test_a_residual_branch_whose_convolution_changed_the_size() -> None:
     assert truth["ok"] and truth["output"] == [2, 8, 16, 16]
 
 
-def _errors_and_first_fix(source: str, model: str, shape: list[int]) -> tuple[list[dict], str]:
-    result = cnnshape_ls.analyze(source, input=str(tuple(shape)), model=model).to_json()
-    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
-    assert errors and errors[0]["fixes"], result["diagnostics"]
-    return errors, apply_edits(source, errors[0]["fixes"][0]["edits"])
-
-
 def test_a_view_that_mixes_the_samples_is_the_views_error() -> None:
     """view(-1, 640) of a (2, 320) batch runs in torch, and hands the Linear one row of two samples."""
     source = FLAT_NET.format(flatten="x.view(-1, 2 * 4 * 30 * 30)")
     assert not torch_truth(source, "Net()", [2, 3, 32, 32])["ok"]
-    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 3, 32, 32])
+    errors, fixed = errors_and_first_fix(source, "Net()", [2, 3, 32, 32])
     assert [d["line"] for d in errors] == [11]
     assert "mixes the samples" in errors[0]["message"]
     truth = torch_truth(fixed, "Net()", [2, 3, 32, 32])
@@ -210,7 +195,7 @@ def test_a_view_in_a_block_used_with_two_sizes_gets_a_fix_for_both(view: str) ->
     """No one number fits both SE blocks (32 and 64 channels): never a literal, and never one edit twice."""
     source = SE_NET.format(view=view)
     assert torch_truth(SE_NET.format(view="b, c"), "Net()", [2, 3, 8, 8])["ok"]
-    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 3, 8, 8])
+    errors, fixed = errors_and_first_fix(source, "Net()", [2, 3, 8, 8])
     assert errors[0]["line"] == 9
     edits = errors[0]["fixes"][0]["edits"]
     assert len({(e["line"], e["column"]) for e in edits}) == len(edits)
@@ -230,7 +215,7 @@ def test_a_norm_and_a_linear_after_a_flatten_agree_on_the_convs_channels() -> No
             nn.Linear(64, 10),
         )
         """)
-    errors, fixed = _errors_and_first_fix(source, "model", [2, 1, 28, 28])
+    errors, fixed = errors_and_first_fix(source, "model", [2, 1, 28, 28])
     assert [d["line"] for d in errors] == [3]
     assert torch_truth(fixed, "model", [2, 1, 28, 28])["ok"], fixed
 
@@ -258,7 +243,7 @@ class Net(nn.Module):
 def test_a_producer_built_many_times_takes_its_consumers_expression() -> None:
     source = BOTTLENECK.format(out="self.expansion * planes + 1")
     assert torch_truth(BOTTLENECK.format(out="self.expansion * planes"), "Net()", [2, 64, 8, 8])["ok"]
-    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 64, 8, 8])
+    errors, fixed = errors_and_first_fix(source, "Net()", [2, 64, 8, 8])
     assert errors[0]["line"] == 7
     assert {e["line"] for e in errors[0]["fixes"][0]["edits"]} == {7}
     assert "planes" in fixed.splitlines()[6].split(",")[1], fixed  # written with the block's parameter
@@ -273,7 +258,7 @@ def test_sizes_swapped_in_a_block_built_many_times() -> None:
     wrong = "self.conv1 = nn.Conv2d(planes, inplanes, 3"
     source = right.replace("self.conv1 = nn.Conv2d(inplanes, planes, 3", wrong)
     assert source != right
-    errors, fixed = _errors_and_first_fix(source, "SEResNet()", [2, 3, 32, 32])
+    errors, fixed = errors_and_first_fix(source, "SEResNet()", [2, 3, 32, 32])
     assert [d["line"] for d in errors] == [source.splitlines().index(next(
         line for line in source.splitlines() if wrong in line)) + 1]
     assert fixed == right
@@ -311,7 +296,7 @@ def test_a_size_passed_on_through_two_blocks_is_changed_where_it_is_written() ->
     """Inception(17, ...) passes in_planes on to BasicConv2d, whose conv fails: the 17 is what to change."""
     source = INCEPTION.format(planes=17)
     assert torch_truth(INCEPTION.format(planes=16), "Net()", [2, 3, 8, 8])["ok"]
-    errors, fixed = _errors_and_first_fix(source, "Net()", [2, 3, 8, 8])
+    errors, fixed = errors_and_first_fix(source, "Net()", [2, 3, 8, 8])
     assert [d["line"] for d in errors] == [22]
     assert fixed == INCEPTION.format(planes=16)
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from .edits import apply_edits
 from .findings import Edit, Finding, Fix, Span
+from .fixes import SIZE_CODES
 
-SIZE_CODES = ("conv-in-channels", "norm-num-features", "linear-in-features")
 MAX_CHECKS = 10
 """Analyses of the fixed text per model: a model with many errors gets its first ones checked."""
 MAX_CHAIN = 3
@@ -42,7 +42,7 @@ class FixChecker:
         if self.prepared is None:
             self.prepared = self.prepare()
         text, lines = self.prepared
-        if any(line not in lines for e in fix.edits for line in range(e.span.line, e.span.end_line + 1)):
+        if not _lines(fix.edits) <= set(lines):
             return None
         self.budget -= 1
         edited, applied = apply_edits(text, fix.edits)
@@ -148,16 +148,19 @@ def _chain(checker: FixChecker, fix: Fix, left: list[Finding],
 def _independent(done: Fix, step: Fix) -> bool:
     """The step's spans are in the fixed text: they mean the same in the original where the first fix kept
     every line and touched none of the step's."""
-    touched = {line for e in done.edits for line in range(e.span.line, e.span.end_line + 1)}
     if any(_line_delta(e) for e in done.edits):
         return False
-    return all(line not in touched for e in step.edits for line in range(e.span.line, e.span.end_line + 1))
+    return not _lines(done.edits) & _lines(step.edits)
 
 
 def _new_errors(after: list[Finding], before: list[Finding], fix: Fix) -> list[Finding]:
     """The errors after ``fix`` that were not there before it (other mistakes of the model stay)."""
     known = {_key(f, fix.edits) for f in before}
     return [f for f in after if _key(f) not in known]
+
+
+def _lines(edits: list[Edit]) -> set[int]:
+    return {line for e in edits for line in range(e.span.line, e.span.end_line + 1)}
 
 
 def _moved(line: int, edits: list[Edit]) -> int:

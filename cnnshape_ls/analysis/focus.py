@@ -10,10 +10,9 @@ may show its input. Every other line is blank, so line numbers stay the file's; 
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 
-IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+from .cache import IDENTIFIER
 
 
 @dataclass(frozen=True)
