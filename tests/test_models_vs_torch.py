@@ -9,7 +9,9 @@ process, so torch is imported once). The checks:
     ``null`` or equal to torch's shape (and the model's output, when we give one);
 (b) no error-severity diagnostic on these files, which are all correct;
 (c) coverage, the share of torch's leaf calls that we match with the right shape,
-    is at least 0.97 over the whole suite (printed per file).
+    is at least 0.97 over the whole suite (printed per file);
+(d) the model's parameter count is ``null`` or ``sum(p.numel() for p in
+    model.parameters())``, and known for at least 95% of the models.
 """
 
 from __future__ import annotations
@@ -145,6 +147,22 @@ def test_no_error_on_correct_model(entry):
         for d in errors
     )
     assert not errors, f"{entry_id(entry)} runs under torch, yet we report errors:\n{detail}"
+
+
+MIN_PARAMS_KNOWN = 0.95
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=entry_id)
+def test_parameter_count(entry):
+    _truth, _analysis, model, _rows = compare(entry)
+    ours, theirs = model.get("params"), _truth["params"]
+    assert ours is None or ours == theirs, f"{entry_id(entry)}: {ours} parameters, torch counts {theirs}"
+
+
+def test_parameter_counts_known():
+    known = [entry_id(e) for e in MANIFEST if compare(e)[2].get("params") is not None]
+    unknown = sorted(set(map(entry_id, MANIFEST)) - set(known))
+    assert len(known) >= MIN_PARAMS_KNOWN * len(MANIFEST), f"parameter count unknown for {unknown}"
 
 
 def test_suite_coverage(capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,9 @@ from .values import (
     Partial,
     SuperProxy,
     Tensor,
+    deep_copy,
+    instance_params,
+    layer_params,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +70,70 @@ REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "norm", "logs
               "argmax", "argmin", "all", "any", "count_nonzero"}
 REDUCTIONS_WITH_INDICES = {"max", "min", "median", "mode"}
 CREATORS = {"zeros", "ones", "randn", "rand", "empty", "full", "randint", "zeros_like", "ones_like", "randn_like",
-            "rand_like", "empty_like", "full_like", "tensor", "arange"}
+            "rand_like", "empty_like", "full_like", "tensor", "arange", "linspace"}
+REPARAMETRISATIONS = ("weight_norm", "spectral_norm")
+_CONV_F = ("weight", "bias", "stride", "padding", "dilation", "groups")
+_CONV_T_F = ("weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")
+WEIGHTED_FUNCTIONALS = {
+    # F.name: its parameters after the input, in order; the layer comes from the weight's shape
+    "linear": ("weight", "bias"),
+    **{f"conv{n}d": _CONV_F for n in (1, 2, 3)},
+    **{f"conv_transpose{n}d": _CONV_T_F for n in (1, 2, 3)},
+}
+MAX_VALUES = 4096
+"""The longest 1-D tensor of numbers whose elements are kept (see ``Tensor.values``)."""
+
+
+def _weight_rows(layer: Layer) -> Any:
+    """The size of dim 0 of a layer's ``weight``, or None where it has none the analysis knows."""
+    op = layer.rule.op
+    name = ("in_channels" if op.startswith("ConvTranspose") else "out_channels" if op.startswith("Conv")
+            else "out_features" if op == "Linear" else "num_embeddings" if op == "Embedding" else None)
+    value = layer.args.values.get(name) if name else None
+    return value if isinstance(value, (int, dims.Expr)) and not isinstance(value, bool) else None
+
+
+def _numbers(items: Any) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)
+
+
+def _arange(args: list[Any], kwargs: dict[str, Any]) -> tuple | None:
+    """``torch.arange`` of ints; floats are left out, as their count depends on rounding."""
+    if len(args) == 1 and not {"start", "end", "step"} & kwargs.keys():
+        bounds = [0, args[0], 1]
+    else:
+        given = dict(zip(("start", "end", "step"), args[:3]))
+        if set(given) & kwargs.keys():
+            return None
+        given = {"start": 0, "step": 1, **given, **{k: kwargs[k] for k in ("start", "end", "step") if k in kwargs}}
+        bounds = [given.get("start"), given.get("end"), given.get("step")]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in bounds) or bounds[2] == 0:
+        return None
+    span = range(*bounds)
+    return tuple(span) if len(span) <= MAX_VALUES else None
+
+
+def _linspace(args: list[Any], kwargs: dict[str, Any]) -> tuple | None:
+    """``torch.linspace`` in float32, from both ends towards the middle as torch does.
+
+    The ends are exact; torch's vectorised kernel may round an inner element differently in the last
+    bit, which no shape depends on (these values feed drop-path rates and ``> 0`` tests).
+    """
+    names = ("start", "end", "steps")
+    given = [*args[:3], *(kwargs[n] for n in names[len(args[:3]):] if n in kwargs)]
+    if len(given) != 3 or not _numbers(given) or not isinstance(given[2], int) or not 0 <= given[2] <= MAX_VALUES:
+        return None
+    start, end, steps = _float32(given[0]), _float32(given[1]), given[2]
+    if steps == 1:
+        return (start,)
+    step = _float32((end - start) / (steps - 1))
+    half = steps // 2
+    return tuple(_float32(start + _float32(step * i)) if i < half else _float32(end - _float32(step * (steps - 1 - i)))
+                 for i in range(steps))
+
+
+def _float32(value: float) -> float:
+    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 def _tail(qualname: str) -> str:
@@ -202,9 +269,19 @@ class CallDispatcher:
         name = _tail(qualname)
         if name in ("Parameter", "Buffer") and (_is_nn(qualname) or qualname.startswith("torch.nn.")):
             data = args[0] if args else kwargs.get("data")
-            return data.derive(data.shape) if isinstance(data, Tensor) else Tensor(None)
+            made = data.derive(data.shape) if isinstance(data, Tensor) else Tensor(None)
+            made.is_parameter = name == "Parameter"
+            return made
         if qualname == "functools.partial" and args:
             return Partial(args[0], list(args[1:]), dict(kwargs))
+        if qualname == "copy.deepcopy" and args:
+            return deep_copy(args[0])
+        if qualname == "copy.copy" and args:  # a shallow copy of a module would be a module of its own
+            value = args[0]
+            return type(value)(value) if isinstance(value, (list, dict)) else UNKNOWN if isinstance(value, Module) \
+                else value
+        if name in REPARAMETRISATIONS and qualname.startswith("torch.nn.utils.") and args:
+            return self.reparametrise(name, args, kwargs)
         if qualname == "typing.cast" and len(args) == 2:
             return args[1]
         if qualname in ("torch.autograd.Variable", "torch.autograd.variable.Variable") and args:
@@ -233,6 +310,23 @@ class CallDispatcher:
         if name[:1].isupper() and (qualname.startswith(("torchvision.", "timm.", "transformers."))):
             return OpaqueModule(node, name=name)
         return self.unknown_result(args)
+
+    def reparametrise(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """``weight_norm(layer)``, ``spectral_norm(layer)``: the same layer, shapes unchanged.
+
+        ``spectral_norm`` keeps the parameter count (its ``u``/``v`` are buffers); ``weight_norm``
+        adds the magnitude ``weight_g``, one value per slice along ``dim`` of the weight.
+        """
+        layer = args[0]
+        if not isinstance(layer, Layer) or name != "weight_norm":
+            return layer
+        weight = kwargs.get("name", args[1] if len(args) > 1 else "weight")
+        dim = kwargs.get("dim", args[2] if len(args) > 2 else 0)
+        rows = _weight_rows(layer) if weight == "weight" else None
+        extra: Any = 1 if dim is None else rows if dim == 0 and not isinstance(dim, bool) else None
+        layer.extra_params = extra
+        layer.extra_params_text = f"+ {dims.to_text(extra)} (weight_norm weight_g)" if extra is not None else ""
+        return layer
 
     def construct(self, rule: LayerRule, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
         kwargs = {k: v for k, v in kwargs.items() if k not in ("device", "dtype")}
@@ -509,6 +603,8 @@ class CallDispatcher:
             return External("torch.Tensor")
         if isinstance(value, Instance):
             return value.cls
+        if isinstance(value, Partial):
+            return External("functools.partial")
         return UNKNOWN
 
     @staticmethod
@@ -533,7 +629,7 @@ class CallDispatcher:
             return self.tensor_method(target, name, args, kwargs, node)
         if isinstance(target, SuperProxy):
             if name == "__init__":
-                self.super_init(target, args)
+                self.super_init(target, args, kwargs, node)
                 return None
             inst = target.self_value
             if name == "forward" and isinstance(inst, Instance) and inst.cls.container_base == "Sequential":
@@ -581,8 +677,9 @@ class CallDispatcher:
                 return self.apply_module(target, args, kwargs, node)
         return self.unknown_result(args)
 
-    def super_init(self, proxy: SuperProxy, args: list[Any]) -> None:
-        """``super().__init__(...)`` of a class that extends ``nn.Sequential`` registers its layers."""
+    def super_init(self, proxy: SuperProxy, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> None:
+        """``super().__init__(...)`` of a class that extends ``nn.Sequential`` registers its layers; of one
+        that extends a torch layer, builds that layer (``Instance.base``)."""
         inst = proxy.self_value
         if not isinstance(inst, Instance):
             return
@@ -594,6 +691,21 @@ class CallDispatcher:
                 return  # handled by get_attr as a BoundMethod
         if proxy.cls.container_base and args:
             self.fill_container_instance(inst, proxy.cls.container_base, args)
+            return
+        rule = next((RULES[_tail(b.qualname)] for cls in [proxy.cls, *following] for b in cls.bases
+                     if isinstance(b, External) and _is_nn(b.qualname) and _tail(b.qualname) in RULES), None)
+        if rule is not None:
+            inst.base = self.construct(rule, args, kwargs, self.base_node(inst, node))
+
+    @staticmethod
+    def base_node(inst: Instance, init_call: ast.AST | None) -> ast.AST | None:
+        """Where a layer subclass's torch arguments are written: the instantiation when ``__init__``
+        passes them all on (``super().__init__(*args, **kwargs)``), else the ``super().__init__`` call."""
+        if isinstance(init_call, ast.Call) and init_call.args + init_call.keywords \
+                and all(isinstance(a, ast.Starred) for a in init_call.args) \
+                and all(k.arg is None for k in init_call.keywords):
+            return inst.node
+        return init_call
 
     def list_method(self, target: list, name: str, args: list[Any]) -> Any:
         if name == "append" and len(args) == 1:
@@ -728,6 +840,8 @@ class CallDispatcher:
             return result
         if isinstance(module, Instance):
             forward = module.cls.lookup("forward")
+            if module.base is not None and isinstance(forward, FunctionValue):  # a masked conv's own forward
+                self.note_first_layer(module.base, next((a for a in args if isinstance(a, Tensor)), None))
             if isinstance(forward, FunctionValue):
                 entering = is_foreign(forward.node) and self.anchor is None
                 if entering:
@@ -739,6 +853,9 @@ class CallDispatcher:
                         self.anchor = None
             elif module.cls.container_base == "Sequential":
                 result = self.apply_sequence(module, list(module.modules.values()), args, node)
+            elif module.base is not None and not module.modules:  # the torch layer's own forward
+                module.base.path = module.path
+                return self.apply_layer(module.base, args, kwargs, node, call_line, sequence)
             else:
                 result = self.unknown_result(args)
             self.record_module_call(module, args, result, node, call_line)
@@ -765,7 +882,8 @@ class CallDispatcher:
         if not module.path:
             return  # the model itself: its output is the code lens's and the summary's
         leaf = not module.modules
-        self.record(module.path, module.cls.name, line, module, args, result, node, leaf=leaf)
+        self.record(module.path, module.cls.name, line, module, args, result, node, leaf=leaf,
+                    params=instance_params(module, set()) if leaf else None)
 
     def record(self, path: str | None, op: str, line: int, module: Module | None, args: list[Any], result: Any,
                node: ast.AST | None, leaf: bool = True, explain: list[str] | None = None,
@@ -804,6 +922,15 @@ class CallDispatcher:
                     spans[name] = self.trace.span(node)
         return spans
 
+    def note_first_layer(self, layer: Layer, first: Tensor | None) -> None:
+        """The first layer applied to the input itself tells its rank and channels; after a reshape,
+        a transpose or on another argument it does not."""
+        if not self.trace.first_applied and first is not None:
+            self.trace.first_applied = True
+            self.trace.first_layer = layer if first.is_input else None
+            if self.probing:
+                raise FirstLayerFound()
+
     def apply_layer(self, layer: Layer, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None, line: int,
                     sequence: Container | None) -> Any:
         rule = layer.rule
@@ -816,13 +943,7 @@ class CallDispatcher:
         call = Call(self.forward_args(layer, args, kwargs), shapes)
         if first is not None and first.shape is not None:
             layer.seen = first.shape
-        if not self.trace.first_applied and first is not None:
-            # the first layer applied to the input itself tells its rank and channels; after a reshape,
-            # a transpose or on another argument it does not
-            self.trace.first_applied = True
-            self.trace.first_layer = layer if first.is_input else None
-            if self.probing:
-                raise FirstLayerFound()
+        self.note_first_layer(layer, first)
         if first is not None and first.shape and rule.op == "Linear":
             self.constrain(first.shape[-1], layer.args.values.get("in_features"),
                            f"{layer.path or 'Linear'}'s in_features={layer.args.values.get('in_features')}",
@@ -844,7 +965,7 @@ class CallDispatcher:
             if layer.node is not None:
                 self.trace.note(layer.node, note)
         layer.resolved = call.resolved
-        params = layer.params = rule.count_params(layer.args, call.resolved)
+        params = layer.params = layer_params(layer, call.resolved)
         result = self.wrap(out, first, layer, finding)
         if rule.op == "Flatten" and isinstance(result, Tensor) and result.shape is not None and first is not None:
             start, end = layer.args.values.get("start_dim"), layer.args.values.get("end_dim")
@@ -856,7 +977,8 @@ class CallDispatcher:
         resolved = call.resolved
         self.record(layer.path, rule.op, line, layer, [first] if first else [], result, node,
                     explain=call.explain, params=params, formula=rule.formula,
-                    params_text_of=lambda: params_with_numbers(rule, layer.args, resolved, params),
+                    params_text_of=lambda: params_with_numbers(rule, layer.args, resolved, params,
+                                                               layer.extra_params_text),
                     leaf=parts is None)
         for name, op, shape_in, shape_out in parts or []:
             path = f"{layer.path}.{name}" if layer.path else None
@@ -979,9 +1101,12 @@ class CallDispatcher:
             layer.path = None
             result = self.apply_functional_layer(layer, x, node)
             return result
-        if name == "linear":
-            x = args[0] if args else None
-            return self.record_op(node, [x], Tensor(None) if isinstance(x, Tensor) else UNKNOWN)
+        if name in WEIGHTED_FUNCTIONALS:
+            layer = self.weighted_functional(name, args, kwargs, node)
+            x = args[0] if args else kwargs.get("input")
+            if layer is None:
+                return self.record_op(node, [x], Tensor(None) if isinstance(x, Tensor) else UNKNOWN)
+            return self.apply_functional_layer(layer, x, node)
         if name == "affine_grid" and len(args) >= 2:  # theta, size (N, C, H, W): a grid (N, H, W, 2)
             size = self.interp.iterate(args[1])
             if size and len(size) in (4, 5) and all(isinstance(d, (int, dims.Expr)) for d in size):
@@ -1002,6 +1127,39 @@ class CallDispatcher:
                 return self.record_op(node, [x], x.derive(x.shape, keep_flat=True))
             return UNKNOWN
         return self.unknown_result(args)
+
+    @staticmethod
+    def weighted_functional(name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None
+                            ) -> Layer | None:
+        """``F.conv2d(x, weight, bias, stride, ...)``, ``F.linear(x, weight)``: the layer the weight's shape
+        implies, or None where that shape is unknown."""
+        params = WEIGHTED_FUNCTIONALS[name]
+        given = {**dict(zip(params, args[1:])), **{k: v for k, v in kwargs.items() if k in params}}
+        weight = given.pop("weight", None)
+        given.pop("bias", None)
+        shape = weight.shape if isinstance(weight, Tensor) else None
+        if shape is None or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+            return None
+        if name == "linear":
+            if len(shape) != 2:
+                return None
+            rule = RULES["Linear"]
+            bound = {"in_features": shape[1], "out_features": shape[0]}
+        else:
+            n = int(name[-2])
+            if len(shape) != n + 2:
+                return None
+            groups = given.get("groups", 1)
+            if not isinstance(groups, int) or isinstance(groups, bool) or groups <= 0:
+                return None
+            transposed = name.startswith("conv_transpose")
+            rule = RULES[f"ConvTranspose{n}d" if transposed else f"Conv{n}d"]
+            channels = (shape[0], shape[1] * groups) if transposed else (shape[1] * groups, shape[0])
+            bound = {"in_channels": channels[0], "out_channels": channels[1], "kernel_size": tuple(shape[2:]),
+                     **given}
+        layer = Layer(node, rule=rule, args=rule.bind([], bound))
+        layer.path = None
+        return layer
 
     def apply_functional_layer(self, layer: Layer, x: Any, node: ast.Call | None) -> Any:
         if not isinstance(x, Tensor) or x.shape is None:
@@ -1120,6 +1278,12 @@ class CallDispatcher:
                 data = data[0]
             if isinstance(data, (int, float, dims.Expr)) and not isinstance(data, bool):
                 return data  # torch.tensor([h2 - h1]) is used as a number (F.pad amounts)
+            if isinstance(data, (list, tuple)) and _numbers(data) and len(data) <= MAX_VALUES:
+                return Tensor((len(data),), values=tuple(data))
+        if name in ("arange", "linspace"):
+            made = _arange(args, kwargs) if name == "arange" else _linspace(args, kwargs)
+            if made is not None:
+                return Tensor((len(made),), values=made)
         if name in ("tensor", "arange", "full"):
             if name == "full" and args:
                 sizes = args[0]
@@ -1228,6 +1392,10 @@ class CallDispatcher:
             return self.record_op(node, [x], x.derive(shape, keep_flat=True))
         if name in ("softmax", "log_softmax") or name in SAME_SHAPE or name.endswith("_"):
             return self.record_op(node, [x], x.derive(shape, keep_flat=True))
+        if name == "item" and x.values is not None and len(x.values) == 1:
+            return x.values[0]
+        if name == "tolist" and x.values is not None and x.shape is not None and len(x.shape) == 1:
+            return list(x.values)
         if name in ("item", "tolist"):
             return UNKNOWN
         if name in ("new_zeros", "new_ones", "new_empty", "new"):
@@ -1372,9 +1540,9 @@ class CallDispatcher:
 PARAM_NAME = re.compile(r"prod\((\w+)\)|\b([a-z][a-z0-9_]*)\b")
 
 
-def params_with_numbers(rule: LayerRule, args: Args, resolved: dict, total: Any) -> str:
+def params_with_numbers(rule: LayerRule, args: Args, resolved: dict, total: Any, extra: str = "") -> str:
     """The parameter formula with the numbers put in: ``6*(3/1)*5*5 + 6 (bias) = 456``."""
-    text = rule.params_text
+    text = rule.params_text + (f" {extra}" if extra and rule.params_text else "")
     if not text or text == "0" or total is None:
         return text
     values = {**args.values, **resolved}

@@ -43,9 +43,12 @@ from .values import (
     Instance,
     Layer,
     Module,
+    OpaqueModule,
     Tensor,
     assign_paths,
+    instance_params,
     iter_modules,
+    layer_params,
 )
 
 MODULE_BUDGET = 300_000
@@ -663,15 +666,23 @@ def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch:
 
 
 def total_params(root: Module) -> dims.Dim | None:
+    """``sum(p.numel() for p in model.parameters())``, or None where any part of it is unknown."""
     total: dims.Dim = 0
+    counted: set[int] = set()  # a parameter registered twice is one, as parameters() gives it
     for _, module in iter_modules(root):
         if isinstance(module, Layer):
             count = module.params
             if count is NOT_COUNTED:  # never applied
-                count = module.rule.count_params(module.args, module.resolved or {})
-            if count is None:
-                return None
-            total = dims.add(total, count)
+                count = layer_params(module, module.resolved or {})
+        elif isinstance(module, Instance):
+            count = instance_params(module, counted)
+        elif isinstance(module, OpaqueModule):
+            count = 0 if module.name.endswith("Loss") and module.name != "AdaptiveLogSoftmaxWithLoss" else None
+        else:
+            count = 0
+        if count is None or module.incomplete:
+            return None
+        total = dims.add(total, count)
     return total
 
 

@@ -30,10 +30,14 @@ from .values import (
     Module,
     ModuleNamespace,
     OpaqueModule,
+    Partial,
     SuperProxy,
     Tensor,
 )
 
+SUPER = External("builtins.super")
+SUPER_SELF = "super() self"
+"""The name a method's first argument is also bound to (not an identifier: user code cannot clash)."""
 MAX_DEPTH = 48
 MAX_WHILE = 10_000
 MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
@@ -635,6 +639,8 @@ class Interpreter:
         left = self.eval(node.left, env)
         for op, comparator in zip(node.ops, node.comparators):
             right = self.eval(comparator, env)
+            if isinstance(left, MethodOf) or isinstance(right, MethodOf):
+                return UNKNOWN  # an attribute the analysis does not model (``norm_layer.func``) equals nothing known
             if isinstance(op, (ast.Is, ast.IsNot)):
                 if left is UNKNOWN or right is UNKNOWN:
                     return UNKNOWN
@@ -700,7 +706,11 @@ class Interpreter:
                 return func
             if found is not None:
                 return found
+            if owner.base is not None:
+                return self.get_attr(owner.base, name, node)
             return MethodOf(owner, name, node)
+        if isinstance(owner, Partial) and name in ("func", "args", "keywords"):
+            return owner.func if name == "func" else tuple(owner.args) if name == "args" else dict(owner.kwargs)
         if isinstance(owner, FunctionValue) and name in ("__name__", "__qualname__"):
             return getattr(owner.node, "name", "<lambda>")
         if isinstance(owner, ClassValue):
@@ -727,10 +737,10 @@ class Interpreter:
                 return UNKNOWN if name != "data" else owner
             return MethodOf(owner, name, node)
         if isinstance(owner, Layer):
+            if name in ("weight", "bias"):  # a conv's bias is a tensor or None, whatever bias= said
+                return parameter_tensor(owner, name)
             if name in owner.args.values:
                 return owner.args.values[name]
-            if name in ("weight", "bias"):
-                return parameter_tensor(owner, name)
             return MethodOf(owner, name, node)
         if isinstance(owner, (Container, OpaqueModule, list, dict, str, tuple)):
             return MethodOf(owner, name, node)
@@ -841,7 +851,17 @@ class Interpreter:
             else:
                 kwargs[kw.arg] = value
         self.current_env = env  # a layer built here remembers the names in scope, for fixes
+        if func == SUPER and not args and not kwargs:
+            args = self.super_arguments(env)
         return self.call(func, args, kwargs, node)
+
+    @staticmethod
+    def super_arguments(env: Env) -> list[Any]:
+        """``super()`` in a method: ``super(__class__, self)``."""
+        try:
+            return [env.lookup("__class__"), env.lookup(SUPER_SELF)]
+        except KeyError:
+            return []
 
     # ------------------------------------------------------------------ calls
     def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
@@ -882,6 +902,8 @@ class Interpreter:
             local.vars[params.kwarg.arg] = dict(kwargs)
         if func.owner is not None:
             local.vars["__class__"] = func.owner
+            if args:  # what a bare super() binds, as Python's own __class__ cell and first argument
+                local.vars[SUPER_SELF] = args[0]
         if isinstance(node, ast.Lambda):
             return self.eval(node.body, local)
         frame = Frame()
@@ -920,6 +942,8 @@ class Interpreter:
                 return list(value.children.keys())
             return list(value.children.values())
         if isinstance(value, Tensor):
+            if value.values is not None and value.shape is not None and len(value.shape) == 1:
+                return [Tensor((), values=(v,)) for v in value.values]
             if value.shape and isinstance(value.shape[0], int) and value.shape[0] <= 64:
                 return [value.derive(value.shape[1:]) for _ in range(value.shape[0])]
             return None
@@ -931,15 +955,35 @@ def parameter_tensor(layer: Layer, name: str) -> Any:
     a = layer.args.values
     op = layer.rule.op
     shape: tuple | None = None
+    if name == "bias" and a.get("bias") is False and op in ("Linear", *CONV_OPS):
+        return None
     if op == "Embedding" and name == "weight":
         shape = (a.get("num_embeddings"), a.get("embedding_dim"))
     elif op == "Linear":
         shape = (a.get("out_features"), a.get("in_features")) if name == "weight" else (a.get("out_features"),)
-        if name == "bias" and a.get("bias") is False:
-            return None
+    elif op in CONV_OPS and a.get("bias") in (True, False):
+        shape = _conv_parameter(op, a, name)
     if shape is None or not all(isinstance(d, (int, dims.Expr)) and not isinstance(d, bool) for d in shape):
         return UNKNOWN
     return Tensor(shape)
+
+
+CONV_OPS = tuple(f"{kind}{n}d" for kind in ("Conv", "ConvTranspose") for n in (1, 2, 3))
+
+
+def _conv_parameter(op: str, a: dict[str, Any], name: str) -> tuple | None:
+    """A conv's ``weight`` (out, in/groups, *kernel), transposed (in, out/groups, *kernel), or ``bias``."""
+    n = int(op[-2])
+    kernel, groups = a.get("kernel_size"), a.get("groups")
+    kernel = (kernel,) * n if isinstance(kernel, int) else tuple(kernel) if isinstance(kernel, (list, tuple)) else None
+    if kernel is None or len(kernel) != n or not isinstance(groups, int) or groups <= 0:
+        return None
+    rows, cols = ("in_channels", "out_channels") if op.startswith("ConvTranspose") else ("out_channels", "in_channels")
+    if name == "bias":
+        return (a.get("out_channels"),)
+    if name != "weight" or not isinstance(a.get(cols), int) or a[cols] % groups:
+        return None
+    return (a.get(rows), a[cols] // groups, *kernel)
 
 
 def _dispatch_table(prefix: str) -> dict[type, Callable]:

@@ -13,6 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import dims
 from .layers import UNKNOWN, Args, LayerRule, Shape
 
 NOT_COUNTED: Any = object()
@@ -42,6 +43,11 @@ class Tensor:
     joined: tuple = ()
     """For a concatenation on the channels (``torch.cat([a, b], 1)``): (the layer that made them, how many)
     for each part, so that a fix may change the branch that makes too many."""
+    is_parameter: bool = False
+    """Made by ``nn.Parameter``: registered on the module it is assigned to, and counted."""
+    values: tuple | None = None
+    """The elements of a small 1-D tensor made from numbers (``torch.linspace(0, 0.1, depth)``), so that
+    ``.item()`` and ``.tolist()`` give them; any op on the tensor forgets them."""
     is_input: bool = False
     """The model's input, or a tensor of the same shape made from it (``x.float()``): a first layer applied
     to it tells the input's rank and channels; one applied after a reshape or a transpose does not."""
@@ -96,6 +102,10 @@ class Layer(Module):
     """Its parameter count when last applied (with what a lazy layer resolved then)."""
     arg_spans: dict | None = None
     """Where its size arguments are written, found once (see ``CallDispatcher.arg_spans``)."""
+    extra_params: Any = 0
+    """Parameters a reparametrisation added (``weight_norm``'s magnitude ``weight_g``); None if unknown."""
+    extra_params_text: str = ""
+    """How they are counted, for the hover: ``+ 32 (weight_norm weight_g)``."""
 
 
 @dataclass(eq=False)
@@ -153,6 +163,9 @@ class Instance(Module):
     cls: ClassValue = None  # type: ignore[assignment]
     attrs: dict[str, Any] = field(default_factory=dict)
     modules: dict[str, Module] = field(default_factory=dict)
+    base: Layer | None = None
+    """The torch layer its class extends (``class MaskedConv2d(nn.Conv2d)``), as ``super().__init__``
+    built it: its arguments, ``weight`` and ``bias``, and its shape rule where the class has no ``forward``."""
 
     def submodules(self) -> dict[str, Module]:
         return self.modules
@@ -229,6 +242,82 @@ class Env:
 
     def copy(self) -> Env:
         return Env(self.parent, dict(self.vars))
+
+
+def deep_copy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """``copy.deepcopy`` of what a model file builds: fresh layers with the same arguments.
+
+    Shared parts stay shared within the copy (as ``deepcopy``'s memo keeps them); what is not
+    a module, a tensor or a container of them (ints, classes, functions) is the same value.
+    """
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, Tensor):
+        copied: Any = value.derive(value.shape, keep_flat=True)
+    elif isinstance(value, list):
+        copied = memo[id(value)] = []
+        copied.extend(deep_copy(v, memo) for v in value)
+    elif isinstance(value, tuple):
+        copied = tuple(deep_copy(v, memo) for v in value)
+    elif isinstance(value, dict):
+        copied = memo[id(value)] = {}
+        copied.update((k, deep_copy(v, memo)) for k, v in value.items())
+    elif isinstance(value, Module):
+        copied = memo[id(value)] = _copy_module(value, memo)
+    else:
+        return value
+    memo[id(value)] = copied
+    return copied
+
+
+def _copy_module(module: Module, memo: dict[int, Any]) -> Module:
+    copied: Module
+    if isinstance(module, Layer):
+        copied = Layer(module.node, rule=module.rule, args=Args(module.args.op, deep_copy(module.args.values, memo)),
+                       scope=module.scope, built_chain=module.built_chain, built_in=module.built_in,
+                       arg_spans=module.arg_spans, extra_params=module.extra_params,
+                       extra_params_text=module.extra_params_text)
+    elif isinstance(module, Container):
+        copied = Container(module.node, kind=module.kind)
+        memo[id(module)] = copied
+        copied.children = deep_copy(module.children, memo)
+    elif isinstance(module, Instance):
+        copied = Instance(module.node, cls=module.cls)
+        memo[id(module)] = copied
+        copied.attrs = deep_copy(module.attrs, memo)
+        copied.modules = deep_copy(module.modules, memo)
+        copied.base = deep_copy(module.base, memo)
+    elif isinstance(module, OpaqueModule):
+        copied = OpaqueModule(module.node, name=module.name)
+    else:
+        return module
+    copied.placed, copied.incomplete = module.placed, module.incomplete
+    return copied
+
+
+def layer_params(layer: Layer, resolved: dict) -> Any:
+    """A layer's parameter count: its rule's, plus what a reparametrisation added."""
+    count = layer.rule.count_params(layer.args, resolved)
+    if not layer.extra_params:
+        return count if layer.extra_params is not None else None
+    return None if count is None else dims.add(count, layer.extra_params)
+
+
+def instance_params(module: Instance, counted: set[int]) -> Any:
+    """The parameters a module of the user's holds itself: its ``nn.Parameter`` attributes (a ViT's
+    ``cls_token``) and the torch layer its class extends. ``counted`` keeps a parameter from counting twice."""
+    total: Any = 0
+    for value in module.attrs.values():
+        if isinstance(value, Tensor) and value.is_parameter and id(value) not in counted:
+            counted.add(id(value))
+            if value.shape is None or not all(isinstance(d, (int, dims.Expr)) for d in value.shape):
+                return None
+            total = dims.add(total, dims.product(value.shape))
+    if module.base is not None:
+        base = layer_params(module.base, module.base.resolved or {})
+        return None if base is None else dims.add(total, base)
+    return total
 
 
 def iter_modules(root: Module, prefix: str = "") -> list[tuple[str, Module]]:

@@ -124,6 +124,8 @@ def adaptive(n: int, kind: str):
         # adaptive_avg_pool2d/3d to all ones is a mean over the last n dims, whatever the rank
         mean = kind == "avg" and n > 1 and all(o == 1 for o in outs) and len(x) >= n
         if len(x) not in (n + 1, n + 2) and not mean:
+            if kind == "avg" and n > 1 and all(o == 1 or isinstance(o, dims.Expr) for o in outs):
+                raise CannotTell("output_size")  # a mean if the symbolic sizes are 1
             raise ShapeError("rank-mismatch", f"adaptive_{kind}_pool{n}d(): Expected {n + 1}D or {n + 2}D tensor, "
                              f"but got: {fmt_shape(x)}")
         call.explain.append(f"out = output_size = ({', '.join(dims.to_text(o) for o in outs)})")
