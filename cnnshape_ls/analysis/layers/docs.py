@@ -61,7 +61,27 @@ def render_layers_markdown() -> str:
             lines.append(f"| `{rule.op}` | {_cell(signature(rule))} | {_cell(rule.formula)} | "
                          f"{_cell(rule.params_text)} |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + functional_section())
+
+
+def functional_section() -> list[str]:
+    """``F.*`` calls and layer wrappers that use the rules above (tables in ``analysis/calls.py``)."""
+    from ..calls import FUNCTIONAL_LAYERS, REPARAMETRISATIONS, WEIGHTED_FUNCTIONALS
+
+    lines = ["## Functional forms and wrappers", "",
+             "| Call | Shape rule |", "|---|---|"]
+    for name, (op, _signature) in FUNCTIONAL_LAYERS.items():
+        lines.append(f"| `F.{name}` | `{op}` |")
+    for name in WEIGHTED_FUNCTIONALS:
+        op = "Linear" if name == "linear" else \
+            f"{'ConvTranspose' if name.startswith('conv_transpose') else 'Conv'}{name[-2:]}"
+        lines.append(f"| `F.{name}(input, weight, ...)` | `{op}`, sizes from the weight's shape |")
+    for name in REPARAMETRISATIONS:
+        extra = "; adds `weight_g` to the parameters" if name == "weight_norm" else ""
+        lines.append(f"| `torch.nn.utils[.parametrizations].{name}(layer)` | the layer's own{extra} |")
+    lines += ["", "A class that extends a layer (`class MaskedConv2d(nn.Conv2d)`) gets that layer's arguments, "
+              "`weight` and `bias` from `super().__init__`, and its rule when it has no `forward` of its own.", ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
