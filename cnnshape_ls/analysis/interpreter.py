@@ -851,7 +851,7 @@ class Interpreter:
             else:
                 kwargs[kw.arg] = value
         self.current_env = env  # a layer built here remembers the names in scope, for fixes
-        if func == SUPER and not args and not kwargs:
+        if isinstance(func, External) and func == SUPER and not args and not kwargs:
             args = self.super_arguments(env)
         return self.call(func, args, kwargs, node)
 

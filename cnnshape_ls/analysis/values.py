@@ -309,6 +309,8 @@ def instance_params(module: Instance, counted: set[int]) -> Any:
     ``cls_token``) and the torch layer its class extends. ``counted`` keeps a parameter from counting twice."""
     total: Any = 0
     for value in module.attrs.values():
+        if value is UNKNOWN:
+            return None  # it may be a module, or a parameter, the analysis could not build
         if isinstance(value, Tensor) and value.is_parameter and id(value) not in counted:
             counted.add(id(value))
             if value.shape is None or not all(isinstance(d, (int, dims.Expr)) for d in value.shape):
