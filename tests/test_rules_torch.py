@@ -80,11 +80,25 @@ def conv_cases(draw, transposed: bool) -> Case:
     if lazy:
         kwargs.pop("in_channels")
     x = input_shape(draw, near(draw, in_c), n)
+    if draw(st.integers(0, 7)) == 0:  # one value per axis, but for the wrong number of axes: cpu refuses
+        name, value = wrong_length(draw, n, transposed)
+        kwargs[name] = value
+        if name == "padding":  # other modes pad with F.pad, whose checks differ
+            kwargs.pop("padding_mode", None)
+        return Case(op, kwargs, [x], positional_count(draw, op, kwargs), "cpu", native=True)
     # meta skips ConvTranspose's channel and output_padding checks: run those on cpu
     if transposed:
         return Case(op, kwargs, [x], positional_count(draw, op, kwargs), "cpu", native=True)
     # meta skips the check that a lazy layer's out_channels split into the groups
     return Case(op, kwargs, [x], positional_count(draw, op, kwargs), "cpu" if out_c % groups else "meta")
+
+
+def wrong_length(draw, n: int, transposed: bool) -> tuple[str, tuple[int, ...]]:
+    names = ["stride", "padding", "dilation"] + (["output_padding"] if transposed else [])
+    name = draw(st.sampled_from(names))
+    length = draw(st.sampled_from([k for k in (0, 2, 3, 4) if k != n]))
+    low = 1 if name in ("stride", "dilation") else 0
+    return name, tuple(draw(st.integers(low, low + 1)) for _ in range(length))
 
 
 @SETTINGS
@@ -225,6 +239,17 @@ def test_conv_transpose_too_small_message(n: int, data) -> None:
     case = Case(f"ConvTranspose{n}d", {"in_channels": 2, "out_channels": 2, "kernel_size": 1, "padding": padding},
                 [(2, 2, *size)], native=True)
     assume(check_message(case))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.sampled_from([1, 2, 3]), transposed=st.booleans(), data=st.data())
+def test_conv_argument_length_message(n: int, transposed: bool, data) -> None:
+    """A stride, padding or dilation for the wrong number of axes: cpu's words (the meta device runs it)."""
+    name, value = wrong_length(data.draw, n, transposed)
+    case = Case(f"Conv{'Transpose' if transposed else ''}{n}d",
+                {"in_channels": 2, "out_channels": 2, "kernel_size": 1, name: value}, [(2, 2, *([4] * n))],
+                native=True)
+    assert check_message(case)
 
 
 def test_every_rule_is_drawn() -> None:

@@ -43,6 +43,22 @@ def _weight_shape(out_c: dims.Dim, in_c: dims.Dim | None, groups: int, kernel: t
     return fmt_shape((out_c, per_group, *kernel))
 
 
+def _check_lengths(a: Args, n: int, names: tuple[str, ...]) -> None:
+    """torch's check, when the layer runs, that each of ``names`` has one value or one per spatial axis.
+
+    The meta device skips it; cpu makes it. Left unknown where the kernel's own length is wrong (torch then
+    counts the axes from the weight) or ``padding='same'`` (its wording differs)."""
+    kernel = a.get("kernel_size")
+    if isinstance(kernel, (list, tuple)) and len(kernel) not in (1, n):
+        return
+    for name in names:
+        value = a.get(name)
+        if isinstance(value, (list, tuple)) and len(value) not in (1, n) \
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ShapeError("bad-argument", f"expected {name} to be a single integer value or a list of {n} values "
+                             f"to match the convolution dimensions, but got {name}=[{', '.join(map(str, value))}]")
+
+
 def _check_groups(groups: int, in_c: dims.Dim | None, out_c: dims.Dim | None, got: dims.Dim | None = None) -> None:
     """The constructor's checks: both channel counts split evenly into the groups.
 
@@ -102,15 +118,17 @@ def conv(n: int, lazy: bool = False):
 
     def infer(call: Call) -> Out:
         a = call.args
-        kernel = a.ints("kernel_size", n)
-        stride = a.ints("stride", n)
-        dilation = a.ints("dilation", n)
         groups = a.int("groups")
         out_c = a.dim("out_channels")
         x = call.x
         got = x[len(x) - n - 1] if len(x) in (n + 1, n + 2) else None
         _check_groups(groups, None if lazy else a.dim("in_channels"), out_c, got)
         in_c, _ = _channels_in(call, n, name)
+        padded = a.get("padding_mode") == "zeros" and not isinstance(a.get("padding"), str)
+        _check_lengths(a, n, ("stride", "padding", "dilation") if padded else ("stride", "dilation"))
+        kernel = a.ints("kernel_size", n)
+        stride = a.ints("stride", n)
+        dilation = a.ints("dilation", n)
         if lazy:
             _check_groups(groups, in_c, None)
             call.resolved["in_channels"] = in_c
@@ -161,14 +179,16 @@ def conv_transpose(n: int, lazy: bool = False):
             raise ShapeError("bad-argument", f'Only "zeros" padding mode is supported for {a.op}')
         if isinstance(a.get("padding"), str):  # torch builds the layer, and fails when it runs
             raise ShapeError("bad-argument", f"padding='{a.get('padding')}' is not supported for {a.op}")
+        groups = a.int("groups")
+        out_c = a.dim("out_channels")
+        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c)
+        _channels_in(call, n, name)  # torch checks the rank first, then the lengths
+        _check_lengths(a, n, ("stride", "padding", "dilation", "output_padding"))
         kernel = a.ints("kernel_size", n)
         stride = a.ints("stride", n)
         padding = a.ints("padding", n)
         output_padding = a.ints("output_padding", n)
         dilation = a.ints("dilation", n)
-        groups = a.int("groups")
-        out_c = a.dim("out_channels")
-        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c)
         for op_, s, d in zip(output_padding, stride, dilation):
             if op_ >= s and op_ >= d:
                 raise ShapeError("bad-argument", "output padding must be smaller than either stride or dilation, "
