@@ -135,6 +135,10 @@ def pool_cases(draw) -> Case:
         kwargs["ceil_mode"] = draw(st.booleans())
     if kind == "Avg" and draw(st.integers(0, 3)) == 0:
         kwargs["count_include_pad"] = False
+    if n > 1 and kind != "LP" and draw(st.integers(0, 7)) == 0:  # an argument for the wrong number of axes
+        name = draw(st.sampled_from(["kernel_size", "stride", "padding"] + (["dilation"] if kind == "Max" else [])))
+        low = 0 if name == "padding" else 1
+        kwargs[name] = tuple(draw(st.integers(low, low + 1)) for _ in range(draw(st.sampled_from([0, 4, 5 - n]))))
     op = f"{kind}Pool{n}d"
     x = input_shape(draw, draw(st.integers(1, 3)), n)
     return Case(op, kwargs, [x], positional_count(draw, op, kwargs))
@@ -250,6 +254,16 @@ def test_conv_argument_length_message(n: int, transposed: bool, data) -> None:
                 {"in_channels": 2, "out_channels": 2, "kernel_size": 1, name: value}, [(2, 2, *([4] * n))],
                 native=True)
     assert check_message(case)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.sampled_from([2, 3]), kind=st.sampled_from(["Max", "Avg"]), data=st.data())
+def test_pool_argument_length_message(n: int, kind: str, data) -> None:
+    """max_pool2d/3d and avg_pool2d/3d word each argument's length check their own way."""
+    name = data.draw(st.sampled_from(["kernel_size", "stride", "padding"] + (["dilation"] if kind == "Max" else [])))
+    length = data.draw(st.sampled_from([k for k in (0, 2, 3, 4) if k != n and (k or name != "stride")]))
+    kwargs = {"kernel_size": 1, name: (0 if name == "padding" else 1,) * length}
+    assert check_message(Case(f"{kind}Pool{n}d", kwargs, [(2, 2, *([4] * n))]))
 
 
 def test_every_rule_is_drawn() -> None:

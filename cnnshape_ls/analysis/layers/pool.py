@@ -26,6 +26,25 @@ LP_SIG = ("norm_type", "kernel_size", "stride", "ceil_mode")
 LP_DEFAULTS = {"stride": None, "ceil_mode": False}
 
 
+POOL_ARGUMENTS = {"kernel_size": "{either}be a single int", "stride": "{either}be omitted, a single int",
+                  "padding": "{either}be a single int", "dilation": "be either a single int"}
+
+
+def _check_lengths(a, n: int, kind: str) -> None:
+    """max_pool2d/3d and avg_pool2d/3d check their arguments' lengths before the input's rank, in torch's
+    words (avg_pool3d's differ by one word); an empty stride is an omitted one."""
+    either = "" if (kind, n) == ("avg", 3) else "either "
+    for name, wording in POOL_ARGUMENTS.items():
+        value = a.get(name)
+        if name == "dilation" and kind != "max" or not isinstance(value, (list, tuple)):
+            continue
+        if len(value) in (1, n) or (name == "stride" and not value) \
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            continue
+        raise ShapeError("bad-argument", f"{kind}_pool{n}d: {name} must {wording.format(either=either)}, "
+                         f"or a tuple of {'two' if n == 2 else 'three'} ints")
+
+
 def pool(n: int, kind: str):
     """``kind`` is max, avg or lp; they share the window formula, not their checks."""
     axes = SPATIAL_AXES[n]
@@ -33,8 +52,10 @@ def pool(n: int, kind: str):
     def infer(call: Call) -> Out:
         a = call.args
         x = call.x
+        if n > 1 and kind != "lp":
+            _check_lengths(a, n, kind)
         kernel = a.ints("kernel_size", n)
-        stride = kernel if a.get("stride") is None else a.ints("stride", n)
+        stride = kernel if a.get("stride") in (None, (), []) else a.ints("stride", n)  # () is omitted, too
         padding = (0,) * n if kind == "lp" else a.ints("padding", n)
         dilation = a.ints("dilation", n) if kind == "max" else (1,) * n
         ceil_mode = a.flag("ceil_mode")
