@@ -961,7 +961,7 @@ def parameter_tensor(layer: Layer, name: str) -> Any:
         shape = (a.get("num_embeddings"), a.get("embedding_dim"))
     elif op == "Linear":
         shape = (a.get("out_features"), a.get("in_features")) if name == "weight" else (a.get("out_features"),)
-    elif op in CONV_OPS and a.get("bias") in (True, False):
+    elif op in CONV_OPS and (name == "weight" or a.get("bias") is True):  # bias=False returned None above
         shape = _conv_parameter(op, a, name)
     if shape is None or not all(isinstance(d, (int, dims.Expr)) and not isinstance(d, bool) for d in shape):
         return UNKNOWN
