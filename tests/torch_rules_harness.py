@@ -31,7 +31,8 @@ Not compared: arguments of ``forward`` other than the inputs (ConvTranspose's
 output_size, attention masks and need_weights=False, an RNN's initial state,
 MaxUnpool's output_size); errors that depend on values (Embedding indices out of
 range, invalid unpooling indices); dtype and device errors; zero-size dims (every drawn
-size is at least 1); wrongly typed arguments (a string where an int goes).
+size is at least 1); wrongly typed arguments (a string where an int goes), except floats where a size goes,
+which test_rules_torch_floats.py compares.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import dims, tensor_ops
 from .findings import Finding, Fix, LayerRecord
 from .layers import RULES, UNKNOWN, Args, Call, CannotTell, LayerRule, Out, ShapeError
+from .layers.floats import any_float
 from .trace import Constraint
 from .values import (
     BoundMethod,
@@ -134,6 +135,30 @@ def _linspace(args: list[Any], kwargs: dict[str, Any]) -> tuple | None:
 
 def _float32(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _as_integers(rule: LayerRule, call: Call, error: ShapeError) -> Out:
+    """The output once each float size is an int (the fix's ``//``): the run goes on as if it were applied."""
+    values = dict(call.args.values)
+    for _ in range(len(values)):
+        if error.blame is None or not error.integer:
+            return error.recover
+        values[error.blame] = _floored(values.get(error.blame))
+        try:
+            return rule.infer(Call(Args(call.args.op, values), call.inputs))
+        except CannotTell:
+            return None
+        except ShapeError as again:
+            error = again
+    return None
+
+
+def _floored(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value // 1)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_floored(v) for v in value)
+    return value
 
 
 def _tail(qualname: str) -> str:
@@ -960,7 +985,7 @@ class CallDispatcher:
                 out = None
             except ShapeError as error:
                 finding = self.layer_error(error, layer, first, node, sequence)
-                out = error.recover
+                out = error.recover if not error.integer else _as_integers(rule, call, error)
         for note in call.notes:
             if layer.node is not None:
                 self.trace.note(layer.node, note)
@@ -1140,6 +1165,8 @@ class CallDispatcher:
         shape = weight.shape if isinstance(weight, Tensor) else None
         if shape is None or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
             return None
+        if any_float(*given.values()):
+            return None  # torch words a float argument of the function unlike the module's
         if name == "linear":
             if len(shape) != 2:
                 return None

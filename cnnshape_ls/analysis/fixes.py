@@ -205,6 +205,9 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     fixes: list[Fix] = []
     if getattr(layer.node, "_cnnshape_foreign", False):
         return fixes
+    if error.integer:
+        fix = integer_fix(trace, error, layer)
+        return [fix] if fix is not None else []
     if error.code == "rank-mismatch":
         fix = rank_fix(trace, layer, first)
         return [fix] if fix is not None else []
@@ -227,6 +230,29 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         fixes.append(fix)
     fixes += branch_fixes(trace, error, layer, first)
     return fixes
+
+
+def integer_fix(trace: Trace, error: ShapeError, layer: Layer) -> Fix | None:
+    """A size written with ``/`` (a float in Python 3): the same with ``//``; a float from elsewhere that
+    holds a whole number: ``int(...)`` of it."""
+    node = trace.argument_node(layer, error.blame) if error.blame else None
+    if node is None:
+        return None
+    divisions = [n for n in ast.walk(node) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
+    if len(divisions) == 1:
+        left, right = trace.span(divisions[0].left), trace.span(divisions[0].right)
+        if left.end_line == right.line:
+            between = trace.source.line_text(left.end_line)[left.end_column:right.column]
+            slash = between.find("/")
+            if slash >= 0 and between.count("/") == 1:
+                column = left.end_column + slash
+                return trace.fix(f"Divide with // to keep {error.blame} an int",
+                                 Edit(Span(left.end_line, column, left.end_line, column + 1), "//"))
+    value = layer.args.values.get(error.blame)
+    if isinstance(value, float) and value.is_integer() and not divisions:
+        text = trace.text(node)
+        return trace.fix(f"Make {error.blame} an int: int({text})", trace.replace(node, f"int({text})"))
+    return None
 
 
 def swap_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -> Fix | None:

@@ -58,6 +58,8 @@ class ShapeError(Exception):
     """The value of ``blame`` that fits the input."""
     recover: Out = None
     """The output to continue with, as if the fix were applied (one error, no cascade)."""
+    integer: bool = False
+    """``blame`` holds a float where torch wants an int (``64 / 2``): the fix makes it one."""
 
     def __str__(self) -> str:
         return self.message

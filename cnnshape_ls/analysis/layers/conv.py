@@ -18,6 +18,7 @@ from .base import (
     window,
     window_explain,
 )
+from .floats import any_float, check_allocation, check_parsed, float_error, is_float
 
 CONV_SIG = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation",
             "groups", "bias", "padding_mode")
@@ -43,30 +44,110 @@ def _weight_shape(out_c: dims.Dim, in_c: dims.Dim | None, groups: int, kernel: t
     return fmt_shape((out_c, per_group, *kernel))
 
 
-def _check_lengths(a: Args, n: int, names: tuple[str, ...]) -> None:
-    """torch's check, when the layer runs, that each of ``names`` has one value or one per spatial axis.
+def as_tuple(value, n: int) -> tuple:
+    """What the module stores: torch's ``_ntuple(n)`` keeps a sequence as it is and repeats anything else."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
 
-    The meta device skips it; cpu makes it. Left unknown where the kernel's own length is wrong (torch then
-    counts the axes from the weight) or ``padding='same'`` (its wording differs)."""
+
+def _check_lengths(a: Args, n: int, names: tuple[str, ...], x: tuple | None = None) -> None:
+    """torch's check, when the layer runs, that each of ``names`` has one value or one per axis of the weight.
+
+    The weight has as many axes as ``kernel_size`` has values (Conv2d(3, 8, (3, 3, 3)) makes a 3-D kernel),
+    and when the lengths agree with it but not with the input, torch says the input has the wrong rank.
+    The meta device skips these checks; cpu makes them. Given ``x`` (a convolution, not a transposed one),
+    a kernel of the wrong length is checked too; otherwise it is unknown, as with ``padding='same'``."""
     kernel = a.get("kernel_size")
-    if isinstance(kernel, (list, tuple)) and len(kernel) not in (1, n):
-        return
+    axes = len(kernel) if isinstance(kernel, (list, tuple)) else n
+    if axes != n and (x is None or isinstance(a.get("padding"), str)):
+        raise CannotTell("kernel_size")
     for name in names:
         value = a.get(name)
-        if isinstance(value, (list, tuple)) and len(value) not in (1, n) \
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise ShapeError("bad-argument", f"expected {name} to be a single integer value or a list of {n} values "
-                             f"to match the convolution dimensions, but got {name}=[{', '.join(map(str, value))}]")
+        if isinstance(value, str) and axes != n:
+            raise CannotTell(name)
+        if isinstance(value, str) or value is None:
+            continue
+        stored = as_tuple(value, n)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in stored):
+            if axes != n:
+                raise CannotTell(name)
+            continue
+        if len(stored) not in (1, axes):
+            written = ", ".join(map(str, stored))
+            raise ShapeError("bad-argument", f"expected {name} to be a single integer value or a list of {axes} "
+                             f"values to match the convolution dimensions, but got {name}=[{written}]")
+    if axes != n and x is not None:
+        if n > 1:  # a convolution's output_padding is (0,) * n, checked like the others
+            zeros = ", ".join("0" * n)
+            raise ShapeError("bad-argument", f"expected output_padding to be a single integer value or a list of "
+                             f"{axes} values to match the convolution dimensions, but got output_padding=[{zeros}]")
+        if len(x) != n + 2 or not all(isinstance(k, int) and not isinstance(k, bool) for k in kernel):
+            raise CannotTell("kernel_size")  # an unbatched input is batched first, and torch prints it so
+        weight = _weight_shape(a.dim("out_channels"), a.dim("in_channels"), a.int("groups"), tuple(kernel))
+        raise ShapeError("bad-argument", f"Expected {axes + 2}-dimensional input for {axes + 2}-dimensional weight "
+                         f"{weight}, but got {len(x)}-dimensional input of size {fmt_shape(x)} instead")
 
 
-def _check_groups(groups: int, in_c: dims.Dim | None, out_c: dims.Dim | None, got: dims.Dim | None = None) -> None:
+def _size_or_float(a: Args, name: str) -> dims.Dim | float:
+    value = a.known(name)
+    return value if is_float(value) else a.dim(name)
+
+
+def _groups(a: Args) -> int | float:
+    groups = a.known("groups")
+    if isinstance(groups, bool) or not isinstance(groups, (int, float)):
+        raise CannotTell("groups")
+    return groups
+
+
+def _check_weight(a: Args, n: int, transposed: bool, lazy: bool) -> None:
+    """The constructor allocates the weight, (out, in / groups, *kernel), transposed (in, out / groups, *kernel):
+    a float there (``64 / 2`` channels, a ``3.0`` kernel) is torch's TypeError."""
+    groups = _groups(a)
+    kernel = as_tuple(a.get("kernel_size"), n)
+    if lazy:  # the weight waits for the input; the constructor allocates nothing
+        if any_float(groups, a.get("out_channels"), kernel):
+            raise CannotTell("a float argument of a lazy layer")
+        return
+    in_c, out_c = a.get("in_channels"), a.get("out_channels")
+    split, whole = (out_c, in_c) if transposed else (in_c, out_c)
+    split_name, whole_name = ("out_channels", "in_channels") if transposed else ("in_channels", "out_channels")
+    per_group = split // groups if isinstance(split, (int, float)) and not isinstance(split, bool) else split
+    split_blame = "groups" if is_float(groups) and not is_float(split) else split_name
+    check_allocation("empty", [(whole, whole_name), (per_group, split_blame),
+                               *((k, "kernel_size") for k in kernel)])
+    if is_float(groups):
+        raise CannotTell("groups")
+
+
+def _check_parsed_conv(a: Args, n: int) -> None:
+    """F.convNd's argument parser: a float in stride, padding or dilation matches none of its overloads."""
+    names = ("stride", "padding", "dilation")
+    stored = {name: a.get(name) if isinstance(a.get(name), str) else as_tuple(a.get(name), n) for name in names}
+    if not any_float(*stored.values()):
+        return
+    if stored["padding"] == "same" and any(s != 1 for s in stored["stride"]):
+        raise ShapeError("bad-argument", "padding='same' is not supported for strided convolutions")
+    first = next((name for name in names if isinstance(stored[name], tuple) and stored[name]
+                  and is_float(stored[name][0])), None)
+    bias = a.get("bias")
+    if first is None or a.get("padding_mode") != "zeros" or not isinstance(bias, bool):
+        raise CannotTell("a float argument")  # worded by whichever argument torch unpacks first, or F.pad
+    padding = "str" if isinstance(stored["padding"], str) else "tuple"
+    raise float_error(
+        f"conv{n}d() received an invalid combination of arguments - got (Tensor, Parameter, "
+        f"{'Parameter' if bias else 'NoneType'}, tuple, {padding}, tuple, int), but expected one of:",
+        first, stored[first][0])
+
+
+def _check_groups(groups: int | float, in_c: dims.Dim | float | None, out_c: dims.Dim | float | None,
+                  got: dims.Dim | None = None) -> None:
     """The constructor's checks: both channel counts split evenly into the groups.
 
     ``got`` is the input's channel count: when it fits, in_channels is the argument to change."""
     if groups <= 0:
         raise ShapeError("bad-argument", "groups must be a positive integer")
     for name, channels in (("in_channels", in_c), ("out_channels", out_c)):
-        if isinstance(channels, int) and channels % groups:
+        if isinstance(channels, (int, float)) and not isinstance(channels, bool) and channels % groups:
             fits = name == "in_channels" and isinstance(got, int) and got % groups == 0
             raise ShapeError("bad-argument", f"{name} must be divisible by groups",
                              blame="in_channels" if fits else None, expected=got if fits else None)
@@ -118,14 +199,18 @@ def conv(n: int, lazy: bool = False):
 
     def infer(call: Call) -> Out:
         a = call.args
-        groups = a.int("groups")
-        out_c = a.dim("out_channels")
         x = call.x
         got = x[len(x) - n - 1] if len(x) in (n + 1, n + 2) else None
-        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c, got)
+        _check_groups(_groups(a), None if lazy else _size_or_float(a, "in_channels"),
+                      _size_or_float(a, "out_channels"), got)
+        _check_weight(a, n, False, lazy)
+        _check_parsed_conv(a, n)
+        groups = a.int("groups")
+        out_c = a.dim("out_channels")
         in_c, _ = _channels_in(call, n, name)
         padded = a.get("padding_mode") == "zeros" and not isinstance(a.get("padding"), str)
-        _check_lengths(a, n, ("stride", "padding", "dilation") if padded else ("stride", "dilation"))
+        _check_lengths(a, n, ("stride", "padding", "dilation") if padded else ("stride", "dilation"),
+                       None if lazy or a.get("padding_mode") != "zeros" else x)
         kernel = a.ints("kernel_size", n)
         stride = a.ints("stride", n)
         dilation = a.ints("dilation", n)
@@ -179,9 +264,13 @@ def conv_transpose(n: int, lazy: bool = False):
             raise ShapeError("bad-argument", f'Only "zeros" padding mode is supported for {a.op}')
         if isinstance(a.get("padding"), str):  # torch builds the layer, and fails when it runs
             raise ShapeError("bad-argument", f"padding='{a.get('padding')}' is not supported for {a.op}")
+        _check_groups(_groups(a), None if lazy else _size_or_float(a, "in_channels"),
+                      _size_or_float(a, "out_channels"))
+        _check_weight(a, n, True, lazy)
+        check_parsed(name, [(arg, position, as_tuple(a.get(arg), n)) for arg, position in
+                            (("stride", 4), ("padding", 5), ("output_padding", 6), ("dilation", 8))])
         groups = a.int("groups")
         out_c = a.dim("out_channels")
-        _check_groups(groups, None if lazy else a.dim("in_channels"), out_c)
         _channels_in(call, n, name)  # torch checks the rank first, then the lengths
         _check_lengths(a, n, ("stride", "padding", "dilation", "output_padding"))
         kernel = a.ints("kernel_size", n)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .. import dims
 from .base import Args, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
+from .floats import check_allocation
 
 
 def _mat_text(d: dims.Dim | None) -> str:
@@ -12,6 +13,9 @@ def _mat_text(d: dims.Dim | None) -> str:
 
 
 def linear(call: Call) -> Out:
+    if call.args.op == "Linear":  # the constructor's weight, (out_features, in_features)
+        check_allocation("empty", [(call.args.get("out_features"), "out_features"),
+                                   (call.args.get("in_features"), "in_features")])
     x = call.x
     out_f = call.args.dim("out_features")
     if not x:
@@ -42,6 +46,8 @@ def linear_params(args: Args, resolved: dict):
 
 
 def bilinear(call: Call) -> Out:
+    names = ("out_features", "in1_features", "in2_features")
+    check_allocation("empty", [(call.args.get(name), name) for name in names])
     if len(call.inputs) < 2 or not isinstance(call.inputs[1], tuple):
         raise CannotTell("input2")
     x1, x2 = call.x, call.inputs[1]
@@ -123,6 +129,7 @@ def unflatten(call: Call) -> Out:
 
 
 def embedding(call: Call) -> Out:
+    check_allocation("empty", [(call.args.get(name), name) for name in ("num_embeddings", "embedding_dim")])
     num, index = call.args.dim("num_embeddings"), call.args.get("padding_idx")
     if isinstance(num, int) and isinstance(index, int) and not -num <= index < num:
         raise ShapeError("bad-argument", "Padding_idx must be within num_embeddings")

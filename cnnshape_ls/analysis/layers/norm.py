@@ -5,6 +5,20 @@ from __future__ import annotations
 from .. import dims
 from ..dims import Dim
 from .base import Args, Call, CannotTell, LayerRule, Out, Shape, ShapeError, fmt_shape
+from .floats import check_scalar_allocation, float_error, is_float
+
+
+def _check_norm_allocation(a: Args) -> bool:
+    """_NormBase allocates weight and bias (affine), then the running statistics: a float count fails there.
+    Without either it allocates nothing, and the count is never read: True, the rule skips it."""
+    count = a.get("num_features")
+    if not is_float(count):
+        return False
+    if a.flag("affine"):
+        check_scalar_allocation("empty", count, "num_features")
+    if a.flag("track_running_stats"):
+        check_scalar_allocation("zeros", count, "num_features")
+    return True
 
 BN_SIG = ("num_features", "eps", "momentum", "affine", "track_running_stats")
 BN_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
@@ -18,6 +32,7 @@ def batch_norm(n: int | None, lazy: bool = False):
     ranks = {1: (2, 3), 2: (4,), 3: (5,), None: ()}[n]
 
     def infer(call: Call) -> Out:
+        unread = not lazy and _check_norm_allocation(call.args)  # the constructor, before any input
         x = call.x
         if n is None and len(x) < 2:
             raise ShapeError("rank-mismatch", f"expected at least 2D input (got {len(x)}D input)")
@@ -28,7 +43,7 @@ def batch_norm(n: int | None, lazy: bool = False):
         a = call.args
         if lazy:
             call.resolved["num_features"] = got
-        want = got if lazy else a.dim("num_features")
+        want = got if lazy or unread else a.dim("num_features")
         track = a.flag("track_running_stats")
         if not track:  # without running statistics, batch statistics are used in eval mode too
             _check_values_per_channel(x, "value per channel", x[0], *x[2:])
@@ -51,6 +66,7 @@ def _check_values_per_channel(x: Shape, what: str, *counted: Dim | None) -> None
 
 def instance_norm(n: int, lazy: bool = False):
     def infer(call: Call) -> Out:
+        unread = not lazy and _check_norm_allocation(call.args)
         x = call.x
         a = call.args
         if len(x) not in (n + 1, n + 2):
@@ -59,7 +75,7 @@ def instance_norm(n: int, lazy: bool = False):
         got = x[axis]
         if lazy:  # a lazy norm reads num_features from dim 1, even of an unbatched input
             call.resolved["num_features"] = x[1]
-        want = x[1] if lazy else a.dim("num_features")
+        want = x[1] if lazy else None if unread else a.dim("num_features")
         mismatch = isinstance(got, int) and isinstance(want, int) and got != want
         if mismatch and a.flag("affine"):
             raise ShapeError("norm-num-features",
@@ -79,14 +95,18 @@ def instance_norm(n: int, lazy: bool = False):
 
 
 def layer_norm(call: Call) -> Out:
-    x = call.x
     shape = call.args.known("normalized_shape")
+    if is_float(shape):  # torch makes a tuple of anything but an int
+        raise float_error("'float' object is not iterable", "normalized_shape", shape)
+    x = call.x
     shape = tuple(shape) if isinstance(shape, (list, tuple)) else (shape,)
     rms = call.args.op == "RMSNorm"
     if rms and len(x) < len(shape):
         raise ShapeError("rank-mismatch", f"Input tensor must have at least {len(shape)} dimensions, "
                          f"but got {len(x)}")
     tail = x[len(x) - len(shape):] if len(shape) <= len(x) else None
+    if not all(isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) for v in shape):
+        raise CannotTell("normalized_shape")
     if not all(isinstance(v, int) for v in shape) or (tail is not None and not all(isinstance(v, int) for v in tail)):
         return x
     if tail is None or tuple(tail) != shape:
@@ -102,9 +122,17 @@ def layer_norm(call: Call) -> Out:
 def group_norm(call: Call) -> Out:
     x = call.x
     groups = call.args.dim("num_groups")
-    channels = call.args.dim("num_channels")
-    if isinstance(groups, int) and isinstance(channels, int) and channels % groups:
-        raise ShapeError("bad-argument", "num_channels must be divisible by num_groups")
+    channels = call.args.known("num_channels")
+    if isinstance(groups, int) and isinstance(channels, (int, float)) and not isinstance(channels, bool) \
+            and channels % groups:
+        got = x[1] if len(x) > 1 else None
+        fits = isinstance(got, int) and got % groups == 0  # the input's channels: the value meant
+        raise ShapeError("bad-argument", f"num_channels ({channels}) must be divisible by num_groups ({groups})",
+                         blame="num_channels" if fits else None, expected=got if fits else None,
+                         recover=x if fits else None)
+    if is_float(channels) and call.args.flag("affine"):
+        check_scalar_allocation("empty", channels, "num_channels")
+    channels = None if is_float(channels) else call.args.dim("num_channels")  # without weights, never read
     if len(x) < 2:
         raise ShapeError("rank-mismatch", f"Expected at least 2 dimensions for input tensor but received {len(x)}")
     got = x[1]

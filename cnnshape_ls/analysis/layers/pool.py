@@ -16,6 +16,7 @@ from .base import (
     window,
     window_explain,
 )
+from .floats import any_float, check_parsed
 
 MAX_SIG = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
 MAX_DEFAULTS = {"stride": None, "padding": 0, "dilation": 1, "return_indices": False, "ceil_mode": False}
@@ -45,15 +46,62 @@ def _check_lengths(a, n: int, kind: str) -> None:
                          f"or a tuple of {'two' if n == 2 else 'three'} ints")
 
 
+def _check_parsed(a, n: int, kind: str) -> None:
+    """The native pool's argument parser: a float size (``kernel_size=k / 2``) is its TypeError.
+
+    The module passes stride = kernel_size when it is omitted; AvgPool1d makes each a 1-tuple first."""
+    names = ("kernel_size", "stride", "padding") + (("dilation",) if kind == "max" else ())
+    values = {name: a.get(name) for name in names}
+    if values["stride"] is None:
+        values["stride"] = values["kernel_size"]
+    if not any_float(*values.values()):
+        return
+    indices = a.get("return_indices") if kind == "max" else False
+    if not isinstance(indices, bool):
+        raise CannotTell("return_indices")
+    if kind == "avg" and n == 1:
+        values = {name: tuple(v) if isinstance(v, (list, tuple)) else (v,) for name, v in values.items()}
+    function = f"{kind}_pool{n}d" + ("_with_indices" if indices else "")
+    check_parsed(function, [(name, position, values[name]) for position, name in enumerate(names, start=2)])
+
+
+ONE_D_ARGUMENTS = {"kernel_size": "must be an int, list of ints or tuple of ints",
+                   "stride": "must be None, an int, list of ints, or tuple of ints",
+                   "padding": "must be an int, list of ints, or tuple of ints",
+                   "dilation": "must be an int, list of ints or tuple of ints"}
+
+
+def _check_lengths_1d(a, kind: str) -> None:
+    """max_pool1d and avg_pool1d check that each argument holds one int, after the input's rank."""
+    for name, wording in ONE_D_ARGUMENTS.items():
+        value = a.get(name)
+        if name == "dilation" and kind != "max" or not isinstance(value, (list, tuple)):
+            continue
+        if len(value) == 1 or (name == "stride" and not value):
+            continue
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise CannotTell(name)
+        if kind == "avg":
+            raise ShapeError("bad-argument",
+                             f"avg_pool1d() argument '{name}' should contain one int (got {len(value)})")
+        if a.get("return_indices") is not False:
+            raise CannotTell("return_indices")  # max_pool1d_with_indices words it as avg_pool1d does
+        raise ShapeError("bad-argument", f"max_pool1d() {name} {wording} of size 1 but got size {len(value)}")
+
+
 def pool(n: int, kind: str):
     """``kind`` is max, avg or lp; they share the window formula, not their checks."""
     axes = SPATIAL_AXES[n]
 
     def infer(call: Call) -> Out:
         a = call.args
+        if kind != "lp":
+            _check_parsed(a, n, kind)
         x = call.x
         if n > 1 and kind != "lp":
             _check_lengths(a, n, kind)
+        if n == 1 and kind != "lp" and len(x) in (n + 1, n + 2):
+            _check_lengths_1d(a, kind)
         kernel = a.ints("kernel_size", n)
         stride = kernel if a.get("stride") in (None, (), []) else a.ints("stride", n)  # () is omitted, too
         padding = (0,) * n if kind == "lp" else a.ints("padding", n)
