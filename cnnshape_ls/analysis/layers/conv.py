@@ -64,8 +64,8 @@ def _check_lengths(a: Args, n: int, names: tuple[str, ...], x: tuple | None = No
         value = a.get(name)
         if isinstance(value, str) and axes != n:
             raise CannotTell(name)
-        if isinstance(value, str) or value is None:
-            continue
+        if axes == n and not isinstance(value, (list, tuple)) or isinstance(value, str) or value is None:
+            continue  # one value repeated for each axis: the right length
         stored = as_tuple(value, n)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in stored):
             if axes != n:
@@ -103,6 +103,8 @@ def _check_weight(a: Args, n: int, transposed: bool, lazy: bool) -> None:
     """The constructor allocates the weight, (out, in / groups, *kernel), transposed (in, out / groups, *kernel):
     a float there (``64 / 2`` channels, a ``3.0`` kernel) is torch's TypeError."""
     groups = _groups(a)
+    if not any_float(groups, a.get("in_channels"), a.get("out_channels"), a.get("kernel_size")):
+        return
     kernel = as_tuple(a.get("kernel_size"), n)
     if lazy:  # the weight waits for the input; the constructor allocates nothing
         if any_float(groups, a.get("out_channels"), kernel):
@@ -122,9 +124,9 @@ def _check_weight(a: Args, n: int, transposed: bool, lazy: bool) -> None:
 def _check_parsed_conv(a: Args, n: int) -> None:
     """F.convNd's argument parser: a float in stride, padding or dilation matches none of its overloads."""
     names = ("stride", "padding", "dilation")
-    stored = {name: a.get(name) if isinstance(a.get(name), str) else as_tuple(a.get(name), n) for name in names}
-    if not any_float(*stored.values()):
+    if not any_float(a.get("stride"), a.get("padding"), a.get("dilation")):
         return
+    stored = {name: a.get(name) if isinstance(a.get(name), str) else as_tuple(a.get(name), n) for name in names}
     if stored["padding"] == "same" and any(s != 1 for s in stored["stride"]):
         raise ShapeError("bad-argument", "padding='same' is not supported for strided convolutions")
     first = next((name for name in names if isinstance(stored[name], tuple) and stored[name]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import dims
 from .base import CannotTell, ShapeError
 
 FLOAT_TUPLE = '"type must be tuple of ints,but got float"'
@@ -29,12 +30,13 @@ def _has_float(value: Any) -> bool:
 
 
 def _is_size(value: Any) -> bool:
-    from .. import dims
     return isinstance(value, (int, dims.Expr)) and not isinstance(value, bool)
 
 
 def check_allocation(function: str, sizes: list[tuple[Any, str | None]]) -> None:
     """``torch.<function>(shape)`` in a constructor, ``sizes`` being each size with the argument it came from."""
+    if not any(isinstance(value, float) for value, _ in sizes):
+        return
     for index, (value, name) in enumerate(sizes):
         if is_float(value):
             if index == 0:
@@ -77,4 +79,13 @@ def float_error(message: str, name: str | None, value: Any) -> ShapeError:
 
 
 def any_float(*values: Any) -> bool:
-    return any(_has_float(v) for v in values)
+    """Whether any value, or any item of a tuple or list among them, is a float (once per layer call: kept lean)."""
+    for value in values:
+        kind = type(value)
+        if kind is float:
+            return True
+        if kind is tuple or kind is list:
+            for item in value:
+                if type(item) is float:
+                    return True
+    return False

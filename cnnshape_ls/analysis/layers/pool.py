@@ -50,12 +50,12 @@ def _check_parsed(a, n: int, kind: str) -> None:
     """The native pool's argument parser: a float size (``kernel_size=k / 2``) is its TypeError.
 
     The module passes stride = kernel_size when it is omitted; AvgPool1d makes each a 1-tuple first."""
+    if not any_float(a.get("kernel_size"), a.get("stride"), a.get("padding"), a.get("dilation")):
+        return
     names = ("kernel_size", "stride", "padding") + (("dilation",) if kind == "max" else ())
     values = {name: a.get(name) for name in names}
     if values["stride"] is None:
         values["stride"] = values["kernel_size"]
-    if not any_float(*values.values()):
-        return
     indices = a.get("return_indices") if kind == "max" else False
     if not isinstance(indices, bool):
         raise CannotTell("return_indices")
