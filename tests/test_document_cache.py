@@ -94,3 +94,16 @@ def test_a_block_passed_to_a_model_at_top_level_is_read() -> None:
             "# in: (BS, 3, 16, 16)\nmodel = Net(Block)\n")
     cached = edited_after(text, text.replace("nn.Conv2d(3, 8, 3)", "nn.Conv2d(3, 4, 3)"))
     assert next(m for m in cached.models if m.name == "Net").output == (dims.sym("BS"), 4, 14, 14)
+
+
+def test_a_changed_header_comment_input_is_not_served_from_the_cache() -> None:
+    """``# Input: [B, 3, 32, 32]`` opening the file states the input: editing it changes the analysis."""
+    path = ROOT / "tests" / "corpus" / "s04_lightning_cnn.py"
+    text = path.read_text()
+    assert "# Input: [B, 3, 32, 32]" in text
+    cache = ModelCache()
+    analyze_source(text, str(path), Options(cache=cache))
+    edited = text.replace("# Input: [B, 3, 32, 32]", "# Input: [B, 31, 32, 32]")
+    cached = analyze_source(edited, str(path), Options(cache=cache))
+    assert everything(cached) == everything(analyze_source(edited, str(path), Options(cache=ModelCache())))
+    assert cached.models[0].input[1] == 31

@@ -310,3 +310,37 @@ def test_a_view_that_mixes_the_samples_before_a_linear_that_fits_is_a_warning() 
     result = cnnshape_ls.analyze(source, input="(2, 3, 32, 32)", model="Net()").to_json()
     assert [(d["line"], d["severity"]) for d in result["diagnostics"]] == [(11, "warning")]
     assert "only for some batch sizes" in result["diagnostics"][0]["message"]
+
+
+SLIP = """\
+import torch.nn as nn
+model = nn.Sequential(
+    nn.Conv2d(3, {conv_out}, 3),
+    nn.ReLU(),
+    nn.Conv2d({conv_in}, 64, 3),
+    nn.AdaptiveAvgPool2d(1),
+    nn.Flatten(),
+    nn.Linear(64, {fc_out}),
+    nn.Linear({fc_in}, 10),
+)
+"""
+
+
+@pytest.mark.parametrize("sizes", [
+    {"conv_out": 33, "conv_in": 32, "fc_out": 128, "fc_in": 128},
+    {"conv_out": 31, "conv_in": 32, "fc_out": 128, "fc_in": 128},
+    {"conv_out": 32, "conv_in": 33, "fc_out": 128, "fc_in": 128},
+    {"conv_out": 32, "conv_in": 64, "fc_out": 128, "fc_in": 128},
+    {"conv_out": 32, "conv_in": 32, "fc_out": 129, "fc_in": 128},
+    {"conv_out": 32, "conv_in": 32, "fc_out": 128, "fc_in": 129},
+])
+def test_a_size_that_one_layer_makes_and_one_takes_is_the_takers(sizes: dict) -> None:
+    """Where one layer makes a size and the one after it wants another, the error is the one after it's, as
+    torch and the seed corpus put it (s01: fc1 makes 127, fc2 wants 128, fix line 19) even where the maker's
+    size looks like the slip (33 for 32); the alternative fix changes the maker."""
+    source = SLIP.format(**sizes)
+    errors, fixed = errors_and_first_fix(source, "model", [2, 3, 16, 16])
+    consumer = 5 if sizes["conv_out"] != sizes["conv_in"] else 9
+    assert [d["line"] for d in errors] == [consumer], errors
+    assert torch_truth(fixed, "model", [2, 3, 16, 16])["ok"], fixed
+    assert any("out_" in fix["title"] for fix in errors[0]["fixes"][1:]), errors[0]["fixes"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .findings import Edit, Finding, Fix, Span
+from .inputs import header_comments
 from .result import ModelResult
 from .source import ChunkCache, SourceFile
 
@@ -57,7 +58,7 @@ class FileLayout:
                 region = Region(("stmt", len(statements)), start, end)
                 statements.append(region)
                 texts.append(_text(src, start, end))
-        return cls(defs, nodes, statements, "\n\x00".join(texts))
+        return cls(defs, nodes, statements, "\n\x00".join([*texts, *header_comments(src)]))
 
 
 def _text(src: SourceFile, start: int, end: int) -> str:

@@ -76,14 +76,23 @@ def docstring_input(node: ast.AST | None, src: SourceFile) -> FoundInput | None:
         match = DOC_INPUT.search(text)
         if match:
             return FoundInput(match.group("shape"), "docstring")
+    for text in header_comments(src):
+        match = IN_COMMENT.search(text)
+        if match:
+            return FoundInput(match.group("shape"), "docstring")
+    return None
+
+
+def header_comments(src: SourceFile) -> list[str]:
+    """The comment lines that open the file (up to its first statement, within 40 lines): they may state
+    every model's input, so a model's cached analysis depends on them too."""
+    comments = []
     for text in src.lines[:40]:
         stripped = text.strip()
         if stripped and not stripped.startswith("#"):
             break
-        match = IN_COMMENT.search(stripped)
-        if match:
-            return FoundInput(match.group("shape"), "docstring")
-    return None
+        comments.append(stripped)
+    return comments
 
 
 def solve_square(size: dims.Dim, value: int, symbols: tuple[str, ...], factors: tuple = ()) -> list[int]:
