@@ -3,7 +3,8 @@
 - ``F.convNd`` / ``F.conv_transposeNd`` / ``F.linear`` with an ``nn.Parameter`` weight: the output shape,
   torch's rejections, and the parameter count;
 - ``weight_norm`` / ``spectral_norm``: shapes unchanged, the parameter count as ``parameters()`` gives it;
-- ``torch.arange`` / ``torch.linspace`` of numbers, whose ``.item()`` values pick layers.
+- ``torch.arange`` / ``torch.linspace`` of numbers, whose ``.item()`` values pick layers;
+- ``F.max_poolNd(..., return_indices=True)`` then ``F.max_unpoolNd`` (SegNet's decoder).
 """
 
 from __future__ import annotations
@@ -157,6 +158,40 @@ class Net(nn.Module):
         return self.layer(x)
 '''
     return source, shape
+
+
+@st.composite
+def functional_unpools(draw) -> tuple[str, tuple[int, ...]]:
+    """Indices that fit the unpooled size (the pool's input size given back, or windows that tile it):
+    elsewhere torch's refusal depends on the values (which index won), as the harness notes."""
+    n = draw(st.integers(1, 3))
+    k = draw(st.integers(1, 3))
+    sized = draw(st.booleans())  # output_size=x.size(), as SegNet-style decoders ask for it
+    s = draw(st.integers(1, 3)) if sized else k
+    p = draw(st.integers(0, k // 2)) if sized else 0
+    # without output_size, the indices (into the input) fit the unpooled size when the windows tile the input
+    shape = (2, 2, *(draw(st.integers(1, 9)) if sized else k * draw(st.integers(1, 4)) for _ in range(n)))
+    source = (
+        "import torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def forward(self, x):\n"
+        f"        y, where = F.max_pool{n}d(x, {k}, stride={s}, padding={p}, return_indices=True)\n"
+        f"        return F.max_unpool{n}d(y, where, {k}, {s}, {p}"
+        + (", output_size=x.size()" if sized else "") + ")\n"
+    )
+    return source, shape
+
+
+@SETTINGS
+@given(drawn=functional_unpools())
+def test_functional_unpool(drawn: tuple[str, tuple[int, ...]]) -> None:
+    """The indices of a functional max pool undo it: the size torch computes, or its output_size."""
+    source, shape = drawn
+    assert_same_as_torch(source, shape)
+    model, _ = analysed(source, shape)
+    truth = cpu_truth(source, shape)
+    if truth["ok"]:
+        assert model["output"] == truth["output"], f"ours {model['output']}, torch {truth['output']}\n{source}"
 
 
 @SETTINGS

@@ -40,11 +40,14 @@ CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 SHAPE_KEEPING = ("Activation", "Dropout", "Normalization", "Utility")
 CHANNEL_KEEPING = ("Pooling", "Padding", "Resizing")
 F_MAX_POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+F_MAX_UNPOOL = ("indices", "kernel_size", "stride", "padding", "output_size")
 FUNCTIONAL_LAYERS = {
     # F.name: (layer rule, positional parameter names after the input)
     # F.max_poolNd puts ceil_mode before return_indices, unlike the module
     "max_pool1d": ("MaxPool1d", F_MAX_POOL), "max_pool2d": ("MaxPool2d", F_MAX_POOL),
     "max_pool3d": ("MaxPool3d", F_MAX_POOL),
+    "max_unpool1d": ("MaxUnpool1d", F_MAX_UNPOOL), "max_unpool2d": ("MaxUnpool2d", F_MAX_UNPOOL),
+    "max_unpool3d": ("MaxUnpool3d", F_MAX_UNPOOL),
     "avg_pool1d": ("AvgPool1d", None), "avg_pool2d": ("AvgPool2d", None), "avg_pool3d": ("AvgPool3d", None),
     "lp_pool1d": ("LPPool1d", None), "lp_pool2d": ("LPPool2d", None),
     "adaptive_avg_pool1d": ("AdaptiveAvgPool1d", None), "adaptive_avg_pool2d": ("AdaptiveAvgPool2d", None),
@@ -1191,7 +1194,10 @@ class CallDispatcher:
     def apply_functional_layer(self, layer: Layer, x: Any, node: ast.Call | None) -> Any:
         if not isinstance(x, Tensor) or x.shape is None:
             return self.record_op(node, [x], Tensor(None, taint=x.taint if isinstance(x, Tensor) else None))
-        call = Call(layer.args, [x.shape])
+        values = layer.args.values  # F.max_unpoolNd's indices: a second input, as the module's
+        indices = [values["indices"].shape if isinstance(values["indices"], Tensor) else None] \
+            if "indices" in values else []
+        call = Call(layer.args, [x.shape, *indices])
         try:
             out = layer.rule.infer(call)
         except CannotTell:

@@ -14,6 +14,8 @@ def unpool(n: int):
         x = call.x
         if len(x) not in (n + 1, n + 2):
             raise ShapeError("rank-mismatch", f"Expected {n + 1}D or {n + 2}D input, got {fmt_shape(x)}")
+        if len(call.inputs) > 1 and call.inputs[1] != x:
+            raise CannotTell("indices")  # unknown, or of another shape than the input: torch refuses those
         kernel = a.ints("kernel_size", n)
         stride = kernel if a.get("stride") is None else a.ints("stride", n)
         padding = a.ints("padding", n)
@@ -38,7 +40,8 @@ def unpool(n: int):
 
 
 RULES = tuple(
-    LayerRule(f"MaxUnpool{n}d", "Pooling", ("kernel_size", "stride", "padding"), {"stride": None, "padding": 0},
+    LayerRule(f"MaxUnpool{n}d", "Pooling", ("kernel_size", "stride", "padding"),
+              {"stride": None, "padding": 0, "output_size": None},  # output_size: forward's (and F.max_unpoolNd's)
               unpool(n), "out = (in - 1)*stride - 2*padding + kernel_size, or output_size when given")
     for n in (1, 2, 3)
 )
