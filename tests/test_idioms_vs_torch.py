@@ -4,7 +4,8 @@
   torch's rejections, and the parameter count;
 - ``weight_norm`` / ``spectral_norm``: shapes unchanged, the parameter count as ``parameters()`` gives it;
 - ``torch.arange`` / ``torch.linspace`` of numbers, whose ``.item()`` values pick layers;
-- ``F.max_poolNd(..., return_indices=True)`` then ``F.max_unpoolNd`` (SegNet's decoder).
+- ``F.max_poolNd(..., return_indices=True)`` then ``F.max_unpoolNd`` (SegNet's decoder);
+- ``sum()`` of branch outputs and ``Tensor.repeat(repeats=...)`` (HRNet's fusion, a ViT's class token).
 """
 
 from __future__ import annotations
@@ -192,6 +193,37 @@ def test_functional_unpool(drawn: tuple[str, tuple[int, ...]]) -> None:
     truth = cpu_truth(source, shape)
     if truth["ok"]:
         assert model["output"] == truth["output"], f"ours {model['output']}, torch {truth['output']}\n{source}"
+
+
+@SETTINGS
+@given(channels=st.lists(st.integers(1, 4), min_size=1, max_size=3), generator=st.booleans(),
+       start=st.sampled_from(["", ", 0", ", 1.5"]), tokens=st.integers(1, 3), keyword=st.booleans())
+def test_sum_of_branches_and_keyword_repeat(channels: list[int], generator: bool, start: str, tokens: int,
+                                            keyword: bool) -> None:
+    """``sum(branch(x) for branch in ...)`` adds feature maps (HRNet's fuse layers), torch's add error where
+    they differ; ``cls_token.repeat(repeats=(B, 1, 1))`` as the positional form."""
+    comprehension = "(m(x) for m in self.branches)" if generator else "[m(x) for m in self.branches]"
+    repeat = "repeats=(x.size(0), 1, 1)" if keyword else "x.size(0), 1, 1"
+    source = (
+        "import torch\nimport torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        f"        self.branches = nn.ModuleList([{', '.join(f'nn.Conv2d(2, {c}, 1)' for c in channels)}])\n"
+        f"        self.token = nn.Parameter(torch.zeros(1, {tokens}, {channels[0]}))\n"
+        "    def forward(self, x):\n"
+        f"        y = sum({comprehension}{start}).flatten(2).transpose(1, 2)\n"
+        f"        return torch.cat([self.token.repeat({repeat}), y], dim=1)\n"
+    )
+    shape = (2, 2, 2, 2)
+    assert_same_as_torch(source, shape)
+    model, errors = analysed(source, shape)
+    truth = cpu_truth(source, shape)
+    if truth["ok"]:
+        assert model["output"] == truth["output"], f"ours {model['output']}, torch {truth['output']}\n{source}"
+    else:
+        wanted = "cat-mismatch" if "Sizes of tensors must match" in truth["error"] else "add-mismatch"
+        assert errors and errors[0]["code"] == wanted, (truth["error"], errors)
 
 
 @SETTINGS

@@ -519,6 +519,13 @@ class CallDispatcher:
                 return {"int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round}[name](*args)
             if name in ("min", "max", "sum", "any", "all"):
                 items = it(args[0]) if len(args) == 1 else list(args)
+                summed = it(args[0]) if name == "sum" and args else None  # sum(iterable, start)
+                if summed and any(isinstance(i, Tensor) for i in summed) and \
+                        all(isinstance(i, (Tensor, int, float)) and not isinstance(i, bool) for i in summed):
+                    total = args[1] if len(args) > 1 else kwargs.get("start", 0)  # sum of feature maps: 0 + a + b
+                    for i in summed:
+                        total = self.interp.binary(ast.Add(), total, i, node)
+                    return total
                 if items is None or any(i is UNKNOWN or isinstance(i, (dims.Expr, Tensor)) for i in items):
                     if name == "sum" and items is not None and all(isinstance(i, (int, dims.Expr)) for i in items):
                         total: Any = 0
@@ -1401,6 +1408,9 @@ class CallDispatcher:
                 return (result, result.derive(result.shape))
             return result
         if name in ("expand", "repeat"):
+            given = kwargs.get("repeats" if name == "repeat" else "size")
+            if not args and isinstance(given, (tuple, list)):
+                args = [given]  # x.repeat(repeats=(B, 1, 1)), x.expand(size=(B, -1, -1))
             sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
             if name == "expand":
                 return self.op(node, x, lambda s: _expand(s, sizes))
