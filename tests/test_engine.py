@@ -385,3 +385,20 @@ def test_the_input_made_float_still_tells_the_rank_and_a_flatten_of_one_channel(
     assert result.models[0].input_source == "inferred"
     assert not [f for f in result.findings if f.code in ("analysis-error", "view-invalid")]
     assert [tuple(r.output) for r in result.models[0].records if r.op == "Linear"] == [(dims.sym("BS"), 10)]
+
+
+def test_a_view_with_every_size_written_out_needs_no_input_shape() -> None:
+    """PointNet's ``torch.from_numpy(np.eye(k)...).view(1, k * k).repeat(B, 1)``: whatever the analysis cannot
+    see, a view to sizes all written out gives them (torch gives them or fails); one with -1 stays unknown."""
+    source = (
+        "import numpy as np\nimport torch\nimport torch.nn as nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        iden = torch.from_numpy(np.eye(3).flatten()).view(1, 3 * 3).repeat(x.size(0), 1)\n"
+        "        rest = torch.from_numpy(np.eye(3)).view(-1, 3)\n"
+        "        return x + iden, rest\n"
+    )
+    records = {r.op: r.output for r in cnnshape_ls.analyze(source, input="(2, 9)", model="Net()").models[0].records}
+    assert records["torch.from_numpy(np.eye(3).flatten()).view"] == (1, 9)
+    assert records["torch.from_numpy(np.eye(3).flatten()).view(1, 3 * 3).repeat"][1:] == (9,)
+    assert records["torch.from_numpy(np.eye(3)).view"] is None

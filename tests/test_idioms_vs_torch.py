@@ -5,7 +5,8 @@
 - ``weight_norm`` / ``spectral_norm``: shapes unchanged, the parameter count as ``parameters()`` gives it;
 - ``torch.arange`` / ``torch.linspace`` of numbers, whose ``.item()`` values pick layers;
 - ``F.max_poolNd(..., return_indices=True)`` then ``F.max_unpoolNd`` (SegNet's decoder);
-- ``sum()`` of branch outputs and ``Tensor.repeat(repeats=...)`` (HRNet's fusion, a ViT's class token).
+- ``sum()`` of branch outputs and ``Tensor.repeat(repeats=...)`` (HRNet's fusion, a ViT's class token);
+- ``.values`` / ``.indices`` of ``max``, ``topk`` and ``sort``, ``torch.eye``, ``torch.Tensor(out, in)``.
 """
 
 from __future__ import annotations
@@ -224,6 +225,39 @@ def test_sum_of_branches_and_keyword_repeat(channels: list[int], generator: bool
     else:
         wanted = "cat-mismatch" if "Sizes of tensors must match" in truth["error"] else "add-mismatch"
         assert errors and errors[0]["code"] == wanted, (truth["error"], errors)
+
+
+@SETTINGS
+@given(rank=st.integers(1, 3), data=st.data())
+def test_values_indices_topk_eye_and_legacy_tensor(rank: int, data) -> None:
+    """``x.max(dim=d).values``, ``topk(k, dim)``, ``sort``, ``torch.eye`` (PointNet's T-Net) and a weight made
+    by ``torch.Tensor(out, in)`` (a noisy linear layer), against torch."""
+    shape = (2, *(data.draw(st.integers(1, 4)) for _ in range(rank)))
+    dim = data.draw(st.integers(-rank - 1, rank))
+    k = data.draw(st.integers(0, 5))
+    pick = data.draw(st.sampled_from(["values", "indices", "[0]", "[1]"]))
+    op = data.draw(st.sampled_from([f"x.max(dim={dim})", f"torch.min(x, {dim})", f"x.topk({k}, dim={dim})",
+                                    f"torch.topk(x, k={k}, dim={dim})", f"x.sort(dim={dim})"]))
+    got = f"{op}{pick}" if pick.startswith("[") else f"{op}.{pick}"
+    n = data.draw(st.integers(1, 3))
+    source = (
+        "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        f"        self.weight = nn.Parameter(torch.Tensor({n}, {shape[-1]}))\n"
+        "    def forward(self, x):\n"
+        f"        y = {got}.float()\n"
+        f"        eye = torch.eye({n}, device=x.device).flatten().unsqueeze(0).repeat(x.size(0), 1)\n"
+        "        return torch.cat([y.flatten(), F.linear(x, self.weight).flatten(), eye.flatten()])\n"
+    )
+    model, errors = analysed(source, shape)
+    truth = cpu_truth(source, shape)
+    if truth["ok"]:
+        assert not errors, errors
+        assert model["output"] in (None, truth["output"]), f"ours {model['output']}, torch {truth['output']}\n{source}"
+        if -rank - 1 <= dim <= rank and ("topk" not in op or k <= shape[dim]):
+            assert model["output"] == truth["output"], f"ours {model['output']}, torch {truth['output']}\n{source}"
 
 
 @SETTINGS

@@ -74,6 +74,7 @@ REDUCTIONS = {"mean", "sum", "amax", "amin", "prod", "std", "var", "norm", "logs
               "argmax", "argmin", "all", "any", "count_nonzero"}
 REDUCTIONS_WITH_INDICES = {"max", "min", "median", "mode"}
 CREATORS = {"zeros", "ones", "randn", "rand", "empty", "full", "randint", "zeros_like", "ones_like", "randn_like",
+            "eye", "Tensor", "FloatTensor", "from_numpy", "as_tensor",
             "rand_like", "empty_like", "full_like", "tensor", "arange", "linspace"}
 REPARAMETRISATIONS = ("weight_norm", "spectral_norm")
 _CONV_F = ("weight", "bias", "stride", "padding", "dilation", "groups")
@@ -154,6 +155,22 @@ def _as_integers(rule: LayerRule, call: Call, error: ShapeError) -> Out:
         except ShapeError as again:
             error = again
     return None
+
+
+def _top(shape: tuple, name: str, args: list[Any], kwargs: dict[str, Any]) -> tuple:
+    """``topk(k, dim=-1)`` keeps k along dim; ``sort(dim=-1)`` keeps the shape."""
+    if name == "sort":
+        return shape
+    k = args[0] if args else kwargs.get("k")
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", -1)
+    if not isinstance(k, int) or isinstance(k, bool) or not isinstance(dim, int) or not shape \
+            or not -len(shape) <= dim < len(shape):
+        raise CannotTell("topk")
+    axis = dim % len(shape)
+    size = shape[axis]
+    if isinstance(size, int) and not 0 <= k <= size:
+        raise CannotTell("k out of range")  # torch's "selected index k out of range"
+    return (*shape[:axis], k, *shape[axis + 1:])
 
 
 def _floored(value: Any) -> Any:
@@ -1320,6 +1337,16 @@ class CallDispatcher:
                 return data  # torch.tensor([h2 - h1]) is used as a number (F.pad amounts)
             if isinstance(data, (list, tuple)) and _numbers(data) and len(data) <= MAX_VALUES:
                 return Tensor((len(data),), values=tuple(data))
+        if name == "eye":  # eye(n) is (n, n), eye(n, m) is (n, m)
+            rows = args[0] if args else kwargs.get("n")
+            cols = args[1] if len(args) > 1 else kwargs.get("m", rows)
+            sizes = (rows, cols)
+            ok = all(isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) for v in sizes)
+            return Tensor(sizes if ok else None)
+        if name in ("from_numpy", "as_tensor"):
+            return Tensor(None)  # a tensor of data the analysis does not see: its shape unknown
+        if name in ("Tensor", "FloatTensor") and not all(isinstance(a, (int, dims.Expr)) for a in args):
+            return Tensor(None)  # the legacy constructor of data, not of sizes
         if name in ("arange", "linspace"):
             made = _arange(args, kwargs) if name == "arange" else _linspace(args, kwargs)
             if made is not None:
@@ -1372,6 +1399,11 @@ class CallDispatcher:
             sizes = list(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else list(args)
             if "shape" in kwargs and isinstance(kwargs["shape"], (tuple, list)):
                 sizes = list(kwargs["shape"])
+            if x.shape is None and x.taint is None and sizes and all(
+                    isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) and v != -1 for v in sizes) \
+                    and all(not isinstance(v, int) or v >= 0 for v in sizes):
+                # every size written out: whatever came in, what comes out (if torch runs it) is that
+                return self.record_op(node, [x], Tensor(tuple(sizes)))
             return self.view(x, sizes, node)
         if name in ("view_as", "reshape_as", "expand_as", "type_as") and args and isinstance(args[0], Tensor):
             if name == "type_as":
@@ -1407,6 +1439,9 @@ class CallDispatcher:
             if name in REDUCTIONS_WITH_INDICES and dim is not None:
                 return (result, result.derive(result.shape))
             return result
+        if name in ("topk", "sort"):
+            result = self.op(node, x, lambda s: _top(s, name, args, kwargs))
+            return (result, result.derive(result.shape))
         if name in ("expand", "repeat"):
             given = kwargs.get("repeats" if name == "repeat" else "size")
             if not args and isinstance(given, (tuple, list)):

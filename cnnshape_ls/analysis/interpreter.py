@@ -742,6 +742,9 @@ class Interpreter:
             if name in owner.args.values:
                 return owner.args.values[name]
             return MethodOf(owner, name, node)
+        if isinstance(owner, tuple) and name in ("values", "indices") and len(owner) == 2 \
+                and all(isinstance(t, Tensor) for t in owner):
+            return owner[name == "indices"]  # torch's (values, indices) of max(dim=...), topk, sort
         if isinstance(owner, (Container, OpaqueModule, list, dict, str, tuple)):
             return MethodOf(owner, name, node)
         if owner is UNKNOWN:
