@@ -18,7 +18,16 @@ from hypothesis import strategies as st  # noqa: E402
 
 from cnnshape_ls.analysis.layers import RULES  # noqa: E402
 
-from torch_rules_harness import Case, Module, _rule_value, _torch_value, check, near, positional_count  # noqa: E402
+from torch_rules_harness import (  # noqa: E402
+    Case,
+    Module,
+    _rule_value,
+    _torch_value,
+    check,
+    check_message,
+    near,
+    positional_count,
+)
 
 pytestmark = pytest.mark.torch
 
@@ -211,6 +220,18 @@ def unpool_cases(draw) -> Case:
 @given(unpool_cases())
 def test_max_unpool(case: Case) -> None:
     check(case)
+
+
+@SETTINGS
+@given(n=st.sampled_from([1, 2, 3]), data=st.data())
+def test_max_unpool_indices_of_another_shape(n: int, data) -> None:
+    """Indices that are not of the input's shape (a channel count changed between the pool and the unpool):
+    torch's words on cpu, a 1-D unpool showing both shapes with a trailing 1."""
+    x = (2, *(data.draw(st.integers(1, 3)) for _ in range(n + 1)))
+    axis = data.draw(st.integers(1, n + 1))
+    indices = tuple(d + data.draw(st.integers(1, 2)) if i == axis else d for i, d in enumerate(x))
+    kwargs = {"kernel_size": data.draw(st.integers(1, 3))}
+    assert check_message(Case(f"MaxUnpool{n}d", kwargs, [x, indices], dtype=(None, torch.long), device="cpu"))
 
 
 DRAWN = {"RNN", "LSTM", "GRU", "MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder",

@@ -6,6 +6,16 @@ from .. import dims
 from .base import SPATIAL_AXES, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
 
 
+def _check_indices(x: tuple, indices: tuple | None, n: int) -> None:
+    """The indices must have the input's shape (a 1-D unpool shows both with a trailing 1, as it runs 2-D)."""
+    known = isinstance(indices, tuple) and all(isinstance(d, int) for d in (*x, *indices))
+    if not known or len(x) != n + 2:
+        raise CannotTell("indices")  # unknown, or unbatched: torch batches it first and prints that
+    shown = [fmt_shape((*t, 1) if n == 1 else t) for t in (x, indices)]
+    raise ShapeError("add-mismatch", f"Expected shape of indices to be same as that of the input tensor ({shown[0]}) "
+                     f"but got indices tensor with shape: {shown[1]}")
+
+
 def unpool(n: int):
     axes = SPATIAL_AXES[n]
 
@@ -15,7 +25,7 @@ def unpool(n: int):
         if len(x) not in (n + 1, n + 2):
             raise ShapeError("rank-mismatch", f"Expected {n + 1}D or {n + 2}D input, got {fmt_shape(x)}")
         if len(call.inputs) > 1 and call.inputs[1] != x:
-            raise CannotTell("indices")  # unknown, or of another shape than the input: torch refuses those
+            _check_indices(x, call.inputs[1], n)
         kernel = a.ints("kernel_size", n)
         stride = kernel if a.get("stride") is None else a.ints("stride", n)
         padding = a.ints("padding", n)
