@@ -536,7 +536,8 @@ class CallDispatcher:
                 return {"int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round}[name](*args)
             if name in ("min", "max", "sum", "any", "all"):
                 items = it(args[0]) if len(args) == 1 else list(args)
-                summed = it(args[0]) if name == "sum" and args else None  # sum(iterable, start)
+                # sum(iterable, start) takes its items from the first argument only
+                summed = (items if len(args) == 1 else it(args[0])) if name == "sum" and args else None
                 if summed and any(isinstance(i, Tensor) for i in summed) and \
                         all(isinstance(i, (Tensor, int, float)) and not isinstance(i, bool) for i in summed):
                     total = args[1] if len(args) > 1 else kwargs.get("start", 0)  # sum of feature maps: 0 + a + b

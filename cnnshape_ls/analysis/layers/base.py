@@ -186,6 +186,12 @@ def fmt_shape(shape: Out) -> str:
     return "[" + ", ".join(dims.to_text(d) for d in shape) + "]"
 
 
+def ntuple(value: Any, n: int) -> tuple:
+    """What a module stores of a size argument: torch's ``_ntuple(n)`` keeps a sequence as it is and
+    repeats anything else ``n`` times."""
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
+
+
 def check_rank(x: Shape, ranks: tuple[int, ...], message: str) -> None:
     if len(x) not in ranks:
         raise ShapeError("rank-mismatch", message)

@@ -14,6 +14,7 @@ from .base import (
     check_rank,
     dropped_note,
     fmt_shape,
+    ntuple,
     rank_message,
     window,
     window_explain,
@@ -44,11 +45,6 @@ def _weight_shape(out_c: dims.Dim, in_c: dims.Dim | None, groups: int, kernel: t
     return fmt_shape((out_c, per_group, *kernel))
 
 
-def as_tuple(value, n: int) -> tuple:
-    """What the module stores: torch's ``_ntuple(n)`` keeps a sequence as it is and repeats anything else."""
-    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * n
-
-
 def _check_lengths(a: Args, n: int, names: tuple[str, ...], x: tuple | None = None) -> None:
     """torch's check, when the layer runs, that each of ``names`` has one value or one per axis of the weight.
 
@@ -66,7 +62,7 @@ def _check_lengths(a: Args, n: int, names: tuple[str, ...], x: tuple | None = No
             raise CannotTell(name)
         if axes == n and not isinstance(value, (list, tuple)) or isinstance(value, str) or value is None:
             continue  # one value repeated for each axis: the right length
-        stored = as_tuple(value, n)
+        stored = ntuple(value, n)
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in stored):
             if axes != n:
                 raise CannotTell(name)
@@ -105,7 +101,7 @@ def _check_weight(a: Args, n: int, transposed: bool, lazy: bool) -> None:
     groups = _groups(a)
     if not any_float(groups, a.get("in_channels"), a.get("out_channels"), a.get("kernel_size")):
         return
-    kernel = as_tuple(a.get("kernel_size"), n)
+    kernel = ntuple(a.get("kernel_size"), n)
     if lazy:  # the weight waits for the input; the constructor allocates nothing
         if any_float(groups, a.get("out_channels"), kernel):
             raise CannotTell("a float argument of a lazy layer")
@@ -126,7 +122,7 @@ def _check_parsed_conv(a: Args, n: int) -> None:
     names = ("stride", "padding", "dilation")
     if not any_float(a.get("stride"), a.get("padding"), a.get("dilation")):
         return
-    stored = {name: a.get(name) if isinstance(a.get(name), str) else as_tuple(a.get(name), n) for name in names}
+    stored = {name: a.get(name) if isinstance(a.get(name), str) else ntuple(a.get(name), n) for name in names}
     if stored["padding"] == "same" and any(s != 1 for s in stored["stride"]):
         raise ShapeError("bad-argument", "padding='same' is not supported for strided convolutions")
     first = next((name for name in names if isinstance(stored[name], tuple) and stored[name]
@@ -269,7 +265,7 @@ def conv_transpose(n: int, lazy: bool = False):
         _check_groups(_groups(a), None if lazy else _size_or_float(a, "in_channels"),
                       _size_or_float(a, "out_channels"))
         _check_weight(a, n, True, lazy)
-        check_parsed(name, [(arg, position, as_tuple(a.get(arg), n)) for arg, position in
+        check_parsed(name, [(arg, position, ntuple(a.get(arg), n)) for arg, position in
                             (("stride", 4), ("padding", 5), ("output_padding", 6), ("dilation", 8))])
         groups = a.int("groups")
         out_c = a.dim("out_channels")

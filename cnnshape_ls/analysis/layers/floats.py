@@ -25,10 +25,6 @@ def is_float(value: Any) -> bool:
     return isinstance(value, float)
 
 
-def _has_float(value: Any) -> bool:
-    return is_float(value) or (isinstance(value, (list, tuple)) and any(is_float(v) for v in value))
-
-
 def _is_size(value: Any) -> bool:
     return isinstance(value, (int, dims.Expr)) and not isinstance(value, bool)
 
@@ -69,7 +65,7 @@ def check_parsed(function: str, arguments: list[tuple[str, int, Any]]) -> None:
             kind = "not float" if is_float(value) else "but found element of type float at pos 0"
             raise float_error(f"{function}(): argument '{name}' (position {position}) must be tuple of ints, {kind}",
                               name, first)
-    if any(_has_float(value) for _, _, value in arguments):
+    if any_float(*(value for _, _, value in arguments)):
         raise CannotTell("a float inside a tuple")
 
 

@@ -7,6 +7,12 @@ from ..dims import Dim
 from .base import Args, Call, CannotTell, LayerRule, Out, Shape, ShapeError, fmt_shape
 from .floats import check_scalar_allocation, float_error, is_float
 
+BN_SIG = ("num_features", "eps", "momentum", "affine", "track_running_stats")
+BN_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
+IN_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False}
+LAZY_IN_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
+"""Unlike InstanceNorm, LazyInstanceNorm is affine and tracks running statistics by default."""
+
 
 def _check_norm_allocation(a: Args) -> bool:
     """_NormBase allocates weight and bias (affine), then the running statistics: a float count fails there.
@@ -19,12 +25,6 @@ def _check_norm_allocation(a: Args) -> bool:
     if a.flag("track_running_stats"):
         check_scalar_allocation("zeros", count, "num_features")
     return True
-
-BN_SIG = ("num_features", "eps", "momentum", "affine", "track_running_stats")
-BN_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
-IN_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False}
-LAZY_IN_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
-"""Unlike InstanceNorm, LazyInstanceNorm is affine and tracks running statistics by default."""
 
 
 def batch_norm(n: int | None, lazy: bool = False):

@@ -13,6 +13,7 @@ from .base import (
     check_rank,
     dropped_note,
     fmt_shape,
+    ntuple,
     window,
     window_explain,
 )
@@ -60,7 +61,7 @@ def _check_parsed(a, n: int, kind: str) -> None:
     if not isinstance(indices, bool):
         raise CannotTell("return_indices")
     if kind == "avg" and n == 1:
-        values = {name: tuple(v) if isinstance(v, (list, tuple)) else (v,) for name, v in values.items()}
+        values = {name: ntuple(v, 1) for name, v in values.items()}
     function = f"{kind}_pool{n}d" + ("_with_indices" if indices else "")
     check_parsed(function, [(name, position, values[name]) for position, name in enumerate(names, start=2)])
 
