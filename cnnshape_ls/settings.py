@@ -1,11 +1,15 @@
 """Settings: one set of names read from pyproject.toml, initializationOptions and workspace/configuration.
 
 Later sources win. A bad value gets one clear message and the default, never an
-exception. Used by the language server and the command line alike.
+exception. The one reader of settings: the language server and the command line
+(which puts its flags on top) both call :func:`settings_for`. Names are the
+contract's (``batchName``, ``verify.timeoutSeconds``); the snake_case spelling
+TOML files often use (``batch_name``) means the same.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +18,10 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    tomllib = None
+    try:
+        import tomli as tomllib
+    except ImportError:
+        tomllib = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ FIELDS: dict[str, tuple[str, type | tuple, str]] = {
     "workspaceTrusted": ("workspace_trusted", bool, "true or false"),
 }
 CHOICES = {"hints.style": ("comment", "arrow")}
+PYTHON_NAMES = ("batchName",)  # written into shapes: must be a name such as BS
 NUMBERS = ("verify.timeoutSeconds", "verify.delayMs", "verify.memoryMb")  # positive; a delay may be 0
 
 
@@ -60,12 +68,17 @@ def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(section, dict):
         return out
     for key, value in section.items():
-        name = f"{prefix}{key}"
+        name = f"{prefix}{camel_case(key)}"
         if isinstance(value, dict) and name != "input":
             out.update(flatten(value, name + "."))
         else:
             out[name] = value
     return out
+
+
+def camel_case(key: Any) -> Any:
+    """``batch_name`` -> ``batchName``: pyproject.toml tables are often written in snake_case."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
 
 
 def merge(base: Settings, section: Any, origin: str) -> Settings:
@@ -92,6 +105,9 @@ def merge(base: Settings, section: Any, origin: str) -> Settings:
         if name in CHOICES and value not in CHOICES[name]:
             problems.append(f"{origin}: cnnshape.{name} should be {wanted}, got {value!r}; using the default")
             continue
+        if name in PYTHON_NAMES and not value.isidentifier():
+            problems.append(f"{origin}: cnnshape.{name} should be {wanted}, got {value!r}; using the default")
+            continue
         if name == "input" and isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
             problems.append(f"{origin}: cnnshape.input table values should be shape strings; using the default")
             continue
@@ -102,37 +118,59 @@ def merge(base: Settings, section: Any, origin: str) -> Settings:
     return replace(base, problems=tuple(problems), **changes)
 
 
-def find_pyproject(start: Path, stop: Path | None = None) -> Path | None:
-    """The nearest pyproject.toml at or above ``start`` (not above ``stop``)."""
+Tables = dict[Path, tuple[Any, str | None]]
+"""pyproject.toml files already read: their ``[tool.cnnshape]`` table and why it could not be read."""
+
+
+def read_table(path: Path, tables: Tables | None = None) -> tuple[Any, str | None]:
+    """The ``[tool.cnnshape]`` table of one pyproject.toml (``None`` without one), or why it cannot be read."""
+    if tables is not None and path in tables:
+        return tables[path]
+    found: tuple[Any, str | None] = (None, None)
+    if tomllib is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+            tool = data.get("tool")
+            found = (tool.get("cnnshape") if isinstance(tool, dict) else None, None)
+        except (OSError, ValueError) as err:
+            found = (None, f"{path}: cannot read [tool.cnnshape]: {err}")
+    if tables is not None:
+        tables[path] = found
+    return found
+
+
+def find_pyproject(start: Path, stop: Path | None = None, tables: Tables | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` (not above ``stop``) with a ``[tool.cnnshape]`` table,
+    or that cannot be read; one without the table is passed over, as ruff does for ``[tool.ruff]``."""
     folder = start if start.is_dir() else start.parent
     for candidate in (folder, *folder.parents):
         path = candidate / "pyproject.toml"
-        if path.is_file():
+        if path.is_file() and read_table(path, tables) != (None, None):
             return path
         if stop is not None and candidate == stop:
             break
     return None
 
 
-def from_pyproject(path: Path | None, base: Settings | None = None) -> Settings:
+def from_pyproject(path: Path | None, base: Settings | None = None, tables: Tables | None = None) -> Settings:
     base = base or Settings()
     if path is None or tomllib is None:
         return base
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, ValueError) as err:
-        return replace(base, problems=base.problems + (f"{path}: cannot read [tool.cnnshape]: {err}",))
-    section = data.get("tool", {}).get("cnnshape")
+    section, problem = read_table(path, tables)
+    if problem is not None:
+        return replace(base, problems=base.problems + (problem,))
     return merge(base, section, str(path)) if section is not None else base
 
 
 def settings_for(document: Path | None, init_options: Any = None, client_section: Any = None,
-                 stop: Path | None = None) -> Settings:
-    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration."""
+                 stop: Path | None = None, tables: Tables | None = None) -> Settings:
+    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration.
+
+    ``tables`` keeps the pyproject.toml files read, for a caller asking for many documents (the command line)."""
     settings = Settings()
     if document is not None:
-        settings = from_pyproject(find_pyproject(document, stop), settings)
+        settings = from_pyproject(find_pyproject(document, stop, tables), settings, tables)
     if isinstance(init_options, dict) and "cnnshape" in init_options:
         init_options = init_options["cnnshape"]
     settings = merge(settings, init_options, "initializationOptions")

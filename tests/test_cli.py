@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import cnnshape_ls
+from cnnshape_ls.analysis.edits import LineIndex, apply_edits, apply_fixes
 from cnnshape_ls.analysis.findings import Edit, Fix, Span
 from cnnshape_ls.cli import files as cli_files
-from cnnshape_ls.cli import main
-from cnnshape_ls.cli.edits import LineIndex, apply_edits, apply_fixes
+from cnnshape_ls.cli import main, serve_main
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -423,9 +423,12 @@ def test_serve_starts_the_language_server(monkeypatch) -> None:
     import cnnshape_ls.server as server
 
     seen = []
-    monkeypatch.setattr(server, "run", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(server, "run", lambda tcp: seen.append(tcp) or 0)
     assert main(["serve", "--tcp", "127.0.0.1:0"]) == 0
-    assert seen == [["--tcp", "127.0.0.1:0"]]
+    assert main(["serve"]) == 0
+    assert serve_main(["--tcp", ":2087"]) == 0
+    assert seen == ["127.0.0.1:0", None, ":2087"]  # both commands parse the options once, the same way
+    assert main(["serve", "--tcp", "localhost"]) == 2  # no port: a usage error, before any server starts
 
 
 def test_pre_commit_hooks_file() -> None:

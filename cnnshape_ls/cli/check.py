@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import os
 import sys
@@ -21,10 +20,12 @@ from typing import IO, Any, TypeVar
 
 from .. import analyze
 from ..analysis import Options, analyze_source, dims
+from ..analysis.edits import apply_fixes, fixes_to_apply, odd_line_breaks
 from ..analysis.findings import LayerRecord, shape_text
+from ..analysis.imports import FileModuleLoader, ProjectRoots
 from ..analysis.result import Analysis, ModelResult
+from ..settings import Tables, settings_for
 from . import files
-from .edits import apply_fixes, fixes_to_apply, odd_line_breaks
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 PARALLEL_THRESHOLD = 4
@@ -136,17 +137,17 @@ def build_requests(args: argparse.Namespace, *, fix: bool = False,
     """The files named by ``args.paths`` as requests, each with its ``[tool.cnnshape]`` settings; and path errors."""
     stderr = stderr or sys.stderr
     found, errors = files.collect(args.paths)
-    finder = files.SettingsFinder()
-    roots = files.ProjectRoots()
-    warned: set[Path] = set()
+    tables: Tables = {}  # each pyproject.toml read once
+    roots = ProjectRoots()
+    warned: set[str] = set()
     requests = []
     for source in found:
-        settings = finder.for_file(source.path)
-        if settings.problems and settings.config_path not in warned:
-            warned.add(settings.config_path)
-            for problem in settings.problems:
+        settings = settings_for(source.path.resolve(), tables=tables)  # as the language server reads them
+        for problem in settings.problems:
+            if problem not in warned:
+                warned.add(problem)
                 print(f"cnnshape: warning: {problem}", file=stderr)
-        batch = args.batch_name or settings.batch_name or "BS"
+        batch = args.batch_name or settings.batch_name
         requests.append(Request(str(source.path), source.display, source.explicit, args.input, args.model, batch,
                                 settings.input, fix, str(roots.for_file(source.path))))
     return requests, errors
@@ -162,15 +163,9 @@ def analyse_text(text: str, request: Request) -> Analysis:
     return analyze_source(text, request.display, options)
 
 
-def module_loader(root: str | None) -> Any:
-    """A loader for the workspace files a file imports, where the engine can follow imports; else ``None``."""
-    if root is None or "module_loader" not in {f.name for f in dataclasses.fields(Options)}:
-        return None
-    try:
-        from ..analysis.imports import FileModuleLoader
-    except ImportError:
-        return None
-    return FileModuleLoader(roots=(Path(root),))
+def module_loader(root: str | None) -> FileModuleLoader | None:
+    """A loader for the files of the project a file imports; ``None`` without a project folder."""
+    return None if root is None else FileModuleLoader(roots=(Path(root),))
 
 
 def check_file(request: Request) -> Outcome:
@@ -186,7 +181,7 @@ def check_file(request: Request) -> Outcome:
         elif request.fix:
             original = source.text
             for _ in range(MAX_FIX_PASSES):
-                new_text, applied = apply_fixes(source.text, fixes_to_apply(analysis))
+                new_text, applied = apply_fixes(source.text, fixes_to_apply(source.text, analysis.diagnostics))
                 if not applied or new_text == source.text:
                     break
                 outcome.fixes_applied += applied

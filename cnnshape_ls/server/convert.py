@@ -48,6 +48,11 @@ def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding, batch_n
     )
 
 
+def diagnostics(codec: PositionCodec, lines: list[str], findings: list[Finding],
+                batch_name: str = "BS") -> list[types.Diagnostic]:
+    return [diagnostic(codec, lines, f, batch_name) for f in findings]
+
+
 def text_edit(codec: PositionCodec, lines: list[str], edit: Edit) -> types.TextEdit:
     return types.TextEdit(range=to_range(codec, lines, edit.span), new_text=edit.new_text)
 

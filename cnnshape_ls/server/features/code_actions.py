@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ...analysis.findings import Edit, Span
-from ...views import annotate_edits
+from ...analysis.edits import fixes_to_apply
+from ...views import CannotAnnotate, annotate_edits
 from ..convert import diagnostic, workspace_edit
 
 FIX_ALL = "source.fixAll.cnnshape"
@@ -13,14 +13,17 @@ ANNOTATE = "source.annotate.cnnshape"
 
 
 def annotate_edit(ls, uri: str, view) -> types.WorkspaceEdit:
-    edits = [Edit(Span(line, start, line, end), text)
-             for line, start, end, text in annotate_edits(view.analysis, view.lines, view.settings.batch_name)]
+    """The ``# out:`` comments ``cnnshape annotate`` writes (none in a buffer that does not tokenize)."""
+    try:
+        edits = [e.edit for e in annotate_edits(view.analysis, view.text, view.settings.batch_name)]
+    except CannotAnnotate:
+        edits = []
     return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
 
 
 def fix_all_edit(ls, uri: str, view) -> types.WorkspaceEdit | None:
-    edits = [edit for f in view.findings if f.fixes and f.severity in ("error", "warning")
-             for edit in f.fixes[0].edits]
+    """The fixes ``cnnshape check --fix`` applies (one pass of it)."""
+    edits = [edit for fix in fixes_to_apply(view.text, view.findings) for edit in fix.edits]
     if not edits:
         return None
     return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
