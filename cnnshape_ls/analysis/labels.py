@@ -94,15 +94,23 @@ def _records_by_line(model: ModelResult) -> dict[int, list[LayerRecord]]:
 
 def pass_outputs(records: list[LayerRecord]) -> list:
     """What a line ends with, once per time it runs: a loop or a constructor in a loop runs it again
-    (the same call recurs), while nested calls on one line run once and end with the outermost."""
+    (the same call recurs), while nested calls on one line run once and end with the outermost. Layers
+    listed in a container have no call position: they run again when the same layer recurs or when the
+    line's layers now belong to another container (the same block line, built in another instance)."""
     finals: list = []
     seen: set[tuple] = set()
     last = None
+    container: str | None = None
     for record in records:
-        key = (record.op, record.column, record.end_column)
-        if not record.end_column:  # no position (a layer of an imported block): its name tells it apart
-            key += (record.path,)
-        if key in seen and last is not None:
+        if record.end_column:
+            key: tuple = (record.op, record.column, record.end_column)
+            again = key in seen
+        else:
+            owner = (record.path or "").rpartition(".")[0]
+            key = (record.op, record.path)
+            again = key in seen or (container is not None and owner != container)
+            container = owner
+        if again and last is not None:
             finals.append(last)
             seen.clear()
         seen.add(key)
