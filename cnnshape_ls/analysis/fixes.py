@@ -13,7 +13,8 @@ from typing import Any
 
 from . import dims
 from .findings import Edit, Finding, Fix, Span
-from .layers import ShapeError
+from .layers import RULES, Args, Call, CannotTell, ShapeError
+from .tensor_ops import broadcast
 from .trace import Trace
 from .values import Container, Layer, Tensor
 
@@ -81,8 +82,6 @@ def _named_fix(trace: Trace, error: ShapeError, layer: Layer, node: ast.AST, oth
 
 def _fits(layer: Layer, name: str, value: Any) -> bool:
     """Whether ``layer`` would accept the input it saw with ``name`` set to ``value``."""
-    from .layers import Args, Call, CannotTell
-
     args = Args(layer.args.op, {**layer.args.values, name: value})
     try:
         layer.rule.infer(Call(args, [layer.seen]))
@@ -176,8 +175,6 @@ RANKED = re.compile(r"^(BatchNorm|InstanceNorm|LazyBatchNorm|LazyInstanceNorm|Dr
 def rank_fix(trace: Trace, layer: Layer, first: Tensor) -> Fix | None:
     """``BatchNorm1d`` fed an image: the variant of the layer made for the input's rank (these layers keep
     the shape, so nothing after them changes)."""
-    from .layers import RULES, Call, CannotTell
-
     found = RANKED.match(layer.rule.op)
     shape = first.shape
     if found is None or shape is None or not isinstance(layer.node, ast.Call):
@@ -646,9 +643,6 @@ def branch_fix(trace: Trace, a: Tensor | None, b: Tensor | None) -> tuple[Fix, L
     """``out + shortcut`` whose sizes differ: the branch whose convolution changed the size it was given,
     while the other branch kept that size, gets the padding that keeps it too. Where a block is built
     several times, the new padding must keep the size in every copy."""
-    from .layers import CannotTell
-    from .tensor_ops import broadcast
-
     if a is None or b is None or a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
         return None
     culprits = []
@@ -689,8 +683,6 @@ def branch_fix(trace: Trace, a: Tensor | None, b: Tensor | None) -> tuple[Fix, L
 
 
 def _output(layer: Layer, changes: dict) -> tuple | None:
-    from .layers import Args, Call, CannotTell
-
     try:
         out = layer.rule.infer(Call(Args(layer.args.op, {**layer.args.values, **changes}), [layer.seen]))
     except (ShapeError, CannotTell, TypeError):
