@@ -54,11 +54,6 @@ class LineHint:
         return tooltip(self.records, self.batch_name, self.shapes)
 
 
-def is_concrete(shape: tuple | None) -> bool:
-    return shape is not None and all(isinstance(d, int) or (isinstance(d, dims.Expr) and len(d.symbols()) == 1
-                                                            and not d.symbols() - {"BS"}) for d in shape)
-
-
 def hint_style_label(shape: tuple, style: str, batch_name: str) -> str:
     text = rename_batch(shape_text(shape), batch_name)
     return f"→ {text}" if style == "arrow" else f"# out: {text}"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 import cnnshape_ls
-from cnnshape_ls.analysis.edits import LineIndex, apply_edits, apply_fixes
-from cnnshape_ls.analysis.findings import Edit, Fix, Span
+from cnnshape_ls.analysis.edits import LineIndex, apply_edits, apply_fixes, fixes_to_apply
+from cnnshape_ls.analysis.findings import Edit, Finding, Fix, Span
 from cnnshape_ls.cli import files as cli_files
 from cnnshape_ls.cli import main, serve_main
 
@@ -398,6 +398,20 @@ def test_apply_fixes_is_all_or_nothing() -> None:
     clashing = Fix("clash", [Edit(Span(2, 4, 2, 5), "20"), Edit(Span(1, 4, 1, 5), "30")])
     separate = Fix("separate", [Edit(Span(2, 0, 2, 1), "z")])
     assert apply_fixes(text, [first, clashing, separate]) == ("x = 10\nz = 2\n", 2)
+
+
+def test_fix_all_chooses_the_preferred_fix_of_errors_and_warnings() -> None:
+    """What both fix-all (the editor) and --fix apply: one function, tested here on its own."""
+    text = "x = 1\ny = 2\nz = 3\n"
+    first = Fix("first", [Edit(Span(1, 4, 1, 5), "10")])
+    clashing = Fix("clash", [Edit(Span(2, 4, 2, 5), "20"), Edit(Span(1, 4, 1, 5), "30")])
+    warning = Fix("warning", [Edit(Span(3, 4, 3, 5), "30")])
+    findings = [Finding(Span(1, 4, 1, 5), "error", "a", "", [first, Fix("alternative", [])]),
+                Finding(Span(1, 4, 1, 5), "error", "b", "", [first]),  # the same fix on another finding
+                Finding(Span(2, 4, 2, 5), "error", "c", "", [clashing]),
+                Finding(Span(2, 0, 2, 0), "information", "d", "", [Fix("note", [Edit(Span(2, 0, 2, 1), "w")])]),
+                Finding(Span(3, 4, 3, 5), "warning", "stale-comment", "", [warning])]
+    assert fixes_to_apply(text, findings) == [first, warning]
 
 
 def test_line_index_counts_lines_as_python() -> None:

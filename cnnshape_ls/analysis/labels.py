@@ -14,7 +14,6 @@ the engine checks written comments with it.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -63,17 +62,18 @@ def symbol_count(shape: tuple | None) -> int:
 
 def line_labels(models: Iterable[ModelResult]) -> dict[int, LineLabel]:
     """The label of each line that applies or defines a layer whose last output is fully known."""
-    best: dict[int, tuple[int, ModelResult, list[LayerRecord]]] = {}
+    best: dict[int, tuple[ModelResult, list[LayerRecord]]] = {}
     for model in models:
         for line, records in _records_by_line(model).items():
             last = records[-1].output
             if last is None or any(d is None for d in last):
                 continue
-            score = symbol_count(last)
-            if line not in best or score < best[line][0]:
-                best[line] = (score, model, records)
+            taken = best.get(line)
+            # scored only where two models run the line (a block and the model that builds it): most lines, one
+            if taken is None or symbol_count(last) < symbol_count(taken[1][-1].output):
+                best[line] = (model, records)
     labels = {}
-    for line, (_, model, records) in sorted(best.items()):
+    for line, (model, records) in sorted(best.items()):
         calls = [r for r in records if r.line == line]
         # a call line ends with the last output of each run; a definition line with each instance's output
         shapes = _distinct(pass_outputs(calls) if calls else [r.output for r in records])
@@ -82,8 +82,11 @@ def line_labels(models: Iterable[ModelResult]) -> dict[int, LineLabel]:
 
 
 def _records_by_line(model: ModelResult) -> dict[int, list[LayerRecord]]:
+    uses: dict[str, int] = {}
+    for record in model.records:
+        if record.path:
+            uses[record.path] = uses.get(record.path, 0) + 1
     by_line: dict[int, list[LayerRecord]] = {}
-    uses = Counter(r.path for r in model.records if r.path)
     for record in model.records:
         by_line.setdefault(record.line, []).append(record)
         # a layer defined in __init__ and used once also gets a label where it is defined
