@@ -33,7 +33,7 @@ from .inputs import (
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .result import Analysis, ModelResult
-from .source import OUT_COMMENT, SourceFile, parse_tolerant
+from .source import OUT_COMMENT, ForeignFile, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
     NOT_COUNTED,
@@ -245,8 +245,9 @@ class ImportContext:
             return None
         self.texts[key] = hash(text)
         src = parse_tolerant(text, key)
+        origin = ForeignFile(key, src)
         for node in ast.walk(src.tree):
-            node._cnnshape_foreign = True  # type: ignore[attr-defined]  # its lines are another file's
+            node._cnnshape_foreign = origin  # type: ignore[attr-defined]  # its lines are another file's
         env = evaluate_module(src, self, key)
         self.modules[key] = env
         return env

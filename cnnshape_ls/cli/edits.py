@@ -18,13 +18,17 @@ from ..analysis.result import Analysis
 
 
 def fixes_to_apply(analysis: Analysis) -> list[Fix]:
-    """The preferred fix of each error, and the fix of each stale ``# out:`` comment, without repeats."""
+    """The preferred fix of each error, and the fix of each stale ``# out:`` comment, without repeats.
+
+    An error whose preferred fix edits another file (inside an imported block) is left alone: that file
+    changes only through an action the user picks (the editor's quick fix), never silently."""
     chosen: list[Fix] = []
     seen: set[tuple] = set()
     for finding in analysis.diagnostics:
-        if not finding.fixes or not (finding.severity == "error" or finding.code == "stale-comment"):
+        fixes = finding.local_fixes
+        if not fixes or not (finding.severity == "error" or finding.code == "stale-comment"):
             continue
-        fix = finding.fixes[0]
+        fix = fixes[0]
         key = tuple((e.span, e.new_text) for e in fix.edits)
         if key in seen:
             continue
