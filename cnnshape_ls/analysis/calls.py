@@ -466,7 +466,7 @@ class CallDispatcher:
             relocate(self.trace, finding)
             for fix in finding.fixes:  # a fix of another file says which, in its title too
                 places = sorted({f"{PurePath(e.path).name}, line {e.span.line}" for e in fix.edits if e.path})
-                if places and not fix.title.endswith(")"):
+                if places and not fix.title.endswith(f"({'; '.join(places)})"):
                     fix.title += f" ({'; '.join(places)})"
         drop_cascades(self.trace, self.deferred)
         self.deferred.clear()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ..convert import diagnostic
+from ..convert import OtherFiles, diagnostic, read_file
 
 
 def items(server, view) -> list[types.Diagnostic]:
     codec = server.workspace.position_codec
-    return [diagnostic(codec, view.lines, f, view.settings.batch_name) for f in view.findings]
+    others = OtherFiles(server.workspace.text_documents, read_file)
+    return [diagnostic(codec, view.lines, f, view.settings.batch_name, others) for f in view.findings]
 
 
 def publish(server, state, view) -> None:
