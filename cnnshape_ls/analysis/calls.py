@@ -927,8 +927,9 @@ class CallDispatcher:
                     self.anchor = call_line  # layers of an imported block show on the line that calls it
                 failed = self.trace.failed_elsewhere
                 try:
-                    if entering:
-                        with self.running_elsewhere(node, call_line):
+                    if entering:  # anchored on the call here, or where this file builds the block it applies
+                        here = node if node is not None or is_foreign(module.node) else module.node
+                        with self.running_elsewhere(here, call_line):
                             result = self.interp.call_function(forward, [module, *args], dict(kwargs))
                     else:
                         result = self.interp.call_function(forward, [module, *args], dict(kwargs))
@@ -1268,9 +1269,8 @@ class CallDispatcher:
         except CannotTell:
             out = None
         except ShapeError as error:
-            if node is not None and x.taint is None:
-                self.trace.report(error, node)
-            out = error.recover
+            finding = self.trace.report(error, node) if node is not None and x.taint is None else None
+            out = error.recover if finding is None or not finding.related else None
         for note in call.notes:
             if node is not None:
                 self.trace.note(node, note)
@@ -1308,7 +1308,8 @@ class CallDispatcher:
             shape = None
             if where is not None and x.taint is None:
                 finding = self.trace.report(error, where)
-                if make_fix is not None:
+                # an op of another file: what follows it there is unknown, so no fix here can be checked whole
+                if make_fix is not None and not finding.related:
                     fix = make_fix(x)
                     seen = self.op_fixes.setdefault(id(where), (finding, []))[1]
                     seen.append((fix, list(fix.edits) if fix is not None else []))
@@ -1319,7 +1320,7 @@ class CallDispatcher:
                     if fix is not None and not finding.fixes:
                         finding.fixes.append(fix)
                 recovered = make_fix.recover(x) if make_fix is not None and hasattr(make_fix, "recover") else None
-                shape = recovered
+                shape = recovered if not finding.related else None  # another file's op: unknown after it
         result = Tensor(shape, taint=finding if finding is not None else x.taint)
         if keep_flat and shape == x.shape:
             result.keep_flatten_of(x)
