@@ -51,6 +51,9 @@ class Trace:
 
     def span(self, node: ast.AST) -> Span:
         """Where ``node`` is, in the lines of the file it is in (an imported block's node: that file's)."""
+        found = self.source.spans.get(node)
+        if found is not None:  # the common case: a node of this file, seen before (never another file's)
+            return found
         origin = self.elsewhere(node)
         source = origin.source if origin is not None else self.source
         spans = source.spans
