@@ -263,3 +263,19 @@ def test_an_imported_blocks_own_mistake(tmp_path: Path, capsys) -> None:
                                 for e in error["workspace_fixes"][0]["edits"]])
     assert "nn.Conv2d(8, 4, 3)" in fixed
     assert torch_truth_of_files({"pair.py": fixed, "net.py": model}, "net.py", "Net()", [2, 3, 32, 32])["ok"]
+
+
+def test_a_package_names_the_other_file_from_the_importers_folder(tmp_path: Path, capsys, monkeypatch) -> None:
+    (tmp_path / "pyproject.toml").write_text("")
+    layers = tmp_path / "pkg" / "layers"
+    layers.mkdir(parents=True)
+    for folder in (tmp_path / "pkg", layers):
+        (folder / "__init__.py").write_text("")
+    (layers / "blocks.py").write_text(BLOCK)
+    (tmp_path / "pkg" / "net.py").write_text(USES_BLOCK.replace("from blocks import", "from .layers.blocks import"))
+    monkeypatch.chdir(tmp_path)
+    _, report = check_json(capsys, "pkg/net.py")
+    (error,) = [d for d in report["files"][0]["diagnostics"] if d["severity"] == "error"]
+    assert error["message"].startswith("In layers/blocks.py, line 7: ")
+    assert error["related"][0]["path"] == "pkg/layers/blocks.py"
+    assert error["workspace_fixes"][0]["title"] == "Change in_channels to 16 (layers/blocks.py, line 7)"

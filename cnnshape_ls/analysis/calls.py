@@ -8,7 +8,6 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from . import dims, tensor_ops
@@ -465,7 +464,7 @@ class CallDispatcher:
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)
             for fix in finding.fixes:  # a fix of another file says which, in its title too
-                places = sorted({f"{PurePath(e.path).name}, line {e.span.line}" for e in fix.edits if e.path})
+                places = sorted({f"{self.trace.shown(e.path)}, line {e.span.line}" for e in fix.edits if e.path})
                 if places and not fix.title.endswith(f"({'; '.join(places)})"):
                     fix.title += f" ({'; '.join(places)})"
         drop_cascades(self.trace, self.deferred)

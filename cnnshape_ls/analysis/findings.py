@@ -38,6 +38,8 @@ class Related:
     path: str
     span: Span
     message: str
+    shown: str = ""
+    """The other file as messages name it (relative to the analysed file's folder)."""
 
 
 @dataclass

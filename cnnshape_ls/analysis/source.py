@@ -78,6 +78,8 @@ class ForeignFile:
 
     path: str
     source: SourceFile
+    shown: str = ""
+    """How messages name it: relative to the analysed file's folder (``layers/blocks.py``)."""
 
 
 def foreign_file(node: Any) -> ForeignFile | None:

@@ -49,6 +49,14 @@ class Trace:
         origin = foreign_file(node)
         return origin if origin is not None and origin.source is not self.source else None
 
+    def shown(self, path: str) -> str:
+        """How messages and fix titles name another file: as seen from this file's folder where known."""
+        for finding in self.findings:
+            for related in finding.related:
+                if related.path == path:
+                    return related.shown
+        return PurePath(path).name
+
     def span(self, node: ast.AST) -> Span:
         """Where ``node`` is, in the lines of the file it is in (an imported block's node: that file's)."""
         found = self.source.spans.get(node)
@@ -99,10 +107,10 @@ class Trace:
         if origin is None:
             return self.add(Finding(self.span(where), severity, error.code, error.message))
         there = self.span(where)
-        name = PurePath(origin.path).name
+        name = origin.shown or PurePath(origin.path).name
         finding = Finding(anchor or self.anchor or there, severity, error.code,
                           f"In {name}, line {there.line}: {error.message}",
-                          related=[Related(origin.path, there, error.message)])
+                          related=[Related(origin.path, there, error.message, name)])
         if anchor is None and self.anchor is None:
             return finding  # no call of this file runs it: that file's problem, reported when it is analysed
         if severity == "error":
