@@ -85,8 +85,17 @@ def validate_report(report: dict) -> None:
                 _check_shape(layer["in"])
                 _check_shape(layer["out"])
         for diag in entry["diagnostics"]:
-            assert set(diag) == {"line", "column", "end_line", "end_column", "severity", "code", "source",
-                                 "message", "fixes"}
+            # an error inside an imported block adds where it is there and the fixes that edit that file
+            assert set(diag) - {"related", "workspace_fixes"} == {"line", "column", "end_line", "end_column",
+                                                                  "severity", "code", "source", "message", "fixes"}
+            for related in diag.get("related", []):
+                assert set(related) == {"path", "line", "column", "end_line", "end_column", "message"}
+                _check_span(related)
+            for fix in diag.get("workspace_fixes", []):
+                assert set(fix) == {"title", "edits"}
+                for edit in fix["edits"]:
+                    assert set(edit) == {"path", "line", "column", "end_line", "end_column", "new_text"}
+                    _check_span(edit)
             _check_span(diag)
             assert diag["severity"] in ("error", "warning", "information")
             assert diag["source"] in ("cnnshape", "torch")

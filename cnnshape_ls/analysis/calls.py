@@ -6,7 +6,8 @@ import ast
 import math
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import dims, tensor_ops
@@ -232,7 +233,8 @@ class CallDispatcher:
             if self.building_from is None and is_foreign(func.node) and node is not None and not is_foreign(node):
                 self.building_from = node.lineno
                 try:
-                    return self.interp.call_function(func, args, dict(kwargs))
+                    with self.running_elsewhere(node, node.lineno):
+                        return self.interp.call_function(func, args, dict(kwargs))
                 finally:
                     self.building_from = None
             return self.interp.call_function(func, args, dict(kwargs))
@@ -256,6 +258,21 @@ class CallDispatcher:
     def unknown_result(args: list[Any]) -> Any:
         return Tensor(None) if any(isinstance(a, Tensor) for a in args) else UNKNOWN
 
+    @contextmanager
+    def running_elsewhere(self, node: ast.AST | None, line: int) -> Iterator[None]:
+        """Another file's code runs, called from this file at ``node`` (or ``line``): what goes wrong in
+        it is reported there (:meth:`Trace.report`). The outermost such call is the one this file makes."""
+        trace = self.trace
+        if trace.anchor is not None:
+            yield
+            return
+        trace.anchor = trace.span(node) if node is not None and trace.elsewhere(node) is None else \
+            trace.line_span(line) if line else None
+        try:
+            yield
+        finally:
+            trace.anchor = None
+
     # ------------------------------------------------------------------ classes
     def instantiate(self, cls: ClassValue, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
         inst = Instance(node, cls=cls)
@@ -263,7 +280,11 @@ class CallDispatcher:
         if isinstance(init, FunctionValue):
             self.building.append((init, node, inst))
             try:
-                self.interp.call_function(init, [inst, *args], dict(kwargs))
+                if is_foreign(init.node) and not is_foreign(node):
+                    with self.running_elsewhere(node, getattr(node, "lineno", 0)):
+                        self.interp.call_function(init, [inst, *args], dict(kwargs))
+                else:
+                    self.interp.call_function(init, [inst, *args], dict(kwargs))
             finally:
                 self.building.pop()
         elif cls.container_base:
@@ -442,6 +463,10 @@ class CallDispatcher:
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)
+            for fix in finding.fixes:  # a fix of another file says which, in its title too
+                places = sorted({f"{self.trace.shown(e.path)}, line {e.span.line}" for e in fix.edits if e.path})
+                if places and not fix.title.endswith(f"({'; '.join(places)})"):
+                    fix.title += f" ({'; '.join(places)})"
         drop_cascades(self.trace, self.deferred)
         self.deferred.clear()
         for node_id, (finding, wanted) in self.op_fixes.items():
@@ -899,11 +924,19 @@ class CallDispatcher:
                 entering = is_foreign(forward.node) and self.anchor is None
                 if entering:
                     self.anchor = call_line  # layers of an imported block show on the line that calls it
+                failed = self.trace.failed_elsewhere
                 try:
-                    result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                    if entering:  # anchored on the call here, or where this file builds the block it applies
+                        here = node if node is not None or is_foreign(module.node) else module.node
+                        with self.running_elsewhere(here, call_line):
+                            result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                    else:
+                        result = self.interp.call_function(forward, [module, *args], dict(kwargs))
                 finally:
                     if entering:
                         self.anchor = None
+                if self.trace.failed_elsewhere != failed:
+                    result = self.unknown_result(args)  # the block cannot run: what it gives is unknown
             elif module.cls.container_base == "Sequential":
                 result = self.apply_sequence(module, list(module.modules.values()), args, node)
             elif module.base is not None and not module.modules:  # the torch layer's own forward
@@ -1012,8 +1045,10 @@ class CallDispatcher:
             except CannotTell:
                 out = None
             except ShapeError as error:
-                finding = self.layer_error(error, layer, first, node, sequence)
+                finding = self.layer_error(error, layer, first, node, sequence, line)
                 out = error.recover if not error.integer else _as_integers(rule, call, error)
+                if finding is not None and finding.related:
+                    out = None  # another file's layer cannot run: everything after it is unknown
         for note in call.notes:
             if layer.node is not None:
                 self.trace.note(layer.node, note)
@@ -1120,7 +1155,7 @@ class CallDispatcher:
         return tensor
 
     def layer_error(self, error: ShapeError, layer: Layer, first: Tensor, node: ast.Call | None,
-                    sequence: Container | None) -> Finding | None:
+                    sequence: Container | None, line: int = 0) -> Finding | None:
         from .fixes import blame_fix
         if first.taint is not None:
             extra = blame_fix(self.trace, error, layer, first)
@@ -1136,7 +1171,12 @@ class CallDispatcher:
         where = (self.trace.argument_node(layer, error.blame) if error.blame else None) or layer.node or node
         if where is None:
             return None
-        finding = self.trace.report(error, where)
+        anchor = None
+        if self.trace.elsewhere(where) is not None and self.trace.anchor is None:
+            # another file built it and this file applies it (a Sequential a helper there made)
+            anchor = self.trace.span(node) if node is not None and not is_foreign(node) else \
+                self.trace.line_span(line) if line else None
+        finding = self.trace.report(error, where, anchor=anchor)
         finding.layer_path = layer.path
         if not finding.fixes:
             self.deferred.append((finding, error, layer, first, node, sequence))
@@ -1228,9 +1268,8 @@ class CallDispatcher:
         except CannotTell:
             out = None
         except ShapeError as error:
-            if node is not None and x.taint is None:
-                self.trace.report(error, node)
-            out = error.recover
+            finding = self.trace.report(error, node) if node is not None and x.taint is None else None
+            out = error.recover if finding is None or not finding.related else None
         for note in call.notes:
             if node is not None:
                 self.trace.note(node, note)
@@ -1268,7 +1307,8 @@ class CallDispatcher:
             shape = None
             if where is not None and x.taint is None:
                 finding = self.trace.report(error, where)
-                if make_fix is not None:
+                # an op of another file: what follows it there is unknown, so no fix here can be checked whole
+                if make_fix is not None and not finding.related:
                     fix = make_fix(x)
                     seen = self.op_fixes.setdefault(id(where), (finding, []))[1]
                     seen.append((fix, list(fix.edits) if fix is not None else []))
@@ -1279,7 +1319,7 @@ class CallDispatcher:
                     if fix is not None and not finding.fixes:
                         finding.fixes.append(fix)
                 recovered = make_fix.recover(x) if make_fix is not None and hasattr(make_fix, "recover") else None
-                shape = recovered
+                shape = recovered if not finding.related else None  # another file's op: unknown after it
         result = Tensor(shape, taint=finding if finding is not None else x.taint)
         if keep_flat and shape == x.shape:
             result.keep_flatten_of(x)

@@ -113,14 +113,16 @@ def fixes_to_apply(text: str, findings: Iterable[Finding]) -> list[Fix]:
     """What "fix all" applies, in the editor (``source.fixAll.cnnshape``) and with ``cnnshape check --fix``:
     the preferred fix of each error and warning (a stale ``# out:`` comment is one), in the order of the
     findings, without repeats; a fix that overlaps one taken before it is left out whole (a part of a fix
-    would leave the file half changed)."""
+    would leave the file half changed). An error whose preferred fix edits another file (inside an imported
+    block) is left alone: that file changes only through a quick fix the user picks, never silently."""
     index = LineIndex(text)
     taken: list[TextEdit] = []
     chosen: list[Fix] = []
     for finding in findings:
-        if not finding.fixes or finding.severity not in ("error", "warning"):
+        fixes = finding.local_fixes
+        if not fixes or finding.severity not in ("error", "warning"):
             continue
-        fix = finding.fixes[0]
+        fix = fixes[0]
         mine = [index.to_text_edit(e) for e in fix.edits]
         if not mine or any(_overlaps(a, b) for i, a in enumerate(mine) for b in mine[i + 1:]):
             continue

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ast
 import gc
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from . import dims
@@ -34,7 +36,7 @@ from .inputs import (
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .labels import comment_matches, line_labels, refreshed_shape, written_comment
 from .result import Analysis, ModelResult
-from .source import SourceFile, parse_tolerant
+from .source import ForeignFile, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
     NOT_COUNTED,
@@ -247,11 +249,22 @@ class ImportContext:
             return None
         self.texts[key] = hash(text)
         src = parse_tolerant(text, key)
+        origin = ForeignFile(key, src, shown_from(key, self.importer))
         for node in ast.walk(src.tree):
-            node._cnnshape_foreign = True  # type: ignore[attr-defined]  # its lines are another file's
+            node._cnnshape_foreign = origin  # type: ignore[attr-defined]  # its lines are another file's
         env = evaluate_module(src, self, key)
         self.modules[key] = env
         return env
+
+
+def shown_from(path: str, importer: str | None) -> str:
+    """``path`` as seen from the analysed file's folder: ``blocks.py``, ``layers/blocks.py``."""
+    if importer is None:
+        return Path(path).name
+    try:
+        return os.path.relpath(path, Path(importer).resolve().parent)
+    except ValueError:  # another drive
+        return Path(path).name
 
 
 def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None) -> Env:

@@ -200,8 +200,8 @@ def rank_fix(trace: Trace, layer: Layer, first: Tensor) -> Fix | None:
 def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor, call: ast.Call | None,
                     sequence: Container | None, siblings: list[Layer] | None = None) -> list[Fix]:
     fixes: list[Fix] = []
-    if getattr(layer.node, "_cnnshape_foreign", False):
-        return fixes
+    # a layer of an imported block gets its fixes too: their edits name that file (``Edit.path``), and
+    # are offered as actions the user picks, never applied by fix-all
     if error.integer:
         fix = integer_fix(trace, error, layer)
         return [fix] if fix is not None else []
@@ -212,7 +212,15 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
             return [flat]
-    fix = blame_fix(trace, error, layer, first, siblings) or call_site_fix(trace, error, layer)
+    if trace.elsewhere(layer.node) is not None:
+        # an imported block's layer: where this file's builder gives the size (``ConvBlock(8, 32)``), that
+        # argument is the fix; the block's own code changes only where the size is written there as a number
+        node = trace.argument_node(layer, error.blame) if error.blame else None
+        written_here = node is not None and any(isinstance(n, ast.Name) for n in ast.walk(node))
+        fix = call_site_fix(trace, error, layer) or (None if written_here else blame_fix(trace, error, layer, first,
+                                                                                             siblings))
+    else:
+        fix = blame_fix(trace, error, layer, first, siblings) or call_site_fix(trace, error, layer)
     if fix is not None:
         fixes.append(fix)
     if len([s for s in siblings or [] if s.seen is not None]) <= 1:  # one copy: its neighbour may change
@@ -238,13 +246,16 @@ def integer_fix(trace: Trace, error: ShapeError, layer: Layer) -> Fix | None:
     divisions = [n for n in ast.walk(node) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
     if len(divisions) == 1:
         left, right = trace.span(divisions[0].left), trace.span(divisions[0].right)
+        origin = trace.elsewhere(node)
+        source = origin.source if origin is not None else trace.source
         if left.end_line == right.line:
-            between = trace.source.line_text(left.end_line)[left.end_column:right.column]
+            between = source.line_text(left.end_line)[left.end_column:right.column]
             slash = between.find("/")
             if slash >= 0 and between.count("/") == 1:
                 column = left.end_column + slash
                 return trace.fix(f"Divide with // to keep {error.blame} an int",
-                                 Edit(Span(left.end_line, column, left.end_line, column + 1), "//"))
+                                 Edit(Span(left.end_line, column, left.end_line, column + 1), "//",
+                                      origin.path if origin is not None else None))
     value = layer.args.values.get(error.blame)
     if isinstance(value, float) and value.is_integer() and not divisions:
         text = trace.text(node)
@@ -632,7 +643,7 @@ def _argument_for(init: Any, call: ast.Call, param: str) -> ast.expr | None:
 def relocate(trace: Trace, finding: Finding) -> None:
     """Put a finding whose preferred fix is an instance's argument on that argument."""
     if finding.fixes and finding.fixes[0].relocates and not finding.fixes[0].tentative \
-            and any(f is finding for f in trace.findings):
+            and not finding.fixes[0].elsewhere and any(f is finding for f in trace.findings):
         trace.move(finding, finding.fixes[0].edits[0].span)
 
 

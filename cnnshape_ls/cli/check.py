@@ -279,8 +279,22 @@ def json_report(outcomes: Iterable[Outcome]) -> dict[str, Any]:
     for outcome in outcomes:
         entry = outcome.analysis.to_json()
         entry["path"] = outcome.display
+        for diag in entry["diagnostics"]:  # other files' places, written as this file's path is
+            for item in [*diag.get("related", ()), *(e for f in diag.get("workspace_fixes", ()) for e in f["edits"])]:
+                item["path"] = shown_path(item["path"], outcome.display)
         entries.append(entry)
     return {"version": 1, "files": entries}
+
+
+def shown_path(path: str | None, display: str) -> str:
+    """Another file's path as the user named the file that imports it: relative to the current folder
+    where that was relative."""
+    if path is None or Path(display).is_absolute() or not Path(path).is_absolute():
+        return path or display
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive
+        return path
 
 
 # ---------------------------------------------------------------------- text
@@ -355,7 +369,12 @@ def diagnostic_lines(display: str, analysis: Analysis) -> list[str]:
     out = []
     for f in analysis.diagnostics:
         out.append(f"{display}:{f.span.line}:{f.span.column + 1}: {f.severity} {f.code} {f.message}")
-        if f.fixes:
+        for related in f.related:
+            out.append(f"    in: {shown_path(related.path, display)}:{related.span.line}:{related.span.column + 1}")
+        if f.fixes and f.fixes[0].elsewhere:
+            where = ", ".join(sorted({shown_path(e.path, display) for e in f.fixes[0].edits if e.path}))
+            out.append(f"    fix in {where} (not applied by --fix): {f.fixes[0].title}")
+        elif f.fixes:
             out.append(f"    fix: {f.fixes[0].title}")
     return out
 

@@ -14,7 +14,7 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..analysis.imports import FileModuleLoader
 from ..settings import Settings, settings_for
-from .convert import diagnostics
+from .convert import view_diagnostics
 from .state import DocumentState, Scheduler, View
 
 
@@ -134,7 +134,7 @@ class CnnshapeServer(LanguageServer):
     def show(self, state: DocumentState, view: View) -> None:
         """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
         if not self.pull_diagnostics:
-            found = diagnostics(self.workspace.position_codec, view.lines, view.findings, view.settings.batch_name)
+            found = view_diagnostics(self.workspace, view)
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=state.uri, diagnostics=found, version=view.version))
         elif self.supports("workspace", "diagnostics", "refresh_support"):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ..convert import diagnostics
+from ..convert import view_diagnostics
 
 
 def items(server, view) -> list[types.Diagnostic]:
-    return diagnostics(server.workspace.position_codec, view.lines, view.findings, view.settings.batch_name)
+    return view_diagnostics(server.workspace, view)
 
 
 def register(server) -> None:
