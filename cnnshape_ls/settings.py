@@ -62,6 +62,23 @@ PYTHON_NAMES = ("batchName",)  # written into shapes: must be a name such as BS
 NUMBERS = ("verify.timeoutSeconds", "verify.delayMs", "verify.memoryMb")  # positive; a delay may be 0
 
 
+def camel_case(key: Any) -> Any:
+    """``batch_name`` -> ``batchName``: pyproject.toml tables are often written in snake_case."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
+
+
+def has_table(path: Path) -> bool:
+    """Whether a pyproject.toml has a ``[tool.cnnshape]`` table (or cannot be read: that is worth a message)."""
+    if tomllib is None:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            tool = tomllib.load(handle).get("tool")
+    except (OSError, ValueError):
+        return True
+    return isinstance(tool, dict) and "cnnshape" in tool
+
+
 def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
     """``{"verify": {"enabled": true}}`` -> ``{"verify.enabled": true}``; the input table stays whole."""
     out: dict[str, Any] = {}
@@ -74,11 +91,6 @@ def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-def camel_case(key: Any) -> Any:
-    """``batch_name`` -> ``batchName``: pyproject.toml tables are often written in snake_case."""
-    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
 
 
 def merge(base: Settings, section: Any, origin: str) -> Settings:
@@ -118,59 +130,38 @@ def merge(base: Settings, section: Any, origin: str) -> Settings:
     return replace(base, problems=tuple(problems), **changes)
 
 
-Tables = dict[Path, tuple[Any, str | None]]
-"""pyproject.toml files already read: their ``[tool.cnnshape]`` table and why it could not be read."""
-
-
-def read_table(path: Path, tables: Tables | None = None) -> tuple[Any, str | None]:
-    """The ``[tool.cnnshape]`` table of one pyproject.toml (``None`` without one), or why it cannot be read."""
-    if tables is not None and path in tables:
-        return tables[path]
-    found: tuple[Any, str | None] = (None, None)
-    if tomllib is not None:
-        try:
-            with open(path, "rb") as handle:
-                data = tomllib.load(handle)
-            tool = data.get("tool")
-            found = (tool.get("cnnshape") if isinstance(tool, dict) else None, None)
-        except (OSError, ValueError) as err:
-            found = (None, f"{path}: cannot read [tool.cnnshape]: {err}")
-    if tables is not None:
-        tables[path] = found
-    return found
-
-
-def find_pyproject(start: Path, stop: Path | None = None, tables: Tables | None = None) -> Path | None:
-    """The nearest pyproject.toml at or above ``start`` (not above ``stop``) with a ``[tool.cnnshape]`` table,
-    or that cannot be read; one without the table is passed over, as ruff does for ``[tool.ruff]``."""
+def find_pyproject(start: Path, stop: Path | None = None) -> Path | None:
+    """The nearest pyproject.toml at or above ``start`` (not above ``stop``) with a ``[tool.cnnshape]`` table;
+    one without it is passed over, as ruff does for ``[tool.ruff]``."""
     folder = start if start.is_dir() else start.parent
     for candidate in (folder, *folder.parents):
         path = candidate / "pyproject.toml"
-        if path.is_file() and read_table(path, tables) != (None, None):
+        if path.is_file() and has_table(path):
             return path
         if stop is not None and candidate == stop:
             break
     return None
 
 
-def from_pyproject(path: Path | None, base: Settings | None = None, tables: Tables | None = None) -> Settings:
+def from_pyproject(path: Path | None, base: Settings | None = None) -> Settings:
     base = base or Settings()
     if path is None or tomllib is None:
         return base
-    section, problem = read_table(path, tables)
-    if problem is not None:
-        return replace(base, problems=base.problems + (problem,))
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, ValueError) as err:
+        return replace(base, problems=base.problems + (f"{path}: cannot read [tool.cnnshape]: {err}",))
+    section = data.get("tool", {}).get("cnnshape")
     return merge(base, section, str(path)) if section is not None else base
 
 
 def settings_for(document: Path | None, init_options: Any = None, client_section: Any = None,
-                 stop: Path | None = None, tables: Tables | None = None) -> Settings:
-    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration.
-
-    ``tables`` keeps the pyproject.toml files read, for a caller asking for many documents (the command line)."""
+                 stop: Path | None = None) -> Settings:
+    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration."""
     settings = Settings()
     if document is not None:
-        settings = from_pyproject(find_pyproject(document, stop, tables), settings, tables)
+        settings = from_pyproject(find_pyproject(document, stop), settings)
     if isinstance(init_options, dict) and "cnnshape" in init_options:
         init_options = init_options["cnnshape"]
     settings = merge(settings, init_options, "initializationOptions")

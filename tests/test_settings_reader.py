@@ -32,12 +32,3 @@ def test_bad_values_are_reported_and_the_default_kept(tmp_path: Path) -> None:
     settings = settings_for(write(tmp_path, '[tool.cnnshape]\nbatch_name = "not a name"\ncolour = 1\n'))
     assert settings.batch_name == "BS"
     assert len(settings.problems) == 2 and any("unknown setting cnnshape.colour" in p for p in settings.problems)
-
-
-def test_pyprojects_read_once_for_many_files(tmp_path: Path) -> None:
-    path = write(tmp_path, '[tool.cnnshape]\nbatchName = "B"\n')
-    tables: dict = {}
-    assert settings_for(path, tables=tables).batch_name == "B"
-    (tmp_path / "pyproject.toml").write_text('[tool.cnnshape]\nbatchName = "C"\n')
-    assert settings_for(path, tables=tables).batch_name == "B"  # the table read before
-    assert settings_for(path).batch_name == "C"

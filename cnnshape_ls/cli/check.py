@@ -24,7 +24,7 @@ from ..analysis.edits import apply_fixes, fixes_to_apply, odd_line_breaks
 from ..analysis.findings import LayerRecord, shape_text
 from ..analysis.imports import FileModuleLoader, ProjectRoots
 from ..analysis.result import Analysis, ModelResult
-from ..settings import Tables, settings_for
+from ..settings import Settings, settings_for
 from . import files
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -137,12 +137,15 @@ def build_requests(args: argparse.Namespace, *, fix: bool = False,
     """The files named by ``args.paths`` as requests, each with its ``[tool.cnnshape]`` settings; and path errors."""
     stderr = stderr or sys.stderr
     found, errors = files.collect(args.paths)
-    tables: Tables = {}  # each pyproject.toml read once
+    by_folder: dict[Path, Settings] = {}  # each folder's settings looked up once
     roots = ProjectRoots()
     warned: set[str] = set()
     requests = []
     for source in found:
-        settings = settings_for(source.path.resolve(), tables=tables)  # as the language server reads them
+        folder = source.path.resolve().parent
+        if folder not in by_folder:
+            by_folder[folder] = settings_for(folder)  # read as the language server reads them
+        settings = by_folder[folder]
         for problem in settings.problems:
             if problem not in warned:
                 warned.add(problem)
