@@ -21,6 +21,14 @@ from ..verify.client import VerifyBackoff, VerifyCrashed, VerifyTimeout, VerifyU
 from ..verify.merge import merge_answer, plan
 from .state import DocumentState, View
 
+UNTRUSTED_NOTICE = (
+    "cnnshape: torch verification is off because your editor has not said this workspace is trusted "
+    "(verification runs the model code). Hints and diagnostics work as usual. To turn it on, trust the folder: "
+    "VS Code: Workspace Trust; Neovim (editors/nvim): :trust the project folder, then restart the server; "
+    "Emacs 30 (cnnshape-eglot.el): add the folder to trusted-content, then M-x eglot-reconnect; any other "
+    "client: send \"workspaceTrusted\": true in the cnnshape section of its initializationOptions or "
+    "settings. A repository's own pyproject.toml cannot trust it.")
+
 
 @dataclass
 class Verifier:
@@ -33,13 +41,16 @@ class Verifier:
 
     @staticmethod
     def enabled(settings) -> bool:
-        return settings.verify_enabled and settings.workspace_trusted
+        return settings.verify_enabled and settings.trusted
 
     def schedule(self, state: DocumentState, view: View) -> None:
         previous = self.tasks.get(state.uri)
         if previous is not None and not previous.done():
             previous.cancel()
         if not self.enabled(view.settings):
+            if view.settings.verify_enabled and view.settings.workspace_trusted is None:
+                # the editor said nothing about trust: say once why torch stays off and how to turn it on
+                self.announce(UNTRUSTED_NOTICE, types.MessageType.Info, popup=True)
             return
         self.tasks[state.uri] = asyncio.ensure_future(self.run(state, view))
 
