@@ -78,7 +78,9 @@ def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
 def merge(base: Settings, section: Any, origin: str, grants_trust: bool = True) -> Settings:
     """Apply one source of settings; unknown names and bad values are reported and skipped.
 
-    ``grants_trust`` is false for the repository's own files: they may take trust away, never give it."""
+    ``grants_trust`` is false for sources a repository can write to (its ``pyproject.toml``; the client's
+    per-folder settings, which some editors take from files in the folder, such as Emacs' ``.dir-locals.el``
+    or VS Code's ``.vscode/settings.json``): they may take trust away, never give it."""
     if section is None:
         return base
     problems = list(base.problems)
@@ -118,12 +120,12 @@ def merge(base: Settings, section: Any, origin: str, grants_trust: bool = True) 
 
 def trust_refused(base: Settings, origin: str, grants_trust: bool) -> str | None:
     """Why ``workspaceTrusted = true`` from ``origin`` is ignored, or ``None`` when it counts."""
-    if not grants_trust:
-        return (f"{origin}: cnnshape.workspaceTrusted = true ignored: a repository cannot trust itself; "
-                "trust the folder in your editor")
     if base.workspace_trusted is False:
         return (f"{origin}: cnnshape.workspaceTrusted = true ignored: an earlier source said false, "
                 "and false wins")
+    if not grants_trust:
+        return (f"{origin}: cnnshape.workspaceTrusted = true ignored: only the editor's initializationOptions "
+                "can trust a workspace (a repository cannot trust itself); trust the folder in your editor")
     return None
 
 
@@ -154,11 +156,13 @@ def from_pyproject(path: Path | None, base: Settings | None = None) -> Settings:
 
 def settings_for(document: Path | None, init_options: Any = None, client_section: Any = None,
                  stop: Path | None = None) -> Settings:
-    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration."""
+    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration.
+    Only the initializationOptions, which the editor fills from its own trust mechanism, can trust the
+    workspace; any source can say it is not trusted, and then it is not."""
     settings = Settings()
     if document is not None:
         settings = from_pyproject(find_pyproject(document, stop), settings)
     if isinstance(init_options, dict) and "cnnshape" in init_options:
         init_options = init_options["cnnshape"]
     settings = merge(settings, init_options, "initializationOptions")
-    return merge(settings, client_section, "workspace/configuration")
+    return merge(settings, client_section, "workspace/configuration", grants_trust=False)

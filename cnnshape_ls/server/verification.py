@@ -26,8 +26,8 @@ UNTRUSTED_NOTICE = (
     "(verification runs the model code). Hints and diagnostics work as usual. To turn it on, trust the folder: "
     "VS Code: Workspace Trust; Neovim (editors/nvim): :trust the project folder, then restart the server; "
     "Emacs 30 (cnnshape-eglot.el): add the folder to trusted-content, then M-x eglot-reconnect; any other "
-    "client: send \"workspaceTrusted\": true in the cnnshape section of its initializationOptions or "
-    "settings. A repository's own pyproject.toml cannot trust it.")
+    "client: send \"workspaceTrusted\": true in the cnnshape section of its initializationOptions (not in "
+    "workspace settings or pyproject.toml, which the repository itself could write).")
 
 
 @dataclass

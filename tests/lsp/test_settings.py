@@ -109,7 +109,15 @@ def test_false_wins_over_any_later_true():
     assert settings.workspace_trusted is False and not settings.trusted
     assert any("false wins" in p for p in settings.problems)
     assert settings_for(None, {"cnnshape": {"workspaceTrusted": True}}, {"workspaceTrusted": False}).trusted is False
-    assert settings_for(None, None, {"workspaceTrusted": True}).trusted  # a client may trust it in its settings
+    assert settings_for(None, {"cnnshape": {"workspaceTrusted": True}}).trusted
+
+
+def test_only_initialization_options_grant_trust():
+    """Per-folder settings may come from the repository (.dir-locals.el, .vscode/settings.json)."""
+    from cnnshape_ls.settings import settings_for
+
+    settings = settings_for(None, None, {"workspaceTrusted": True})
+    assert not settings.trusted and any("only the editor's initializationOptions" in p for p in settings.problems)
 
 
 def test_silence_is_not_trust(tmp_path):
@@ -125,7 +133,7 @@ def test_a_repository_cannot_trust_itself(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.cnnshape]\nworkspaceTrusted = true\n")
     settings = settings_for(tmp_path / "net.py", stop=tmp_path)
     assert not settings.trusted and settings.workspace_trusted is None
-    assert any("cannot trust itself" in p for p in settings.problems)
+    assert any("a repository cannot trust itself" in p for p in settings.problems)
     (tmp_path / "pyproject.toml").write_text("[tool.cnnshape]\nworkspaceTrusted = false\n")
     settings = settings_for(tmp_path / "net.py", {"cnnshape": {"workspaceTrusted": True}}, stop=tmp_path)
     assert settings.workspace_trusted is False  # it may take trust away
@@ -231,17 +239,31 @@ async def test_a_silent_client_is_not_trusted_and_is_told_once(plain_client, tmp
     assert len(notices) == 1, [m.message for m in client.messages]
     for how in ("workspaceTrusted", ":trust", "trusted-content", "Workspace Trust"):
         assert how in notices[0]
-    assert any("cannot trust itself" in m.message for m in client.log_messages)
+    assert any("a repository cannot trust itself" in m.message for m in client.log_messages)
 
 
 @pytest.mark.asyncio
-async def test_trust_in_the_client_settings_turns_verification_on(plain_client, tmp_path):
-    """The control for the cases above: the same file, trusted, runs under torch."""
+async def test_a_pushed_true_does_not_trust_a_silent_client(plain_client, tmp_path):
     pytest.importorskip("torch")
     client = plain_client
     await start_plain(client, tmp_path, {"cnnshape": {"verify": VERIFY_FAST}}, configuration=False)
     client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
         settings={"cnnshape": {"workspaceTrusted": True, "verify": VERIFY_FAST}}))
+    sentinel = tmp_path / "pwned"
+    uri = open_document(client, "net.py", TRUST_MODEL.format(sentinel=str(sentinel)))
+    await diagnostics(client, uri, 1)
+    assert not await torch_ran(client, uri, sentinel, QUIET_SECONDS)
+
+
+@pytest.mark.asyncio
+async def test_trust_at_initialize_turns_verification_on(plain_client, tmp_path):
+    """The control for the cases above: the same file, trusted, runs under torch."""
+    pytest.importorskip("torch")
+    client = plain_client
+    await start_plain(client, tmp_path, {"cnnshape": {"workspaceTrusted": True, "verify": VERIFY_FAST}},
+                      configuration=False)
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"cnnshape": {"verify": VERIFY_FAST}}))
     sentinel = tmp_path / "ran"
     uri = open_document(client, "net.py", TRUST_MODEL.format(sentinel=str(sentinel)))
     await diagnostics(client, uri, 1)
