@@ -29,6 +29,8 @@ UNTRUSTED_NOTICE = (
     "client: send \"workspaceTrusted\": true in the cnnshape section of its initializationOptions (not in "
     "workspace settings or pyproject.toml, which the repository itself could write).")
 
+UNTRUSTED_LOG = "cnnshape: torch verification is off: the editor says this workspace is not trusted"
+
 
 @dataclass
 class Verifier:
@@ -51,6 +53,8 @@ class Verifier:
             if view.settings.verify_enabled and view.settings.workspace_trusted is None:
                 # the editor said nothing about trust: say once why torch stays off and how to turn it on
                 self.announce(UNTRUSTED_NOTICE, types.MessageType.Info, popup=True)
+            elif view.settings.verify_enabled:  # the editor said untrusted, and shows it its own way
+                self.announce(UNTRUSTED_LOG, types.MessageType.Info)
             return
         self.tasks[state.uri] = asyncio.ensure_future(self.run(state, view))
 

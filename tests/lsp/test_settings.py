@@ -206,6 +206,8 @@ async def test_false_at_initialize_wins_over_configuration_saying_true(plain_cli
     await diagnostics(client, uri, 1)
     assert not await torch_ran(client, uri, sentinel, QUIET_SECONDS)
     assert any("false wins" in m.message for m in client.log_messages)
+    assert any("the editor says this workspace is not trusted" in m.message for m in client.log_messages)
+    assert not client.messages  # the editor shows its own untrusted state: no popup from the server
 
 
 @pytest.mark.asyncio
