@@ -6,6 +6,8 @@
   specification asks; a notification then is ignored.
 - ``exit`` without ``shutdown``: pygls means to exit with code 1, but its ``SystemExit`` is swallowed by its
   own main loop and the process exits 0. Here the code is kept on the server and returned by ``run``.
+- A request before ``initialize``: pygls runs it against a workspace that does not exist yet. Here it
+  gets ``ServerNotInitialized``; a notification then is ignored.
 - ``didChange`` of a document that was never opened: pygls raises ``KeyError`` and reports it as a server
   error. Here it is ignored (the server analyses only what the client opened, never a file from disk).
 """
@@ -20,7 +22,12 @@ from urllib.parse import unquote
 import attrs
 from cattrs.errors import ClassValidationError
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInternalError, JsonRpcInvalidParams, JsonRpcInvalidRequest
+from pygls.exceptions import (
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcServerNotInitialized,
+)
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, RPCRequest
 from pygls.protocol.language_server import lsp_method
@@ -66,7 +73,15 @@ class CnnshapeProtocol(LanguageServerProtocol):
                 return
             self._answer_error(message.id, message.error)
             return
-        if self._shutdown and getattr(message, "method", None) != types.EXIT:
+        method = getattr(message, "method", None)
+        if self._workspace is None and method not in (types.INITIALIZE, types.EXIT):
+            if isinstance(message, RPCRequest):
+                self._answer_error(message.id, JsonRpcServerNotInitialized(
+                    f"{message.method}: the server is not initialized yet (send initialize first)"))
+                return
+            if method is not None:
+                return  # a notification before initialize: nothing to act on yet
+        if self._shutdown and method != types.EXIT:
             if isinstance(message, RPCRequest):
                 self._answer_error(message.id, JsonRpcInvalidRequest(
                     f"{message.method}: the server is shutting down (shutdown was received)"))

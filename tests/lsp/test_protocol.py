@@ -19,7 +19,7 @@ from lsprotocol import types
 
 from helpers import diagnostics, inlay_hints
 
-INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND = -32602, -32600, -32601
+INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, SERVER_NOT_INITIALIZED = -32602, -32600, -32601, -32002
 ANSWER_WITHIN = 10.0
 
 BROKEN = """import torch.nn as nn
@@ -196,6 +196,19 @@ def test_requests_after_shutdown_get_invalid_request(raw, tmp_path):
     raw.notify("exit")
     assert raw.exit_code() == 0
     assert not [m for m in raw.seen if m.get("method") == "textDocument/publishDiagnostics"]
+
+
+def test_requests_before_initialize_get_server_not_initialized(raw, tmp_path):
+    uri = (tmp_path / "net.py").as_uri()
+    raw.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                         "text": BROKEN}})
+    for msg_id, method, params in [(1, "textDocument/diagnostic", {"textDocument": {"uri": uri}}),
+                                   (2, "textDocument/hover", hover(uri)), (3, "shutdown", None)]:
+        assert raw.request(msg_id, method, params)["error"]["code"] == SERVER_NOT_INITIALIZED
+    raw.start(tmp_path)
+    answer = raw.request(4, "textDocument/diagnostic", {"textDocument": {"uri": uri}})
+    assert answer["result"]["items"] == []  # the didOpen before initialize did not count
+    assert "Traceback" not in raw.stderr and not raw.log_errors(), (raw.stderr, raw.log_errors())
 
 
 def test_exit_without_shutdown_exits_with_1(raw, tmp_path):
