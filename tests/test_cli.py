@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cnnshape_ls
 from cnnshape_ls.analysis.findings import Edit, Fix, Span
@@ -594,3 +596,38 @@ def test_fix_leaves_form_feed_files_alone(tmp_path: Path, capsys) -> None:
     main(["check", str(path), "--fix"])
     assert path.read_text() == text
     assert "not fixed" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- the ignore rules against git itself
+PATTERN_PARTS = ["a", "b", "c", "*", "?", "**", "*.py", "x.py", "[ab]", "[!a]*", "b*"]
+TREE_DIRS = ["a", "b", "c", "ab"]
+TREE_FILES = ["x.py", "y.py", "a.py", "b.py", "ab.py"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_walk_agrees_with_git_on_generated_ignore_files(tmp_path_factory, data) -> None:
+    """Random .gitignore files (root and one subfolder) over a random tree: the walk keeps what git keeps."""
+    def pattern() -> str:
+        parts = data.draw(st.lists(st.sampled_from(PATTERN_PARTS), min_size=1, max_size=3))
+        text = "/".join(parts)
+        text = data.draw(st.sampled_from(["", "/"])) + text + data.draw(st.sampled_from(["", "/"]))
+        return data.draw(st.sampled_from(["", "!"])) + text
+
+    root = tmp_path_factory.mktemp("repo")
+    git_init(root)
+    files = data.draw(st.lists(st.tuples(st.lists(st.sampled_from(TREE_DIRS), max_size=3),
+                                         st.sampled_from(TREE_FILES)), min_size=1, max_size=12))
+    make_tree(root, sorted({"/".join([*dirs, name]) for dirs, name in files}))
+    (root / ".gitignore").write_text("\n".join(pattern() for _ in range(data.draw(st.integers(1, 4)))) + "\n")
+    sub = data.draw(st.sampled_from(TREE_DIRS))
+    if (root / sub).is_dir():
+        (root / sub / ".gitignore").write_text("\n".join(pattern() for _ in range(data.draw(st.integers(0, 2)))))
+    listed = subprocess.run(["git", "-c", "core.fsmonitor=", "-C", str(root), "ls-files", "--others",
+                             "--exclude-standard", "-z"], capture_output=True, check=True).stdout.decode()
+    expected = sorted(n for n in listed.split("\0") if n.endswith(".py"))
+    walk = cli_files.scan_folder(root)
+    rules = (root / ".gitignore").read_text()
+    assert walk.files == expected, rules
+    assert walk.ignored == len({p for p in root.rglob("*.py") if ".git" not in p.parts}) - len(expected), rules
