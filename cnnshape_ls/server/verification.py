@@ -20,6 +20,7 @@ from ..analysis.findings import Finding, Span
 from ..verify.client import VerifyBackoff, VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
 from ..verify.merge import merge_answer, plan
 from .state import DocumentState, View
+from .text import analysable
 
 UNTRUSTED_NOTICE = (
     "cnnshape: torch verification is off because your editor has not said this workspace is trusted "
@@ -88,7 +89,7 @@ class Verifier:
             return
         if state.view is not view:
             return
-        job = plan(view.analysis, view.text)
+        job = plan(view.analysis, analysable(view.text))  # the text the analysis parsed (BOM, surrogates)
         if job is None:
             return
         notes = [self.skipped_note(view, name, why) for name, why in job.skipped.items()]

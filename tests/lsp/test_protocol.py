@@ -6,6 +6,7 @@ standard error can be read); the buffer cases use the test client of the other L
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import subprocess
@@ -277,3 +278,21 @@ async def test_a_lone_surrogate_in_a_comment_keeps_the_hints(client):
     plain = await labels_of(client, "plain.py", MODEL)
     text = MODEL.replace("# a comment", "# a comment \ud83d cut in half")  # half of an emoji
     assert await labels_of(client, "surrogate.py", text) == plain
+
+
+@pytest.mark.asyncio
+async def test_a_buffer_with_a_bom_is_verified_too(verifying_client):
+    """Torch runs the text the analysis parsed: the BOM costs the file neither its hints nor its ✓."""
+    pytest.importorskip("torch")
+    client = verifying_client
+    uri = (client.workspace_path / "bom.py").as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(
+        uri=uri, language_id="python", version=1, text="\ufeff" + MODEL)))
+    deadline = time.monotonic() + 60
+    labels: dict[int, str] = {}
+    while time.monotonic() < deadline:
+        labels = {h.position.line: h.label for h in await inlay_hints(client, uri)}
+        if labels.get(4, "").endswith("✓"):
+            break
+        await asyncio.sleep(0.2)
+    assert labels.get(4) == "# out: (BS, 8, 30, 30) ✓", labels
