@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import pytest_lsp
@@ -173,11 +174,32 @@ async def start_plain(client, folder, options: dict | None, configuration: bool 
         initialization_options=options))
 
 
+def verify_worker_started(server_pid: int) -> bool:
+    """Whether the server has started a torch worker (it does so before any verification, and at
+    ``initialized`` when verification is on): a sign that does not wait for torch to import."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"verify/worker.py" not in (entry / "cmdline").read_bytes():
+                continue
+            parent = int(next(line.split()[1] for line in (entry / "status").read_text().splitlines()
+                              if line.startswith("PPid:")))
+        except (OSError, StopIteration, ValueError):
+            continue
+        if parent == server_pid:
+            return True
+    return False
+
+
 async def torch_ran(client, uri: str, sentinel, quiet: float) -> bool:
-    """Whether the model code ran (the sentinel file) or torch reported, within ``quiet`` seconds."""
+    """Whether the model code ran (the sentinel file), torch reported or a torch worker was started, within
+    ``quiet`` seconds."""
     deadline = time.monotonic() + quiet
     while time.monotonic() < deadline:
         if sentinel.exists() or any(d.source == "torch" for d in client.diagnostics.get(uri) or []):
+            return True
+        if verify_worker_started(client._server.pid):
             return True
         await asyncio.sleep(0.1)
     return False
