@@ -77,3 +77,10 @@ async def hostile_client(lsp_client: LanguageClient, request, tmp_path):
                         trusted=True)
     yield
     await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def plain_client(lsp_client: LanguageClient):
+    """A client not yet initialized: the test says what it announces and sends."""
+    yield lsp_client
+    await lsp_client.shutdown_session()

@@ -10,11 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
 
-from conftest import SERVER
 from helpers import diagnostics, inlay_hints, open_document
 
 MODEL = "import torch.nn as nn\n\nnet = nn.Sequential(\n    nn.Conv2d(3, 8, 3),\n    nn.ReLU(),\n)\n"
@@ -208,12 +205,6 @@ async def torch_ran(client, uri: str, sentinel, quiet: float) -> bool:
 VERIFY_FAST = {"enabled": True, "delayMs": 50, "timeoutSeconds": 10}
 QUIET_SECONDS = 6.0
 """How long the untrusted cases wait for code that must not run (the trusted case runs in about 2 s)."""
-
-
-@pytest_lsp.fixture(config=SERVER)
-async def plain_client(lsp_client: LanguageClient):
-    yield lsp_client
-    await lsp_client.shutdown_session()
 
 
 @pytest.mark.asyncio
