@@ -37,10 +37,17 @@ class Settings:
     verify_delay_ms: int = 500
     verify_memory_mb: int = 4096
     python: str | None = None
-    workspace_trusted: bool = True
-    """False when the client marks the workspace untrusted: nothing of the user's is executed then."""
+    workspace_trusted: bool | None = None
+    """What the editor says of the workspace: ``None`` when nothing said it, which counts as untrusted (nothing
+    of the user's runs until the folder is trusted); ``False`` from any source wins over a later ``True``; a
+    repository's own ``pyproject.toml`` can never make it ``True``."""
     problems: tuple[str, ...] = field(default=(), compare=False)
     """Messages about values that were ignored."""
+
+    @property
+    def trusted(self) -> bool:
+        """Only an explicit ``true`` from the editor trusts the workspace."""
+        return self.workspace_trusted is True
 
 
 # setting name (as in the contract, without "cnnshape.") -> (field, type check, description)
@@ -93,8 +100,12 @@ def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def merge(base: Settings, section: Any, origin: str) -> Settings:
-    """Apply one source of settings; unknown names and bad values are reported and skipped."""
+def merge(base: Settings, section: Any, origin: str, grants_trust: bool = True) -> Settings:
+    """Apply one source of settings; unknown names and bad values are reported and skipped.
+
+    ``grants_trust`` is false for sources a repository can write to (its ``pyproject.toml``; the client's
+    per-folder settings, which some editors take from files in the folder, such as Emacs' ``.dir-locals.el``
+    or VS Code's ``.vscode/settings.json``): they may take trust away, never give it."""
     if section is None:
         return base
     problems = list(base.problems)
@@ -126,8 +137,24 @@ def merge(base: Settings, section: Any, origin: str) -> Settings:
         if name in NUMBERS and (value < 0 or (value == 0 and name != "verify.delayMs")):
             problems.append(f"{origin}: cnnshape.{name} should be positive, got {value!r}; using the default")
             continue
+        if name == "workspaceTrusted" and value is True:
+            refused = trust_refused(base, origin, grants_trust)
+            if refused:
+                problems.append(refused)
+                continue
         changes[attr] = value
     return replace(base, problems=tuple(problems), **changes)
+
+
+def trust_refused(base: Settings, origin: str, grants_trust: bool) -> str | None:
+    """Why ``workspaceTrusted = true`` from ``origin`` is ignored, or ``None`` when it counts."""
+    if base.workspace_trusted is False:
+        return (f"{origin}: cnnshape.workspaceTrusted = true ignored: an earlier source said false, "
+                "and false wins")
+    if not grants_trust:
+        return (f"{origin}: cnnshape.workspaceTrusted = true ignored: only the editor's initializationOptions "
+                "can trust a workspace (a repository cannot trust itself); trust the folder in your editor")
+    return None
 
 
 def find_pyproject(start: Path, stop: Path | None = None) -> Path | None:
@@ -153,16 +180,18 @@ def from_pyproject(path: Path | None, base: Settings | None = None) -> Settings:
     except (OSError, ValueError) as err:
         return replace(base, problems=base.problems + (f"{path}: cannot read [tool.cnnshape]: {err}",))
     section = data.get("tool", {}).get("cnnshape")
-    return merge(base, section, str(path)) if section is not None else base
+    return merge(base, section, str(path), grants_trust=False) if section is not None else base
 
 
 def settings_for(document: Path | None, init_options: Any = None, client_section: Any = None,
                  stop: Path | None = None) -> Settings:
-    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration."""
+    """pyproject.toml, then the client's initializationOptions, then its workspace/configuration.
+    Only the initializationOptions, which the editor fills from its own trust mechanism, can trust the
+    workspace; any source can say it is not trusted, and then it is not."""
     settings = Settings()
     if document is not None:
         settings = from_pyproject(find_pyproject(document, stop), settings)
     if isinstance(init_options, dict) and "cnnshape" in init_options:
         init_options = init_options["cnnshape"]
     settings = merge(settings, init_options, "initializationOptions")
-    return merge(settings, client_section, "workspace/configuration")
+    return merge(settings, client_section, "workspace/configuration", grants_trust=False)

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cnnshape_ls
 from cnnshape_ls.analysis.edits import LineIndex, apply_edits, apply_fixes, fixes_to_apply
@@ -336,25 +338,141 @@ def test_sarif(corpus: Path, capsys) -> None:
 
 
 # ---------------------------------------------------------------------- walking and settings
-def test_walk_respects_gitignore(tmp_path: Path) -> None:
+def make_tree(root: Path, rels: list[str]) -> None:
+    for rel in rels:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("x = 1\n")
+
+
+def git_init(folder: Path) -> None:
+    """A work tree: by ``git init`` where git is installed (the walk itself never runs git), else a bare .git."""
     if shutil.which("git") is None:
-        pytest.skip("git is not installed")
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+        (folder / ".git").mkdir(parents=True)
+        return
+    subprocess.run(["git", "init", "-q", str(folder)], check=True)
+
+
+def test_walk_respects_gitignore(tmp_path: Path) -> None:
+    git_init(tmp_path)
     (tmp_path / ".gitignore").write_text("ignored/\nbuild_*.py\n")
-    for rel in ("a.py", "pkg/b.py", "ignored/c.py", "build_x.py", "notes.txt"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text("x = 1\n")
+    make_tree(tmp_path, ["a.py", "pkg/b.py", "ignored/c.py", "build_x.py", "notes.txt"])
     assert cli_files.walk_folder(tmp_path) == ["a.py", "pkg/b.py"]
     assert cli_files.walk_folder(tmp_path / "pkg") == ["b.py"]
+    walk = cli_files.scan_folder(tmp_path)
+    assert walk.ignored == 2
 
 
-def test_walk_without_git_skips_hidden_and_environments(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(cli_files, "git_files", lambda folder: None)
-    for rel in ("a.py", "sub/b.py", ".hidden/c.py", "venv/lib/d.py", "myenv/pyvenv.cfg", "myenv/e.py",
-                "__pycache__/f.py", "node_modules/g.py", "sub/readme.md"):
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text("x = 1\n")
+def test_walk_skips_hidden_folders_and_environments(tmp_path: Path) -> None:
+    make_tree(tmp_path, ["a.py", "sub/b.py", ".hidden/c.py", "venv/lib/d.py", "myenv/pyvenv.cfg", "myenv/e.py",
+                         "__pycache__/f.py", "node_modules/g.py", "sub/readme.md", ".ipynb_checkpoints/h.py",
+                         "lib/site-packages/i.py"])
+    (tmp_path / ".gitignore").write_text("sub/\n")  # outside a git work tree: git would not read it either
     assert cli_files.walk_folder(tmp_path) == ["a.py", "sub/b.py"]
+
+
+# patterns of gitignore(5) and paths they must (or must not) ignore, checked against git where it is installed
+IGNORE_RULES = "\n".join([
+    "# a comment, then a blank line", "",
+    "*.gen.py", "/top_only.py", "docs/*.py", "!docs/keep.py", "data/", "**/fixtures/*.py", "deep/**/x.py",
+    "build/**", "\\#hash.py",
+    "trailing.py   ",  # trailing spaces do not count
+    "[ab]_case.py", "[!c]_neg.py", "sub/nested/",
+]) + "\n"
+IGNORE_TREE = [
+    "main.py", "model.gen.py", "pkg/model.gen.py", "top_only.py", "pkg/top_only.py", "docs/a.py", "docs/keep.py",
+    "docs/deeper/b.py", "data/c.py", "pkg/data/d.py", "tests/fixtures/e.py", "fixtures/f.py", "deep/x.py",
+    "deep/a/b/x.py", "deep/a/y.py", "build/g.py", "build/sub/h.py", "#hash.py", "trailing.py", "a_case.py",
+    "c_case.py", "b_neg.py", "c_neg.py", "sub/nested/i.py", "other/sub/nested/j.py", "sub/k.py",
+    "inner/local.py", "inner/kept.py", "inner/deeper/local.py",
+]
+
+
+def test_gitignore_rules(tmp_path: Path) -> None:
+    git_init(tmp_path)
+    (tmp_path / ".gitignore").write_text(IGNORE_RULES)
+    make_tree(tmp_path, IGNORE_TREE)
+    (tmp_path / "inner" / ".gitignore").write_text("local.py\n!/kept.py\n")
+    (tmp_path / ".gitignore").write_text(IGNORE_RULES + "inner/kept.py\n")
+    expected = sorted(["main.py", "pkg/top_only.py", "docs/keep.py", "docs/deeper/b.py",
+                       "deep/a/y.py", "c_case.py", "c_neg.py", "other/sub/nested/j.py", "sub/k.py",
+                       "inner/kept.py"])
+    found = cli_files.walk_folder(tmp_path)
+    assert found == expected
+    if shutil.which("git") is not None:  # and git agrees (run here with fsmonitor off, in a repository we made)
+        listed = subprocess.run(["git", "-c", "core.fsmonitor=", "-C", str(tmp_path), "ls-files", "--others",
+                                 "--exclude-standard", "-z"], capture_output=True, check=True).stdout.decode()
+        assert sorted(n for n in listed.split("\0") if n.endswith(".py")) == found
+
+
+def test_walk_of_a_subfolder_uses_the_gitignore_files_above_it(tmp_path: Path) -> None:
+    git_init(tmp_path)
+    (tmp_path / ".gitignore").write_text("generated_*.py\n/pkg/old/\n")
+    (tmp_path / ".git" / "info").mkdir(exist_ok=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text("scratch.py\n")
+    make_tree(tmp_path, ["pkg/a.py", "pkg/generated_b.py", "pkg/old/c.py", "pkg/scratch.py"])
+    walk = cli_files.scan_folder(tmp_path / "pkg")
+    assert walk.files == ["a.py"] and walk.ignored == 3
+
+
+def test_check_never_runs_git_config_commands(tmp_path: Path) -> None:
+    """core.fsmonitor in .git/config is a command git runs on ls-files or status: checking must not run it."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    git_init(repo)
+    subprocess.run(["git", "-C", str(repo), "config", "core.fsmonitor", "touch pwned; echo"], check=True)
+    (repo / "net.py").write_text("import torch.nn as nn\nnet = nn.Sequential(nn.Linear(4, 2))\n")
+    # the hole is real with this git: ls-files runs the command (in the work tree)
+    subprocess.run(["git", "-C", str(repo), "ls-files", "--others", "--exclude-standard"], capture_output=True)
+    assert (repo / "pwned").exists(), "this git did not run core.fsmonitor: the test would prove nothing"
+    (repo / "pwned").unlink()
+    result = subprocess.run([sys.executable, "-m", "cnnshape_ls.cli", "check", "repo"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "1 file checked" in result.stdout
+    assert not (repo / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+def test_named_paths_are_checked_even_when_ignored(tmp_path: Path, capsys) -> None:
+    git_init(tmp_path)
+    (tmp_path / ".gitignore").write_text("models/\nscratch.py\n")
+    bad = "import torch.nn as nn\n# in: (BS, 4)\nnet = nn.Sequential(nn.Linear(3, 2))\n"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "net.py").write_text(bad)
+    (tmp_path / "scratch.py").write_text(bad)
+    code, report = run_json(capsys, str(tmp_path / "models"))
+    assert code == 1 and [f["path"] for f in report["files"]] == [os.path.join(str(tmp_path / "models"), "net.py")]
+    code, report = run_json(capsys, str(tmp_path / "scratch.py"))
+    assert code == 1 and len(report["files"]) == 1
+
+
+def test_walk_says_what_it_skipped(tmp_path: Path, capsys) -> None:
+    git_init(tmp_path)
+    (tmp_path / ".gitignore").write_text("vendored/\nold_*.py\n")
+    make_tree(tmp_path, ["a.py", "vendored/b.py", "vendored/deep/c.py", "old_d.py"])
+    assert main(["check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-2:] == ["1 file checked, 0 models: 0 errors, 0 warnings, 0 notes",
+                                               "3 files skipped: ignored by .gitignore"]
+    assert main(["check", "--format", "json", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert len(json.loads(captured.out)["files"]) == 1
+    assert "3 files skipped: ignored by .gitignore" in captured.err
+
+
+def test_nothing_to_check_is_an_error(tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no python here\n")
+    assert main(["check", str(empty)]) == 2
+    assert f"no Python files found under {empty}" in capsys.readouterr().err
+    git_init(tmp_path / "repo")
+    (tmp_path / "repo" / ".gitignore").write_text("*.py\n")
+    make_tree(tmp_path / "repo", ["a.py", "b.py"])
+    assert main(["check", str(tmp_path / "repo")]) == 2
+    err = capsys.readouterr().err
+    assert f"no Python files found under {tmp_path / 'repo'} (2 files skipped: ignored by .gitignore)" in err
+    assert main(["check", str(tmp_path / "repo" / "a.py")]) == 0  # named: checked
 
 
 def test_pyproject_settings(corpus: Path, capsys) -> None:
@@ -504,3 +622,38 @@ def test_fix_leaves_form_feed_files_alone(tmp_path: Path, capsys) -> None:
     main(["check", str(path), "--fix"])
     assert path.read_text() == text
     assert "not fixed" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- the ignore rules against git itself
+PATTERN_PARTS = ["a", "b", "c", "*", "?", "**", "*.py", "x.py", "[ab]", "[!a]*", "b*"]
+TREE_DIRS = ["a", "b", "c", "ab"]
+TREE_FILES = ["x.py", "y.py", "a.py", "b.py", "ab.py"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_walk_agrees_with_git_on_generated_ignore_files(tmp_path_factory, data) -> None:
+    """Random .gitignore files (root and one subfolder) over a random tree: the walk keeps what git keeps."""
+    def pattern() -> str:
+        parts = data.draw(st.lists(st.sampled_from(PATTERN_PARTS), min_size=1, max_size=3))
+        text = "/".join(parts)
+        text = data.draw(st.sampled_from(["", "/"])) + text + data.draw(st.sampled_from(["", "/"]))
+        return data.draw(st.sampled_from(["", "!"])) + text
+
+    root = tmp_path_factory.mktemp("repo")
+    git_init(root)
+    files = data.draw(st.lists(st.tuples(st.lists(st.sampled_from(TREE_DIRS), max_size=3),
+                                         st.sampled_from(TREE_FILES)), min_size=1, max_size=12))
+    make_tree(root, sorted({"/".join([*dirs, name]) for dirs, name in files}))
+    (root / ".gitignore").write_text("\n".join(pattern() for _ in range(data.draw(st.integers(1, 4)))) + "\n")
+    sub = data.draw(st.sampled_from(TREE_DIRS))
+    if (root / sub).is_dir():
+        (root / sub / ".gitignore").write_text("\n".join(pattern() for _ in range(data.draw(st.integers(0, 2)))))
+    listed = subprocess.run(["git", "-c", "core.fsmonitor=", "-C", str(root), "ls-files", "--others",
+                             "--exclude-standard", "-z"], capture_output=True, check=True).stdout.decode()
+    expected = sorted(n for n in listed.split("\0") if n.endswith(".py"))
+    walk = cli_files.scan_folder(root)
+    rules = (root / ".gitignore").read_text()
+    assert walk.files == expected, rules
+    assert walk.ignored == len({p for p in root.rglob("*.py") if ".git" not in p.parts}) - len(expected), rules

@@ -26,9 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    check = commands.add_parser("check", help="analyse files or folders and report shapes and problems",
-                                description="Analyse files or folders. Exit 0 when clean, 1 when shape errors are "
-                                            "found, 2 on a usage or I/O error.")
+    check = commands.add_parser(
+        "check", help="analyse files or folders and report shapes and problems",
+        description="Analyse files or folders. A folder is walked for *.py files, leaving out what .gitignore "
+                    "ignores (git itself is never run) and saying how many it left out; a file named here is "
+                    "always checked.",
+        epilog="exit codes: 0 clean (no shape errors); 1 shape errors found; 2 usage or I/O error, or nothing "
+               "to check (no Python files found under the folders given).")
     add_analysis_options(check)
     check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                        help="text: a per-layer table and diagnostics; json: the contract's form; sarif: SARIF 2.1.0")

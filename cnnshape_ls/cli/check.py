@@ -1,7 +1,8 @@
 """``cnnshape check``: analyse files or folders and report shapes and problems.
 
 Exit codes: 0 when no error-severity finding remains, 1 when shape errors are
-found, 2 for a usage or I/O error (a missing or unreadable file, a bad ``--input``).
+found, 2 for a usage or I/O error (a missing or unreadable file, a bad ``--input``)
+or when there is nothing to check (no Python file under the folders given).
 """
 
 from __future__ import annotations
@@ -132,11 +133,31 @@ class Outcome:
     """Why ``--fix`` left the file alone: a warning."""
 
 
+@dataclass
+class Requests:
+    requests: list[Request]
+    problems: list[str]
+    """Path errors, and "no Python files found under X" when nothing is left to check (exit code 2)."""
+    skipped: str | None = None
+    """What the folder walk left out and why: ``3 files skipped: ignored by .gitignore``."""
+
+
 def build_requests(args: argparse.Namespace, *, fix: bool = False,
                    stderr: IO[str] | None = None) -> tuple[list[Request], list[str]]:
     """The files named by ``args.paths`` as requests, each with its ``[tool.cnnshape]`` settings; and path errors."""
+    collected = collect_requests(args, fix=fix, stderr=stderr)
+    return collected.requests, collected.problems
+
+
+def collect_requests(args: argparse.Namespace, *, fix: bool = False, stderr: IO[str] | None = None) -> Requests:
+    """:func:`build_requests`, with what the walk skipped."""
     stderr = stderr or sys.stderr
-    found, errors = files.collect(args.paths)
+    collection = files.collect_paths(args.paths)
+    found, errors = collection.found, list(collection.errors)
+    skipped = skipped_text(collection.ignored)
+    if not found and not errors:
+        where = ", ".join(collection.empty) or ", ".join(args.paths)
+        errors.append(f"no Python files found under {where}" + (f" ({skipped})" if skipped else ""))
     by_folder: dict[Path, Settings] = {}  # each folder's settings looked up once
     roots = ProjectRoots()
     warned: set[str] = set()
@@ -153,7 +174,13 @@ def build_requests(args: argparse.Namespace, *, fix: bool = False,
         batch = args.batch_name or settings.batch_name
         requests.append(Request(str(source.path), source.display, source.explicit, args.input, args.model, batch,
                                 settings.input, fix, str(roots.for_file(source.path))))
-    return requests, errors
+    return Requests(requests, errors, skipped)
+
+
+def skipped_text(ignored: int) -> str | None:
+    if not ignored:
+        return None
+    return f"{ignored} file{'s' if ignored != 1 else ''} skipped: ignored by .gitignore"
 
 
 def analyse_text(text: str, request: Request) -> Analysis:
@@ -229,7 +256,8 @@ def run(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str]
     except UsageError as err:
         print(f"cnnshape: error: {err}", file=stderr)
         return EXIT_USAGE
-    requests, problems = build_requests(args, fix=args.fix, stderr=stderr)
+    collected = collect_requests(args, fix=args.fix, stderr=stderr)
+    requests, problems = collected.requests, collected.problems
     outcomes = run_all(check_file, requests)
     if args.verify:
         from .verify import verify_outcomes
@@ -251,7 +279,9 @@ def run(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str]
 
         print(json.dumps(sarif_report(done), indent=2), file=stdout)
     else:
-        write_text_report(done, stdout)
+        write_text_report(done, stdout, collected.skipped)
+    if collected.skipped and args.format != "text":
+        print(f"cnnshape: {collected.skipped}", file=stderr)
     if args.fix:
         applied = sum(o.fixes_applied for o in done)
         changed = sum(1 for o in done if o.fixes_applied)
@@ -382,7 +412,7 @@ def diagnostic_lines(display: str, analysis: Analysis) -> list[str]:
     return out
 
 
-def write_text_report(outcomes: Sequence[Outcome], out: IO[str]) -> None:
+def write_text_report(outcomes: Sequence[Outcome], out: IO[str], skipped: str | None = None) -> None:
     counts = {"error": 0, "warning": 0, "information": 0}
     models = 0
     first = True
@@ -404,6 +434,8 @@ def write_text_report(outcomes: Sequence[Outcome], out: IO[str]) -> None:
             out.write("\n".join(block) + "\n")
     n = len(outcomes)
     if not n:
+        if skipped:
+            out.write(skipped + "\n")
         return
     summary = (f"{n} file{'s' if n != 1 else ''} checked, {models} model{'s' if models != 1 else ''}: "
                f"{counts['error']} error{'s' if counts['error'] != 1 else ''}, "
@@ -412,6 +444,8 @@ def write_text_report(outcomes: Sequence[Outcome], out: IO[str]) -> None:
     if not first:
         out.write("\n")
     out.write(summary + "\n")
+    if skipped:
+        out.write(skipped + "\n")
 
 
 __all__ = ["Outcome", "Request", "add_analysis_options", "check_file", "json_report", "run", "run_all",

@@ -15,6 +15,7 @@ from .. import __version__
 from ..analysis.imports import FileModuleLoader
 from ..settings import Settings, settings_for
 from .convert import view_diagnostics
+from .protocol import CnnshapeProtocol
 from .state import DocumentState, Scheduler, View
 
 
@@ -29,7 +30,9 @@ class CnnshapeServer(LanguageServer):
     """Holds per-document state; no global mutable state anywhere."""
 
     def __init__(self) -> None:
-        super().__init__("cnnshape-ls", __version__)
+        super().__init__("cnnshape-ls", __version__, protocol_cls=CnnshapeProtocol)
+        self.exit_code = 0
+        """What the process exits with: 1 when the client sent ``exit`` without ``shutdown``."""
         self.documents: dict[str, DocumentState] = {}
         self.scheduler = Scheduler()
         self.init_options: Any = None
@@ -104,10 +107,13 @@ class CnnshapeServer(LanguageServer):
                 overlay[path] = doc.source
         return FileModuleLoader(roots, overlay)
 
+    def is_open(self, uri: str) -> bool:
+        return unquote(uri) in self.workspace.text_documents
+
     def analyse(self, uri: str) -> None:
-        try:
-            document = self.workspace.get_text_document(uri)
-        except Exception:  # noqa: BLE001
+        """Analyse an open document; never one the client did not open (that would read it from disk)."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        if document is None:
             return
         state = self.state(uri)
         self.scheduler.schedule(state, document.version, lambda: document.source, self.settings(uri),
@@ -189,7 +195,7 @@ def run(tcp: str | None = None) -> int:
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         server.start_io()
-    return 0
+    return server.exit_code
 
 
 __all__ = ["CnnshapeServer", "create_server", "run"]

@@ -19,6 +19,7 @@ from ..analysis.cache import ModelCache
 from ..analysis.source import split_lines
 from ..settings import Settings
 from ..views import LineHint, line_hints
+from .text import analysable
 
 
 @dataclass
@@ -85,7 +86,7 @@ def carry_over(previous: View | None, fresh: Analysis, lines: list[str], hints: 
 def analyse(text: str, path: str | None, settings: Settings, loader: Any = None,
             cache: ModelCache | None = None) -> Analysis:
     options = Options(config_input=settings.input, batch_name="BS", module_loader=loader, cache=cache)
-    return analyze_source(text, path, options)
+    return analyze_source(analysable(text), path, options)
 
 
 class Scheduler:

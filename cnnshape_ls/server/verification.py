@@ -20,6 +20,17 @@ from ..analysis.findings import Finding, Span
 from ..verify.client import VerifyBackoff, VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
 from ..verify.merge import merge_answer, plan
 from .state import DocumentState, View
+from .text import analysable
+
+UNTRUSTED_NOTICE = (
+    "cnnshape: torch verification is off because your editor has not said this workspace is trusted "
+    "(verification runs the model code). Hints and diagnostics work as usual. To turn it on, trust the folder: "
+    "VS Code: Workspace Trust; Neovim (editors/nvim): :trust the project folder, then restart the server; "
+    "Emacs 30 (cnnshape-eglot.el): add the folder to trusted-content, then M-x eglot-reconnect; any other "
+    "client: send \"workspaceTrusted\": true in the cnnshape section of its initializationOptions (not in "
+    "workspace settings or pyproject.toml, which the repository itself could write).")
+
+UNTRUSTED_LOG = "cnnshape: torch verification is off: the editor says this workspace is not trusted"
 
 
 @dataclass
@@ -33,13 +44,18 @@ class Verifier:
 
     @staticmethod
     def enabled(settings) -> bool:
-        return settings.verify_enabled and settings.workspace_trusted
+        return settings.verify_enabled and settings.trusted
 
     def schedule(self, state: DocumentState, view: View) -> None:
         previous = self.tasks.get(state.uri)
         if previous is not None and not previous.done():
             previous.cancel()
         if not self.enabled(view.settings):
+            if view.settings.verify_enabled and view.settings.workspace_trusted is None:
+                # the editor said nothing about trust: say once why torch stays off and how to turn it on
+                self.announce(UNTRUSTED_NOTICE, types.MessageType.Info, popup=True)
+            elif view.settings.verify_enabled:  # the editor said untrusted, and shows it its own way
+                self.announce(UNTRUSTED_LOG, types.MessageType.Info)
             return
         self.tasks[state.uri] = asyncio.ensure_future(self.run(state, view))
 
@@ -73,7 +89,7 @@ class Verifier:
             return
         if state.view is not view:
             return
-        job = plan(view.analysis, view.text)
+        job = plan(view.analysis, analysable(view.text))  # the text the analysis parsed (BOM, surrogates)
         if job is None:
             return
         notes = [self.skipped_note(view, name, why) for name, why in job.skipped.items()]

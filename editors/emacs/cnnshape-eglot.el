@@ -44,8 +44,11 @@ Nil: the Python of $VIRTUAL_ENV or $CONDA_PREFIX, else python3 on the PATH."
 (defcustom cnnshape-settings nil
   "The `cnnshape' settings as a plist, the names of docs/configuration.md.
 For example (:batchName \"N\" :hints (:style \"arrow\") :verify (:enabled :json-false)).
-They reach the server as initializationOptions and as the answer to workspace/configuration."
+They reach the server as initializationOptions and as the answer to workspace/configuration.
+Whether a project is trusted (torch verification runs its model code) comes from Emacs 30's
+`trusted-content' (see `cnnshape-eglot-trusted-p'), not from here, unless you set :workspaceTrusted."
   :type 'plist)
+(put 'cnnshape-settings 'risky-local-variable t) ; a project's .dir-locals.el must not set it
 
 (defun cnnshape-eglot--python ()
   "The interpreter for the server."
@@ -82,11 +85,39 @@ Without it the hints asked for before the first analysis lands stay empty until 
             (jit-lock-refontify (window-start window) (window-end window t)))))))
   nil)
 
+(defun cnnshape-eglot-trusted-p (root)
+  "Whether Emacs trusts the project folder ROOT: t or `:json-false' (nil without a ROOT).
+Emacs 30's `trusted-content' decides: ROOT is trusted when it is listed there, or lies in a folder that
+is (an entry ending in \"/\"), or `trusted-content' is `:all'.  Torch verification runs the model
+code, so cnnshape-ls runs it only in a trusted project.  Emacs 29 has no `trusted-content': there a
+project is not trusted unless you put :workspaceTrusted t in `cnnshape-settings' yourself."
+  (when root
+    (if (and (fboundp 'trusted-content-p)
+             (with-temp-buffer
+               ;; `trusted-content-p' asks about the current buffer's file: ask it about the folder itself
+               (setq-local buffer-file-truename
+                           (abbreviate-file-name (file-name-as-directory (file-truename root))))
+               (trusted-content-p)))
+        t
+      :json-false)))
+
+(defun cnnshape-eglot-initialization-options (root)
+  "The initializationOptions for a server of the project at ROOT: `cnnshape-settings', and whether
+the project is trusted (`cnnshape-eglot-trusted-p'), unless `cnnshape-settings' says it itself."
+  (let ((settings (cnnshape-eglot--settings))
+        (trusted (cnnshape-eglot-trusted-p root)))
+    (when (and trusted (not (and (listp settings) (plist-member settings :workspaceTrusted))))
+      (setq settings (append (and (listp settings) settings) (list :workspaceTrusted trusted))))
+    (list :cnnshape settings)))
+
 (defun cnnshape-eglot-contact (&optional _interactive)
   "The Eglot contact for cnnshape-ls: the command and its initializationOptions."
   (list 'cnnshape-eglot-server
         (cnnshape-eglot--python) "-m" "cnnshape_ls"
-        :initializationOptions (lambda (_server) (list :cnnshape (cnnshape-eglot--settings)))))
+        :initializationOptions
+        (lambda (server)
+          (cnnshape-eglot-initialization-options
+           (or (ignore-errors (project-root (eglot--project server))) default-directory)))))
 
 (defvar cnnshape-eglot--previous-configuration nil
   "The default `eglot-workspace-configuration' before `cnnshape-eglot-setup'.")

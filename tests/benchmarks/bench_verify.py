@@ -186,7 +186,9 @@ async def lsp_phase(cases: list[Case], edits: int, debounce_edits: int, figures:
             text_document=types.TextDocumentClientCapabilities(
                 inlay_hint=types.InlayHintClientCapabilities(),
                 publish_diagnostics=types.PublishDiagnosticsClientCapabilities(version_support=True))),
-        root_uri=MODELS_DIR.as_uri(), initialization_options={"cnnshape": config}))
+        root_uri=MODELS_DIR.as_uri(),
+        # the benchmark's own models: trusted, as an editor says it (only initializationOptions can)
+        initialization_options={"cnnshape": {**config, "workspaceTrusted": True}}))
     client.initialized(types.InitializedParams())
 
     async def wait_verified(uri: str, version: int, expect: str, timeout: float = 300.0) -> float:

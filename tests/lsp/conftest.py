@@ -34,13 +34,18 @@ def make_client() -> LanguageClient:
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "cnnshape_ls"], client_factory=make_client)
 
 
-async def start_session(lsp_client: LanguageClient, profile: str, folder, verify: dict) -> None:
-    """Initialize as the client ``profile`` would, on one workspace folder, with these verify settings."""
+async def start_session(lsp_client: LanguageClient, profile: str, folder, verify: dict,
+                        trusted: bool | None = None) -> None:
+    """Initialize as the client ``profile`` would, on one workspace folder, with these verify settings;
+    ``trusted`` is what the editor says of the folder's trust (``None``: nothing, as a plain client)."""
+    section: dict = {"verify": verify}
+    if trusted is not None:
+        section["workspaceTrusted"] = trusted
     params = types.InitializeParams(
         capabilities=client_capabilities(profile),
         root_uri=folder.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=folder.as_uri(), name="ws")],
-        initialization_options={"cnnshape": {"verify": verify}},
+        initialization_options={"cnnshape": section},
     )
     result = await lsp_client.initialize_session(params)
     lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
@@ -59,7 +64,8 @@ async def client(lsp_client: LanguageClient, request, tmp_path):
 @pytest_lsp.fixture(params=CLIENTS, config=SERVER)
 async def verifying_client(lsp_client: LanguageClient, request, tmp_path):
     """A client whose server verifies with torch, quickly after each edit."""
-    await start_session(lsp_client, request.param, tmp_path, {"enabled": True, "delayMs": 50, "timeoutSeconds": 5})
+    await start_session(lsp_client, request.param, tmp_path, {"enabled": True, "delayMs": 50, "timeoutSeconds": 5},
+                        trusted=True)
     yield
     await lsp_client.shutdown_session()
 
@@ -67,6 +73,14 @@ async def verifying_client(lsp_client: LanguageClient, request, tmp_path):
 @pytest_lsp.fixture(params=CLIENTS, config=SERVER)
 async def hostile_client(lsp_client: LanguageClient, request, tmp_path):
     """A verifying client with a short timeout: a model that hangs is given up on after 3 s."""
-    await start_session(lsp_client, request.param, tmp_path, {"enabled": True, "delayMs": 50, "timeoutSeconds": 3})
+    await start_session(lsp_client, request.param, tmp_path, {"enabled": True, "delayMs": 50, "timeoutSeconds": 3},
+                        trusted=True)
     yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def plain_client(lsp_client: LanguageClient):
+    """A client not yet initialized: the test says what it announces and sends."""
+    yield lsp_client
     await lsp_client.shutdown_session()

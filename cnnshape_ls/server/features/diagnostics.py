@@ -17,6 +17,8 @@ def register(server) -> None:
                                             workspace_diagnostics=False))
     async def pull(ls, params: types.DocumentDiagnosticParams) -> types.DocumentDiagnosticReport:
         uri = params.text_document.uri
+        if not ls.is_open(uri):
+            return types.RelatedFullDocumentDiagnosticReport(items=[])  # not opened: not read from disk either
         if uri not in ls.documents:
             ls.analyse(uri)
         view = await ls.view(uri, wait=True)

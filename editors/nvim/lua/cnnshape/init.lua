@@ -30,18 +30,91 @@ local function section(config)
   return s
 end
 
+local ROOT_MARKERS = { "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", ".git" }
+-- Files whose trusted content (`:trust` while editing them) trusts the project folder they are in.
+local TRUST_MARKERS = { ".nvim.lua", ".nvimrc", ".exrc", "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt" }
+
+--- The trust database of vim.secure ($XDG_STATE_HOME/nvim/trust, written by `:trust`): path -> hash.
+local function trust_database()
+  local db = {}
+  local f = io.open(vim.fn.stdpath("state") .. "/trust", "r")
+  if not f then
+    return db
+  end
+  for line in f:lines() do
+    local hash, file = line:match("^(%S+) (.+)$")
+    if hash and file then
+      db[file] = hash
+    end
+  end
+  f:close()
+  return db
+end
+
+--- Whether Neovim's trust database trusts the project at `root`: the folder itself (`:trust` in a listing of
+--- it, Neovim 0.11) or one of its marker files (.nvim.lua, pyproject.toml, ...) as it is now (`:trust`
+--- while editing it: the hash must still match). Reads the database like vim.secure.read, but never prompts.
+function M.trusted(root)
+  local real = type(root) == "string" and root ~= "" and vim.uv.fs_realpath(root) or nil
+  if not real then
+    return false
+  end
+  local db = trust_database()
+  if db[real] == "directory" then
+    return true
+  end
+  for _, marker in ipairs(TRUST_MARKERS) do
+    local path = real .. "/" .. marker
+    local hash = db[path]
+    if hash and hash ~= "!" and hash ~= "directory" then
+      local f = io.open(path, "rb")
+      if f then
+        local contents = f:read("*a")
+        f:close()
+        if contents and vim.fn.sha256(contents) == hash then
+          return true
+        end
+      end
+    end
+  end
+  return false
+end
+
+--- The project folder of a starting client.
+local function root_of(params, config)
+  if type(config.root_dir) == "string" then
+    return config.root_dir
+  end
+  local uri = params.rootUri
+  if type(uri) == "string" and uri ~= "" then
+    return vim.uri_to_fname(uri)
+  end
+  return nil
+end
+
 --- The client configuration: what lsp/cnnshape.lua returns, and what setup() starts on Neovim 0.10.
 function M.config()
   return {
     cmd = { M.python(), "-m", "cnnshape_ls" },
     filetypes = { "python" },
-    root_markers = { "pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", ".git" },
+    root_markers = ROOT_MARKERS,
     settings = { cnnshape = vim.empty_dict() },
-    -- The same settings reach the server as initializationOptions and through workspace/configuration.
+    -- The same settings reach the server as initializationOptions and through workspace/configuration, and
+    -- the initializationOptions say whether the project is trusted: torch verification runs the model code,
+    -- so the server runs it only when `workspaceTrusted` is true. It comes from Neovim's trust database
+    -- (`:trust`), unless your own init_options set cnnshape.workspaceTrusted.
     before_init = function(params, config)
-      if params.initializationOptions == nil or params.initializationOptions == vim.NIL then
-        params.initializationOptions = { cnnshape = section(config) }
+      local options = params.initializationOptions
+      if options == nil or options == vim.NIL then
+        options = { cnnshape = section(config) }
+      else
+        options = vim.tbl_extend("force", {}, options) -- a copy: config.init_options is shared by every client
       end
+      local given = type(options.cnnshape) == "table" and options.cnnshape or {}
+      if type(given.workspaceTrusted) ~= "boolean" then
+        options.cnnshape = vim.tbl_extend("force", {}, given, { workspaceTrusted = M.trusted(root_of(params, config)) })
+      end
+      params.initializationOptions = options
     end,
   }
 end
