@@ -9,18 +9,20 @@ Request:  {"id": 1, "method": "verify", "params": {"source": ..., "path": ..., "
               {"name": "Net", "expr": "Net()", "input": [2, 3, 32, 32]}]}}
 Response: {"id": 1, "result": {"models": [{"name", "ok", "calls": [[path, shape], ...], "output", "error"}],
               "problems": [{"line", "kind", "message"}]}}
-Events:   {"event": "ready", "torch": ..., "python": ..., "pid": <serving process>}
-          {"event": "exit", "pid": <serving process>, "status": <exit code, -signal>}
+Events:   {"event": "ready", "torch": ..., "python": ..., "pid": <the process that will serve the next request>}
+          {"event": "exit", "pid": <that process>, "status": <exit code, -signal>} (0: it answered)
 
-This process imports torch and pays the first meta-device forward once, then forks the process that serves
-requests (and runs the user's code); when that one dies or is killed, it reports the exit and forks another,
-already warm (see ``supervise``).
+This process imports torch and pays the first meta-device forward once, then forks a fresh process for each
+request: it waits for one request, runs the user's code, answers and exits. Nothing of one request (an imported
+workspace module, a patched ``nn.Linear``, a thread) is left for the next; each fork is already warm (see
+``supervise``). Every exit is reported, and the next process is forked at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import gc
 import json
 import os
 import sys
@@ -75,13 +77,14 @@ class Worker:
         return {"torch": torch.__version__, "python": sys.executable}
 
     def warm_up(self) -> None:
-        """The first meta-device forward in a process costs about 1.5 s: pay it now, not on the first edit."""
-        torch, nn = self.torch, self.nn
-        with torch.device("meta"):
-            model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
-        with torch.no_grad():
-            model.eval()(torch.empty(2, 3, 16, 16, device="meta"))
+        """Pay the first-time costs of a verification now, not on an edit: the first meta-device forward in a
+        process (about 1.5 s), and in each forked process the first touch of what a verification uses (a
+        page copied on write per object, about as much again as the verification itself). The same path as a
+        request (compile, build, hooks, forward), on a small model of the common layers; nothing it makes
+        outlives it (no module imported, no import path added)."""
+        problems: list[dict] = []
+        namespace = self.load(WARM_UP, WARM_UP_PATH, problems)
+        self.run_model(namespace, {"name": "WarmUp", "expr": "WarmUp()", "input": [2, 3, 16, 16]}, WARM_UP_PATH)
 
     # -------------------------------------------------------------- one request
     def verify(self, params: dict) -> dict:
@@ -89,25 +92,39 @@ class Worker:
             return {"models": [], "problems": [{"line": 0, "kind": "no-torch", "message": "torch is not installed"}]}
         path = params.get("path") or "<buffer>"
         problems: list[dict] = []
+        self.add_import_path(path)
         namespace = self.load(params["source"], path, problems)
         models = [self.run_model(namespace, m, path) for m in params.get("models", [])]
         return {"models": models, "problems": problems}
 
-    def load(self, source: str, path: str, problems: list[dict]) -> dict:
+    @staticmethod
+    def package_of(path: str) -> tuple[str, str | None]:
+        """The folder the file's imports resolve from, and its package when it is in one."""
         folder = os.path.dirname(os.path.abspath(path)) if path != "<buffer>" else os.getcwd()
-        package = None
         if os.path.isfile(os.path.join(folder, "__init__.py")):
-            package = os.path.basename(folder)
-            folder = os.path.dirname(folder)
+            return os.path.dirname(folder), os.path.basename(folder)
+        return folder, None
+
+    def add_import_path(self, path: str) -> None:
+        folder, _ = self.package_of(path)
         if folder not in sys.path:
             sys.path.insert(0, folder)
+
+    def load(self, source: str, path: str, problems: list[dict]) -> dict:
+        package = self.package_of(path)[1] if path != WARM_UP_PATH else None
         namespace: dict = {"__name__": "cnnshape_verify", "__file__": path, "__package__": package,
                            "__builtins__": __builtins__}
         tree = ast.parse(source, path)
+        meta = self.torch.device("meta")
         for stmt in tree.body:
             code = compile(ast.Module([stmt], []), path, "exec")
+            importing = isinstance(stmt, (ast.Import, ast.ImportFrom))
             try:
-                exec(code, namespace)  # noqa: S102 - the dependency slice of the user's file, by design
+                if importing:  # a library's import-time code runs as it would anywhere
+                    exec(code, namespace)  # noqa: S102 - the dependency slice of the user's file, by design
+                else:  # a module or tensor the file makes at top level holds no storage either
+                    with meta:
+                        exec(code, namespace)  # noqa: S102
             except ImportError as err:
                 if not self.stub_lightning(stmt, namespace):
                     problems.append({"line": stmt.lineno, "kind": "import", "message": f"{err}",
@@ -216,11 +233,30 @@ class Worker:
         return info
 
 
+WARM_UP_PATH = "<warm-up>"
+WARM_UP = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class WarmUp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(2, 2), nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d((2, 2)))
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(32, 8), nn.ReLU(True), nn.Linear(8, 2))
+
+    def forward(self, x):
+        x = torch.flatten(self.features(x), 1)
+        return F.softmax(self.classifier(x), dim=1)
+"""
+
 EOF_STATUS = 75
 """How a serving process exits when the server closed its end of the pipe: the supervisor stops too."""
 
 
-def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
+def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict, once: bool = False) -> bool:
+    """Answer requests; with ``once``, only the first. False when the server closed the pipe."""
     reader = os.fdopen(read_fd, "r", encoding="utf-8", closefd=False)
     writer = os.fdopen(write_fd, "w", encoding="utf-8", closefd=False)
 
@@ -229,6 +265,7 @@ def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
         writer.flush()
 
     send({"event": "ready", **hello, "pid": os.getpid()})
+    # one request in flight at a time (the client waits for each answer): reading ahead takes nothing of the next
     for line in reader:
         try:
             request = json.loads(line)
@@ -239,6 +276,9 @@ def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
             send({"id": request.get("id"), "result": result})
         except BaseException as err:  # noqa: BLE001 - never die on one request
             send({"id": request.get("id"), "error": f"{type(err).__name__}: {err}"})
+        if once:
+            return True
+    return False
 
 
 def _die_with_parent() -> None:
@@ -254,18 +294,23 @@ def _die_with_parent() -> None:
 
 
 def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict, server: int) -> None:
-    """Keep one serving process forked from this warm one (torch imported, first forward paid).
+    """Keep one fresh serving process forked from this warm one (torch imported, first forward paid).
 
-    The user's code runs only in the serving process, in a process group of its own. When it dies (a segfault,
-    ``os._exit``, killed by the client after a timeout), this process says so on the pipe and forks a fresh one
-    at once: a restart costs a fork, not a torch import. This process never runs the user's code and exits
-    when the server goes away (its parent changes) or closes the pipe.
+    The user's code runs only in a serving process, in a process group of its own, and each serving process
+    answers one request, then exits (with it its threads, and its process group is killed). When it exits or
+    dies (a segfault, ``os._exit``, killed by the client after a timeout), this process says so on the pipe and
+    forks a fresh one at once: a fresh interpreter state costs a fork, not a torch import. This process never
+    runs the user's code and exits when the server goes away (its parent changes) or closes the pipe.
     """
     import select
     import signal
     import time
 
     supervisor = os.getpid()
+    # what is alive now lives in every fork: the collector never walks it there (a walk writes to every
+    # object, copying each page of the warm process into the fork)
+    gc.collect()
+    gc.freeze()
     while True:
         pid = os.fork()
         if pid == 0:
@@ -274,10 +319,12 @@ def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict, server: 
                 _die_with_parent()
                 if os.getppid() != supervisor:
                     os._exit(EOF_STATUS)
-                serve(read_fd, write_fd, worker, hello)
+                worker.warm_up()  # before saying ready: while the user types, not after the edit
+                answered = serve(read_fd, write_fd, worker, hello, once=True)
             except BaseException:  # noqa: BLE001
                 os._exit(1)
-            os._exit(EOF_STATUS)
+            # os._exit: no atexit handlers, no waiting for the threads the user's code started
+            os._exit(0 if answered else EOF_STATUS)
         try:
             watch = os.pidfd_open(pid)  # readable when the process exits (Linux)
         except (AttributeError, OSError):
