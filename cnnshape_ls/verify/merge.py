@@ -109,7 +109,7 @@ def plan(analysis: Analysis, text: str) -> Plan | None:
             skipped[model.name] = why
             continue
         try:
-            needs, piece = index.slice(build.expr)
+            needs, piece = index.slice(build.expr, build.line)
         except SyntaxError:
             skipped[model.name] = f"cannot read how the file builds it ({build.expr})"
             continue

@@ -293,14 +293,23 @@ class ModuleIndex:
         line = self.source.split("\n")[stmt.lineno - 1].strip()
         return line if len(line) <= 60 else line[:57] + "..."
 
-    def needs(self, model_expr: str) -> tuple[set[int], set[str]]:
+    def binders(self, name: str, before: int | None = None) -> list[int]:
+        """The statements that bind ``name`` for a model the file builds on line ``before``: those before it,
+        or when there are none, the later ones (a function its ``forward`` calls may come after)."""
+        every = self._binders.get(name, [])
+        if before is None:
+            return every
+        earlier = [i for i in every if self.tree.body[i].lineno < before]
+        return earlier or every
+
+    def needs(self, model_expr: str, before: int | None = None) -> tuple[set[int], set[str]]:
         """The statements ``model_expr`` needs, and every name they and it read."""
         needed = free_names(ast.parse(model_expr, mode="eval"), self.lazy_annotations)
         kept: set[int] = set()
         queue = list(needed)
         while queue:
             name = queue.pop()
-            for i in self._binders.get(name, []):
+            for i in self.binders(name, before):
                 if i in kept:
                     continue
                 kept.add(i)
@@ -309,13 +318,14 @@ class ModuleIndex:
                     queue.append(read)
         return kept, needed
 
-    def blockers(self, kept: set[int], needed: set[str]) -> list[Blocker]:
-        """Statements that would change what the kept ones bind: verification would have to run them."""
+    def blockers(self, kept: set[int], needed: set[str], before: int | None = None) -> list[Blocker]:
+        """Statements that would change what the kept ones bind before the model is built on line ``before``
+        (the end of the file when None): verification would have to run them."""
         body = self.tree.body
         found: list[Blocker] = []
         # bound again by running something: `model = train(model)` when `model` is needed
         for name in sorted(needed):
-            binders = [i for i in self._binders.get(name, []) if i in kept]
+            binders = [i for i in self.binders(name, before) if i in kept]
             for i in binders[1:]:
                 stmt = body[i]
                 value = getattr(stmt, "value", None)
@@ -328,6 +338,8 @@ class ModuleIndex:
         for i, stmt in enumerate(body):
             if i in kept or isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 continue
+            if before is not None and stmt.lineno >= before:
+                break  # after the model is built: it changes something else's copy, or nothing torch checks
             changed = [root_name(t) for t in _changed_targets(stmt)]
             changed += [root for root, _ in _mutating_calls(stmt)]
             for name in dict.fromkeys(c for c in changed if c in own):
@@ -347,15 +359,17 @@ class ModuleIndex:
                 out[n - 1] = lines[n - 1]
         return "\n".join(out), tuple(s.lineno for s in chosen)
 
-    def slice(self, model_expr: str) -> tuple[set[int], Slice]:
-        kept, needed = self.needs(model_expr)
+    def slice(self, model_expr: str, before: int | None = None) -> tuple[set[int], Slice]:
+        """The slice for a model built by ``model_expr``, on line ``before`` of the file (None: after it)."""
+        kept, needed = self.needs(model_expr, before)
         defined = set().union(*(defined_names(self.tree.body[i]) for i in kept)) if kept else set()
         source, lines = self.render(kept)
-        return kept, Slice(source, lines, tuple(sorted(needed - defined)), tuple(self.blockers(kept, needed)))
+        blockers = tuple(self.blockers(kept, needed, before))
+        return kept, Slice(source, lines, tuple(sorted(needed - defined)), blockers)
 
 
-def slice_module(source: str, model_expr: str) -> Slice:
-    return ModuleIndex(source).slice(model_expr)[1]
+def slice_module(source: str, model_expr: str, before: int | None = None) -> Slice:
+    return ModuleIndex(source).slice(model_expr, before)[1]
 
 
 # ---------------------------------------------------------------------------------------------- how a model is built
