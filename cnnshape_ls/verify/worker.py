@@ -319,7 +319,10 @@ def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict, server: 
                 _die_with_parent()
                 if os.getppid() != supervisor:
                     os._exit(EOF_STATUS)
-                worker.warm_up()  # before saying ready: while the user types, not after the edit
+                try:
+                    worker.warm_up()  # before saying ready: while the user types, not after the edit
+                except Exception:  # noqa: BLE001 - a warm-up is a courtesy: serve cold rather than not at all
+                    pass
                 answered = serve(read_fd, write_fd, worker, hello, once=True)
             except BaseException:  # noqa: BLE001
                 os._exit(1)
