@@ -763,3 +763,39 @@ def test_a_thread_started_by_a_model_dies_with_its_request(client, tmp_path):
     time.sleep(0.3)
     assert ticks.stat().st_size == size, "the thread kept running after its request"
     check_healthy(client)
+
+
+def test_each_model_is_built_where_the_file_builds_it(client, tmp_path):
+    """A name bound again between two models: each is built with the value it had on its line."""
+    text = '''import torch.nn as nn
+
+WIDTH = 3
+
+
+# in: (BS, 4)
+class A(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, WIDTH)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+a = A()
+WIDTH = 5
+
+
+# in: (BS, 4)
+class B(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, WIDTH)
+
+    def forward(self, x):
+        return self.fc(x)
+'''
+    merged, found, job = verify_text(client, text, tmp_path / "two.py")
+    assert [m["at"] for m in job.models if "at" in m] == [16]
+    assert found == [], [f.message for f in found]
+    assert {m.name: (m.verified, m.records[-1].output[-1]) for m in merged.models} == {"A": (True, 3), "B": (True, 5)}

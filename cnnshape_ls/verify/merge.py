@@ -123,7 +123,10 @@ def plan(analysis: Analysis, text: str) -> Plan | None:
                                    "verification never runs that")
             continue
         kept |= needs
-        wanted.append({"name": model.name, "expr": build.expr, "input": shape, "line": model.line})
+        spec = {"name": model.name, "expr": build.expr, "input": shape, "line": model.line}
+        if build.line is not None:
+            spec["at"] = build.line
+        wanted.append(spec)
     if not wanted:
         return Plan("", [], skipped)
     source, _ = index.render(kept)

@@ -6,7 +6,8 @@ over two pipe file descriptors it is given, never over stdout: whatever the user
 /dev/null and cannot corrupt the protocol.
 
 Request:  {"id": 1, "method": "verify", "params": {"source": ..., "path": ..., "models": [
-              {"name": "Net", "expr": "Net()", "input": [2, 3, 32, 32]}]}}
+              {"name": "Net", "expr": "Net()", "input": [2, 3, 32, 32], "at": <line the file builds it on>}]}}
+          (built under the meta device when the slice reaches line "at", or after it without "at")
 Response: {"id": 1, "result": {"models": [{"name", "ok", "calls": [[path, shape], ...], "output", "error"}],
               "problems": [{"line", "kind", "message"}]}}
 Events:   {"event": "ready", "torch": ..., "python": ..., "pid": <the process that will serve the next request>}
@@ -82,19 +83,36 @@ class Worker:
         page copied on write per object, about as much again as the verification itself). The same path as a
         request (compile, build, hooks, forward), on a small model of the common layers; nothing it makes
         outlives it (no module imported, no import path added)."""
-        problems: list[dict] = []
-        namespace = self.load(WARM_UP, WARM_UP_PATH, problems)
-        self.run_model(namespace, {"name": "WarmUp", "expr": "WarmUp()", "input": [2, 3, 16, 16]}, WARM_UP_PATH)
+        self.verify({"source": WARM_UP, "path": WARM_UP_PATH,
+                     "models": [{"name": "WarmUp", "expr": "WarmUp()", "input": [2, 3, 16, 16], "at": 16}]},
+                    import_path=False)
 
     # -------------------------------------------------------------- one request
-    def verify(self, params: dict) -> dict:
+    def verify(self, params: dict, import_path: bool = True) -> dict:
         if self.torch is None:
             return {"models": [], "problems": [{"line": 0, "kind": "no-torch", "message": "torch is not installed"}]}
         path = params.get("path") or "<buffer>"
         problems: list[dict] = []
-        self.add_import_path(path)
-        namespace = self.load(params["source"], path, problems)
-        models = [self.run_model(namespace, m, path) for m in params.get("models", [])]
+        if import_path:
+            self.add_import_path(path)
+        specs = params.get("models", [])
+        built: dict[int, tuple] = {}
+        # a model the file builds on line N is built when the slice reaches line N, as the file would build it
+        # (a name bound again later changes another model, not this one); forward runs once all is defined
+        waiting = sorted((spec["at"], i) for i, spec in enumerate(specs) if isinstance(spec.get("at"), int))
+
+        def build_until(line: int | None, namespace: dict) -> None:
+            while waiting and (line is None or waiting[0][0] <= line):
+                _, i = waiting.pop(0)
+                built[i] = self.build_model(namespace, specs[i], path)
+
+        namespace = self.load(params["source"], path, problems, before=build_until)
+        build_until(None, namespace)
+        models = []
+        for i, spec in enumerate(specs):
+            model, error = built[i] if i in built else self.build_model(namespace, spec, path)
+            models.append(self.run_model(model, spec, path) if error is None else
+                          {"name": spec["name"], "ok": False, "calls": [], "error": error})
         return {"models": models, "problems": problems}
 
     @staticmethod
@@ -110,13 +128,16 @@ class Worker:
         if folder not in sys.path:
             sys.path.insert(0, folder)
 
-    def load(self, source: str, path: str, problems: list[dict]) -> dict:
+    def load(self, source: str, path: str, problems: list[dict], before=None) -> dict:
+        """Run the slice; ``before(line, namespace)`` is called before each statement."""
         package = self.package_of(path)[1] if path != WARM_UP_PATH else None
         namespace: dict = {"__name__": "cnnshape_verify", "__file__": path, "__package__": package,
                            "__builtins__": __builtins__}
         tree = ast.parse(source, path)
         meta = self.torch.device("meta")
         for stmt in tree.body:
+            if before is not None:
+                before(stmt.lineno, namespace)
             code = compile(ast.Module([stmt], []), path, "exec")
             importing = isinstance(stmt, (ast.Import, ast.ImportFrom))
             try:
@@ -151,16 +172,21 @@ class Worker:
             stubbed = True
         return stubbed
 
-    def run_model(self, namespace: dict, spec: dict, path: str) -> dict:
+    def build_model(self, namespace: dict, spec: dict, path: str) -> tuple:
+        """(the model, None), or (None, the error) when it cannot be built."""
         torch, nn = self.torch, self.nn
-        name = spec["name"]
         try:
             with torch.device("meta"):
                 model = eval(spec["expr"], namespace)  # noqa: S307 - a name or call the static analysis chose
             model = model.to("meta")
             nn.Module.train(model, False)
         except BaseException as err:  # noqa: BLE001
-            return {"name": name, "ok": False, "calls": [], "error": self.describe(err, None, path, stage="build")}
+            return None, self.describe(err, None, path, stage="build")
+        return model, None
+
+    def run_model(self, model, spec: dict, path: str) -> dict:
+        torch = self.torch
+        name = spec["name"]
         calls: list = []
         stack: list = []
         handles = []
