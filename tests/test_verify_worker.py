@@ -585,6 +585,10 @@ def generated_model(base: str, width_from: str, decorated: str, annotated: bool,
         lines += ["model = Net()"]
     elif built == "moved":
         lines += ["model = Net().to(torch.device('cpu'))", "model = model.eval()"]
+    elif built == "sequential":  # a second model, bound to a variable, rebound afterwards
+        lines += ["", "# in: (BS, 3, 12, 12)",
+                  f"seq = nn.Sequential(nn.Conv2d(3, CHANNELS, KERNEL), nn.Flatten(), "
+                  f"nn.Linear(CHANNELS * {size} * {size}, CLASSES))", "seq = seq.eval()"]
     return "\n".join(lines) + "\n", classes
 
 
@@ -593,14 +597,14 @@ if given is not None:
     @given(base=st.sampled_from(["local", "imported", "alias", "meta"]),
            width_from=st.sampled_from(["default", "kwonly", "global"]),
            decorated=st.sampled_from(["none", "plain", "factory"]), annotated=st.booleans(),
-           built=st.sampled_from(["class", "instance", "moved"]), channels=st.integers(1, 6),
+           built=st.sampled_from(["class", "instance", "moved", "sequential"]), channels=st.integers(1, 6),
            kernel=st.integers(1, 5), classes=st.integers(1, 5))
     def test_generated_correct_models_verify_without_a_note(warm_client, tmp_path_factory, base, width_from,
                                                             decorated, annotated, built, channels, kernel,
                                                             classes):
         warm_client.failures, warm_client.retry_at = 0, 0.0
         text, _ = generated_model(base, width_from, decorated, annotated, built, channels, kernel, classes)
-        assert_agrees(warm_client, text, tmp_path_factory.mktemp("gen") / "net.py")
+        assert_agrees(warm_client, text, tmp_path_factory.mktemp("gen") / "net.py", 2 if built == "sequential" else 1)
 
 
 # ---------------------------------------------------------------------------------------- only what the model needs
