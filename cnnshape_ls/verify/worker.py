@@ -29,6 +29,7 @@ import os
 import sys
 import traceback
 import types
+from dataclasses import dataclass
 
 LIGHTNING = ("pytorch_lightning", "lightning")
 
@@ -319,74 +320,147 @@ def _die_with_parent() -> None:
         pass
 
 
+@dataclass
+class Child:
+    """A serving process forked by the supervisor, and its two private pipes."""
+
+    pid: int
+    go: int
+    """Written once (one byte) when it may serve: until then it only warms up."""
+    done: int
+    """Read: one byte when it has answered (and writes nothing more); end of file when it died first."""
+
+
+def _fork_spare(read_fd: int, write_fd: int, worker: Worker, hello: dict, supervisor: int) -> Child:
+    """Fork the process for the next request but one: it warms up now (while the current one serves), then
+    waits until it is told to serve (end of file on its go pipe: the supervisor is gone)."""
+    go_read, go_write = os.pipe()
+    done_read, done_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(go_write)
+            os.close(done_read)
+            os.setpgid(0, 0)
+            _die_with_parent()
+            if os.getppid() != supervisor:
+                os._exit(EOF_STATUS)
+            try:
+                worker.warm_up()  # before it serves: while the user types, not after the edit
+            except Exception:  # noqa: BLE001 - a warm-up is a courtesy: serve cold rather than not at all
+                pass
+            if os.read(go_read, 1) != b"g":
+                os._exit(EOF_STATUS)
+            answered = serve(read_fd, write_fd, worker, hello, once=True)
+            if answered:
+                os.write(done_write, b"d")  # the answer is flushed: the next process may take the pipe
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+        # os._exit: no atexit handlers, no waiting for the threads the user's code started
+        os._exit(0 if answered else EOF_STATUS)
+    os.close(go_read)
+    os.close(done_write)
+    try:
+        os.setpgid(pid, pid)  # also from here, so that killing its group never races its own setpgid
+    except OSError:
+        pass
+    return Child(pid, go_write, done_read)
+
+
+def _kill_group(pid: int, reaped: bool = False) -> None:
+    """SIGKILL to the process group ``pid`` leads, and to ``pid`` itself unless it has been waited for (its
+    number may belong to another process by now)."""
+    import signal
+
+    for kill in (os.killpg,) if reaped else (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict, server: int) -> None:
-    """Keep one fresh serving process forked from this warm one (torch imported, first forward paid).
+    """Serve each request from a fresh process forked from this warm one (torch imported, first forward paid).
 
     The user's code runs only in a serving process, in a process group of its own, and each serving process
-    answers one request, then exits (with it its threads, and its process group is killed). When it exits or
-    dies (a segfault, ``os._exit``, killed by the client after a timeout), this process says so on the pipe and
-    forks a fresh one at once: a fresh interpreter state costs a fork, not a torch import. This process never
-    runs the user's code and exits when the server goes away (its parent changes) or closes the pipe.
+    answers one request, then exits (with it its threads, and its process group is killed once it has). The
+    next one was forked and warmed up while the last one served, and is let go as soon as the last one has
+    answered: a fresh interpreter state per request costs neither a torch import nor a fork nor an exit on the
+    way of an edit. Only one process reads requests and writes on the pipe at a time. When a serving process
+    dies before answering (a segfault, ``os._exit``, killed by the client after a timeout), this process says
+    so on the pipe. It never runs the user's code and exits when the server goes away (its parent changes) or
+    closes the pipe.
     """
     import select
-    import signal
-    import time
 
     supervisor = os.getpid()
     # what is alive now lives in every fork: the collector never walks it there (a walk writes to every
     # object, copying each page of the warm process into the fork)
     gc.collect()
     gc.freeze()
+    spare = _fork_spare(read_fd, write_fd, worker, hello, supervisor)
+    current: Child | None = None
+    exiting: set[int] = set()
+    """Processes that answered and are exiting: reaped (and their groups killed) when they have, in silence."""
+
+    def stop() -> None:
+        for child in (current, spare):
+            if child is not None:
+                _kill_group(child.pid)
+        os._exit(0)
+
     while True:
-        pid = os.fork()
-        if pid == 0:
+        if current is None:  # let the warm spare serve, then fork the next spare
+            current, spare = spare, None
             try:
-                os.setpgid(0, 0)
-                _die_with_parent()
-                if os.getppid() != supervisor:
-                    os._exit(EOF_STATUS)
-                try:
-                    worker.warm_up()  # before saying ready: while the user types, not after the edit
-                except Exception:  # noqa: BLE001 - a warm-up is a courtesy: serve cold rather than not at all
-                    pass
-                answered = serve(read_fd, write_fd, worker, hello, once=True)
-            except BaseException:  # noqa: BLE001
-                os._exit(1)
-            # os._exit: no atexit handlers, no waiting for the threads the user's code started
-            os._exit(0 if answered else EOF_STATUS)
-        try:
-            watch = os.pidfd_open(pid)  # readable when the process exits (Linux)
-        except (AttributeError, OSError):
-            watch = None
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
+                os.write(current.go, b"g")
+            except OSError:
+                pass  # it died meanwhile: the wait below sees it
+            _close(current.go)
+            spare = _fork_spare(read_fd, write_fd, worker, hello, supervisor)
+        for pid in list(exiting):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
             if done:
-                break
-            if os.getppid() != server:  # the server died: take the serving process with us
-                for kill in (os.killpg, os.kill):
-                    try:
-                        kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                os._exit(0)
-            if watch is not None:
-                select.select([watch], [], [], 0.5)
-            else:
-                time.sleep(0.05)
-        if watch is not None:
-            os.close(watch)
+                exiting.discard(pid)
+                _kill_group(pid, reaped=True)  # whatever the user's code left running in its group
+        if os.getppid() != server:  # the server died: take the serving processes with us
+            stop()
+        ready, _, _ = select.select([current.done], [], [], 0.05 if exiting else 0.5)
+        if ready:
+            answered = os.read(current.done, 1) == b"d"
+            _close(current.done)
+            if answered:
+                exiting.add(current.pid)
+                current = None
+                continue
+            _, status = os.waitpid(current.pid, 0)  # it died before answering: its pipe closed as it did
+        else:
+            done, status = os.waitpid(current.pid, os.WNOHANG)
+            if not done:
+                continue
+            _close(current.done)
         code = os.waitstatus_to_exitcode(status)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # whatever the user's code started in that process group
-        except OSError:
-            pass
+        pid = current.pid
+        current = None
+        _kill_group(pid, reaped=True)
         if code == EOF_STATUS:
-            os._exit(0)
+            stop()
         try:
             # a newline first: the dead process may have left half a line in the pipe
             os.write(write_fd, ("\n" + json.dumps({"event": "exit", "pid": pid, "status": code}) + "\n").encode())
         except OSError:
-            os._exit(0)  # nobody reads any more
+            stop()  # nobody reads any more
 
 
 def main() -> None:
