@@ -277,10 +277,16 @@ async def test_constructor_that_segfaults(hostile_client):
 async def test_constructor_that_allocates_100_gb(hostile_client):
     client = hostile_client
     marker = client.workspace_path / "started"
-    prober = await open_hostile(client, "memory.py", model(trouble=f"{pid_marker(client.workspace_path)}\n"
-                                                                   "self.buffer = bytearray(100 * 2**30)"))
+    peak = client.workspace_path / "peak"
+    # the process exits once it has answered: it says its own peak before it does
+    trouble = (f"{pid_marker(client.workspace_path)}\n"
+               "try:\n"
+               "    self.buffer = bytearray(100 * 2**30)\n"
+               "finally:\n"
+               f"    open({str(peak)!r}, 'w').write(next(line.split()[1] for line in open('/proc/self/status')\n"
+               "                                        if line.startswith('VmHWM:')))")
+    prober = await open_hostile(client, "memory.py", model(trouble=trouble))
     await wait_for_file(marker, prober)
-    worker = int(marker.read_text())
     began = time.monotonic()
     found = await until_torch_reports(prober, 1)
     assert time.monotonic() - began < 5.0, "the 100 GB allocation did not fail fast"
@@ -288,10 +294,8 @@ async def test_constructor_that_allocates_100_gb(hostile_client):
     note = next(d for d in found if d.code == "torch-build")
     assert "MemoryError" in note.message and "Net" in note.message
     # the address-space cap refused it: nothing near 100 GB was ever resident in the worker
-    if not gone(worker):
-        status = Path(f"/proc/{worker}/status").read_text()
-        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-        assert peak_kb < 4 * 2**20, f"the worker peaked at {peak_kb / 2**20:.1f} GB resident"
+    peak_kb = int(peak.read_text())
+    assert peak_kb < 4 * 2**20, f"the worker peaked at {peak_kb / 2**20:.1f} GB resident"
     await fix_and_verify(prober, model())
     assert worker_pids(), "no worker answers after the MemoryError"
 
