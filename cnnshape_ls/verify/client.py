@@ -1,5 +1,6 @@
 """Talking to the verification worker: start it lazily, keep it warm, kill it when it hangs, restart it
-(with backoff) when it dies, and say why once.
+(with backoff) when it dies, and say why once. Each request is served by a fresh process the worker forked
+for it (see worker.py): the client waits for that process to say it is ready, so it always knows whom to kill.
 
 Synchronous on purpose: the language server calls it from one worker thread, the command line directly.
 """
@@ -57,7 +58,8 @@ class WorkerClient:
     process: subprocess.Popen | None = None
     """The worker as started: it imports torch once and forks the process that serves (see worker.py)."""
     child_pid: int | None = None
-    """The process that serves requests and runs the user's code (``process.pid`` when nothing is forked)."""
+    """The fresh process that will serve the next request and run the user's code; None until it says it is
+    ready (each one serves one request, then exits). ``process.pid`` when nothing is forked."""
     ready: dict = field(default_factory=dict)
     failures: int = 0
     retry_at: float = 0.0
@@ -132,7 +134,7 @@ class WorkerClient:
             self.child_pid = None
 
     def _drain(self) -> None:
-        """Take in what the worker said while idle: a serving process that died and the one forked after it."""
+        """Take in what the worker said while idle: serving processes that exited and the one forked after."""
         while True:
             try:
                 self._event(self._read_line(0.0))
@@ -234,6 +236,8 @@ class WorkerClient:
                 reason = exit_reason(answer.get("status"))
                 self.note_failure(reason)
                 raise VerifyCrashed(reason)
+            if self.process is not None and serving != self.process.pid:
+                self.child_pid = None  # it exits now; the worker forks a fresh one for the next request
             self.failures = 0
             if "error" in answer:
                 raise VerifyCrashed(answer["error"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from ..analysis import dims
 from ..analysis.findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
 from ..analysis.result import Analysis, ModelResult
-from ..verify.slicing import slice_module
+from ..verify.slicing import ModuleIndex, construction, surgery
 
 VERIFY_BATCH = 2
 
@@ -59,43 +59,78 @@ def required_arguments(tree: ast.Module, name: str) -> list[str]:
     return []
 
 
-def expression_for(model: ModelResult, tree: ast.Module) -> tuple[str | None, str]:
-    """How to build the model in the worker: its variable, or its class called without arguments."""
-    if model.aliases:
-        return model.aliases[0], ""
-    if model.construct:
-        return model.construct, ""
+@dataclass(frozen=True)
+class Build:
+    """How the worker builds one model: an expression evaluated under the meta device."""
+
+    expr: str
+    line: int | None = None
+    """The line of the file that builds it (None: the file only defines it)."""
+    variables: frozenset[str] = frozenset()
+    """The names the file binds the built model to (``model``)."""
+
+
+def build_for(model: ModelResult, tree: ast.Module) -> tuple[Build | None, str]:
+    """The model's own constructor call, never the variable the file binds it to: ``Net()`` for ``model =
+    Net()``, so that nothing done to ``model`` afterwards runs and the model is built on the meta device."""
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
-    if model.name in classes:
-        needed = required_arguments(tree, model.name)
-        if needed:
-            return None, (f"its constructor needs {', '.join(needed)}: instantiate it in the file "
-                          f"(model = {model.name}(...)) to have it verified")
-        return f"{model.name}()", ""
-    return model.name, ""
+    cls = model.name if model.name in classes else None
+    variable = model.aliases[0] if cls is not None and model.aliases else model.name
+    if cls is None or model.aliases:
+        made = construction(tree, variable, cls)
+        if made is not None:
+            return Build(made.expr, made.line, frozenset({variable})), ""
+        return Build(variable), ""  # bound some other way (``model, opt = build()``): that statement runs
+    if model.construct:
+        return Build(model.construct), ""
+    needed = required_arguments(tree, model.name)
+    if needed:
+        return None, (f"its constructor needs {', '.join(needed)}: instantiate it in the file "
+                      f"(model = {model.name}(...)) to have it verified")
+    return Build(f"{model.name}()"), ""
 
 
 def plan(analysis: Analysis, text: str) -> Plan | None:
-    """What to run: every model whose input is known, in the dependency slice of the file."""
+    """What to run: every model whose input is known, in the dependency slice of the file. A model that
+    cannot be built without running a statement the slice leaves out is skipped, naming that statement."""
     try:
-        tree = ast.parse(text)
+        index = ModuleIndex(text)
     except SyntaxError:
         return None
     wanted, skipped = [], {}
+    kept: set[int] = set()
     for model in analysis.models:
         shape = concrete_input(model.input)
         if shape is None:
             skipped[model.name] = "its input size is unknown: state it with a comment such as # in: (BS, 3, 32, 32)"
             continue
-        expr, why = expression_for(model, tree)
-        if expr is None:
+        build, why = build_for(model, index.tree)
+        if build is None:
             skipped[model.name] = why
             continue
-        wanted.append({"name": model.name, "expr": expr, "input": shape, "line": model.line})
+        try:
+            needs, piece = index.slice(build.expr, build.line)
+        except SyntaxError:
+            skipped[model.name] = f"cannot read how the file builds it ({build.expr})"
+            continue
+        blockers = list(piece.blockers)
+        if build.line is not None:
+            submodules = {r.path.split(".")[0] for r in model.records if r.path}
+            blockers += surgery(index, set(build.variables), build.line, submodules)
+        if blockers:
+            first = min(blockers, key=lambda b: b.line)
+            skipped[model.name] = (f"building it as the file does would run {first.describe()}; "
+                                   "verification never runs that")
+            continue
+        kept |= needs
+        spec = {"name": model.name, "expr": build.expr, "input": shape, "line": model.line}
+        if build.line is not None:
+            spec["at"] = build.line
+        wanted.append(spec)
     if not wanted:
         return Plan("", [], skipped)
-    sliced = slice_module(text, "[" + ", ".join(m["expr"] for m in wanted) + "]")
-    return Plan(sliced.source, wanted, skipped)
+    source, _ = index.render(kept)
+    return Plan(source, wanted, skipped)
 
 
 # ------------------------------------------------------------------ comparing

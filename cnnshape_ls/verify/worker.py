@@ -6,26 +6,30 @@ over two pipe file descriptors it is given, never over stdout: whatever the user
 /dev/null and cannot corrupt the protocol.
 
 Request:  {"id": 1, "method": "verify", "params": {"source": ..., "path": ..., "models": [
-              {"name": "Net", "expr": "Net()", "input": [2, 3, 32, 32]}]}}
+              {"name": "Net", "expr": "Net()", "input": [2, 3, 32, 32], "at": <line the file builds it on>}]}}
+          (built under the meta device when the slice reaches line "at", or after it without "at")
 Response: {"id": 1, "result": {"models": [{"name", "ok", "calls": [[path, shape], ...], "output", "error"}],
               "problems": [{"line", "kind", "message"}]}}
-Events:   {"event": "ready", "torch": ..., "python": ..., "pid": <serving process>}
-          {"event": "exit", "pid": <serving process>, "status": <exit code, -signal>}
+Events:   {"event": "ready", "torch": ..., "python": ..., "pid": <the process that will serve the next request>}
+          {"event": "exit", "pid": <that process>, "status": <exit code, -signal>} (0: it answered)
 
-This process imports torch and pays the first meta-device forward once, then forks the process that serves
-requests (and runs the user's code); when that one dies or is killed, it reports the exit and forks another,
-already warm (see ``supervise``).
+This process imports torch and pays the first meta-device forward once, then forks a fresh process for each
+request: it waits for one request, runs the user's code, answers and exits. Nothing of one request (an imported
+workspace module, a patched ``nn.Linear``, a thread) is left for the next; each fork is already warm (see
+``supervise``). Every exit is reported, and the next process is forked at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import gc
 import json
 import os
 import sys
 import traceback
 import types
+from dataclasses import dataclass
 
 LIGHTNING = ("pytorch_lightning", "lightning")
 
@@ -75,39 +79,74 @@ class Worker:
         return {"torch": torch.__version__, "python": sys.executable}
 
     def warm_up(self) -> None:
-        """The first meta-device forward in a process costs about 1.5 s: pay it now, not on the first edit."""
-        torch, nn = self.torch, self.nn
-        with torch.device("meta"):
-            model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
-        with torch.no_grad():
-            model.eval()(torch.empty(2, 3, 16, 16, device="meta"))
+        """Pay the first-time costs of a verification now, not on an edit: the first meta-device forward in a
+        process (about 1.5 s), and in each forked process the first touch of what a verification uses (a
+        page copied on write per object, about as much again as the verification itself). The same path as a
+        request (compile, build, hooks, forward), on a small model of the common layers; nothing it makes
+        outlives it (no module imported, no import path added)."""
+        self.verify({"source": WARM_UP, "path": WARM_UP_PATH,
+                     "models": [{"name": "WarmUp", "expr": "WarmUp()", "input": [2, 3, 16, 16], "at": 16}]},
+                    import_path=False)
 
     # -------------------------------------------------------------- one request
-    def verify(self, params: dict) -> dict:
+    def verify(self, params: dict, import_path: bool = True) -> dict:
         if self.torch is None:
             return {"models": [], "problems": [{"line": 0, "kind": "no-torch", "message": "torch is not installed"}]}
         path = params.get("path") or "<buffer>"
         problems: list[dict] = []
-        namespace = self.load(params["source"], path, problems)
-        models = [self.run_model(namespace, m, path) for m in params.get("models", [])]
+        if import_path:
+            self.add_import_path(path)
+        specs = params.get("models", [])
+        built: dict[int, tuple] = {}
+        # a model the file builds on line N is built when the slice reaches line N, as the file would build it
+        # (a name bound again later changes another model, not this one); forward runs once all is defined
+        waiting = sorted((spec["at"], i) for i, spec in enumerate(specs) if isinstance(spec.get("at"), int))
+
+        def build_until(line: int | None, namespace: dict) -> None:
+            while waiting and (line is None or waiting[0][0] <= line):
+                _, i = waiting.pop(0)
+                built[i] = self.build_model(namespace, specs[i], path)
+
+        namespace = self.load(params["source"], path, problems, before=build_until)
+        build_until(None, namespace)
+        models = []
+        for i, spec in enumerate(specs):
+            model, error = built[i] if i in built else self.build_model(namespace, spec, path)
+            models.append(self.run_model(model, spec, path) if error is None else
+                          {"name": spec["name"], "ok": False, "calls": [], "error": error})
         return {"models": models, "problems": problems}
 
-    def load(self, source: str, path: str, problems: list[dict]) -> dict:
+    @staticmethod
+    def package_of(path: str) -> tuple[str, str | None]:
+        """The folder the file's imports resolve from, and its package when it is in one."""
         folder = os.path.dirname(os.path.abspath(path)) if path != "<buffer>" else os.getcwd()
-        package = None
         if os.path.isfile(os.path.join(folder, "__init__.py")):
-            package = os.path.basename(folder)
-            folder = os.path.dirname(folder)
+            return os.path.dirname(folder), os.path.basename(folder)
+        return folder, None
+
+    def add_import_path(self, path: str) -> None:
+        folder, _ = self.package_of(path)
         if folder not in sys.path:
             sys.path.insert(0, folder)
+
+    def load(self, source: str, path: str, problems: list[dict], before=None) -> dict:
+        """Run the slice; ``before(line, namespace)`` is called before each statement."""
+        package = self.package_of(path)[1] if path != WARM_UP_PATH else None
         namespace: dict = {"__name__": "cnnshape_verify", "__file__": path, "__package__": package,
                            "__builtins__": __builtins__}
         tree = ast.parse(source, path)
+        meta = self.torch.device("meta")
         for stmt in tree.body:
+            if before is not None:
+                before(stmt.lineno, namespace)
             code = compile(ast.Module([stmt], []), path, "exec")
+            importing = isinstance(stmt, (ast.Import, ast.ImportFrom))
             try:
-                exec(code, namespace)  # noqa: S102 - the dependency slice of the user's file, by design
+                if importing:  # a library's import-time code runs as it would anywhere
+                    exec(code, namespace)  # noqa: S102 - the dependency slice of the user's file, by design
+                else:  # a module or tensor the file makes at top level holds no storage either
+                    with meta:
+                        exec(code, namespace)  # noqa: S102
             except ImportError as err:
                 if not self.stub_lightning(stmt, namespace):
                     problems.append({"line": stmt.lineno, "kind": "import", "message": f"{err}",
@@ -134,16 +173,21 @@ class Worker:
             stubbed = True
         return stubbed
 
-    def run_model(self, namespace: dict, spec: dict, path: str) -> dict:
+    def build_model(self, namespace: dict, spec: dict, path: str) -> tuple:
+        """(the model, None), or (None, the error) when it cannot be built."""
         torch, nn = self.torch, self.nn
-        name = spec["name"]
         try:
             with torch.device("meta"):
                 model = eval(spec["expr"], namespace)  # noqa: S307 - a name or call the static analysis chose
             model = model.to("meta")
             nn.Module.train(model, False)
         except BaseException as err:  # noqa: BLE001
-            return {"name": name, "ok": False, "calls": [], "error": self.describe(err, None, path, stage="build")}
+            return None, self.describe(err, None, path, stage="build")
+        return model, None
+
+    def run_model(self, model, spec: dict, path: str) -> dict:
+        torch = self.torch
+        name = spec["name"]
         calls: list = []
         stack: list = []
         handles = []
@@ -216,11 +260,30 @@ class Worker:
         return info
 
 
+WARM_UP_PATH = "<warm-up>"
+WARM_UP = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class WarmUp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(2, 2), nn.Conv2d(8, 8, 3), nn.AdaptiveAvgPool2d((2, 2)))
+        self.classifier = nn.Sequential(nn.Dropout(), nn.Linear(32, 8), nn.ReLU(True), nn.Linear(8, 2))
+
+    def forward(self, x):
+        x = torch.flatten(self.features(x), 1)
+        return F.softmax(self.classifier(x), dim=1)
+"""
+
 EOF_STATUS = 75
 """How a serving process exits when the server closed its end of the pipe: the supervisor stops too."""
 
 
-def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
+def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict, once: bool = False) -> bool:
+    """Answer requests; with ``once``, only the first. False when the server closed the pipe."""
     reader = os.fdopen(read_fd, "r", encoding="utf-8", closefd=False)
     writer = os.fdopen(write_fd, "w", encoding="utf-8", closefd=False)
 
@@ -229,6 +292,7 @@ def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
         writer.flush()
 
     send({"event": "ready", **hello, "pid": os.getpid()})
+    # one request in flight at a time (the client waits for each answer): reading ahead takes nothing of the next
     for line in reader:
         try:
             request = json.loads(line)
@@ -239,6 +303,9 @@ def serve(read_fd: int, write_fd: int, worker: Worker, hello: dict) -> None:
             send({"id": request.get("id"), "result": result})
         except BaseException as err:  # noqa: BLE001 - never die on one request
             send({"id": request.get("id"), "error": f"{type(err).__name__}: {err}"})
+        if once:
+            return True
+    return False
 
 
 def _die_with_parent() -> None:
@@ -253,64 +320,147 @@ def _die_with_parent() -> None:
         pass
 
 
-def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict, server: int) -> None:
-    """Keep one serving process forked from this warm one (torch imported, first forward paid).
+@dataclass
+class Child:
+    """A serving process forked by the supervisor, and its two private pipes."""
 
-    The user's code runs only in the serving process, in a process group of its own. When it dies (a segfault,
-    ``os._exit``, killed by the client after a timeout), this process says so on the pipe and forks a fresh one
-    at once: a restart costs a fork, not a torch import. This process never runs the user's code and exits
-    when the server goes away (its parent changes) or closes the pipe.
-    """
-    import select
-    import signal
-    import time
+    pid: int
+    go: int
+    """Written once (one byte) when it may serve: until then it only warms up."""
+    done: int
+    """Read: one byte when it has answered (and writes nothing more); end of file when it died first."""
 
-    supervisor = os.getpid()
-    while True:
-        pid = os.fork()
-        if pid == 0:
+
+def _fork_spare(read_fd: int, write_fd: int, worker: Worker, hello: dict, supervisor: int) -> Child:
+    """Fork the process for the next request but one: it warms up now (while the current one serves), then
+    waits until it is told to serve (end of file on its go pipe: the supervisor is gone)."""
+    go_read, go_write = os.pipe()
+    done_read, done_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(go_write)
+            os.close(done_read)
+            os.setpgid(0, 0)
+            _die_with_parent()
+            if os.getppid() != supervisor:
+                os._exit(EOF_STATUS)
             try:
-                os.setpgid(0, 0)
-                _die_with_parent()
-                if os.getppid() != supervisor:
-                    os._exit(EOF_STATUS)
-                serve(read_fd, write_fd, worker, hello)
-            except BaseException:  # noqa: BLE001
-                os._exit(1)
-            os._exit(EOF_STATUS)
+                worker.warm_up()  # before it serves: while the user types, not after the edit
+            except Exception:  # noqa: BLE001 - a warm-up is a courtesy: serve cold rather than not at all
+                pass
+            if os.read(go_read, 1) != b"g":
+                os._exit(EOF_STATUS)
+            answered = serve(read_fd, write_fd, worker, hello, once=True)
+            if answered:
+                os.write(done_write, b"d")  # the answer is flushed: the next process may take the pipe
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+        # os._exit: no atexit handlers, no waiting for the threads the user's code started
+        os._exit(0 if answered else EOF_STATUS)
+    os.close(go_read)
+    os.close(done_write)
+    try:
+        os.setpgid(pid, pid)  # also from here, so that killing its group never races its own setpgid
+    except OSError:
+        pass
+    return Child(pid, go_write, done_read)
+
+
+def _kill_group(pid: int, reaped: bool = False) -> None:
+    """SIGKILL to the process group ``pid`` leads, and to ``pid`` itself unless it has been waited for (its
+    number may belong to another process by now)."""
+    import signal
+
+    for kill in (os.killpg,) if reaped else (os.killpg, os.kill):
         try:
-            watch = os.pidfd_open(pid)  # readable when the process exits (Linux)
-        except (AttributeError, OSError):
-            watch = None
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            if os.getppid() != server:  # the server died: take the serving process with us
-                for kill in (os.killpg, os.kill):
-                    try:
-                        kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                os._exit(0)
-            if watch is not None:
-                select.select([watch], [], [], 0.5)
-            else:
-                time.sleep(0.05)
-        if watch is not None:
-            os.close(watch)
-        code = os.waitstatus_to_exitcode(status)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # whatever the user's code started in that process group
+            kill(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def supervise(read_fd: int, write_fd: int, worker: Worker, hello: dict, server: int) -> None:
+    """Serve each request from a fresh process forked from this warm one (torch imported, first forward paid).
+
+    The user's code runs only in a serving process, in a process group of its own, and each serving process
+    answers one request, then exits (with it its threads, and its process group is killed once it has). The
+    next one was forked and warmed up while the last one served, and is let go as soon as the last one has
+    answered: a fresh interpreter state per request costs neither a torch import nor a fork nor an exit on the
+    way of an edit. Only one process reads requests and writes on the pipe at a time. When a serving process
+    dies before answering (a segfault, ``os._exit``, killed by the client after a timeout), this process says
+    so on the pipe. It never runs the user's code and exits when the server goes away (its parent changes) or
+    closes the pipe.
+    """
+    import select
+
+    supervisor = os.getpid()
+    # what is alive now lives in every fork: the collector never walks it there (a walk writes to every
+    # object, copying each page of the warm process into the fork)
+    gc.collect()
+    gc.freeze()
+    spare = _fork_spare(read_fd, write_fd, worker, hello, supervisor)
+    current: Child | None = None
+    exiting: set[int] = set()
+    """Processes that answered and are exiting: reaped (and their groups killed) when they have, in silence."""
+
+    def stop() -> None:
+        for child in (current, spare):
+            if child is not None:
+                _kill_group(child.pid)
+        os._exit(0)
+
+    while True:
+        if current is None:  # let the warm spare serve, then fork the next spare
+            current, spare = spare, None
+            try:
+                os.write(current.go, b"g")
+            except OSError:
+                pass  # it died meanwhile: the wait below sees it
+            _close(current.go)
+            spare = _fork_spare(read_fd, write_fd, worker, hello, supervisor)
+        for pid in list(exiting):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                exiting.discard(pid)
+                _kill_group(pid, reaped=True)  # whatever the user's code left running in its group
+        if os.getppid() != server:  # the server died: take the serving processes with us
+            stop()
+        ready, _, _ = select.select([current.done], [], [], 0.05 if exiting else 0.5)
+        if ready:
+            answered = os.read(current.done, 1) == b"d"
+            _close(current.done)
+            if answered:
+                exiting.add(current.pid)
+                current = None
+                continue
+            _, status = os.waitpid(current.pid, 0)  # it died before answering: its pipe closed as it did
+        else:
+            done, status = os.waitpid(current.pid, os.WNOHANG)
+            if not done:
+                continue
+            _close(current.done)
+        code = os.waitstatus_to_exitcode(status)
+        pid = current.pid
+        current = None
+        _kill_group(pid, reaped=True)
         if code == EOF_STATUS:
-            os._exit(0)
+            stop()
         try:
             # a newline first: the dead process may have left half a line in the pipe
             os.write(write_fd, ("\n" + json.dumps({"event": "exit", "pid": pid, "status": code}) + "\n").encode())
         except OSError:
-            os._exit(0)  # nobody reads any more
+            stop()  # nobody reads any more
 
 
 def main() -> None:

@@ -277,10 +277,16 @@ async def test_constructor_that_segfaults(hostile_client):
 async def test_constructor_that_allocates_100_gb(hostile_client):
     client = hostile_client
     marker = client.workspace_path / "started"
-    prober = await open_hostile(client, "memory.py", model(trouble=f"{pid_marker(client.workspace_path)}\n"
-                                                                   "self.buffer = bytearray(100 * 2**30)"))
+    peak = client.workspace_path / "peak"
+    # the process exits once it has answered: it says its own peak before it does
+    trouble = (f"{pid_marker(client.workspace_path)}\n"
+               "try:\n"
+               "    self.buffer = bytearray(100 * 2**30)\n"
+               "finally:\n"
+               f"    open({str(peak)!r}, 'w').write(next(line.split()[1] for line in open('/proc/self/status')\n"
+               "                                        if line.startswith('VmHWM:')))")
+    prober = await open_hostile(client, "memory.py", model(trouble=trouble))
     await wait_for_file(marker, prober)
-    worker = int(marker.read_text())
     began = time.monotonic()
     found = await until_torch_reports(prober, 1)
     assert time.monotonic() - began < 5.0, "the 100 GB allocation did not fail fast"
@@ -288,10 +294,8 @@ async def test_constructor_that_allocates_100_gb(hostile_client):
     note = next(d for d in found if d.code == "torch-build")
     assert "MemoryError" in note.message and "Net" in note.message
     # the address-space cap refused it: nothing near 100 GB was ever resident in the worker
-    if not gone(worker):
-        status = Path(f"/proc/{worker}/status").read_text()
-        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-        assert peak_kb < 4 * 2**20, f"the worker peaked at {peak_kb / 2**20:.1f} GB resident"
+    peak_kb = int(peak.read_text())
+    assert peak_kb < 4 * 2**20, f"the worker peaked at {peak_kb / 2**20:.1f} GB resident"
     await fix_and_verify(prober, model())
     assert worker_pids(), "no worker answers after the MemoryError"
 
@@ -378,3 +382,91 @@ async def test_training_script_runs_only_the_model(hostile_client):
     prober.check()
     assert [name for name in WOULD_CREATE if (workdir / name).exists()] == []
     assert sorted(os.listdir(workdir)) == []
+
+
+# ---------------------------------------------------------------------------------------------- only the model runs
+AFTERWARDS = """import pathlib
+
+import torch.nn as nn
+
+SENTINEL = pathlib.Path({sentinel!r})
+
+
+def run(what):
+    SENTINEL.write_text(what)
+    return 1
+
+
+# in: (BS, 3, 8, 8)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3)
+        self.fc = nn.Linear(16 * 6 * 6, 10)
+
+    def forward(self, x):
+        x = self.conv(x).flatten(1)
+        return self.fc(x)
+
+
+{after}
+"""
+NEVER_RUN = {
+    "train": "def train(model):\n    run('train() ran')\n    return model\n\n\nmodel = Net()\nmodel = train(model)",
+    "data": "def load_data():\n    run('the data loader ran')\n    return [1, 2]\n\n\nmodel = Net()\n"
+            "trainset = load_data()\nmodel.num_samples = len(trainset)",
+    "nn-attribute": "nn.x = run('nn.x = f() ran')",
+    "registry": "registry = {}\nregistry[run('registry[f()] = 2 ran')] = 2\nmodel = Net()",
+    "class-attribute-later": "model = Net()\nNet.x = run('Net.x = f() ran')",
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", list(NEVER_RUN))
+async def test_nothing_done_to_the_model_afterwards_runs(hostile_client, case):
+    """Issue 13: `model = train(model)`, `model.num_samples = len(load_data())`, `nn.x = f()`, `registry[f()] = 2`
+    ran under verification. The model is verified from its own constructor call; none of them runs."""
+    client = hostile_client
+    sentinel = client.workspace_path / "sentinel"
+    text = AFTERWARDS.format(sentinel=str(sentinel), after=NEVER_RUN[case])
+    prober = await open_hostile(client, f"{case.replace('-', '_')}.py", text)
+    labels = await until_verified(prober)
+    prober.check()
+    assert labels[prober.position().line] == "# out: (BS, 16, 6, 6) ✓"
+    found = await current_diagnostics(client, prober.uri, 1)
+    assert not [d for d in found if d.source == "torch"], [d.message for d in found]
+    assert not sentinel.exists(), sentinel.read_text()
+
+
+@pytest.mark.asyncio
+async def test_a_model_that_needs_a_change_run_is_skipped_saying_which(hostile_client):
+    """`Net.x = f()` for a class the file never builds: building it as the file would means running f(); the
+    model is skipped with a note naming that line, and f() never runs."""
+    client = hostile_client
+    sentinel = client.workspace_path / "sentinel"
+    text = AFTERWARDS.format(sentinel=str(sentinel), after="Net.x = run('Net.x = f() ran')")
+    prober = await open_hostile(client, "changed.py", text)
+    found = await until_torch_reports(prober, 1)
+    prober.check()
+    line = text.split("\n").index("Net.x = run('Net.x = f() ran')") + 1
+    note = next(d for d in found if d.code == "torch-skipped")
+    assert note.message == (f"torch verification skipped Net: building it as the file does would run line {line} "
+                            "(`Net.x = run('Net.x = f() ran')`), which changes Net after it is made; "
+                            "verification never runs that")
+    assert not sentinel.exists(), sentinel.read_text()
+
+
+@pytest.mark.asyncio
+async def test_a_model_bound_in_the_file_is_built_on_the_meta_device(hostile_client):
+    """`model = Net()` in the file: a Linear(50000, 50000) (10 GB on the CPU, over the worker's cap) verifies."""
+    client = hostile_client
+    text = model().replace("nn.Linear(16 * 6 * 6, 10)", "nn.Linear(16 * 6 * 6, 50000)") + "\n\nmodel = Net()\n"
+    text = text.replace("        return self.fc(x)\n", "        return self.big(self.fc(x))\n").replace(
+        "        self.fc = nn.Linear(16 * 6 * 6, 50000)\n",
+        "        self.fc = nn.Linear(16 * 6 * 6, 50000)\n        self.big = nn.Linear(50000, 50000)\n")
+    prober = await open_hostile(client, "big.py", text)
+    labels = await until_verified(prober)
+    prober.check()
+    assert labels[prober.position().line] == "# out: (BS, 16, 6, 6) ✓"
+    found = await current_diagnostics(client, prober.uri, 1)
+    assert not [d for d in found if d.source == "torch"], [d.message for d in found]

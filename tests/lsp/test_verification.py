@@ -77,3 +77,50 @@ async def test_agreement_is_marked(verifying_client):
     hover = await client.text_document_hover_async(types.HoverParams(
         text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=9, character=20)))
     assert "✓ torch agrees" in hover.contents.value
+
+
+HELPER_WIDTH = """import torch.nn as nn
+from helper_w import WIDTH
+
+
+# in: (BS, 3)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, WIDTH)
+        self.head = nn.Linear(WIDTH, 2)
+
+    def forward(self, x):
+        return self.head(self.fc(x))
+"""
+
+
+async def labels_when(client, uri: str, line: int, wanted: str, timeout: float = 30.0) -> dict[int, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        labels = {h.position.line: h.label for h in await inlay_hints(client, uri)}
+        if labels.get(line) == wanted:
+            return labels
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"line {line} never showed {wanted!r}: {labels}")
+
+
+@pytest.mark.asyncio
+async def test_an_edited_workspace_module_is_verified_as_saved(verifying_client):
+    """Issue 13: `from helper_w import WIDTH`, helper_w.py saved from 4 to 5: the next verification imports 5
+    (it kept importing 4: a false torch-mismatch, and a ✓ on a Linear that would crash)."""
+    client = verifying_client
+    helper = client.workspace_path / "helper_w.py"
+    helper.write_text("WIDTH = 4\n")
+    uri = open_document(client, "uses_helper.py", HELPER_WIDTH)
+    await labels_when(client, uri, 8, "# out: (BS, 4) ✓")
+    helper.write_text("WIDTH = 5\n")
+    client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[
+        types.FileEvent(uri=helper.as_uri(), type=types.FileChangeType.Changed)]))
+    edited = HELPER_WIDTH.replace("return self.head(self.fc(x))", "return self.head(self.fc(x))  # edited")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=edited)]))
+    await labels_when(client, uri, 8, "# out: (BS, 5) ✓")
+    found = await diagnostics(client, uri, 2)
+    assert not [d for d in found if d.source == "torch"], [d.message for d in found]
