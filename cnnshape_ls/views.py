@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .analysis import Analysis, ModelResult, dims
 from .analysis.engine import comment_matches
 from .analysis.findings import LayerRecord, shape_text
+from .analysis.layers import ALL_RULES
 from .analysis.source import OUT_COMMENT, comment_start
 
 DIM_NAMES = {
@@ -23,8 +24,7 @@ DIM_NAMES = {
     4: ("batch", "channels", "height", "width"),
     5: ("batch", "channels", "depth", "height", "width"),
 }
-SEQUENCE_OPS = ("LSTM", "GRU", "RNN", "Embedding", "MultiheadAttention", "TransformerEncoderLayer",
-                "TransformerEncoder", "LayerNorm")
+SEQUENCE_OPS = tuple(rule.op for rule in ALL_RULES if rule.sequence)
 MAX_LABEL = 43  # VS Code cuts inlay hint labels longer than this
 
 
