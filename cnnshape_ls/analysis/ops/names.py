@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..layers import REPARAMETRISATIONS
+
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 SAME_SHAPE = {
     "relu", "relu_", "relu6", "elu", "selu", "celu", "gelu", "silu", "mish", "sigmoid", "tanh", "leaky_relu",
@@ -21,7 +23,6 @@ REDUCTIONS_WITH_INDICES = {"max", "min", "median", "mode"}
 CREATORS = {"zeros", "ones", "randn", "rand", "empty", "full", "randint", "zeros_like", "ones_like", "randn_like",
             "eye", "Tensor", "FloatTensor", "from_numpy", "as_tensor",
             "rand_like", "empty_like", "full_like", "tensor", "arange", "linspace"}
-REPARAMETRISATIONS = ("weight_norm", "spectral_norm")
 MODULE_MODES = ("to", "eval", "train", "cuda", "cpu", "float", "double", "half", "requires_grad_")
 """Module methods that return the module itself."""
 
@@ -42,3 +43,7 @@ def is_functional(qualname: str) -> bool:
 
 def is_torch_function(qualname: str) -> bool:
     return qualname.startswith("torch.") and qualname.count(".") == 1
+
+
+__all__ = ["CONTAINERS", "CREATORS", "MODULE_MODES", "REDUCTIONS", "REDUCTIONS_WITH_INDICES", "REPARAMETRISATIONS",
+           "SAME_SHAPE", "is_functional", "is_nn", "is_torch_function", "tail"]
