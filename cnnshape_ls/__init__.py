@@ -22,8 +22,7 @@ def _loader_for(path: str | None):
 
     if path is None or not Path(path).is_file():
         return None
-    from .analysis.imports import FileModuleLoader
-    from .cli.files import ProjectRoots
+    from .analysis.imports import FileModuleLoader, ProjectRoots
 
     return FileModuleLoader(roots=(ProjectRoots().for_file(Path(path)),))
 

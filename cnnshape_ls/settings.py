@@ -1,11 +1,15 @@
 """Settings: one set of names read from pyproject.toml, initializationOptions and workspace/configuration.
 
 Later sources win. A bad value gets one clear message and the default, never an
-exception. Used by the language server and the command line alike.
+exception. The one reader of settings: the language server and the command line
+(which puts its flags on top) both call :func:`settings_for`. Names are the
+contract's (``batchName``, ``verify.timeoutSeconds``); the snake_case spelling
+TOML files often use (``batch_name``) means the same.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,7 +18,10 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    tomllib = None
+    try:
+        import tomli as tomllib
+    except ImportError:
+        tomllib = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,25 @@ FIELDS: dict[str, tuple[str, type | tuple, str]] = {
     "workspaceTrusted": ("workspace_trusted", bool, "true or false"),
 }
 CHOICES = {"hints.style": ("comment", "arrow")}
+PYTHON_NAMES = ("batchName",)  # written into shapes: must be a name such as BS
 NUMBERS = ("verify.timeoutSeconds", "verify.delayMs", "verify.memoryMb")  # positive; a delay may be 0
+
+
+def camel_case(key: Any) -> Any:
+    """``batch_name`` -> ``batchName``: pyproject.toml tables are often written in snake_case."""
+    return re.sub(r"_([a-z])", lambda m: m.group(1).upper(), key) if isinstance(key, str) else key
+
+
+def has_table(path: Path) -> bool:
+    """Whether a pyproject.toml has a ``[tool.cnnshape]`` table (or cannot be read: that is worth a message)."""
+    if tomllib is None:
+        return False
+    try:
+        with open(path, "rb") as handle:
+            tool = tomllib.load(handle).get("tool")
+    except (OSError, ValueError):
+        return True
+    return isinstance(tool, dict) and "cnnshape" in tool
 
 
 def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
@@ -60,7 +85,7 @@ def flatten(section: Any, prefix: str = "") -> dict[str, Any]:
     if not isinstance(section, dict):
         return out
     for key, value in section.items():
-        name = f"{prefix}{key}"
+        name = f"{prefix}{camel_case(key)}"
         if isinstance(value, dict) and name != "input":
             out.update(flatten(value, name + "."))
         else:
@@ -92,6 +117,9 @@ def merge(base: Settings, section: Any, origin: str) -> Settings:
         if name in CHOICES and value not in CHOICES[name]:
             problems.append(f"{origin}: cnnshape.{name} should be {wanted}, got {value!r}; using the default")
             continue
+        if name in PYTHON_NAMES and not value.isidentifier():
+            problems.append(f"{origin}: cnnshape.{name} should be {wanted}, got {value!r}; using the default")
+            continue
         if name == "input" and isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
             problems.append(f"{origin}: cnnshape.input table values should be shape strings; using the default")
             continue
@@ -103,11 +131,12 @@ def merge(base: Settings, section: Any, origin: str) -> Settings:
 
 
 def find_pyproject(start: Path, stop: Path | None = None) -> Path | None:
-    """The nearest pyproject.toml at or above ``start`` (not above ``stop``)."""
+    """The nearest pyproject.toml at or above ``start`` (not above ``stop``) with a ``[tool.cnnshape]`` table;
+    one without it is passed over, as ruff does for ``[tool.ruff]``."""
     folder = start if start.is_dir() else start.parent
     for candidate in (folder, *folder.parents):
         path = candidate / "pyproject.toml"
-        if path.is_file():
+        if path.is_file() and has_table(path):
             return path
         if stop is not None and candidate == stop:
             break

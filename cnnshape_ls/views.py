@@ -1,21 +1,26 @@
 """What editors and the command line show, computed from one analysis.
 
 Pure functions of an :class:`~cnnshape_ls.analysis.Analysis`: no LSP types, no
-I/O. The language server turns these into inlay hints, hovers and code lenses;
-``cnnshape annotate`` turns :func:`line_hints` into ``# out:`` comments. Lines
-are 1-based, columns 0-based code points.
+I/O. The language server turns these into inlay hints, hovers and code lenses.
+Every line's label comes from :func:`~cnnshape_ls.analysis.labels.line_labels`:
+the inlay hint, the comment both annotate actions (the editor's and ``cnnshape
+annotate``) write with :func:`annotate_edits`, and the ``stale-comment`` check
+say the same. Lines are 1-based, columns 0-based code points.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import io
+import re
+import tokenize
 from dataclasses import dataclass, field
 
 from .analysis import Analysis, ModelResult, dims
-from .analysis.engine import comment_matches
-from .analysis.findings import LayerRecord, shape_text
+from .analysis.edits import odd_line_breaks
+from .analysis.findings import Edit, LayerRecord, Span, shape_text
+from .analysis.labels import comment_matches, line_labels, rename_batch, symbol_count, written_comment
 from .analysis.layers import ALL_RULES
-from .analysis.source import OUT_COMMENT, comment_start
+from .analysis.source import OUT_COMMENT, comment_start, split_lines
 
 DIM_NAMES = {
     1: ("features",),
@@ -40,37 +45,13 @@ class LineHint:
     verified: bool = False
     shapes: list = field(default_factory=list)
     batch_name: str = "BS"
+    comment: str | None = None
+    """The ``# out:`` comment the annotate actions write on the line (the label, never cut short)."""
 
     @property
     def tooltip(self) -> str:
         """Input -> output and the formula; built when asked (inlayHint/resolve), not for every hint."""
         return tooltip(self.records, self.batch_name, self.shapes)
-
-
-def rename_batch(text: str, batch_name: str) -> str:
-    return text if batch_name == "BS" else text.replace("BS", batch_name)
-
-
-def is_concrete(shape: tuple | None) -> bool:
-    return shape is not None and all(isinstance(d, int) or (isinstance(d, dims.Expr) and len(d.symbols()) == 1
-                                                            and not d.symbols() - {"BS"}) for d in shape)
-
-
-def _symbol_count(shape: tuple | None) -> int:
-    if shape is None:
-        return 1000
-    return sum(0 if isinstance(d, int) else 100 if d is None else len(d.symbols()) for d in shape)
-
-
-def _records_by_line(model: ModelResult) -> dict[int, list[LayerRecord]]:
-    by_line: dict[int, list[LayerRecord]] = {}
-    uses = Counter(r.path for r in model.records if r.path)
-    for record in model.records:
-        by_line.setdefault(record.line, []).append(record)
-        # a layer defined in __init__ and used once also gets a hint where it is defined
-        if record.def_line and record.def_line != record.line and record.path and uses[record.path] == 1:
-            by_line.setdefault(record.def_line, []).append(record)
-    return by_line
 
 
 def hint_style_label(shape: tuple, style: str, batch_name: str) -> str:
@@ -80,69 +61,30 @@ def hint_style_label(shape: tuple, style: str, batch_name: str) -> str:
 
 def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
                batch_name: str = "BS") -> list[LineHint]:
-    """One hint per line that applies or defines a layer; lines whose ``# out:`` comment
-    already says the same get none."""
-    best: dict[int, tuple[int, ModelResult, list[LayerRecord]]] = {}
-    for model in analysis.models:
-        for line, records in _records_by_line(model).items():
-            last = records[-1].output
-            if last is None or any(d is None for d in last):
-                continue
-            score = _symbol_count(last)
-            if line not in best or score < best[line][0]:
-                best[line] = (score, model, records)
+    """One hint per labelled line (:func:`~cnnshape_ls.analysis.labels.line_labels`); lines whose
+    ``# out:`` comment already says the same get none."""
     hints = []
-    for line, (_, model, records) in sorted(best.items()):
+    for line, found in line_labels(analysis.models).items():
         text = lines[line - 1] if 0 < line <= len(lines) else ""
-        shapes = _distinct(pass_outputs([r for r in records if r.line == line]) or [records[-1].output])
+        shapes = found.shapes
         if len(shapes) > 1:
             shape = shapes[-1]
             label = f"# out: {len(shapes)} shapes" if style != "arrow" else f"→ {len(shapes)} shapes"
         else:
             shape = shapes[0]
             label = hint_style_label(shape, style, batch_name)
-        existing = OUT_COMMENT.search(text)
-        if existing and len(shapes) == 1 and _same_comment(existing.group("shape"), shape):
+        existing = written_comment(text)
+        if existing and found.shape is not None and comment_matches(existing.group("shape"), found.shape):
             continue
         if len(label) > MAX_LABEL:
             label = label[: MAX_LABEL - 1] + "…"
         cut = comment_start(text)
         column = len(text[:cut].rstrip()) if cut is not None else len(text.rstrip())
+        records = found.records
         verified = records[-1].verified == "torch"
-        hints.append(LineHint(line, column, shape, label, records, model.name, verified, shapes, batch_name))
+        hints.append(LineHint(line, column, shape, label, records, found.model, verified, shapes, batch_name,
+                              found.comment(batch_name)))
     return hints
-
-
-def pass_outputs(records: list[LayerRecord]) -> list:
-    """What a line ends with, once per time it runs: a loop or a constructor in a loop runs it again
-    (the same call recurs), while nested calls on one line run once and end with the outermost."""
-    finals: list = []
-    seen: set[tuple] = set()
-    last = None
-    for record in records:
-        key = (record.op, record.column, record.end_column)
-        if not record.end_column:  # no position (a layer of an imported block): its name tells it apart
-            key += (record.path,)
-        if key in seen and last is not None:
-            finals.append(last)
-            seen.clear()
-        seen.add(key)
-        last = record.output
-    if last is not None:
-        finals.append(last)
-    return finals
-
-
-def _same_comment(written: str, shape: tuple) -> bool:
-    return comment_matches(written, shape)
-
-
-def _distinct(shapes: list) -> list:
-    out: list = []
-    for s in shapes:
-        if s is not None and s not in out:
-            out.append(s)
-    return out
 
 
 def tooltip(records: list[LayerRecord], batch_name: str, shapes: list | None = None) -> str:
@@ -172,7 +114,7 @@ def params_text(value: dims.Dim | None) -> str:
     return f"{value:,}" if isinstance(value, int) else dims.to_text(value)
 
 
-def layer_hover(records: list[LayerRecord], batch_name: str = "BS", verified: str | None = None) -> str:
+def layer_hover(records: list[LayerRecord], batch_name: str = "BS") -> str:
     """Markdown for a hover on a layer: shapes with dimension names, the formula with numbers, parameters."""
     blocks = []
     for record in records:
@@ -200,8 +142,6 @@ def layer_hover(records: list[LayerRecord], batch_name: str = "BS", verified: st
         elif record.verified == "corrected":
             lines.append(f"torch gives {rename_batch(shape_text(record.output), batch_name)}, static analysis said "
                          f"{rename_batch(shape_text(record.static_output), batch_name)}")
-        if verified:
-            lines.append(verified)
         blocks.append("\n".join(lines))
     return "\n\n---\n\n".join(blocks)
 
@@ -237,23 +177,76 @@ def records_at(analysis: Analysis, line: int, column: int | None = None) -> list
     best: dict[tuple, LayerRecord] = {}
     for record in found:
         key = (record.path, record.op, record.line)
-        if key not in best or _symbol_count(record.output) < _symbol_count(best[key].output):
+        if key not in best or symbol_count(record.output) < symbol_count(best[key].output):
             best[key] = record
     ordered = sorted(best.values(), key=lambda r: (r.end_column - r.column) if r.end_column else 10 ** 6)
     return ordered[:1] if column is not None and ordered else ordered
 
 
-def annotate_edits(analysis: Analysis, lines: list[str], batch_name: str = "BS") -> list[tuple[int, int, int, str]]:
-    """``# out:`` comments to write: (line, start column, end column, text), replacing a stale one."""
+# ---------------------------------------------------------------------- # out: comments written into the file
+OUT_START = re.compile(r"#\s*out:")
+
+
+class CannotAnnotate(Exception):
+    """A file where comments cannot be placed safely (it does not tokenize, odd line breaks)."""
+
+
+@dataclass(frozen=True)
+class CommentEdit:
+    """One ``# out:`` comment to write: on ``line``, replacing columns ``start``..``end`` (code points)."""
+
+    line: int
+    start: int
+    end: int
+    new_text: str
+    kind: str
+    """``missing`` (appended) or ``stale`` (an ``# out:`` comment refreshed in place)."""
+    comment: str
+
+    @property
+    def edit(self) -> Edit:
+        return Edit(Span(self.line, self.start, self.line, self.end), self.new_text)
+
+
+def comment_slots(text: str) -> dict[int, tuple[int, str] | None]:
+    """The lines a comment can end (outside any string, not continued by a backslash), each with the
+    column and text of the comment it has, if any."""
+    if re.search(r"\r(?!\n)", text):
+        raise CannotAnnotate("it has lines ending in a lone carriage return")
+    if odd_line_breaks(text):
+        raise CannotAnnotate("it has a form feed or another character the analysis counts as a line break")
+    slots: dict[int, tuple[int, str] | None] = {}
+    comments: dict[int, tuple[int, str]] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = (tok.start[1], tok.string)
+            elif tok.type in (tokenize.NL, tokenize.NEWLINE):
+                slots[tok.start[0]] = comments.get(tok.start[0])
+    except (tokenize.TokenError, SyntaxError) as err:
+        raise CannotAnnotate(f"it does not tokenize: {err}")
+    return slots
+
+
+def annotate_edits(analysis: Analysis, text: str, batch_name: str = "BS") -> list[CommentEdit]:
+    """The ``# out:`` comment of each hinted line, written where missing and refreshed where stale, in line
+    order: the text of each is its hint's. Another comment on the line is kept, the ``# out:`` one appended
+    after it. Raises :class:`CannotAnnotate` for a file where comments cannot be placed safely."""
+    slots = comment_slots(text)
+    lines = split_lines(text)
     edits = []
     for hint in line_hints(analysis, lines, "comment", batch_name):
-        if not hint.label.startswith("# out: (") or hint.label.endswith("…"):
+        if hint.comment is None or hint.line not in slots or hint.line > len(lines):
             continue
-        text = lines[hint.line - 1]
-        existing = OUT_COMMENT.search(text)
-        if existing:
-            edits.append((hint.line, existing.start(), len(text.rstrip()), hint.label))
+        content = lines[hint.line - 1]
+        comment = slots[hint.line]
+        found = OUT_START.search(comment[1]) if comment is not None else None
+        if comment is not None and found is not None:
+            written = OUT_COMMENT.match(comment[1], found.start())
+            begin = comment[0] + found.start()
+            end = comment[0] + (written.end() if written else len(comment[1]))
+            edits.append(CommentEdit(hint.line, begin, end, hint.comment, "stale", hint.comment))
         else:
-            end = len(text.rstrip())
-            edits.append((hint.line, end, end, "  " + hint.label))
+            end = len(content.rstrip())
+            edits.append(CommentEdit(hint.line, end, len(content), "  " + hint.comment, "missing", hint.comment))
     return edits

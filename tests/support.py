@@ -21,6 +21,31 @@ def torch_truth(source: str, model: str, shape: list[int]) -> dict:
     return truth.guarded("model.py", model, shape, textwrap.dedent(source))
 
 
+def torch_truth_of_files(files: dict[str, str], main: str, model: str, shape: list[int]) -> dict:
+    """What torch gives for ``model`` of the file ``main`` that imports the other ``files`` (name -> text),
+    all written to one fresh folder that is put first on ``sys.path`` while it runs."""
+    import importlib
+    import tempfile
+
+    pytest.importorskip("torch")
+    import truth
+
+    names = {Path(name).stem for name in files}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text in files.items():
+            (Path(folder) / name).write_text(textwrap.dedent(text))
+        sys.path.insert(0, folder)
+        for name in names:
+            sys.modules.pop(name, None)  # a module of that name imported from another folder before
+        importlib.invalidate_caches()
+        try:
+            return truth.guarded(str(Path(folder) / main), model, shape, textwrap.dedent(files[main]))
+        finally:
+            sys.path.remove(folder)
+            for name in names:
+                sys.modules.pop(name, None)
+
+
 def correct_models() -> dict[str, list[tuple[str, tuple[int, ...]]]]:
     """file (relative to tests/) -> [(model expression, input shape), ...] for correct models."""
     out: dict[str, list] = {}

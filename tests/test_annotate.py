@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 import cnnshape_ls
+from cnnshape_ls.analysis.inputs import parse_shape
+from cnnshape_ls.analysis.labels import comment_matches
 from cnnshape_ls.cli import main
-from cnnshape_ls.cli.annotate import annotate_text, comment_matches
+from cnnshape_ls.cli.annotate import annotate_text
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 CHECK_LINE = re.compile(r"^(?P<path>.+\.py):(?P<line>\d+): (?P<kind>missing|stale) out comment: (?P<shape>\(.*\))$")
@@ -118,7 +120,7 @@ that goes on"""
 
 def annotated_lines(text: str) -> dict[int, str]:
     analysis = cnnshape_ls.analyze(text, path="edge.py")
-    new_text, _ = annotate_text(text, analysis.models)
+    new_text, _ = annotate_text(text, analysis)
     return dict(enumerate(new_text.split("\n"), start=1))
 
 
@@ -177,10 +179,11 @@ def test_annotate_options_and_errors(corpus: Path, capsys) -> None:
 
 
 def test_comment_matches() -> None:
-    assert comment_matches("(BS, 16, 6, 6)", "(BS, 16, 6, 6)")
-    assert comment_matches("[N,16,6,6]", "(BS, 16, 6, 6)")
-    assert not comment_matches("(BS, 16, 5, 5)", "(BS, 16, 6, 6)")
-    assert not comment_matches("(BS, 16, 6)", "(BS, 16, 6, 6)")
+    shape = parse_shape("(BS, 16, 6, 6)", "BS")
+    assert comment_matches("(BS, 16, 6, 6)", shape)
+    assert comment_matches("[N,16,6,6]", shape)  # the batch may be named otherwise
+    assert not comment_matches("(BS, 16, 5, 5)", shape)
+    assert not comment_matches("(BS, 16, 6)", shape)
 
 
 def test_form_feed_files_are_left_alone(tmp_path: Path, capsys) -> None:
@@ -191,3 +194,66 @@ def test_form_feed_files_are_left_alone(tmp_path: Path, capsys) -> None:
     assert main(["annotate", str(path)]) == 0
     assert path.read_text() == text
     assert "left alone" in capsys.readouterr().err
+
+
+CONV3D = '''import torch.nn as nn
+
+
+# in: (BS, 3, 8, 32, 32)
+class Video(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv3d(3, 8, 3)
+        self.conv2 = nn.Conv3d(8, 16, 3)
+
+    def forward(self, x):
+        x = self.conv1(x)
+        return self.conv2(x)
+'''
+
+
+def test_annotate_writes_every_hinted_line_with_the_hints_text() -> None:
+    from cnnshape_ls.analysis.source import split_lines
+    from cnnshape_ls.views import line_hints
+
+    analysis = cnnshape_ls.analyze(CONV3D, path="video.py")
+    new_text, changes = annotate_text(CONV3D, analysis)
+    hints = {h.line: h.label for h in line_hints(analysis, split_lines(CONV3D))}
+    assert {c.line for c in changes} == set(hints) == {8, 9, 12, 13}  # the __init__ lines too
+    lines = new_text.split("\n")
+    for line, label in hints.items():
+        assert lines[line - 1].endswith("  " + label)
+    assert lines[7] == "        self.conv1 = nn.Conv3d(3, 8, 3)  # out: (BS, 8, 6, 30, 30)"
+
+
+BLOCKS = '''import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.ReLU(),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+# in: (BS, 3, 16, 16)
+net = nn.Sequential(Block(3, 8), Block(8, 16))
+'''
+
+
+def test_a_block_line_run_with_several_shapes_gets_no_comment() -> None:
+    analysis = cnnshape_ls.analyze(BLOCKS, path="blocks.py")
+    new_text, changes = annotate_text(BLOCKS, analysis)
+    changed = {c.line: c.shape for c in changes}
+    assert 8 not in changed and 9 not in changed and 13 not in changed  # 8 channels in one copy, 16 in the other
+    assert changed[17] == "(BS, 16, 16, 16)"
+    assert not [f for f in analysis.findings if f.code == "stale-comment"]
+    # a comment with one copy's shape is not called stale either: it is not wrong for every copy, nor right
+    conv = "nn.Conv2d(cin, cout, 3, padding=1),"
+    written = BLOCKS.replace(conv, conv + "  # out: (BS, 8, 16, 16)")
+    assert not [f for f in cnnshape_ls.analyze(written, path="blocks.py").findings if f.code == "stale-comment"]

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import cnnshape_ls
-from cnnshape_ls.analysis.findings import Edit, Fix, Span
+from cnnshape_ls.analysis.edits import LineIndex, apply_edits, apply_fixes, fixes_to_apply
+from cnnshape_ls.analysis.findings import Edit, Finding, Fix, Span
 from cnnshape_ls.cli import files as cli_files
-from cnnshape_ls.cli import main
-from cnnshape_ls.cli.edits import LineIndex, apply_edits, apply_fixes
+from cnnshape_ls.cli import main, serve_main
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -85,8 +85,17 @@ def validate_report(report: dict) -> None:
                 _check_shape(layer["in"])
                 _check_shape(layer["out"])
         for diag in entry["diagnostics"]:
-            assert set(diag) == {"line", "column", "end_line", "end_column", "severity", "code", "source",
-                                 "message", "fixes"}
+            # an error inside an imported block adds where it is there and the fixes that edit that file
+            assert set(diag) - {"related", "workspace_fixes"} == {"line", "column", "end_line", "end_column",
+                                                                  "severity", "code", "source", "message", "fixes"}
+            for related in diag.get("related", []):
+                assert set(related) == {"path", "line", "column", "end_line", "end_column", "message"}
+                _check_span(related)
+            for fix in diag.get("workspace_fixes", []):
+                assert set(fix) == {"title", "edits"}
+                for edit in fix["edits"]:
+                    assert set(edit) == {"path", "line", "column", "end_line", "end_column", "new_text"}
+                    _check_span(edit)
             _check_span(diag)
             assert diag["severity"] in ("error", "warning", "information")
             assert diag["source"] in ("cnnshape", "torch")
@@ -400,6 +409,20 @@ def test_apply_fixes_is_all_or_nothing() -> None:
     assert apply_fixes(text, [first, clashing, separate]) == ("x = 10\nz = 2\n", 2)
 
 
+def test_fix_all_chooses_the_preferred_fix_of_errors_and_warnings() -> None:
+    """What both fix-all (the editor) and --fix apply: one function, tested here on its own."""
+    text = "x = 1\ny = 2\nz = 3\n"
+    first = Fix("first", [Edit(Span(1, 4, 1, 5), "10")])
+    clashing = Fix("clash", [Edit(Span(2, 4, 2, 5), "20"), Edit(Span(1, 4, 1, 5), "30")])
+    warning = Fix("warning", [Edit(Span(3, 4, 3, 5), "30")])
+    findings = [Finding(Span(1, 4, 1, 5), "error", "a", "", [first, Fix("alternative", [])]),
+                Finding(Span(1, 4, 1, 5), "error", "b", "", [first]),  # the same fix on another finding
+                Finding(Span(2, 4, 2, 5), "error", "c", "", [clashing]),
+                Finding(Span(2, 0, 2, 0), "information", "d", "", [Fix("note", [Edit(Span(2, 0, 2, 1), "w")])]),
+                Finding(Span(3, 4, 3, 5), "warning", "stale-comment", "", [warning])]
+    assert fixes_to_apply(text, findings) == [first, warning]
+
+
 def test_line_index_counts_lines_as_python() -> None:
     index = LineIndex("a\rbc\r\nd\n")
     assert index.starts == [0, 2, 6] and index.lengths == [1, 2, 1]
@@ -423,9 +446,12 @@ def test_serve_starts_the_language_server(monkeypatch) -> None:
     import cnnshape_ls.server as server
 
     seen = []
-    monkeypatch.setattr(server, "run", lambda argv: seen.append(argv) or 0)
+    monkeypatch.setattr(server, "run", lambda tcp: seen.append(tcp) or 0)
     assert main(["serve", "--tcp", "127.0.0.1:0"]) == 0
-    assert seen == [["--tcp", "127.0.0.1:0"]]
+    assert main(["serve"]) == 0
+    assert serve_main(["--tcp", ":2087"]) == 0
+    assert seen == ["127.0.0.1:0", None, ":2087"]  # both commands parse the options once, the same way
+    assert main(["serve", "--tcp", "localhost"]) == 2  # no port: a usage error, before any server starts
 
 
 def test_pre_commit_hooks_file() -> None:

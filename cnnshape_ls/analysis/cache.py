@@ -162,7 +162,8 @@ def rebase(entry: Entry, new_starts: dict[tuple, int]) -> tuple[ModelResult, lis
     result = replace(entry.result, line=move(entry.result.line), end_line=move(entry.result.end_line),
                      records=records)
     findings = [replace(f, span=move_span(f.span),
-                        fixes=[Fix(fix.title, [Edit(move_span(e.span), e.new_text) for e in fix.edits])
+                        fixes=[Fix(fix.title, [Edit(move_span(e.span), e.new_text) if e.path is None else e
+                                               for e in fix.edits])
                                for fix in f.fixes])
                 for f in entry.findings]
     return result, findings

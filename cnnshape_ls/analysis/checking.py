@@ -37,8 +37,8 @@ class FixChecker:
     prepared: tuple[str, Collection[int]] | None = None
 
     def errors_after(self, fix: Fix) -> list[Finding] | None:
-        if self.budget <= 0 or not fix.edits:
-            return None
+        if self.budget <= 0 or not fix.edits or fix.elsewhere:
+            return None  # out of checks, nothing to apply, or it edits another file (not this text)
         if self.prepared is None:
             self.prepared = self.prepare()
         text, lines = self.prepared
@@ -121,7 +121,7 @@ def _settled(finding: Finding, errors: list[Finding]) -> bool:
     the fixed text has no error. Nothing to check."""
     fix = finding.fixes[0]
     return len(errors) == 1 and finding.code in SIZE_CODES and len(fix.edits) == 1 \
-        and fix.edits[0].span == finding.span
+        and fix.edits[0].path is None and fix.edits[0].span == finding.span
 
 
 def _chain(checker: FixChecker, fix: Fix, left: list[Finding],
@@ -176,7 +176,7 @@ def _prefer(finding: Finding, fix: Fix) -> None:
     fix.tentative = False
     finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
     lines = {e.span.line for e in fix.edits}
-    if finding.span.line not in lines and len(lines) == 1:
+    if finding.span.line not in lines and len(lines) == 1 and not fix.elsewhere:
         # only the layer that makes the size can be changed (a conv's out_channels): the mistake is there
         edit = fix.edits[0]
         finding.span = Span(edit.span.line, edit.span.column, edit.span.end_line, edit.span.end_column)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .findings import Edit, Fix, Span
+from .findings import Edit, Finding, Fix, Span
 
 LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
 
@@ -109,5 +109,31 @@ def apply_fixes(text: str, fixes: Iterable[Fix]) -> tuple[str, int]:
     return apply_text_edits(text, taken), applied
 
 
+def fixes_to_apply(text: str, findings: Iterable[Finding]) -> list[Fix]:
+    """What "fix all" applies, in the editor (``source.fixAll.cnnshape``) and with ``cnnshape check --fix``:
+    the preferred fix of each error and warning (a stale ``# out:`` comment is one), in the order of the
+    findings, without repeats; a fix that overlaps one taken before it is left out whole (a part of a fix
+    would leave the file half changed). An error whose preferred fix edits another file (inside an imported
+    block) is left alone: that file changes only through a quick fix the user picks, never silently."""
+    index = LineIndex(text)
+    taken: list[TextEdit] = []
+    chosen: list[Fix] = []
+    for finding in findings:
+        fixes = finding.local_fixes
+        if not fixes or finding.severity not in ("error", "warning"):
+            continue
+        fix = fixes[0]
+        mine = [index.to_text_edit(e) for e in fix.edits]
+        if not mine or any(_overlaps(a, b) for i, a in enumerate(mine) for b in mine[i + 1:]):
+            continue
+        if all(a in taken for a in mine):
+            continue  # the same fix, offered on two findings
+        if any(_overlaps(a, b) for a in mine for b in taken):
+            continue
+        taken.extend(mine)
+        chosen.append(fix)
+    return chosen
+
+
 __all__ = ["Edit", "Fix", "LineIndex", "Span", "TextEdit", "apply_edits", "apply_fixes", "apply_text_edits",
-           "odd_line_breaks"]
+           "fixes_to_apply", "odd_line_breaks"]

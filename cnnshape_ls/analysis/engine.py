@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import ast
 import gc
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from . import dims
 from .cache import IDENTIFIER, FileLayout
 from .checking import check_fixes
-from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
+from .findings import Edit, Finding, Fix, Span
 from .focus import focus, outline
 from .inputs import (
     FoundInput,
@@ -31,9 +33,10 @@ from .inputs import (
     solve_square,
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
+from .labels import comment_matches, line_labels, refreshed_shape, written_comment
 from .ops import ConstraintFound, FirstLayerFound
 from .result import Analysis, ModelResult
-from .source import OUT_COMMENT, SourceFile, parse_tolerant
+from .source import ForeignFile, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
     NOT_COUNTED,
@@ -164,6 +167,7 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                 reported.add((finding.span, finding.code))
                 finding.model = finding.model or result.name
                 analysis.findings.append(finding)
+    analysis.findings.extend(stale_comments(src, analysis.models))
     return analysis
 
 
@@ -244,11 +248,22 @@ class ImportContext:
             return None
         self.texts[key] = hash(text)
         src = parse_tolerant(text, key)
+        origin = ForeignFile(key, src, shown_from(key, self.importer))
         for node in ast.walk(src.tree):
-            node._cnnshape_foreign = True  # type: ignore[attr-defined]  # its lines are another file's
+            node._cnnshape_foreign = origin  # type: ignore[attr-defined]  # its lines are another file's
         env = evaluate_module(src, self, key)
         self.modules[key] = env
         return env
+
+
+def shown_from(path: str, importer: str | None) -> str:
+    """``path`` as seen from the analysed file's folder: ``blocks.py``, ``layers/blocks.py``."""
+    if importer is None:
+        return Path(path).name
+    try:
+        return os.path.relpath(path, Path(importer).resolve().parent)
+    except ValueError:  # another drive
+        return Path(path).name
 
 
 def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None) -> Env:
@@ -476,7 +491,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
         extra.append(Finding(Span(cand.line, 0, cand.line, 0), "information", "model-arguments",
                              f"{cand.name}'s constructor needs arguments this file never passes: what depends on them "
                              f"is unknown. Build it once in the file (model = {cand.name}(...)) to see every shape"))
-    findings = trace.findings + extra + stale_comments(src, trace.records)
+    findings = trace.findings + extra
     for f in findings:
         f.model = cand.name
     return result, findings
@@ -661,51 +676,19 @@ def total_params(root: Module) -> dims.Dim | None:
 
 
 # ---------------------------------------------------------------------- comments
-def line_shapes(records: list[LayerRecord]) -> dict[int, tuple | None]:
-    """The shape each line ends with: the last application recorded on it."""
-    out: dict[int, tuple | None] = {}
-    for record in records:
-        out[record.line] = record.output
-    return out
-
-
-def _normalise(text: str) -> list[str]:
-    return [t.strip() for t in text.strip("()[] ").split(",") if t.strip()]
-
-
-def comment_matches(written: str, shape: tuple, batch_aliases: tuple[str, ...] = ()) -> bool:
-    got = _normalise(written)
-    want = [dims.to_text(d).replace(" ", "") for d in shape]
-    if len(got) != len(want):
-        return False
-    for i, (g, w) in enumerate(zip(got, want)):
-        g = g.replace(" ", "")
-        if g == w:
-            continue
-        if i == 0 and (g.isidentifier() and (w.isidentifier() or w.isdigit())):
-            continue  # the batch may be written B, N, BS or as a number
-        return False
-    return True
-
-
-def stale_comments(src: SourceFile, records: list[LayerRecord]) -> list[Finding]:
+def stale_comments(src: SourceFile, models: list[ModelResult]) -> list[Finding]:
+    """A ``# out:`` comment that says another shape than the line's label (the hint's shape)."""
     findings = []
-    for line, shape in line_shapes(records).items():
-        if shape is None or any(d is None for d in shape):
+    for label in line_labels(models).values():
+        shape = label.shape
+        match = written_comment(src.line_text(label.line)) if shape is not None else None
+        if match is None or comment_matches(match.group("shape"), shape):
             continue
-        text = src.line_text(line)
-        match = OUT_COMMENT.search(text)
-        if not match or comment_matches(match.group("shape"), shape):
-            continue
-        start, end = match.start("shape"), match.end("shape")
-        ours = shape_text(shape)
-        written = _normalise(match.group("shape"))
-        if written and written[0].isidentifier() and len(shape) > 1:
-            ours = "(" + ", ".join([written[0], *(dims.to_text(d) for d in shape[1:])]) + ")"  # keep their batch name
-        span = Span(line, start, line, end)
+        ours = refreshed_shape(match.group("shape"), shape)
+        span = Span(label.line, match.start("shape"), label.line, match.end("shape"))
         findings.append(Finding(span, "warning", "stale-comment",
                                 f"This comment says {match.group('shape')}, but the output is {ours}",
-                                [Fix(f"Update the comment to {ours}", [Edit(span, ours)])]))
+                                [Fix(f"Update the comment to {ours}", [Edit(span, ours)])], model=label.model))
     return findings
 
 

@@ -26,6 +26,20 @@ class Span:
 class Edit:
     span: Span
     new_text: str
+    path: str | None = None
+    """Another file's edit (an imported block's argument): that file's path, ``span`` in its lines.
+    None: an edit of the analysed buffer."""
+
+
+@dataclass(frozen=True)
+class Related:
+    """A place in another file that a finding comes from (LSP ``relatedInformation``)."""
+
+    path: str
+    span: Span
+    message: str
+    shown: str = ""
+    """The other file as messages name it (relative to the analysed file's folder)."""
 
 
 @dataclass
@@ -39,6 +53,11 @@ class Fix:
     tentative: bool = field(default=False, compare=False)
     """A guess (swapped sizes): kept only where applying it is checked to leave no error (:mod:`checking`)."""
 
+    @property
+    def elsewhere(self) -> bool:
+        """It edits another file: offered only as an action the user picks, never applied by fix-all."""
+        return any(edit.path is not None for edit in self.edits)
+
 
 @dataclass
 class Finding:
@@ -50,6 +69,17 @@ class Finding:
     source: str = "cnnshape"
     model: str | None = None
     layer_path: str | None = None
+    related: list[Related] = field(default_factory=list)
+    """Where in another file the problem is, for an error inside an imported block (reported on the line
+    of this file that builds or applies it)."""
+
+    @property
+    def local_fixes(self) -> list[Fix]:
+        """The fixes fix-all and ``cnnshape check --fix`` may apply: this buffer's own, and only where the
+        preferred fix is one of them (an error whose fix is in another file is the user's pick)."""
+        if not self.fixes or self.fixes[0].elsewhere:
+            return []
+        return [fix for fix in self.fixes if not fix.elsewhere]
 
 
 @dataclass

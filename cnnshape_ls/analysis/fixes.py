@@ -13,7 +13,8 @@ from typing import Any
 
 from . import dims
 from .findings import Edit, Finding, Fix, Span
-from .layers import ShapeError
+from .layers import RULES, Args, Call, CannotTell, ShapeError
+from .tensor_ops import broadcast
 from .trace import Trace
 from .values import Container, Layer, Tensor
 
@@ -77,8 +78,6 @@ def _named_fix(trace: Trace, error: ShapeError, layer: Layer, node: ast.AST, oth
 
 def _fits(layer: Layer, name: str, value: Any) -> bool:
     """Whether ``layer`` would accept the input it saw with ``name`` set to ``value``."""
-    from .layers import Args, Call, CannotTell
-
     args = Args(layer.args.op, {**layer.args.values, name: value})
     try:
         layer.rule.infer(Call(args, [layer.seen]))
@@ -172,8 +171,6 @@ RANKED = re.compile(r"^(BatchNorm|InstanceNorm|LazyBatchNorm|LazyInstanceNorm|Dr
 def rank_fix(trace: Trace, layer: Layer, first: Tensor) -> Fix | None:
     """``BatchNorm1d`` fed an image: the variant of the layer made for the input's rank (these layers keep
     the shape, so nothing after them changes)."""
-    from .layers import RULES, Call, CannotTell
-
     found = RANKED.match(layer.rule.op)
     shape = first.shape
     if found is None or shape is None or not isinstance(layer.node, ast.Call):
@@ -199,8 +196,8 @@ def rank_fix(trace: Trace, layer: Layer, first: Tensor) -> Fix | None:
 def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor, call: ast.Call | None,
                     sequence: Container | None, siblings: list[Layer] | None = None) -> list[Fix]:
     fixes: list[Fix] = []
-    if getattr(layer.node, "_cnnshape_foreign", False):
-        return fixes
+    # a layer of an imported block gets its fixes too: their edits name that file (``Edit.path``), and
+    # are offered as actions the user picks, never applied by fix-all
     if error.integer:
         fix = integer_fix(trace, error, layer)
         return [fix] if fix is not None else []
@@ -211,7 +208,15 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
             return [flat]
-    fix = blame_fix(trace, error, layer, first, siblings) or call_site_fix(trace, error, layer)
+    if trace.elsewhere(layer.node) is not None:
+        # an imported block's layer: where this file's builder gives the size (``ConvBlock(8, 32)``), that
+        # argument is the fix; the block's own code changes only where the size is written there as a number
+        node = trace.argument_node(layer, error.blame) if error.blame else None
+        written_here = node is not None and any(isinstance(n, ast.Name) for n in ast.walk(node))
+        fix = call_site_fix(trace, error, layer) or (None if written_here else blame_fix(trace, error, layer, first,
+                                                                                             siblings))
+    else:
+        fix = blame_fix(trace, error, layer, first, siblings) or call_site_fix(trace, error, layer)
     if fix is not None:
         fixes.append(fix)
     if len([s for s in siblings or [] if s.seen is not None]) <= 1:  # one copy: its neighbour may change
@@ -237,13 +242,16 @@ def integer_fix(trace: Trace, error: ShapeError, layer: Layer) -> Fix | None:
     divisions = [n for n in ast.walk(node) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
     if len(divisions) == 1:
         left, right = trace.span(divisions[0].left), trace.span(divisions[0].right)
+        origin = trace.elsewhere(node)
+        source = origin.source if origin is not None else trace.source
         if left.end_line == right.line:
-            between = trace.source.line_text(left.end_line)[left.end_column:right.column]
+            between = source.line_text(left.end_line)[left.end_column:right.column]
             slash = between.find("/")
             if slash >= 0 and between.count("/") == 1:
                 column = left.end_column + slash
                 return trace.fix(f"Divide with // to keep {error.blame} an int",
-                                 Edit(Span(left.end_line, column, left.end_line, column + 1), "//"))
+                                 Edit(Span(left.end_line, column, left.end_line, column + 1), "//",
+                                      origin.path if origin is not None else None))
     value = layer.args.values.get(error.blame)
     if isinstance(value, float) and value.is_integer() and not divisions:
         text = trace.text(node)
@@ -631,7 +639,7 @@ def _argument_for(init: Any, call: ast.Call, param: str) -> ast.expr | None:
 def relocate(trace: Trace, finding: Finding) -> None:
     """Put a finding whose preferred fix is an instance's argument on that argument."""
     if finding.fixes and finding.fixes[0].relocates and not finding.fixes[0].tentative \
-            and any(f is finding for f in trace.findings):
+            and not finding.fixes[0].elsewhere and any(f is finding for f in trace.findings):
         trace.move(finding, finding.fixes[0].edits[0].span)
 
 
@@ -642,9 +650,6 @@ def branch_fix(trace: Trace, a: Tensor | None, b: Tensor | None) -> tuple[Fix, L
     """``out + shortcut`` whose sizes differ: the branch whose convolution changed the size it was given,
     while the other branch kept that size, gets the padding that keeps it too. Where a block is built
     several times, the new padding must keep the size in every copy."""
-    from .layers import CannotTell
-    from .tensor_ops import broadcast
-
     if a is None or b is None or a.shape is None or b.shape is None or len(a.shape) != len(b.shape):
         return None
     culprits = []
@@ -685,8 +690,6 @@ def branch_fix(trace: Trace, a: Tensor | None, b: Tensor | None) -> tuple[Fix, L
 
 
 def _output(layer: Layer, changes: dict) -> tuple | None:
-    from .layers import Args, Call, CannotTell
-
     try:
         out = layer.rule.infer(Call(Args(layer.args.op, {**layer.args.values, **changes}), [layer.seen]))
     except (ShapeError, CannotTell, TypeError):

@@ -55,3 +55,26 @@ class FileModuleLoader:
             return path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
+
+
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+class ProjectRoots:
+    """The project a file belongs to: the nearest folder above it with a pyproject.toml, setup.py or .git
+    (its imports are followed under that folder); each folder's answer looked up once."""
+
+    def __init__(self) -> None:
+        self._by_dir: dict[Path, Path | None] = {}
+
+    def for_file(self, path: Path) -> Path:
+        folder = path.resolve().parent
+        return self._find(folder) or folder
+
+    def _find(self, folder: Path) -> Path | None:
+        if folder not in self._by_dir:
+            if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+                self._by_dir[folder] = folder
+            else:
+                self._by_dir[folder] = None if folder.parent == folder else self._find(folder.parent)
+        return self._by_dir[folder]

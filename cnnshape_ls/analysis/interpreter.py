@@ -12,6 +12,7 @@ import ast
 import copy
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from . import dims
@@ -91,6 +92,38 @@ def merge(a: Any, b: Any) -> Any:
     return UNKNOWN
 
 
+_ABSENT = object()
+"""An attribute an instance did not have."""
+
+
+@dataclass
+class AttributeWrite:
+    """``owner.name = ...`` run in a branch the analysis cannot choose: what was there before it."""
+
+    owner: Instance
+    name: str
+    previous: Any
+    previous_module: Any
+    final: Any = _ABSENT
+
+
+def undo_writes(writes: list[AttributeWrite]) -> dict[tuple[int, str], AttributeWrite]:
+    """Put back what a branch's writes replaced; the first write of each attribute, with its final value."""
+    firsts: dict[tuple[int, str], AttributeWrite] = {}
+    for write in writes:
+        key = (id(write.owner), write.name)
+        if key not in firsts:
+            firsts[key] = write
+            write.final = write.owner.attrs.get(write.name, _ABSENT)
+    for write in firsts.values():
+        for table, old in ((write.owner.attrs, write.previous), (write.owner.modules, write.previous_module)):
+            if old is _ABSENT:
+                table.pop(write.name, None)
+            else:
+                table[write.name] = old
+    return firsts
+
+
 def truth(value: Any) -> bool | None:
     """The truth of a condition, or None when it cannot be told."""
     if value is UNKNOWN or isinstance(value, (Tensor, dims.Expr)):
@@ -168,6 +201,8 @@ class Interpreter:
         self.current_env: Env | None = None
         self.imports: Callable[[str, int], Env | None] | None = None
         """Evaluates a workspace module this file imports; None keeps imports opaque."""
+        self.attribute_writes: list[list[AttributeWrite]] = []
+        """One log per branch being run whose condition the analysis cannot tell (innermost last)."""
         self.calls = CallDispatcher(self)
 
     # ------------------------------------------------------------------ statements
@@ -239,18 +274,27 @@ class Interpreter:
             self.exec_both(node.body, node.orelse, env, frame)
 
     def exec_both(self, first: list[ast.stmt], second: list[ast.stmt], env: Env, frame: Frame) -> None:
-        """Run two branches the analysis cannot choose between, and merge what they leave."""
+        """Run two branches the analysis cannot choose between, and merge what they leave.
+
+        Attributes of instances are shared by both branches, so each branch's writes are undone before the
+        other runs and merged afterwards: ``self.pad = ZeroPad2d(...)`` in one branch and ``Identity()`` in the
+        other leave a module that may be either, never the last one run."""
         outcomes = []
+        written: list[dict[tuple[int, str], AttributeWrite]] = []
         for body in (first, second):
             branch = env.copy()
             for name, value in branch.vars.items():  # each branch appends to its own copy of a list
                 if isinstance(value, (list, dict)):
                     branch.vars[name] = copy.copy(value)
+            self.attribute_writes.append([])
             try:
                 self.exec_block(body, branch, frame)
                 outcomes.append((branch, None))
             except _Return as ret:
                 outcomes.append((None, ret.value))
+            finally:
+                written.append(undo_writes(self.attribute_writes.pop()))
+        self.merge_attribute_writes(*written)
         alive = [b for b, _ in outcomes if b is not None]
         returned = [v for b, v in outcomes if b is None]
         if not alive:
@@ -269,6 +313,29 @@ class Interpreter:
                 merged[name] = UNKNOWN
         env.vars.clear()
         env.vars.update(merged)
+
+    def merge_attribute_writes(self, first: dict[tuple[int, str], AttributeWrite],
+                               second: dict[tuple[int, str], AttributeWrite]) -> None:
+        """Set every attribute either branch wrote to what holds after both: the same value where they
+        agree, else an unknown value (a module that may be either is an opaque one: its parameters and
+        what it computes are unknown, never one branch's)."""
+        for key in [*first, *(k for k in second if k not in first)]:  # in the order they were registered
+            write = first.get(key) or second[key]
+            owner, name = write.owner, write.name
+            before = owner.attrs.get(name, _ABSENT)
+            after_first = first[key].final if key in first else before
+            after_second = second[key].final if key in second else before
+            if after_first is after_second:
+                value = after_first
+            elif isinstance(after_first, Module) or isinstance(after_second, Module):
+                value = OpaqueModule(getattr(after_first, "node", None) or getattr(after_second, "node", None),
+                                     name="one of two branches")
+            elif after_first is _ABSENT or after_second is _ABSENT:
+                value = UNKNOWN
+            else:
+                value = merge(after_first, after_second)
+            if value is not _ABSENT:
+                self.set_attr(owner, name, value)
 
     def _stmt_For(self, node: ast.For, env: Env, frame: Frame) -> None:
         items = self.iterate(self.eval(node.iter, env))
@@ -503,6 +570,9 @@ class Interpreter:
 
     def set_attr(self, owner: Any, name: str, value: Any) -> None:
         if isinstance(owner, Instance):
+            if self.attribute_writes:
+                self.attribute_writes[-1].append(AttributeWrite(
+                    owner, name, owner.attrs.get(name, _ABSENT), owner.modules.get(name, _ABSENT)))
             if isinstance(value, Module):
                 owner.modules[name] = value
             elif name in owner.modules and value is None:

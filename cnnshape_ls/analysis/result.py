@@ -75,22 +75,36 @@ class Analysis:
         return {
             "path": self.path,
             "models": [m.to_json() for m in self.models],
-            "diagnostics": [finding_json(f) for f in self.diagnostics],
+            "diagnostics": [finding_json(f, self.path) for f in self.diagnostics],
         }
 
 
-def finding_json(f: Finding) -> dict[str, Any]:
-    return {
+def finding_json(f: Finding, path: str | None = None) -> dict[str, Any]:
+    """One diagnostic. ``fixes`` holds only edits of this file (applying ``fixes[0]`` fixes the file; it is
+    empty where the preferred fix is in another file). An error inside an imported block adds ``related``
+    (where in the other file) and ``workspace_fixes`` (every fix in order, each edit with its ``path``;
+    ``path``: this file's path, for its own edits)."""
+    entry: dict[str, Any] = {
         "line": f.span.line, "column": f.span.column + 1,
         "end_line": f.span.end_line, "end_column": f.span.end_column + 1,
         "severity": f.severity, "code": f.code, "source": f.source, "message": f.message,
-        "fixes": [
-            {"title": fix.title,
-             "edits": [{"line": e.span.line, "column": e.span.column + 1, "end_line": e.span.end_line,
-                        "end_column": e.span.end_column + 1, "new_text": e.new_text} for e in fix.edits]}
-            for fix in f.fixes
-        ],
+        "fixes": [{"title": fix.title, "edits": [_edit_json(e) for e in fix.edits]} for fix in f.local_fixes],
     }
+    if f.related:
+        entry["related"] = [{"path": r.path, **_span_json(r.span), "message": r.message} for r in f.related]
+    if any(fix.elsewhere for fix in f.fixes):
+        entry["workspace_fixes"] = [
+            {"title": fix.title, "edits": [{"path": e.path or path, **_edit_json(e)} for e in fix.edits]}
+            for fix in f.fixes]
+    return entry
+
+
+def _span_json(span: Any) -> dict[str, int]:
+    return {"line": span.line, "column": span.column + 1, "end_line": span.end_line, "end_column": span.end_column + 1}
+
+
+def _edit_json(e: Any) -> dict[str, Any]:
+    return {**_span_json(e.span), "new_text": e.new_text}
 
 
 __all__ = ["Analysis", "ModelResult", "finding_json", "shape_text"]

@@ -71,6 +71,22 @@ class SourceFile:
         return "\n".join(parts)
 
 
+@dataclass(eq=False)
+class ForeignFile:
+    """The file an imported node comes from (``node._cnnshape_foreign``): positions and text of an
+    imported block's nodes are read in its lines, never in the analysed buffer's."""
+
+    path: str
+    source: SourceFile
+    shown: str = ""
+    """How messages name it: relative to the analysed file's folder (``layers/blocks.py``)."""
+
+
+def foreign_file(node: Any) -> ForeignFile | None:
+    found = getattr(node, "_cnnshape_foreign", None)
+    return found if isinstance(found, ForeignFile) else None
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 

@@ -50,10 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.set_defaults(handler="cnnshape_ls.cli.annotate")
 
     serve = commands.add_parser("serve", help="start the language server on stdio (or --tcp HOST:PORT)")
-    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP socket instead of stdio")
-    serve.add_argument("--stdio", action="store_true", help="use stdio (the default)")
+    add_serve_options(serve)
     serve.set_defaults(handler=None)
     return parser
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    """The server's options: the one place they are parsed, for ``cnnshape serve`` and ``cnnshape-ls`` alike."""
+    parser.add_argument("--tcp", metavar="HOST:PORT", type=tcp_address,
+                        help="listen on a TCP socket instead of stdio")
+    parser.add_argument("--stdio", action="store_true", help="use stdio (the default)")
+
+
+def tcp_address(text: str) -> str:
+    host, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT (or :PORT), not {text!r}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help, --version, or a usage error (exit code 2)
         return int(exit_.code or 0) if isinstance(exit_.code, int) or exit_.code is None else EXIT_USAGE
     if args.command == "serve":
-        return _serve(["--tcp", args.tcp] if args.tcp else (["--stdio"] if args.stdio else []))
+        return _serve(args)
     # the analysed code may hold invalid escapes: parsing it must not print Python's warnings
     warnings.filterwarnings("ignore", category=SyntaxWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -74,14 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
     """``cnnshape-ls`` and ``python -m cnnshape_ls``: the language server."""
-    return _serve(list(argv) if argv is not None else sys.argv[1:])
+    parser = argparse.ArgumentParser(prog="cnnshape-ls", description="the cnnshape language server")
+    add_serve_options(parser)
+    return _serve(parser.parse_args(list(argv) if argv is not None else sys.argv[1:]))
 
 
-def _serve(argv: list[str]) -> int:
+def _serve(args: argparse.Namespace) -> int:
     # imported here: the check and annotate commands never load pygls
     from ..server import run
 
-    return run(argv)
+    return run(args.tcp)
 
 
 __all__ = ["build_parser", "main", "serve_main"]

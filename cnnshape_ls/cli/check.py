@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import os
 import sys
@@ -21,10 +20,12 @@ from typing import IO, Any, TypeVar
 
 from .. import analyze
 from ..analysis import Options, analyze_source, dims
+from ..analysis.edits import apply_fixes, fixes_to_apply, odd_line_breaks
 from ..analysis.findings import LayerRecord, shape_text
+from ..analysis.imports import FileModuleLoader, ProjectRoots
 from ..analysis.result import Analysis, ModelResult
+from ..settings import Settings, settings_for
 from . import files
-from .edits import apply_fixes, fixes_to_apply, odd_line_breaks
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 PARALLEL_THRESHOLD = 4
@@ -136,17 +137,20 @@ def build_requests(args: argparse.Namespace, *, fix: bool = False,
     """The files named by ``args.paths`` as requests, each with its ``[tool.cnnshape]`` settings; and path errors."""
     stderr = stderr or sys.stderr
     found, errors = files.collect(args.paths)
-    finder = files.SettingsFinder()
-    roots = files.ProjectRoots()
-    warned: set[Path] = set()
+    by_folder: dict[Path, Settings] = {}  # each folder's settings looked up once
+    roots = ProjectRoots()
+    warned: set[str] = set()
     requests = []
     for source in found:
-        settings = finder.for_file(source.path)
-        if settings.problems and settings.config_path not in warned:
-            warned.add(settings.config_path)
-            for problem in settings.problems:
+        folder = source.path.resolve().parent
+        if folder not in by_folder:
+            by_folder[folder] = settings_for(folder)  # read as the language server reads them
+        settings = by_folder[folder]
+        for problem in settings.problems:
+            if problem not in warned:
+                warned.add(problem)
                 print(f"cnnshape: warning: {problem}", file=stderr)
-        batch = args.batch_name or settings.batch_name or "BS"
+        batch = args.batch_name or settings.batch_name
         requests.append(Request(str(source.path), source.display, source.explicit, args.input, args.model, batch,
                                 settings.input, fix, str(roots.for_file(source.path))))
     return requests, errors
@@ -162,15 +166,9 @@ def analyse_text(text: str, request: Request) -> Analysis:
     return analyze_source(text, request.display, options)
 
 
-def module_loader(root: str | None) -> Any:
-    """A loader for the workspace files a file imports, where the engine can follow imports; else ``None``."""
-    if root is None or "module_loader" not in {f.name for f in dataclasses.fields(Options)}:
-        return None
-    try:
-        from ..analysis.imports import FileModuleLoader
-    except ImportError:
-        return None
-    return FileModuleLoader(roots=(Path(root),))
+def module_loader(root: str | None) -> FileModuleLoader | None:
+    """A loader for the files of the project a file imports; ``None`` without a project folder."""
+    return None if root is None else FileModuleLoader(roots=(Path(root),))
 
 
 def check_file(request: Request) -> Outcome:
@@ -186,7 +184,7 @@ def check_file(request: Request) -> Outcome:
         elif request.fix:
             original = source.text
             for _ in range(MAX_FIX_PASSES):
-                new_text, applied = apply_fixes(source.text, fixes_to_apply(analysis))
+                new_text, applied = apply_fixes(source.text, fixes_to_apply(source.text, analysis.diagnostics))
                 if not applied or new_text == source.text:
                     break
                 outcome.fixes_applied += applied
@@ -284,8 +282,22 @@ def json_report(outcomes: Iterable[Outcome]) -> dict[str, Any]:
     for outcome in outcomes:
         entry = outcome.analysis.to_json()
         entry["path"] = outcome.display
+        for diag in entry["diagnostics"]:  # other files' places, written as this file's path is
+            for item in [*diag.get("related", ()), *(e for f in diag.get("workspace_fixes", ()) for e in f["edits"])]:
+                item["path"] = shown_path(item["path"], outcome.display)
         entries.append(entry)
     return {"version": 1, "files": entries}
+
+
+def shown_path(path: str | None, display: str) -> str:
+    """Another file's path as the user named the file that imports it: relative to the current folder
+    where that was relative."""
+    if path is None or Path(display).is_absolute() or not Path(path).is_absolute():
+        return path or display
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive
+        return path
 
 
 # ---------------------------------------------------------------------- text
@@ -360,7 +372,12 @@ def diagnostic_lines(display: str, analysis: Analysis) -> list[str]:
     out = []
     for f in analysis.diagnostics:
         out.append(f"{display}:{f.span.line}:{f.span.column + 1}: {f.severity} {f.code} {f.message}")
-        if f.fixes:
+        for related in f.related:
+            out.append(f"    in: {shown_path(related.path, display)}:{related.span.line}:{related.span.column + 1}")
+        if f.fixes and f.fixes[0].elsewhere:
+            where = ", ".join(sorted({shown_path(e.path, display) for e in f.fixes[0].edits if e.path}))
+            out.append(f"    fix in {where} (not applied by --fix): {f.fixes[0].title}")
+        elif f.fixes:
             out.append(f"    fix: {f.fixes[0].title}")
     return out
 

@@ -1,13 +1,12 @@
-"""Which files to analyse, how to read and write them, and the settings that apply to each.
+"""Which files to analyse, and how to read and write them.
 
 Folders are walked for ``*.py``: inside a git work tree the files git would track
 (``git ls-files --cached --others --exclude-standard``, so ``.gitignore`` is
 respected); elsewhere a plain walk that skips hidden folders, virtual
 environments, ``__pycache__`` and ``node_modules``.
 
-Settings come from ``[tool.cnnshape]`` in the nearest ``pyproject.toml`` above a
-file that has such a table (a ``pyproject.toml`` without one is passed over, as
-ruff does for ``[tool.ruff]``).
+The settings that apply to each file are read by :mod:`cnnshape_ls.settings`, as
+the language server reads them.
 """
 
 from __future__ import annotations
@@ -15,19 +14,9 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import tokenize
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    try:
-        import tomli as tomllib
-    except ImportError:
-        tomllib = None
 
 SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "__pypackages__", "venv", "virtualenv"})
 
@@ -139,89 +128,4 @@ def write_source(path: Path, source: SourceText) -> None:
         raise SourceError(f"cannot write: {err}") from err
 
 
-# ---------------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class Settings:
-    input: Any = None
-    """``input``: a shape string, or a table of model name -> shape string."""
-    batch_name: str | None = None
-    config_path: Path | None = None
-    problems: tuple[str, ...] = field(default=())
-
-
-class SettingsFinder:
-    """``[tool.cnnshape]`` for each file, each folder's answer looked up once."""
-
-    def __init__(self) -> None:
-        self._by_dir: dict[Path, Settings] = {}
-
-    def for_file(self, path: Path) -> Settings:
-        return self._for_dir(path.resolve().parent)
-
-    def _for_dir(self, folder: Path) -> Settings:
-        if folder in self._by_dir:
-            return self._by_dir[folder]
-        candidate = folder / "pyproject.toml"
-        settings: Settings | None = None
-        if candidate.is_file():
-            settings = read_settings(candidate)
-        if settings is None:
-            settings = Settings() if folder.parent == folder else self._for_dir(folder.parent)
-        self._by_dir[folder] = settings
-        return settings
-
-
-PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
-
-
-class ProjectRoots:
-    """The project a file belongs to: the nearest folder above it with a pyproject.toml, setup.py or .git."""
-
-    def __init__(self) -> None:
-        self._by_dir: dict[Path, Path | None] = {}
-
-    def for_file(self, path: Path) -> Path:
-        folder = path.resolve().parent
-        return self._find(folder) or folder
-
-    def _find(self, folder: Path) -> Path | None:
-        if folder not in self._by_dir:
-            if any((folder / marker).exists() for marker in PROJECT_MARKERS):
-                self._by_dir[folder] = folder
-            else:
-                self._by_dir[folder] = None if folder.parent == folder else self._find(folder.parent)
-        return self._by_dir[folder]
-
-
-def read_settings(pyproject: Path) -> Settings | None:
-    """The ``[tool.cnnshape]`` table of one ``pyproject.toml``; ``None`` when it has none."""
-    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
-        return None
-    try:
-        with pyproject.open("rb") as fh:
-            data = tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        return Settings(config_path=pyproject, problems=(f"{pyproject}: ignored, cannot read it: {err}",))
-    table = data.get("tool", {}).get("cnnshape") if isinstance(data.get("tool"), dict) else None
-    if not isinstance(table, dict):
-        return None
-    problems: list[str] = []
-    value = table.get("input")
-    if value is not None and not _valid_input(value):
-        problems.append(f"{pyproject}: [tool.cnnshape] input must be a shape string or a table of model -> shape")
-        value = None
-    batch = table.get("batchName", table.get("batch_name"))
-    if batch is not None and not (isinstance(batch, str) and batch.isidentifier()):
-        problems.append(f"{pyproject}: [tool.cnnshape] batchName must be a name such as \"BS\"")
-        batch = None
-    return Settings(value, batch, pyproject, tuple(problems))
-
-
-def _valid_input(value: object) -> bool:
-    if isinstance(value, str):
-        return True
-    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-
-
-__all__ = ["ProjectRoots", "Settings", "SettingsFinder", "SourceError", "SourcePath", "SourceText", "collect",
-           "read_source", "walk_folder", "write_source"]
+__all__ = ["SourceError", "SourcePath", "SourceText", "collect", "read_source", "walk_folder", "write_source"]

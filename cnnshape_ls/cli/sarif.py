@@ -58,13 +58,19 @@ def result_for(finding: Finding, uri: str, rule_index: int) -> dict[str, Any]:
     }
     if finding.model:
         result["properties"] = {"model": finding.model, "source": finding.source}
+    if finding.related:
+        result["relatedLocations"] = [
+            {"id": i, "message": {"text": r.message},
+             "physicalLocation": {"artifactLocation": {"uri": Path(r.path).as_uri()}, "region": region(r.span)}}
+            for i, r in enumerate(finding.related)]
     if finding.fixes:
         result["fixes"] = [
             {"description": {"text": fix.title},
-             "artifactChanges": [{"artifactLocation": {"uri": uri},
+             "artifactChanges": [{"artifactLocation": {"uri": uri if path is None else Path(path).as_uri()},
                                   "replacements": [{"deletedRegion": region(e.span),
                                                     "insertedContent": {"text": e.new_text}}
-                                                   for e in fix.edits]}]}
+                                                   for e in fix.edits if e.path == path]}
+                                 for path in dict.fromkeys(e.path for e in fix.edits)]}
             for fix in finding.fixes
         ]
     return result

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
 
-from ..analysis.findings import Edit, Finding, Span
+from ..analysis.findings import Edit, Finding, Fix, Span
+from ..analysis.source import split_lines
 
 SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -36,16 +42,70 @@ def column_from_client(codec: PositionCodec, lines: list[str], pos: types.Positi
 BATCH = re.compile(r"\bBS\b")
 
 
-def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding, batch_name: str = "BS") -> types.Diagnostic:
+@dataclass
+class OtherFiles:
+    """The files of the workspace an analysis read besides the buffer (an imported block's): their URI as
+    the client names it, their lines (the open buffer's, else the file's) and open version."""
+
+    documents: dict[str, Any]
+    """The workspace's open text documents, by URI."""
+    read: Callable[[str], str | None] = field(default=lambda path: None)
+    """A file's text from disk, for one that is not open."""
+    known: dict[str, tuple[str, list[str], int | None]] = field(default_factory=dict)
+
+    def _find(self, path: str) -> tuple[str, list[str], int | None]:
+        if path not in self.known:
+            for uri, document in list(self.documents.items()):
+                if urlparse(uri).scheme == "file" and unquote(urlparse(uri).path) == path:
+                    self.known[path] = (uri, document.lines, document.version)
+                    break
+            else:
+                text = self.read(path)
+                self.known[path] = (Path(path).as_uri(), split_lines(text) if text is not None else [], None)
+        return self.known[path]
+
+    def uri(self, path: str) -> str:
+        return self._find(path)[0]
+
+    def lines(self, path: str) -> list[str]:
+        return self._find(path)[1]
+
+    def version(self, path: str) -> int | None:
+        return self._find(path)[2]
+
+
+def read_file(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding, batch_name: str = "BS",
+               others: OtherFiles | None = None) -> types.Diagnostic:
     message = finding.message if batch_name == "BS" else BATCH.sub(batch_name, finding.message)
+    related = None
+    if finding.related and others is not None:  # an error inside an imported block: where, in that file
+        related = [types.DiagnosticRelatedInformation(
+            location=types.Location(uri=others.uri(r.path), range=to_range(codec, others.lines(r.path), r.span)),
+            message=r.message if batch_name == "BS" else BATCH.sub(batch_name, r.message))
+            for r in finding.related]
     return types.Diagnostic(
         range=to_range(codec, lines, finding.span),
         message=message,
         severity=SEVERITY.get(finding.severity, types.DiagnosticSeverity.Information),
         code=finding.code,
         source=finding.source,
+        related_information=related,
         data={"fixes": len(finding.fixes)},
     )
+
+
+def view_diagnostics(workspace: Any, view: Any) -> list[types.Diagnostic]:
+    """The diagnostics of a document's view (pushed when it lands, or pulled), in the client's positions."""
+    others = OtherFiles(workspace.text_documents, read_file)
+    return [diagnostic(workspace.position_codec, view.lines, f, view.settings.batch_name, others)
+            for f in view.findings]
 
 
 def text_edit(codec: PositionCodec, lines: list[str], edit: Edit) -> types.TextEdit:
@@ -56,6 +116,30 @@ def workspace_edit(codec: PositionCodec, lines: list[str], uri: str, edits: list
                    version: int | None = None) -> types.WorkspaceEdit:
     text_edits = [text_edit(codec, lines, e) for e in non_overlapping(edits)]
     return types.WorkspaceEdit(changes={uri: text_edits})
+
+
+def fix_edit(codec: PositionCodec, lines: list[str], uri: str, version: int | None, fix: Fix,
+             others: OtherFiles, document_changes: bool) -> types.WorkspaceEdit:
+    """A fix as a workspace edit; one that edits another file (an imported block's) names that document:
+    a versioned ``documentChanges`` entry per file where the client takes them, else ``changes`` by URI."""
+    if not fix.elsewhere:
+        return workspace_edit(codec, lines, uri, fix.edits)
+    per_file: dict[str | None, list[Edit]] = {}
+    for edit in fix.edits:
+        per_file.setdefault(edit.path, []).append(edit)
+    files = []
+    for path, edits in per_file.items():
+        if path is None:
+            files.append((uri, version, [text_edit(codec, lines, e) for e in non_overlapping(edits)]))
+        else:
+            other = others.lines(path)
+            files.append((others.uri(path), others.version(path),
+                          [text_edit(codec, other, e) for e in non_overlapping(edits)]))
+    if document_changes:
+        return types.WorkspaceEdit(document_changes=[
+            types.TextDocumentEdit(text_document=types.OptionalVersionedTextDocumentIdentifier(uri=u, version=v),
+                                   edits=list(e)) for u, v, e in files])
+    return types.WorkspaceEdit(changes={u: e for u, _, e in files})
 
 
 def non_overlapping(edits: list[Edit]) -> list[Edit]:

@@ -14,6 +14,7 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..analysis.imports import FileModuleLoader
 from ..settings import Settings, settings_for
+from .convert import view_diagnostics
 from .state import DocumentState, Scheduler, View
 
 
@@ -132,9 +133,12 @@ class CnnshapeServer(LanguageServer):
 
     def show(self, state: DocumentState, view: View) -> None:
         """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
-        from .features import diagnostics
-
-        diagnostics.publish(self, state, view)
+        if not self.pull_diagnostics:
+            found = view_diagnostics(self.workspace, view)
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(uri=state.uri, diagnostics=found, version=view.version))
+        elif self.supports("workspace", "diagnostics", "refresh_support"):
+            self.workspace_diagnostic_refresh(None)
         if self.supports("workspace", "inlay_hint", "refresh_support"):
             self.workspace_inlay_hint_refresh(None)
         if self.supports("workspace", "code_lens", "refresh_support"):
@@ -174,19 +178,14 @@ def create_server() -> CnnshapeServer:
     return server
 
 
-def run(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="cnnshape serve", description="the cnnshape language server")
-    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
-    parser.add_argument("--stdio", action="store_true", help="use stdio (the default)")
-    args = parser.parse_args(argv)
+def run(tcp: str | None = None) -> int:
+    """Serve on stdio, or on ``tcp`` (``HOST:PORT``, already checked by the command line's parser)."""
     # the user's code may hold invalid escapes: parsing it must not print warnings into the log
     warnings.filterwarnings("ignore", category=SyntaxWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     server = create_server()
-    if args.tcp:
-        host, _, port = args.tcp.rpartition(":")
+    if tcp:
+        host, _, port = tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         server.start_io()

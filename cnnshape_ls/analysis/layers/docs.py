@@ -1,12 +1,12 @@
 """Render the rule table as ``docs/layers.md``.
 
-``python -m cnnshape_ls.analysis.layers.docs`` writes the page (or ``docs.py PATH`` writes
-PATH); ``tests/test_layers_doc.py`` fails when the page and the table disagree.
+``python -m cnnshape_ls.analysis.layers.docs`` writes the page (``--output PATH`` writes
+PATH instead); ``tests/test_layers_doc.py`` fails when the page and the table disagree.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 from . import ALL_RULES, FUNCTIONAL, REPARAMETRISATIONS
@@ -83,8 +83,11 @@ def functional_section() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else PAGE
+    parser = argparse.ArgumentParser(prog="python -m cnnshape_ls.analysis.layers.docs",
+                                     description="Write the table of supported layers (docs/layers.md).")
+    parser.add_argument("--output", "-o", metavar="PATH", type=Path, default=PAGE,
+                        help=f"where to write the page (default: {PAGE})")
+    path = parser.parse_args(argv).output
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_layers_markdown(), encoding="utf-8")
     print(f"wrote {path}")

@@ -4,6 +4,8 @@ builds and applies modules (the part that runs the user's own ``__init__`` and `
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..layers import UNKNOWN, LayerRule, rules_in_use
@@ -104,7 +106,8 @@ class CallDispatcher:
             if self.building_from is None and is_foreign(func.node) and node is not None and not is_foreign(node):
                 self.building_from = node.lineno
                 try:
-                    return self.interp.call_function(func, args, dict(kwargs))
+                    with self.running_elsewhere(node, node.lineno):
+                        return self.interp.call_function(func, args, dict(kwargs))
                 finally:
                     self.building_from = None
             return self.interp.call_function(func, args, dict(kwargs))
@@ -126,6 +129,21 @@ class CallDispatcher:
 
     unknown_result = staticmethod(unknown_result)
 
+    @contextmanager
+    def running_elsewhere(self, node: ast.AST | None, line: int) -> Iterator[None]:
+        """Another file's code runs, called from this file at ``node`` (or ``line``): what goes wrong in
+        it is reported there (:meth:`Trace.report`). The outermost such call is the one this file makes."""
+        trace = self.trace
+        if trace.anchor is not None:
+            yield
+            return
+        trace.anchor = trace.span(node) if node is not None and trace.elsewhere(node) is None else \
+            trace.line_span(line) if line else None
+        try:
+            yield
+        finally:
+            trace.anchor = None
+
     # ------------------------------------------------------------------ classes
     def instantiate(self, cls: ClassValue, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
         inst = Instance(node, cls=cls)
@@ -133,7 +151,11 @@ class CallDispatcher:
         if isinstance(init, FunctionValue):
             self.building.append((init, node, inst))
             try:
-                self.interp.call_function(init, [inst, *args], dict(kwargs))
+                if is_foreign(init.node) and not is_foreign(node):
+                    with self.running_elsewhere(node, getattr(node, "lineno", 0)):
+                        self.interp.call_function(init, [inst, *args], dict(kwargs))
+                else:
+                    self.interp.call_function(init, [inst, *args], dict(kwargs))
             finally:
                 self.building.pop()
         elif cls.container_base:
@@ -372,11 +394,19 @@ class CallDispatcher:
             entering = is_foreign(forward.node) and self.rec.anchor is None
             if entering:
                 self.rec.anchor = call_line  # layers of an imported block show on the line that calls it
+            failed = self.trace.failed_elsewhere
             try:
-                result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                if entering:  # anchored on the call here, or where this file builds the block it applies
+                    here = node if node is not None or is_foreign(module.node) else module.node
+                    with self.running_elsewhere(here, call_line):
+                        result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                else:
+                    result = self.interp.call_function(forward, [module, *args], dict(kwargs))
             finally:
                 if entering:
                     self.rec.anchor = None
+            if self.trace.failed_elsewhere != failed:
+                result = unknown_result(args)  # the block cannot run: what it gives is unknown
         elif module.cls.container_base == "Sequential":
             result = self.apply_sequence(module, list(module.modules.values()), args, node)
         elif module.base is not None and not module.modules:  # the torch layer's own forward

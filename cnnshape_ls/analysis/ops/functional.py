@@ -101,8 +101,8 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
     call = Call(layer.args, [x.shape, *indices])
     out, error = attempt(lambda: layer.rule.infer(call))
     if error is not None:
-        cx.rec.report(error, node, x.taint)
-        out = error.recover
+        finding = cx.rec.report(error, node, x.taint)
+        out = error.recover if finding is None or not finding.related else None
     for note in call.notes:
         if node is not None:
             cx.trace.note(node, note)

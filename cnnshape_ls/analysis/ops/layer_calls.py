@@ -11,7 +11,7 @@ from ..findings import Finding
 from ..fixes import blame_fix, keep_batch_fix
 from ..layers import Args, Call, CannotTell, LayerRule, Out, ShapeError
 from ..values import Container, Layer, Tensor, layer_params
-from .record import Recorder, attempt
+from .record import Recorder, attempt, is_foreign
 from .tensors import mark_swallowed
 
 
@@ -40,8 +40,10 @@ def apply_layer(rec: Recorder, layer: Layer, args: list[Any], kwargs: dict[str, 
     elif first is not None and first.shape is not None:
         out, error = attempt(lambda: rule.infer(call))
         if error is not None:
-            finding = layer_error(rec, error, layer, first, node, sequence)
+            finding = layer_error(rec, error, layer, first, node, sequence, line)
             out = error.recover if not error.integer else as_integers(rule, call, error)
+            if finding is not None and finding.related:
+                out = None  # another file's layer cannot run: everything after it is unknown
     for note in call.notes:
         if layer.node is not None:
             rec.trace.note(layer.node, note)
@@ -142,7 +144,7 @@ def layer_parts(layer: Layer, first: Tensor | None, finding: Finding | None) -> 
 
 
 def layer_error(rec: Recorder, error: ShapeError, layer: Layer, first: Tensor, node: ast.Call | None,
-                sequence: Container | None) -> Finding | None:
+                sequence: Container | None, line: int = 0) -> Finding | None:
     if first.taint is not None:
         extra = blame_fix(rec.trace, error, layer, first)
         if extra is not None and first.taint.fixes:
@@ -157,7 +159,12 @@ def layer_error(rec: Recorder, error: ShapeError, layer: Layer, first: Tensor, n
     where = (rec.trace.argument_node(layer, error.blame) if error.blame else None) or layer.node or node
     if where is None:
         return None
-    finding = rec.trace.report(error, where)
+    anchor = None
+    if rec.trace.elsewhere(where) is not None and rec.trace.anchor is None:
+        # another file built it and this file applies it (a Sequential a helper there made)
+        anchor = rec.trace.span(node) if node is not None and not is_foreign(node) else \
+            rec.trace.line_span(line) if line else None
+    finding = rec.trace.report(error, where, anchor=anchor)
     finding.layer_path = layer.path
     if not finding.fixes:
         rec.defer(finding, error, layer, first, node, sequence)

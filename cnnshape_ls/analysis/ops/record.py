@@ -156,10 +156,11 @@ class Recorder:
             self.op_ok.add(id(where))
         if error is not None:
             finding = self.report(error, where, x.taint)
-            if finding is not None and make_fix is not None:
+            # an op of another file: what follows it there is unknown, so no fix here can be checked whole
+            if finding is not None and make_fix is not None and not finding.related:
                 self.note_op_fix(finding, where, x, make_fix)
             shape = make_fix.recover(x) if finding is not None and make_fix is not None \
-                and hasattr(make_fix, "recover") else None
+                and hasattr(make_fix, "recover") and not finding.related else None  # another file's: unknown
         result = Tensor(shape, taint=finding if finding is not None else x.taint)
         if keep_flat and shape == x.shape:
             result.keep_flatten_of(x)
@@ -233,6 +234,10 @@ class Recorder:
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)
+            for fix in finding.fixes:  # a fix of another file says which, in its title too
+                places = sorted({f"{self.trace.shown(e.path)}, line {e.span.line}" for e in fix.edits if e.path})
+                if places and not fix.title.endswith(f"({'; '.join(places)})"):
+                    fix.title += f" ({'; '.join(places)})"
         drop_cascades(self.trace, self.deferred)
         self.deferred.clear()
         for node_id, (finding, wanted) in self.op_fixes.items():

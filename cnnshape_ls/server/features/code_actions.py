@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ...analysis.findings import Edit, Span
-from ...views import annotate_edits
-from ..convert import diagnostic, workspace_edit
+from ...analysis.edits import fixes_to_apply
+from ...views import CannotAnnotate, annotate_edits
+from ..convert import OtherFiles, diagnostic, fix_edit, read_file, workspace_edit
 
 FIX_ALL = "source.fixAll.cnnshape"
 ANNOTATE = "source.annotate.cnnshape"
 
 
 def annotate_edit(ls, uri: str, view) -> types.WorkspaceEdit:
-    edits = [Edit(Span(line, start, line, end), text)
-             for line, start, end, text in annotate_edits(view.analysis, view.lines, view.settings.batch_name)]
+    """The ``# out:`` comments ``cnnshape annotate`` writes (none in a buffer that does not tokenize)."""
+    try:
+        edits = [e.edit for e in annotate_edits(view.analysis, view.text, view.settings.batch_name)]
+    except CannotAnnotate:
+        edits = []
     return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
 
 
 def fix_all_edit(ls, uri: str, view) -> types.WorkspaceEdit | None:
-    edits = [edit for f in view.findings if f.fixes and f.severity in ("error", "warning")
-             for edit in f.fixes[0].edits]
+    """The fixes ``cnnshape check --fix`` applies (one pass of it): never a fix of another file (an imported
+    block's), which is left to the quick fix the user picks."""
+    edits = [edit for fix in fixes_to_apply(view.text, view.findings) for edit in fix.edits]
     if not edits:
         return None
     return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
@@ -44,14 +48,19 @@ def register(server) -> None:
         actions: list[types.CodeAction] = []
         first, last = params.range.start.line + 1, params.range.end.line + 1
         if wanted(types.CodeActionKind.QuickFix):
+            others = OtherFiles(ls.workspace.text_documents, read_file)
+            changes = ls.supports("workspace", "workspace_edit", "document_changes")
             for finding in view.findings:
                 if not finding.fixes or finding.span.end_line < first or finding.span.line > last:
                     continue
-                diag = diagnostic(codec, view.lines, finding, view.settings.batch_name)
+                diag = diagnostic(codec, view.lines, finding, view.settings.batch_name, others)
+                # a fix of another file is never preferred: editors apply preferred fixes without a pick
+                preferred = not finding.fixes[0].elsewhere
                 for i, fix in enumerate(finding.fixes):
                     actions.append(types.CodeAction(
                         title=fix.title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
-                        is_preferred=i == 0, edit=workspace_edit(codec, view.lines, uri, fix.edits)))
+                        is_preferred=preferred and i == 0,
+                        edit=fix_edit(codec, view.lines, uri, view.version, fix, others, changes)))
         if wanted(FIX_ALL):
             edit = fix_all_edit(ls, uri, view)
             if edit is not None:

@@ -1,24 +1,14 @@
-"""Diagnostics: pushed with the document version to clients without pull support, pulled by the others."""
+"""Diagnostics pulled by clients that pull them (the server pushes them to the others when an analysis lands)."""
 
 from __future__ import annotations
 
 from lsprotocol import types
 
-from ..convert import diagnostic
+from ..convert import view_diagnostics
 
 
 def items(server, view) -> list[types.Diagnostic]:
-    codec = server.workspace.position_codec
-    return [diagnostic(codec, view.lines, f, view.settings.batch_name) for f in view.findings]
-
-
-def publish(server, state, view) -> None:
-    if server.pull_diagnostics:
-        if server.supports("workspace", "diagnostics", "refresh_support"):
-            server.workspace_diagnostic_refresh(None)
-        return
-    server.text_document_publish_diagnostics(
-        types.PublishDiagnosticsParams(uri=state.uri, diagnostics=items(server, view), version=view.version))
+    return view_diagnostics(server.workspace, view)
 
 
 def register(server) -> None:

@@ -20,14 +20,12 @@ def register(server) -> None:
         text = view.lines[line - 1] if 0 < line <= len(view.lines) else ""
         word = _word_at(text, column)
         for model in view.analysis.models:
-            if (line == model.line or line in getattr(model, "alias_lines", ())) and word in (model.name,
-                                                                                            *model.aliases):
+            if line == model.line and word in (model.name, *model.aliases):
                 return _markdown(model_summary(model, view.settings.batch_name))
         records = records_at(view.analysis, line, column) or records_at(view.analysis, line)
         if not records:
             return None
-        verified = getattr(view, "verified_note", None)
-        return _markdown(layer_hover(records[:3], view.settings.batch_name, verified))
+        return _markdown(layer_hover(records[:3], view.settings.batch_name))
 
 
 def _markdown(value: str) -> types.Hover:

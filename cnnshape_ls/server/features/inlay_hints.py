@@ -20,11 +20,10 @@ def register(server) -> None:
             if not first <= hint.line <= last or hint.line > len(view.lines):
                 continue
             at = position(codec, view.lines, hint.line, hint.column)
-            label = hint.label
-            if getattr(hint, "verified", False):
-                label = label + " ✓"
+            label = hint.label + " ✓" if hint.verified else hint.label
             text = view.lines[hint.line - 1]
-            insert = "  " + hint.label if hint.label.startswith("# out: (") and "#" not in text[hint.column:] else None
+            # double-clicking the hint writes the comment annotate would (on a line without a comment yet)
+            insert = "  " + hint.comment if hint.comment and "#" not in text[hint.column:] else None
             hints.append(types.InlayHint(
                 position=at, label=label, kind=types.InlayHintKind.Type, padding_left=True,
                 text_edits=[types.TextEdit(range=types.Range(start=at, end=at), new_text=insert)] if insert else None,
