@@ -19,6 +19,7 @@ from .analysis import Analysis, ModelResult, dims
 from .analysis.edits import odd_line_breaks
 from .analysis.findings import Edit, LayerRecord, Span, shape_text
 from .analysis.labels import comment_matches, line_labels, rename_batch, symbol_count, written_comment
+from .analysis.layers import ALL_RULES
 from .analysis.source import OUT_COMMENT, comment_start, split_lines
 
 DIM_NAMES = {
@@ -28,8 +29,7 @@ DIM_NAMES = {
     4: ("batch", "channels", "height", "width"),
     5: ("batch", "channels", "depth", "height", "width"),
 }
-SEQUENCE_OPS = ("LSTM", "GRU", "RNN", "Embedding", "MultiheadAttention", "TransformerEncoderLayer",
-                "TransformerEncoder", "LayerNorm")
+SEQUENCE_OPS = tuple(rule.op for rule in ALL_RULES if rule.sequence)
 MAX_LABEL = 43  # VS Code cuts inlay hint labels longer than this
 
 

@@ -22,7 +22,8 @@ from hypothesis import assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import cnnshape_ls  # noqa: E402
-from cnnshape_ls.analysis.calls import _arange, _linspace  # noqa: E402
+from cnnshape_ls.analysis.ops.creation import arange as _arange  # noqa: E402
+from cnnshape_ls.analysis.ops.creation import linspace as _linspace  # noqa: E402
 
 from support import torch_truth  # noqa: E402
 

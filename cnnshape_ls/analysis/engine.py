@@ -19,7 +19,6 @@ from typing import Any
 
 from . import dims
 from .cache import IDENTIFIER, FileLayout
-from .calls import ConstraintFound, FirstLayerFound
 from .checking import check_fixes
 from .findings import Edit, Finding, Fix, Span
 from .focus import focus, outline
@@ -35,6 +34,7 @@ from .inputs import (
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .labels import comment_matches, line_labels, refreshed_shape, written_comment
+from .ops import ConstraintFound, FirstLayerFound
 from .result import Analysis, ModelResult
 from .source import ForeignFile, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
@@ -56,7 +56,6 @@ from .values import (
 
 MODULE_BUDGET = 300_000
 MODEL_BUDGET = 300_000
-SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 @dataclass(frozen=True)
@@ -613,35 +612,10 @@ def _int_tuple(node: ast.AST | None) -> tuple | None:
 
 
 def _input_template(layer: Layer | None, batch: str) -> tuple | None:
-    """The input a first layer implies: its rank and channels, spatial sizes as symbols."""
-    if layer is None:
+    """The input a first layer implies: its rank and channels, spatial sizes as symbols (its rule's)."""
+    if layer is None or layer.rule.input_template is None:
         return None
-    op = layer.rule.op
-    a = layer.args.values
-    bs = dims.sym(batch)
-
-    def channels(name: str) -> Any:
-        value = a.get(name)
-        return value if isinstance(value, (int, dims.Expr)) and not isinstance(value, bool) else dims.sym("C")
-
-    for n in (1, 2, 3):
-        if op in (f"Conv{n}d", f"ConvTranspose{n}d"):
-            return (bs, channels("in_channels"), *(dims.sym(s) for s in SPATIAL_NAMES[n]))
-        if op in (f"LazyConv{n}d", f"MaxPool{n}d", f"AvgPool{n}d", f"AdaptiveAvgPool{n}d", f"AdaptiveMaxPool{n}d"):
-            return (bs, dims.sym("C"), *(dims.sym(s) for s in SPATIAL_NAMES[n]))
-        if op in (f"BatchNorm{n}d", f"InstanceNorm{n}d") and n > 1:
-            return (bs, channels("num_features"), *(dims.sym(s) for s in SPATIAL_NAMES[n]))
-    if op in ("Linear", "BatchNorm1d"):
-        return (bs, channels("in_features" if op == "Linear" else "num_features"))
-    if op == "Embedding":
-        return (bs, dims.sym("L"))
-    if op in ("LSTM", "GRU", "RNN"):
-        feat = channels("input_size")
-        return (bs, dims.sym("L"), feat) if a.get("batch_first") is True else (dims.sym("L"), bs, feat)
-    if op in ("MultiheadAttention", "TransformerEncoderLayer"):
-        feat = channels("embed_dim" if op == "MultiheadAttention" else "d_model")
-        return (bs, dims.sym("L"), feat) if a.get("batch_first") is True else (dims.sym("L"), bs, feat)
-    return None
+    return layer.rule.input_template(layer.args, dims.sym(batch))
 
 
 def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch: str, root: Module | None

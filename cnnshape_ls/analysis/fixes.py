@@ -18,10 +18,6 @@ from .tensor_ops import broadcast
 from .trace import Trace
 from .values import Container, Layer, Tensor
 
-PRODUCER_ARG = {"Linear": "out_features", "LazyLinear": "out_features", "Conv1d": "out_channels",
-                "Conv2d": "out_channels", "Conv3d": "out_channels", "ConvTranspose1d": "out_channels",
-                "ConvTranspose2d": "out_channels", "ConvTranspose3d": "out_channels"}
-
 
 def product_text(factors: tuple | list) -> str:
     return " * ".join(str(f) for f in factors)
@@ -107,7 +103,7 @@ def producer_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor) -
     producer = first.producer
     if producer is None or producer is layer or error.blame is None or _built_often(trace, producer):
         return None
-    arg = PRODUCER_ARG.get(producer.rule.op)
+    arg = producer.rule.producer_arg
     wanted = layer.args.values.get(error.blame)
     if arg is None or not isinstance(wanted, int) or isinstance(wanted, bool):
         return None
@@ -128,7 +124,7 @@ def _change_argument(trace: Trace, producer: Layer, arg: str, wanted: int) -> Fi
 def _size_argument(producer: Layer, code: str) -> str | None:
     """The argument that sets what ``producer`` makes, if it is the kind of size ``code`` is about:
     features (a Linear's out_features) for a Linear's error, channels (out_channels) for any other."""
-    arg = PRODUCER_ARG.get(producer.rule.op)
+    arg = producer.rule.producer_arg
     if arg is None or (arg != "out_features" if code == "linear-in-features" else arg != "out_channels"):
         return None
     return arg
@@ -503,7 +499,7 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
                                        [*mine.edits, *fix.edits]))
             _drop(trace, [e[0] for e in entries])
         elif own is None and len(entries) >= 2:
-            arg = trace.argument_node(producer, PRODUCER_ARG[producer.rule.op])
+            arg = trace.argument_node(producer, producer.rule.producer_arg)
             if arg is None:
                 continue
             finding.fixes = [fix, *(f for f in finding.fixes if f.title != fix.title)]

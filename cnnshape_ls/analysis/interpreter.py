@@ -17,6 +17,7 @@ from typing import Any
 
 from . import dims
 from .layers import UNKNOWN
+from .ops import CallDispatcher
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -202,7 +203,6 @@ class Interpreter:
         """Evaluates a workspace module this file imports; None keeps imports opaque."""
         self.attribute_writes: list[list[AttributeWrite]] = []
         """One log per branch being run whose condition the analysis cannot tell (innermost last)."""
-        from .calls import CallDispatcher  # the dispatcher needs the interpreter back
         self.calls = CallDispatcher(self)
 
     # ------------------------------------------------------------------ statements
@@ -1024,39 +1024,16 @@ class Interpreter:
 
 
 def parameter_tensor(layer: Layer, name: str) -> Any:
-    """``self.embedding.weight``: the shape of a layer's weight or bias, for the layers that are certain."""
-    a = layer.args.values
-    op = layer.rule.op
-    shape: tuple | None = None
-    if name == "bias" and a.get("bias") is False and op in ("Linear", *CONV_OPS):
+    """``self.embedding.weight``: the shape of a layer's weight or bias, for the layers whose rule knows it."""
+    rule = layer.rule
+    if rule.weights is None:
+        return UNKNOWN
+    if name == "bias" and layer.args.values.get("bias") is False and "bias" in rule.signature:
         return None
-    if op == "Embedding" and name == "weight":
-        shape = (a.get("num_embeddings"), a.get("embedding_dim"))
-    elif op == "Linear":
-        shape = (a.get("out_features"), a.get("in_features")) if name == "weight" else (a.get("out_features"),)
-    elif op in CONV_OPS and (name == "weight" or a.get("bias") is True):  # bias=False returned None above
-        shape = _conv_parameter(op, a, name)
+    shape = rule.weights(layer.args, name)
     if shape is None or not all(isinstance(d, (int, dims.Expr)) and not isinstance(d, bool) for d in shape):
         return UNKNOWN
     return Tensor(shape)
-
-
-CONV_OPS = tuple(f"{kind}{n}d" for kind in ("Conv", "ConvTranspose") for n in (1, 2, 3))
-
-
-def _conv_parameter(op: str, a: dict[str, Any], name: str) -> tuple | None:
-    """A conv's ``weight`` (out, in/groups, *kernel), transposed (in, out/groups, *kernel), or ``bias``."""
-    n = int(op[-2])
-    kernel, groups = a.get("kernel_size"), a.get("groups")
-    kernel = (kernel,) * n if isinstance(kernel, int) else tuple(kernel) if isinstance(kernel, (list, tuple)) else None
-    if kernel is None or len(kernel) != n or not isinstance(groups, int) or groups <= 0:
-        return None
-    rows, cols = ("in_channels", "out_channels") if op.startswith("ConvTranspose") else ("out_channels", "in_channels")
-    if name == "bias":
-        return (a.get("out_channels"),)
-    if name != "weight" or not isinstance(a.get(cols), int) or a[cols] % groups:
-        return None
-    return (a.get(rows), a[cols] // groups, *kernel)
 
 
 def _dispatch_table(prefix: str) -> dict[type, Callable]:

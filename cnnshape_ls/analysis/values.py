@@ -101,7 +101,7 @@ class Layer(Module):
     params: Any = NOT_COUNTED
     """Its parameter count when last applied (with what a lazy layer resolved then)."""
     arg_spans: dict | None = None
-    """Where its size arguments are written, found once (see ``CallDispatcher.arg_spans``)."""
+    """Where its size arguments are written, found once (see ``ops.record.Recorder.arg_spans``)."""
     extra_params: Any = 0
     """Parameters a reparametrisation added (``weight_norm``'s magnitude ``weight_g``); None if unknown."""
     extra_params_text: str = ""

@@ -139,6 +139,24 @@ def _is_nested(value: tuple) -> bool:
 
 InferFn = Callable[[Call], Out]
 ParamsFn = Callable[[Args, dict], Union[Dim, None]]
+TemplateFn = Callable[[Args, Dim], Union[Shape, None]]
+WeightsFn = Callable[[Args, str], Union[tuple, None]]
+
+SHAPE_KEEPING = ("Activation", "Dropout", "Normalization", "Utility")
+CHANNEL_KEEPING = ("Pooling", "Padding", "Resizing")
+REPARAMETRISATIONS = ("weight_norm", "spectral_norm")
+"""``torch.nn.utils`` wrappers that return the layer they wrap (see ``docs/layers.md``)."""
+
+
+@dataclass(frozen=True)
+class Functional:
+    """A ``torch.nn.functional`` form of a layer: ``F.max_pool2d(x, 2)`` uses the rule of ``MaxPool2d``."""
+
+    name: str
+    signature: tuple[str, ...] | None = None
+    """Its positional parameters after the input, where they differ from the constructor's."""
+    weighted: bool = False
+    """``F.conv2d(x, weight, ...)``: the sizes come from the weight's shape; ``signature`` lists its parameters."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +177,28 @@ class LayerRule:
     parts: Callable[[Args, Shape], list[tuple[str, str, Shape, Shape]]] | None = None
     """For a layer built of submodules (TransformerEncoderLayer): the leaf calls it makes, in order,
     as (name relative to the layer, op, input shape, output shape), so paths match ``named_modules()``."""
+    functional: tuple[Functional, ...] = ()
+    """Its ``torch.nn.functional`` forms."""
+    input_template: TemplateFn | None = None
+    """The input of a model that starts with this layer, from the bound arguments and the batch's symbol:
+    its rank and channels, the other sizes symbols (``(BS, 3, H, W)``); None where it cannot say."""
+    weights: WeightsFn | None = None
+    """The shape of its parameter ``weight`` or ``bias`` (``self.fc.weight``), an entry of it that is not
+    known as it is, or None where it has none the analysis knows."""
+    producer_arg: str | None = None
+    """The argument that sets what it makes (``out_channels``): where a fix of a consumer's error goes."""
+    sequence: bool = False
+    """It works on sequences (an RNN, attention): its hints name dims as (L, N, E), not channels."""
+
+    @property
+    def keeps_shape(self) -> bool:
+        """What comes out has the input's shape (an activation, a norm)."""
+        return self.family in SHAPE_KEEPING
+
+    @property
+    def keeps_channels(self) -> bool:
+        """What comes out has the input's channels (a pool, a pad, an upsampling)."""
+        return self.family in CHANNEL_KEEPING
 
     def bind(self, positional: list[Any], keywords: dict[str, Any]) -> Args:
         values = dict(self.defaults)
@@ -177,6 +217,38 @@ class LayerRule:
             return self.params(args, resolved)
         except (CannotTell, TypeError):
             return None
+
+
+SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def size_or_symbol(args: Args, name: str | None, symbol: str = "C") -> Dim:
+    """An argument that is a size, or a symbol where it is not known as one."""
+    value = args.values.get(name) if name else None
+    return value if isinstance(value, (int, dims.Expr)) and not isinstance(value, bool) else dims.sym(symbol)
+
+
+def channels_first(n: int, channels: str | None = None) -> TemplateFn:
+    """The input ``(N, C, *spatial)`` of an n-d layer; C is the argument ``channels`` where it is a size."""
+    def template(args: Args, batch: Dim) -> Shape:
+        return (batch, size_or_symbol(args, channels), *(dims.sym(s) for s in SPATIAL_NAMES[n]))
+    return template
+
+
+def features_last(name: str | None) -> TemplateFn:
+    """The input ``(N, features)`` of a layer on vectors."""
+    def template(args: Args, batch: Dim) -> Shape:
+        return (batch, size_or_symbol(args, name))
+    return template
+
+
+def sequence_of(features: str) -> TemplateFn:
+    """The input ``(L, N, E)`` of a layer on sequences, ``(N, L, E)`` with ``batch_first``."""
+    def template(args: Args, batch: Dim) -> Shape:
+        feat = size_or_symbol(args, features)
+        length = dims.sym("L")
+        return (batch, length, feat) if args.values.get("batch_first") is True else (length, batch, feat)
+    return template
 
 
 def fmt_shape(shape: Out) -> str:

@@ -8,9 +8,11 @@ from .base import (
     Args,
     Call,
     CannotTell,
+    Functional,
     LayerRule,
     Out,
     ShapeError,
+    channels_first,
     check_rank,
     dropped_note,
     fmt_shape,
@@ -348,15 +350,53 @@ TRANSPOSE_FORMULA = "out = (in - 1)*stride - 2*padding + dilation*(kernel_size -
 CONV_PARAMS = "out_channels*(in_channels/groups)*prod(kernel_size) + out_channels (bias)"
 
 
+CONV_F = ("weight", "bias", "stride", "padding", "dilation", "groups")
+TRANSPOSE_F = ("weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")
+
+
+def conv_weights(n: int, transposed: bool):
+    """A conv's ``weight`` (out, in/groups, *kernel), transposed (in, out/groups, *kernel), or ``bias``;
+    the weight's first size is known from its argument alone."""
+    rows, cols = ("in_channels", "out_channels") if transposed else ("out_channels", "in_channels")
+
+    def weights(args: Args, name: str) -> tuple | None:
+        a = args.values
+        if name == "bias":
+            return (a.get("out_channels"),) if a.get("bias") is True and _kernel(a, n) is not None else None
+        if name != "weight":
+            return None
+        kernel, groups = _kernel(a, n), a.get("groups")
+        if kernel is None or not isinstance(groups, int) or groups <= 0 or not isinstance(a.get(cols), int) \
+                or a[cols] % groups:
+            return (a.get(rows), None)
+        return (a.get(rows), a[cols] // groups, *kernel)
+    return weights
+
+
+def _kernel(a: dict, n: int) -> tuple | None:
+    kernel, groups = a.get("kernel_size"), a.get("groups")
+    kernel = (kernel,) * n if isinstance(kernel, int) else tuple(kernel) if isinstance(kernel, (list, tuple)) else None
+    if kernel is None or len(kernel) != n or not isinstance(groups, int) or groups <= 0:
+        return None
+    return kernel
+
+
 def _rules() -> tuple[LayerRule, ...]:
     rules = []
     for n in (1, 2, 3):
         rules.append(LayerRule(f"Conv{n}d", "Convolution", CONV_SIG, CONV_DEFAULTS, conv(n),
-                               CONV_FORMULA, conv_params, CONV_PARAMS))
+                               CONV_FORMULA, conv_params, CONV_PARAMS,
+                               functional=(Functional(f"conv{n}d", CONV_F, weighted=True),),
+                               input_template=channels_first(n, "in_channels"), weights=conv_weights(n, False),
+                               producer_arg="out_channels"))
         rules.append(LayerRule(f"LazyConv{n}d", "Convolution", CONV_SIG[1:], CONV_DEFAULTS, conv(n, lazy=True),
-                               CONV_FORMULA + " (in_channels taken from the input)", conv_params, CONV_PARAMS))
+                               CONV_FORMULA + " (in_channels taken from the input)", conv_params, CONV_PARAMS,
+                               input_template=channels_first(n)))
         rules.append(LayerRule(f"ConvTranspose{n}d", "Convolution", TRANSPOSE_SIG, TRANSPOSE_DEFAULTS,
-                               conv_transpose(n), TRANSPOSE_FORMULA, conv_params, CONV_PARAMS))
+                               conv_transpose(n), TRANSPOSE_FORMULA, conv_params, CONV_PARAMS,
+                               functional=(Functional(f"conv_transpose{n}d", TRANSPOSE_F, weighted=True),),
+                               input_template=channels_first(n, "in_channels"), weights=conv_weights(n, True),
+                               producer_arg="out_channels"))
         rules.append(LayerRule(f"LazyConvTranspose{n}d", "Convolution", TRANSPOSE_SIG[1:], TRANSPOSE_DEFAULTS,
                                conv_transpose(n, lazy=True), TRANSPOSE_FORMULA + " (in_channels from the input)",
                                conv_params, CONV_PARAMS))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import ALL_RULES
+from . import ALL_RULES, FUNCTIONAL, REPARAMETRISATIONS
 from .base import UNKNOWN, LayerRule
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "layers.md"
@@ -65,17 +65,15 @@ def render_layers_markdown() -> str:
 
 
 def functional_section() -> list[str]:
-    """``F.*`` calls and layer wrappers that use the rules above (tables in ``analysis/calls.py``)."""
-    from ..calls import FUNCTIONAL_LAYERS, REPARAMETRISATIONS, WEIGHTED_FUNCTIONALS
-
+    """``F.*`` calls and layer wrappers that use the rules above (each rule's ``functional``)."""
     lines = ["## Functional forms and wrappers", "",
              "| Call | Shape rule |", "|---|---|"]
-    for name, (op, _signature) in FUNCTIONAL_LAYERS.items():
-        lines.append(f"| `F.{name}` | `{op}` |")
-    for name in WEIGHTED_FUNCTIONALS:
-        op = "Linear" if name == "linear" else \
-            f"{'ConvTranspose' if name.startswith('conv_transpose') else 'Conv'}{name[-2:]}"
-        lines.append(f"| `F.{name}(input, weight, ...)` | `{op}`, sizes from the weight's shape |")
+    for name, (rule, form) in FUNCTIONAL.items():
+        if not form.weighted:
+            lines.append(f"| `F.{name}` | `{rule.op}` |")
+    for name, (rule, form) in FUNCTIONAL.items():
+        if form.weighted:
+            lines.append(f"| `F.{name}(input, weight, ...)` | `{rule.op}`, sizes from the weight's shape |")
     for name in REPARAMETRISATIONS:
         extra = "; adds `weight_g` to the parameters" if name == "weight_norm" else ""
         lines.append(f"| `torch.nn.utils[.parametrizations].{name}(layer)` | the layer's own{extra} |")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import dims
-from .base import Args, Call, LayerRule, Out, ShapeError
+from .base import Args, Call, Functional, LayerRule, Out, ShapeError
 from .linear import normalize_dim
 
 ACTIVATIONS = {
@@ -120,7 +120,8 @@ def _rules() -> tuple[LayerRule, ...]:
     rules += [
         LayerRule("PReLU", "Activation", ("num_parameters", "init"), {"num_parameters": 1, "init": 0.25}, prelu,
                   "out = in (elementwise; one slope per channel)", prelu_params, "num_parameters"),
-        LayerRule("GLU", "Activation", ("dim",), {"dim": -1}, glu, "out = in with size(dim) halved"),
+        LayerRule("GLU", "Activation", ("dim",), {"dim": -1}, glu, "out = in with size(dim) halved",
+                  functional=(Functional("glu"),)),
     ]
     return tuple(rules)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import dims
-from .base import Args, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
+from .. import dims as _dims
+from .base import Args, Call, CannotTell, Functional, LayerRule, Out, ShapeError, features_last, fmt_shape
 from .floats import check_allocation
 
 
@@ -140,13 +141,26 @@ def embedding_params(args: Args, resolved: dict):
     return dims.mul(args.dim("num_embeddings"), args.dim("embedding_dim"))
 
 
+def linear_weights(args: Args, name: str) -> tuple:
+    """``weight`` (out_features, in_features), ``bias`` (out_features,)."""
+    if name == "weight":
+        return (args.get("out_features"), args.get("in_features"))
+    return (args.get("out_features"),)
+
+
+def embedding_weights(args: Args, name: str) -> tuple | None:
+    return (args.get("num_embeddings"), args.get("embedding_dim")) if name == "weight" else None
+
+
 RULES = (
     LayerRule("Linear", "Linear", ("in_features", "out_features", "bias"), {"bias": True}, linear,
               "out = (*, out_features); the input's last dim must equal in_features", linear_params,
-              "in_features*out_features + out_features (bias)"),
+              "in_features*out_features + out_features (bias)",
+              functional=(Functional("linear", ("weight", "bias"), weighted=True),),
+              input_template=features_last("in_features"), weights=linear_weights, producer_arg="out_features"),
     LayerRule("LazyLinear", "Linear", ("out_features", "bias"), {"bias": True}, linear,
               "out = (*, out_features); in_features taken from the input's last dim", linear_params,
-              "in_features*out_features + out_features (bias)"),
+              "in_features*out_features + out_features (bias)", producer_arg="out_features"),
     LayerRule("Bilinear", "Linear", ("in1_features", "in2_features", "out_features", "bias"), {"bias": True},
               bilinear, "out = (*, out_features) from inputs (*, in1_features) and (*, in2_features)",
               bilinear_params, "in1_features*in2_features*out_features + out_features"),
@@ -157,5 +171,6 @@ RULES = (
               "out = in with dim split into unflattened_size"),
     LayerRule("Embedding", "Sparse", ("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type",
                                       "scale_grad_by_freq", "sparse"), {"padding_idx": None}, embedding,
-              "out = (*in, embedding_dim)", embedding_params, "num_embeddings*embedding_dim"),
+              "out = (*in, embedding_dim)", embedding_params, "num_embeddings*embedding_dim",
+              input_template=lambda args, batch: (batch, _dims.sym("L")), weights=embedding_weights, sequence=True),
 )

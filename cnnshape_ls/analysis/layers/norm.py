@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import dims
 from ..dims import Dim
-from .base import Args, Call, CannotTell, LayerRule, Out, Shape, ShapeError, fmt_shape
+from .base import Args, Call, CannotTell, LayerRule, Out, Shape, ShapeError, channels_first, features_last, fmt_shape
 from .floats import check_scalar_allocation, float_error, is_float
 
 BN_SIG = ("num_features", "eps", "momentum", "affine", "track_running_stats")
@@ -204,13 +204,16 @@ def _rules() -> tuple[LayerRule, ...]:
     for n in (1, 2, 3):
         rules.append(LayerRule(f"BatchNorm{n}d", "Normalization", BN_SIG, BN_DEFAULTS, batch_norm(n),
                                "out = in; num_features must equal the input's channels (dim 1)",
-                               bn_params, "2*num_features (weight and bias, if affine)"))
+                               bn_params, "2*num_features (weight and bias, if affine)",
+                               input_template=channels_first(n, "num_features") if n > 1
+                               else features_last("num_features")))
         rules.append(LayerRule(f"LazyBatchNorm{n}d", "Normalization", BN_SIG[1:], BN_DEFAULTS,
                                batch_norm(n, lazy=True), "out = in; num_features taken from the input",
                                bn_params, "2*num_features (if affine)"))
         rules.append(LayerRule(f"InstanceNorm{n}d", "Normalization", BN_SIG, IN_DEFAULTS, instance_norm(n),
                                "out = in; num_features must equal the channels when affine",
-                               bn_params, "2*num_features (if affine)"))
+                               bn_params, "2*num_features (if affine)",
+                               input_template=channels_first(n, "num_features") if n > 1 else None))
         rules.append(LayerRule(f"LazyInstanceNorm{n}d", "Normalization", BN_SIG[1:], LAZY_IN_DEFAULTS,
                                instance_norm(n, lazy=True), "out = in", bn_params, "2*num_features (if affine)"))
     rules += [
@@ -220,7 +223,7 @@ def _rules() -> tuple[LayerRule, ...]:
         LayerRule("LayerNorm", "Normalization", ("normalized_shape", "eps", "elementwise_affine", "bias"),
                   {"eps": 1e-5, "elementwise_affine": True, "bias": True}, layer_norm,
                   "out = in; the last dims must equal normalized_shape", ln_params,
-                  "2*prod(normalized_shape) (if elementwise_affine)"),
+                  "2*prod(normalized_shape) (if elementwise_affine)", sequence=True),
         LayerRule("RMSNorm", "Normalization", ("normalized_shape", "eps", "elementwise_affine"),
                   {"eps": None, "elementwise_affine": True}, layer_norm,
                   "out = in; the last dims must equal normalized_shape", rms_params, "prod(normalized_shape)"),

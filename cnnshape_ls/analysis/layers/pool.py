@@ -7,9 +7,11 @@ from .base import (
     SPATIAL_AXES,
     Call,
     CannotTell,
+    Functional,
     LayerRule,
     Out,
     ShapeError,
+    channels_first,
     check_rank,
     dropped_note,
     fmt_shape,
@@ -207,22 +209,31 @@ def adaptive(n: int, kind: str):
     return infer
 
 
+F_MAX_POOL = ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices")
+"""F.max_poolNd puts ceil_mode before return_indices, unlike the module."""
 POOL_FORMULA = "out = floor((in + 2*padding - dilation*(kernel_size - 1) - 1) / stride) + 1 (ceil with ceil_mode)"
 
 
 def _rules() -> tuple[LayerRule, ...]:
     rules = []
     for n in (1, 2, 3):
-        rules.append(LayerRule(f"MaxPool{n}d", "Pooling", MAX_SIG, MAX_DEFAULTS, pool(n, "max"), POOL_FORMULA))
+        rules.append(LayerRule(f"MaxPool{n}d", "Pooling", MAX_SIG, MAX_DEFAULTS, pool(n, "max"), POOL_FORMULA,
+                               functional=(Functional(f"max_pool{n}d", F_MAX_POOL),),
+                               input_template=channels_first(n)))
         avg_sig = AVG_SIG if n > 1 else AVG_SIG[:-1]
         rules.append(LayerRule(f"AvgPool{n}d", "Pooling", avg_sig, AVG_DEFAULTS, pool(n, "avg"),
-                               "out = floor((in + 2*padding - kernel_size) / stride) + 1 (ceil with ceil_mode)"))
+                               "out = floor((in + 2*padding - kernel_size) / stride) + 1 (ceil with ceil_mode)",
+                               functional=(Functional(f"avg_pool{n}d"),), input_template=channels_first(n)))
         rules.append(LayerRule(f"LPPool{n}d", "Pooling", LP_SIG, LP_DEFAULTS, pool(n, "lp"),
-                               "out = floor((in - kernel_size) / stride) + 1"))
+                               "out = floor((in - kernel_size) / stride) + 1",
+                               functional=(Functional(f"lp_pool{n}d"),) if n < 3 else ()))
         rules.append(LayerRule(f"AdaptiveAvgPool{n}d", "Pooling", ("output_size",), {}, adaptive(n, "avg"),
-                               "out = output_size"))
+                               "out = output_size", functional=(Functional(f"adaptive_avg_pool{n}d"),),
+                               input_template=channels_first(n)))
         rules.append(LayerRule(f"AdaptiveMaxPool{n}d", "Pooling", ("output_size", "return_indices"),
-                               {"return_indices": False}, adaptive(n, "max"), "out = output_size"))
+                               {"return_indices": False}, adaptive(n, "max"), "out = output_size",
+                               functional=(Functional(f"adaptive_max_pool{n}d"),),
+                               input_template=channels_first(n)))
     return tuple(rules)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import dims
-from .base import Args, Call, CannotTell, LayerRule, Out, Shape, ShapeError
+from .base import Args, Call, CannotTell, LayerRule, Out, Shape, ShapeError, sequence_of
 
 RNN_SIG = ("input_size", "hidden_size", "num_layers", "nonlinearity", "bias", "batch_first", "dropout",
            "bidirectional")
@@ -249,14 +249,17 @@ def encoder_params(args: Args, resolved: dict):
 RULES = (
     LayerRule("RNN", "Recurrent", RNN_SIG, RNN_DEFAULTS, recurrent,
               "output = (L, N, D*hidden_size) (batch_first: (N, L, D*hidden_size)); h_n = (D*num_layers, N, "
-              "hidden_size)", recurrent_params, "per layer and direction: hidden*(in + hidden) + 2*hidden"),
+              "hidden_size)", recurrent_params, "per layer and direction: hidden*(in + hidden) + 2*hidden",
+              input_template=sequence_of("input_size"), sequence=True),
     LayerRule("LSTM", "Recurrent", LSTM_SIG, RNN_DEFAULTS, recurrent,
               "output = (L, N, D*H_out); h_n = (D*num_layers, N, H_out); c_n = (D*num_layers, N, hidden_size); "
               "H_out = proj_size if proj_size > 0 else hidden_size",
-              recurrent_params, "per layer and direction: 4*(hidden*(in + H_out) + 2*hidden) + proj_size*hidden"),
+              recurrent_params, "per layer and direction: 4*(hidden*(in + H_out) + 2*hidden) + proj_size*hidden",
+              input_template=sequence_of("input_size"), sequence=True),
     LayerRule("GRU", "Recurrent", LSTM_SIG[:-1], RNN_DEFAULTS, recurrent,
               "output = (L, N, D*hidden_size); h_n = (D*num_layers, N, hidden_size)",
-              recurrent_params, "per layer and direction: 3*(hidden*(in + hidden) + 2*hidden)"),
+              recurrent_params, "per layer and direction: 3*(hidden*(in + hidden) + 2*hidden)",
+              input_template=sequence_of("input_size"), sequence=True),
     LayerRule("MultiheadAttention", "Transformer",
               ("embed_dim", "num_heads", "dropout", "bias", "add_bias_kv", "add_zero_attn", "kdim", "vdim",
                "batch_first"),
@@ -264,7 +267,8 @@ RULES = (
                "vdim": None, "batch_first": False},
               attention, "attn_output = query's shape (L, N, E); attn_weights = (N, L, S), S one longer with "
               "add_bias_kv and one longer with add_zero_attn", attention_params,
-              "embed_dim*(2*embed_dim + kdim + vdim) + 4*embed_dim (bias) + 2*embed_dim (add_bias_kv)"),
+              "embed_dim*(2*embed_dim + kdim + vdim) + 4*embed_dim (bias) + 2*embed_dim (add_bias_kv)",
+              input_template=sequence_of("embed_dim"), sequence=True),
     LayerRule("TransformerEncoderLayer", "Transformer",
               ("d_model", "nhead", "dim_feedforward", "dropout", "activation", "layer_norm_eps", "batch_first",
                "norm_first", "bias"),
@@ -272,9 +276,9 @@ RULES = (
                "batch_first": False, "norm_first": False, "bias": True},
               encoder_layer, "out = in; the last dim must equal d_model", encoder_layer_params,
               "attention 4*d*d + 4*d, feed-forward 2*d*ff + ff + d, norms 4*d (bias=False: 4*d*d + 2*d*ff + 2*d)",
-              parts=encoder_layer_parts),
+              parts=encoder_layer_parts, input_template=sequence_of("d_model"), sequence=True),
     LayerRule("TransformerEncoder", "Transformer", ("encoder_layer", "num_layers", "norm", "enable_nested_tensor"),
               {"norm": None, "enable_nested_tensor": True}, encoder,
               "out = in; num_layers copies of encoder_layer", encoder_params,
-              "num_layers * the encoder layer's parameters + the norm's", parts=encoder_parts),
+              "num_layers * the encoder layer's parameters + the norm's", parts=encoder_parts, sequence=True),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from .. import dims
-from .base import UNKNOWN, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
+from .base import UNKNOWN, Call, CannotTell, Functional, LayerRule, Out, ShapeError, channels_first, fmt_shape
 
 
 def pad(n: int, mode: str):
@@ -198,6 +198,9 @@ def channel_shuffle(call: Call) -> Out:
     return x
 
 
+F_INTERPOLATE = ("size", "scale_factor", "mode", "align_corners")
+
+
 def _rules() -> tuple[LayerRule, ...]:
     rules = []
     for n in (1, 2, 3):
@@ -209,7 +212,8 @@ def _rules() -> tuple[LayerRule, ...]:
     rules += [
         LayerRule("Upsample", "Resizing", ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
                   {"size": None, "scale_factor": None, "mode": "nearest"}, upsample,
-                  "out = size, or floor(in * scale_factor)"),
+                  "out = size, or floor(in * scale_factor)",
+                  functional=(Functional("interpolate", F_INTERPOLATE), Functional("upsample", F_INTERPOLATE))),
         LayerRule("UpsamplingNearest2d", "Resizing", ("size", "scale_factor"),
                   {"size": None, "scale_factor": None, "mode": "nearest"},
                   upsample, "out = size, or floor(in * scale_factor)"),
@@ -217,9 +221,10 @@ def _rules() -> tuple[LayerRule, ...]:
                   {"size": None, "scale_factor": None, "mode": "bilinear", "align_corners": True},
                   upsample, "out = size, or floor(in * scale_factor); 4-D input"),
         LayerRule("PixelShuffle", "Resizing", ("upscale_factor",), {}, pixel_shuffle,
-                  "(*, C*r*r, H, W) -> (*, C, H*r, W*r)"),
+                  "(*, C*r*r, H, W) -> (*, C, H*r, W*r)", functional=(Functional("pixel_shuffle"),)),
         LayerRule("PixelUnshuffle", "Resizing", ("downscale_factor",), {}, pixel_unshuffle,
-                  "(*, C, H*r, W*r) -> (*, C*r*r, H, W)"),
+                  "(*, C, H*r, W*r) -> (*, C*r*r, H, W)", functional=(Functional("pixel_unshuffle"),),
+                  input_template=channels_first(2)),
         LayerRule("ChannelShuffle", "Resizing", ("groups",), {}, channel_shuffle,
                   "out = in; dim 1 must be divisible by groups"),
     ]

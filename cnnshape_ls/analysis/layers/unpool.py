@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import dims
-from .base import SPATIAL_AXES, Call, CannotTell, LayerRule, Out, ShapeError, fmt_shape
+from .base import SPATIAL_AXES, Call, CannotTell, Functional, LayerRule, Out, ShapeError, fmt_shape
 
 
 def _check_indices(x: tuple, indices: tuple | None, n: int) -> None:
@@ -49,9 +49,11 @@ def unpool(n: int):
     return infer
 
 
+F_MAX_UNPOOL = ("indices", "kernel_size", "stride", "padding", "output_size")
 RULES = tuple(
     LayerRule(f"MaxUnpool{n}d", "Pooling", ("kernel_size", "stride", "padding"),
               {"stride": None, "padding": 0, "output_size": None},  # output_size: forward's (and F.max_unpoolNd's)
-              unpool(n), "out = (in - 1)*stride - 2*padding + kernel_size, or output_size when given")
+              unpool(n), "out = (in - 1)*stride - 2*padding + kernel_size, or output_size when given",
+              functional=(Functional(f"max_unpool{n}d", F_MAX_UNPOOL),))
     for n in (1, 2, 3)
 )

@@ -1,0 +1,100 @@
+"""``nn.Sequential``, ``nn.ModuleList`` and ``nn.ModuleDict``: building them and their methods."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ..layers import UNKNOWN
+from ..values import Container, Instance, Module
+from .context import Context
+
+
+def make_container(cx: Context, kind: str, args: list[Any], node: ast.AST | None, placed: int | None) -> Any:
+    container = Container(node, kind=kind)
+    container.placed = placed
+    if kind == "ModuleDict" or (kind == "Sequential" and len(args) == 1 and isinstance(args[0], dict)):
+        source = args[0] if args else {}
+        if isinstance(source, (list, tuple)):
+            source = dict(p for p in source if isinstance(p, tuple) and len(p) == 2)
+        if not isinstance(source, dict):
+            return UNKNOWN
+        for key, value in source.items():
+            if isinstance(value, Module):
+                container.children[str(key)] = value
+        return container
+    items = args
+    if kind == "ModuleList":
+        items = (cx.iterate(args[0]) or []) if args else []
+        if args and cx.iterate(args[0]) is None:
+            return UNKNOWN
+    for item in items:
+        if isinstance(item, Module):
+            container.append(item)
+        else:
+            return UNKNOWN
+    return container
+
+
+def fill_container_instance(cx: Context, inst: Instance, kind: str, args: list[Any], placed: int | None) -> None:
+    """A class of the user's that extends a container, given its modules (``super().__init__(*layers)``)."""
+    built = make_container(cx, kind, args, inst.node, placed)
+    if isinstance(built, Container):
+        for name, child in built.children.items():
+            inst.modules[name] = child
+            inst.attrs.setdefault(name, child)
+
+
+_LISTINGS = ("items", "keys", "values", "children", "modules", "named_children", "named_modules", "parameters")
+
+
+def container_method(cx: Context, target: Container, name: str, args: list[Any]) -> Any:
+    if target.incomplete and name in _LISTINGS:
+        return UNKNOWN
+    if name in ("append", "extend", "insert", "add_module", "register_module"):
+        return _add_modules(cx, target, name, args)
+    if name == "items":
+        return list(target.children.items())
+    if name == "keys":
+        return list(target.children.keys())
+    if name in ("values", "children", "modules"):
+        return list(target.children.values())
+    if name in ("to", "eval", "train", "cuda", "cpu"):
+        return target
+    if name == "forward":
+        return cx.apply_module(target, args, {}, None)
+    return UNKNOWN
+
+
+def _add_modules(cx: Context, target: Container, name: str, args: list[Any]) -> Any:
+    """``append``, ``extend``, ``insert``, ``add_module``: a container the analysis cannot follow is incomplete."""
+    if name == "append" and args:
+        if isinstance(args[0], Module):
+            target.append(args[0])
+        else:
+            target.incomplete = True  # something the analysis cannot tell was added
+        return target
+    if name == "extend" and args:
+        items = cx.iterate(args[0])
+        if items is None or not all(isinstance(item, Module) for item in items):
+            target.incomplete = True
+        for item in items or []:
+            if isinstance(item, Module):
+                target.append(item)
+        return target
+    if name == "insert" and len(args) == 2:
+        if isinstance(args[0], int) and isinstance(args[1], Module):
+            children = list(target.children.values())
+            children.insert(args[0], args[1])
+            target.children = {str(i): c for i, c in enumerate(children)}
+        else:
+            target.incomplete = True
+        return None
+    if name in ("add_module", "register_module") and len(args) == 2:
+        if isinstance(args[0], str) and isinstance(args[1], Module):
+            target.children[args[0]] = args[1]
+        else:
+            target.incomplete = True  # added under a name, or as a value, the analysis cannot tell
+        return None
+    return UNKNOWN
+

@@ -1,0 +1,450 @@
+"""What a call means: it routes a call by the kind of thing called to the handlers of this package, and
+builds and applies modules (the part that runs the user's own ``__init__`` and ``forward``)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..layers import UNKNOWN, LayerRule, rules_in_use
+from ..values import (
+    BoundMethod,
+    ClassValue,
+    Container,
+    External,
+    FunctionValue,
+    Instance,
+    Layer,
+    MethodOf,
+    Module,
+    OpaqueModule,
+    Partial,
+    SuperProxy,
+    Tensor,
+    deep_copy,
+    instance_params,
+)
+from .containers import container_method, fill_container_instance, make_container
+from .context import Context, Evaluator
+from .functional import functional
+from .layer_calls import apply_layer, reparametrise
+from .names import (
+    CONTAINERS,
+    MODULE_MODES,
+    REPARAMETRISATIONS,
+    SAME_SHAPE,
+    is_functional,
+    is_nn,
+    is_torch_function,
+    tail,
+)
+from .python import builtin, dict_method, list_method, math_function, str_method
+from .record import Recorder, is_foreign, unknown_result
+from .tensors import tensor_binary, tensor_index, tensor_method
+from .torch_functions import torch_function
+
+
+class CallDispatcher:
+    """The calls of one interpreter: what it builds, what it applies, and the run's record (``rec``)."""
+
+    def __init__(self, interp: Evaluator) -> None:
+        self.interp = interp
+        self.rec = Recorder(interp.trace)
+        self.rules = rules_in_use()
+        self.cx = Context(rec=self.rec, rules=self.rules, iterate=interp.iterate, call=interp.call,
+                          apply_module=self.apply_module, binary=interp.binary, get_attr=interp.get_attr,
+                          set_attr=interp.set_attr)
+        self.building: list[tuple] = []
+        """The ``__init__`` calls under way, innermost last: (init, the call that made the instance, the instance)."""
+        self.building_from: int | None = None
+        """While a call of this file runs another file's function: that call's line (see ``Module.placed``)."""
+
+    @property
+    def trace(self):
+        return self.rec.trace
+
+    # the engine sets these for a run (see ``Recorder``)
+    @property
+    def batch_symbol(self) -> str | None:
+        return self.rec.batch_symbol
+
+    @batch_symbol.setter
+    def batch_symbol(self, value: str | None) -> None:
+        self.rec.batch_symbol = value
+
+    @property
+    def probing(self) -> bool:
+        return self.rec.probing
+
+    @probing.setter
+    def probing(self, value: bool) -> None:
+        self.rec.probing = value
+
+    @property
+    def solving_for(self) -> frozenset[str] | None:
+        return self.rec.solving_for
+
+    @solving_for.setter
+    def solving_for(self, value: frozenset[str] | None) -> None:
+        self.rec.solving_for = value
+
+    def finish(self) -> None:
+        self.rec.finish()
+
+    def tensor_binary(self, op: ast.operator, a: Any, b: Any, node: ast.AST | None) -> Any:
+        return tensor_binary(self.cx, op, a, b, node)
+
+    @staticmethod
+    def tensor_index(x: Tensor, key: Any) -> Any:
+        return tensor_index(x, key)
+
+    # ------------------------------------------------------------------ entry point
+    def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if isinstance(func, FunctionValue):
+            if self.building_from is None and is_foreign(func.node) and node is not None and not is_foreign(node):
+                self.building_from = node.lineno
+                try:
+                    with self.running_elsewhere(node, node.lineno):
+                        return self.interp.call_function(func, args, dict(kwargs))
+                finally:
+                    self.building_from = None
+            return self.interp.call_function(func, args, dict(kwargs))
+        if isinstance(func, BoundMethod):
+            return self.interp.call_function(func.func, [func.self_value, *args], dict(kwargs))
+        if isinstance(func, ClassValue):
+            return self.instantiate(func, args, kwargs, node)
+        if isinstance(func, External):
+            return self.external(func.qualname, args, kwargs, node)
+        if isinstance(func, MethodOf):
+            return self.method(func.target, func.name, args, kwargs, node)
+        if isinstance(func, Module):
+            return self.apply_module(func, args, kwargs, node)
+        if isinstance(func, tuple) and len(func) == 2 and isinstance(func[1], FunctionValue):
+            return self.interp.call_function(func[1], args, dict(kwargs))
+        if isinstance(func, Partial):
+            return self.interp.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
+        return unknown_result(args)
+
+    unknown_result = staticmethod(unknown_result)
+
+    @contextmanager
+    def running_elsewhere(self, node: ast.AST | None, line: int) -> Iterator[None]:
+        """Another file's code runs, called from this file at ``node`` (or ``line``): what goes wrong in
+        it is reported there (:meth:`Trace.report`). The outermost such call is the one this file makes."""
+        trace = self.trace
+        if trace.anchor is not None:
+            yield
+            return
+        trace.anchor = trace.span(node) if node is not None and trace.elsewhere(node) is None else \
+            trace.line_span(line) if line else None
+        try:
+            yield
+        finally:
+            trace.anchor = None
+
+    # ------------------------------------------------------------------ classes
+    def instantiate(self, cls: ClassValue, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
+        inst = Instance(node, cls=cls)
+        init = cls.lookup("__init__")
+        if isinstance(init, FunctionValue):
+            self.building.append((init, node, inst))
+            try:
+                if is_foreign(init.node) and not is_foreign(node):
+                    with self.running_elsewhere(node, getattr(node, "lineno", 0)):
+                        self.interp.call_function(init, [inst, *args], dict(kwargs))
+                else:
+                    self.interp.call_function(init, [inst, *args], dict(kwargs))
+            finally:
+                self.building.pop()
+        elif cls.container_base:
+            fill_container_instance(self.cx, inst, cls.container_base, args, self.building_from)
+        elif not cls.is_module:
+            fields = [t.id for s in cls.node.body if isinstance(s, ast.AnnAssign)
+                      for t in [s.target] if isinstance(t, ast.Name)]
+            for name, value in zip(fields, args):
+                inst.attrs[name] = value
+            for name, value in kwargs.items():
+                inst.attrs[name] = value
+        return inst
+
+    # ------------------------------------------------------------------ externals
+    def external(self, qualname: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        name = tail(qualname)
+        made = self.python_external(qualname, name, args, kwargs)
+        if made is not _NOT_HANDLED:
+            return made
+        rules = self.rules.by_op
+        if is_nn(qualname) or qualname in rules:
+            if name in CONTAINERS:
+                return make_container(self.cx, name, args, node, self.building_from)
+            rule = rules.get(name)
+            if rule is not None:
+                return self.construct(rule, args, kwargs, node)
+            if name[:1].isupper():
+                return OpaqueModule(node, name=name)
+            return unknown_result(args)
+        if is_functional(qualname):
+            return functional(self.cx, name, args, kwargs, node)
+        if is_torch_function(qualname):
+            return torch_function(self.cx, name, args, kwargs, node)
+        if qualname.startswith("builtins."):
+            return builtin(self.cx, name, args, kwargs, node)
+        if qualname in ("collections.OrderedDict", "typing.OrderedDict"):
+            return builtin(self.cx, "dict", args, kwargs, node)
+        if qualname.startswith("math.") or qualname.startswith("numpy.") or qualname.startswith("np."):
+            return math_function(self.cx, name, args)
+        if qualname.startswith("torch.") and name in SAME_SHAPE and args and isinstance(args[0], Tensor):
+            return args[0].derive(args[0].shape, keep_flat=True)
+        if name[:1].isupper() and (qualname.startswith(("torchvision.", "timm.", "transformers."))):
+            return OpaqueModule(node, name=name)
+        return unknown_result(args)
+
+    @staticmethod
+    def python_external(qualname: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Parameters, copies, ``partial``, reparametrisations and casts, which return what they are given."""
+        if name in ("Parameter", "Buffer") and (is_nn(qualname) or qualname.startswith("torch.nn.")):
+            data = args[0] if args else kwargs.get("data")
+            made = data.derive(data.shape) if isinstance(data, Tensor) else Tensor(None)
+            made.is_parameter = name == "Parameter"
+            return made
+        if qualname == "functools.partial" and args:
+            return Partial(args[0], list(args[1:]), dict(kwargs))
+        if qualname == "copy.deepcopy" and args:
+            return deep_copy(args[0])
+        if qualname == "copy.copy" and args:  # a shallow copy of a module would be a module of its own
+            value = args[0]
+            return type(value)(value) if isinstance(value, (list, dict)) else UNKNOWN if isinstance(value, Module) \
+                else value
+        if name in REPARAMETRISATIONS and qualname.startswith("torch.nn.utils.") and args:
+            return reparametrise(name, args, kwargs)
+        if qualname == "typing.cast" and len(args) == 2:
+            return args[1]
+        if qualname in ("torch.autograd.Variable", "torch.autograd.variable.Variable") and args:
+            return args[0]  # the old wrapper: the tensor itself
+        return _NOT_HANDLED
+
+    def construct(self, rule: LayerRule, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> Any:
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("device", "dtype")}
+        layer = Layer(node, rule=rule, args=rule.bind(list(args), kwargs))
+        layer.placed = self.building_from
+        layer.built_in = self.building[-1] if self.building else None
+        layer.built_chain = tuple(self.building)
+        layer.scope = self.scope_names()
+        if isinstance(node, ast.Call):
+            layer.scope.update(self.subexpression_values(node))
+        if node is not None:  # every layer this constructor call builds (a block built twice has two)
+            self.trace.source.built.setdefault(node, []).append(layer)
+        return layer
+
+    def scope_names(self) -> dict[str, int]:
+        """The integer variables (and ``self.`` attributes) visible where a layer is built."""
+        env = self.interp.current_env
+        if env is None or env.parent is None:
+            return {}
+        names: dict[str, int] = {}
+        for name, value in env.vars.items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                names[name] = value
+            elif isinstance(value, Instance) and name == "self":
+                for attr, attr_value in value.attrs.items():
+                    if isinstance(attr_value, int) and not isinstance(attr_value, bool):
+                        names[f"self.{attr}"] = attr_value
+        return names
+
+    def subexpression_values(self, call: ast.Call) -> dict[str, int]:
+        """The value of each part of a compound argument (``512 * block.expansion`` in
+        ``512 * block.expansion + 1``): a fix may write one of them back."""
+        env = self.interp.current_env
+        values: dict[str, int] = {}
+        if env is None:
+            return values
+        for text, sub in self.compound_parts(call):
+            value = self.interp.eval(sub, env)
+            if isinstance(value, int) and not isinstance(value, bool):
+                values[text] = value
+        return values
+
+    def compound_parts(self, call: ast.Call) -> list[tuple[str, ast.expr]]:
+        """The parts of the compound arguments of ``call``, with their text (found once per call)."""
+        known = self.trace.source.parts.get(call)
+        if known is not None:
+            return known
+        parts = []
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            if not isinstance(arg, ast.BinOp):
+                continue
+            for sub in ast.walk(arg):
+                if sub is arg or not isinstance(sub, (ast.BinOp, ast.Attribute, ast.Name)):
+                    continue
+                if any(isinstance(n, ast.Call) for n in ast.walk(sub)):
+                    continue
+                parts.append((self.trace.text(sub), sub))
+        self.trace.source.parts[call] = parts
+        return parts
+
+    # ------------------------------------------------------------------ methods
+    def method(self, target: Any, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if isinstance(target, Tensor):
+            return tensor_method(self.cx, target, name, args, kwargs, node)
+        if isinstance(target, SuperProxy):
+            return self.super_method(target, name, args, kwargs, node)
+        if isinstance(target, list):
+            return list_method(self.cx, target, name, args)
+        if isinstance(target, dict):
+            return dict_method(target, name, args)
+        if isinstance(target, str):
+            return str_method(target, name, args, kwargs)
+        if isinstance(target, Container):
+            return container_method(self.cx, target, name, args)
+        if isinstance(target, Instance):
+            return self.instance_method(target, name, args, kwargs, node)
+        if isinstance(target, (Layer, OpaqueModule)):
+            if name in MODULE_MODES:
+                return target
+            if name == "forward":
+                return self.apply_module(target, args, kwargs, node)
+        return unknown_result(args)
+
+    def super_method(self, target: SuperProxy, name: str, args: list[Any], kwargs: dict[str, Any],
+                     node: ast.Call | None) -> Any:
+        if name == "__init__":
+            self.super_init(target, args, kwargs, node)
+            return None
+        inst = target.self_value
+        if name == "forward" and isinstance(inst, Instance) and inst.cls.container_base == "Sequential":
+            return self.apply_sequence(inst, list(inst.modules.values()), args, node)  # nn.Sequential.forward
+        return unknown_result(args)
+
+    def instance_method(self, target: Instance, name: str, args: list[Any], kwargs: dict[str, Any],
+                        node: ast.Call | None) -> Any:
+        """The ``nn.Module`` methods of a module of the user's that it does not define itself."""
+        if name == "__getattr__" and len(args) == 1 and isinstance(args[0], str):
+            return self.interp.get_attr(target, args[0])
+        if name in ("add_module", "register_module", "register_buffer", "register_parameter", "__setattr__") \
+                and len(args) >= 2:
+            if isinstance(args[0], str):
+                self.interp.set_attr(target, args[0], args[1])
+            elif isinstance(args[1], Module) or args[1] is UNKNOWN:
+                target.incomplete = True  # a submodule under a name the analysis cannot tell
+            return None
+        if name in ("append", "extend", "insert") and target.cls.container_base:
+            temp = Container(target.node, kind=target.cls.container_base, children=target.modules)
+            result = container_method(self.cx, temp, name, args)
+            target.incomplete = target.incomplete or temp.incomplete
+            return result
+        if name in MODULE_MODES:
+            return target
+        return unknown_result(args)
+
+    def super_init(self, proxy: SuperProxy, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> None:
+        """``super().__init__(...)`` of a class that extends ``nn.Sequential`` registers its layers; of one
+        that extends a torch layer, builds that layer (``Instance.base``)."""
+        inst = proxy.self_value
+        if not isinstance(inst, Instance):
+            return
+        mro = inst.cls.mro()
+        following = mro[mro.index(proxy.cls) + 1:] if proxy.cls in mro else []
+        for cls in following:
+            init = cls.namespace.get("__init__")
+            if isinstance(init, FunctionValue):
+                return  # handled by get_attr as a BoundMethod
+        if proxy.cls.container_base and args:
+            fill_container_instance(self.cx, inst, proxy.cls.container_base, args, self.building_from)
+            return
+        rules = self.rules.by_op
+        rule = next((rules[tail(b.qualname)] for cls in [proxy.cls, *following] for b in cls.bases
+                     if isinstance(b, External) and is_nn(b.qualname) and tail(b.qualname) in rules), None)
+        if rule is not None:
+            inst.base = self.construct(rule, args, kwargs, base_node(inst, node))
+
+    # ------------------------------------------------------------------ applying modules
+    def apply_module(self, module: Module, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None,
+                     line: int | None = None, sequence: Container | None = None) -> Any:
+        call_line = line if line is not None else getattr(node, "lineno", 0)
+        if module.incomplete:
+            return unknown_result(args)
+        if isinstance(module, Layer):
+            return apply_layer(self.rec, module, args, kwargs, node, call_line, sequence)
+        if isinstance(module, Container):
+            if module.kind != "Sequential":
+                return unknown_result(args)
+            result = self.apply_sequence(module, list(module.children.values()), args, node)
+            if not module.children:  # an empty Sequential (a ResNet shortcut) is a leaf: identity
+                self.rec.record(module.path, "Sequential", call_line, module, args, result, node)
+            elif node is not None and module.path:  # x = self.features(x): the line shows what comes out
+                self.rec.record(module.path, "Sequential", call_line, module, args, result, node, leaf=False)
+            return result
+        if isinstance(module, Instance):
+            return self.apply_instance(module, args, kwargs, node, call_line, sequence)
+        if isinstance(module, OpaqueModule):
+            result = unknown_result(args)
+            self.rec.record(module.path, module.name, call_line, module, args, result, node)
+            return result
+        return unknown_result(args)
+
+    def apply_instance(self, module: Instance, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None,
+                       call_line: int, sequence: Container | None) -> Any:
+        """A module of the user's: its ``forward``, or the ``nn.Sequential`` or torch layer it extends."""
+        forward = module.cls.lookup("forward")
+        if module.base is not None and isinstance(forward, FunctionValue):  # a masked conv's own forward
+            self.rec.note_first_layer(module.base, next((a for a in args if isinstance(a, Tensor)), None))
+        if isinstance(forward, FunctionValue):
+            entering = is_foreign(forward.node) and self.rec.anchor is None
+            if entering:
+                self.rec.anchor = call_line  # layers of an imported block show on the line that calls it
+            failed = self.trace.failed_elsewhere
+            try:
+                if entering:  # anchored on the call here, or where this file builds the block it applies
+                    here = node if node is not None or is_foreign(module.node) else module.node
+                    with self.running_elsewhere(here, call_line):
+                        result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                else:
+                    result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+            finally:
+                if entering:
+                    self.rec.anchor = None
+            if self.trace.failed_elsewhere != failed:
+                result = unknown_result(args)  # the block cannot run: what it gives is unknown
+        elif module.cls.container_base == "Sequential":
+            result = self.apply_sequence(module, list(module.modules.values()), args, node)
+        elif module.base is not None and not module.modules:  # the torch layer's own forward
+            module.base.path = module.path
+            return apply_layer(self.rec, module.base, args, kwargs, node, call_line, sequence)
+        else:
+            result = unknown_result(args)
+        self.record_module_call(module, args, result, node, call_line)
+        return result
+
+    def apply_sequence(self, owner: Module, children: list[Module], args: list[Any], node: ast.AST | None) -> Any:
+        value = args[0] if args else UNKNOWN
+        container = owner if isinstance(owner, Container) else None
+        for child in children:
+            child_line = getattr(child.node, "lineno", None) or getattr(node, "lineno", 0)
+            if is_foreign(child.node):
+                child_line = self.rec.anchor or child.placed or getattr(node, "lineno", 0)
+            value = self.apply_module(child, [value], {}, None, line=child_line, sequence=container)
+        return value
+
+    def record_module_call(self, module: Instance, args: list[Any], result: Any, node: ast.AST | None,
+                           line: int) -> None:
+        """A module of the user's without submodules is a leaf for ``named_modules()``: record it."""
+        if not module.path:
+            return  # the model itself: its output is the code lens's and the summary's
+        leaf = not module.modules
+        self.rec.record(module.path, module.cls.name, line, module, args, result, node, leaf=leaf,
+                        params=instance_params(module, set()) if leaf else None)
+
+
+_NOT_HANDLED = object()
+
+
+def base_node(inst: Instance, init_call: ast.AST | None) -> ast.AST | None:
+    """Where a layer subclass's torch arguments are written: the instantiation when ``__init__``
+    passes them all on (``super().__init__(*args, **kwargs)``), else the ``super().__init__`` call."""
+    if isinstance(init_call, ast.Call) and init_call.args + init_call.keywords \
+            and all(isinstance(a, ast.Starred) for a in init_call.args) \
+            and all(k.arg is None for k in init_call.keywords):
+        return inst.node
+    return init_call

@@ -1,0 +1,401 @@
+"""Python's builtins, ``math``, and the methods of lists, dicts and strings, over abstract values."""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any
+
+from .. import dims
+from ..layers import UNKNOWN
+from ..values import (
+    ClassValue,
+    Container,
+    External,
+    Instance,
+    Layer,
+    MethodOf,
+    OpaqueModule,
+    Partial,
+    SuperProxy,
+    Tensor,
+)
+from .context import Context, Registry
+from .names import is_nn, tail
+
+BUILTINS = Registry("builtins")
+_PYTHON_ERRORS = (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError)
+
+
+def builtin(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    handler = BUILTINS.get(name)
+    if handler is None:
+        return UNKNOWN
+    try:
+        return handler(cx, name, args, kwargs, node)
+    except _PYTHON_ERRORS:
+        return UNKNOWN
+
+
+@BUILTINS.register("range")
+def _range(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if all(isinstance(a, int) for a in args) and args:
+        return range(*args)
+    return UNKNOWN
+
+
+@BUILTINS.register("len")
+def _len(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if args and isinstance(args[0], Tensor):
+        return args[0].shape[0] if args[0].shape else UNKNOWN
+    items = cx.iterate(args[0]) if args else None
+    return UNKNOWN if items is None else len(items)
+
+
+@BUILTINS.register("list", "tuple")
+def _sequence(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if not args:
+        return [] if name == "list" else ()
+    items = cx.iterate(args[0])
+    if items is None:
+        return UNKNOWN
+    return list(items) if name == "list" else tuple(items)
+
+
+@BUILTINS.register("dict")
+def _dict(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    base: dict[Any, Any] = {}
+    if args:
+        source = args[0]
+        if isinstance(source, dict):
+            base.update(source)
+        else:
+            items = cx.iterate(source)
+            if items is None:
+                return UNKNOWN
+            for pair in items:
+                if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                    return UNKNOWN
+                base[pair[0]] = pair[1]
+    base.update(kwargs)
+    return base
+
+
+@BUILTINS.register("zip")
+def _zip(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    lists = [cx.iterate(a) for a in args]
+    if any(x is None for x in lists):
+        return UNKNOWN
+    return list(zip(*lists))
+
+
+@BUILTINS.register("enumerate")
+def _enumerate(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    items = cx.iterate(args[0]) if args else None
+    start = args[1] if len(args) > 1 else kwargs.get("start", 0)
+    return UNKNOWN if items is None else list(enumerate(items, start))
+
+
+@BUILTINS.register("reversed", "sorted")
+def _ordered(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    items = cx.iterate(args[0]) if args else None
+    if items is None:
+        return UNKNOWN
+    return list(reversed(items)) if name == "reversed" else sorted(items)
+
+
+@BUILTINS.register("int", "float", "bool", "str", "abs", "round")
+def _convert(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if not args:
+        return {"int": 0, "float": 0.0, "bool": False, "str": ""}.get(name, UNKNOWN)
+    value = args[0]
+    if isinstance(value, dims.Expr) and name == "int":
+        return value
+    if value is UNKNOWN or isinstance(value, (dims.Expr, Tensor)):
+        return UNKNOWN
+    if name == "str" and not isinstance(value, (str, int, float, bool)):
+        return UNKNOWN  # never the analysis's own object as text
+    return {"int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round}[name](*args)
+
+
+@BUILTINS.register("min", "max", "sum", "any", "all")
+def _fold(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    items = cx.iterate(args[0]) if len(args) == 1 else list(args)
+    # sum(iterable, start) takes its items from the first argument only
+    summed = (items if len(args) == 1 else cx.iterate(args[0])) if name == "sum" and args else None
+    if summed and any(isinstance(i, Tensor) for i in summed) and \
+            all(isinstance(i, (Tensor, int, float)) and not isinstance(i, bool) for i in summed):
+        total = args[1] if len(args) > 1 else kwargs.get("start", 0)  # sum of feature maps: 0 + a + b
+        for i in summed:
+            total = cx.binary(ast.Add(), total, i, node)
+        return total
+    if items is None or any(i is UNKNOWN or isinstance(i, (dims.Expr, Tensor)) for i in items):
+        if name == "sum" and items is not None and all(isinstance(i, (int, dims.Expr)) for i in items):
+            total_size: Any = 0
+            for i in items:
+                total_size = dims.add(total_size, i)
+            return total_size
+        return UNKNOWN
+    return {"min": min, "max": max, "sum": sum, "any": any, "all": all}[name](items)
+
+
+@BUILTINS.register("divmod")
+def _divmod(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    return divmod(*args) if all(isinstance(a, int) for a in args) else UNKNOWN
+
+
+@BUILTINS.register("pow")
+def _pow(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if all(isinstance(a, (int, float)) for a in args) and abs(args[1]) < 64:
+        return pow(*args)
+    return UNKNOWN
+
+
+@BUILTINS.register("isinstance")
+def _isinstance(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    return is_instance(args)
+
+
+@BUILTINS.register("hasattr")
+def _hasattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    return has_attr(args)
+
+
+@BUILTINS.register("type")
+def _type(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    return type_of(args[0]) if len(args) == 1 else UNKNOWN
+
+
+@BUILTINS.register("getattr")
+def _getattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if len(args) >= 2 and isinstance(args[1], str):
+        value = cx.get_attr(args[0], args[1])
+        if isinstance(value, MethodOf) and len(args) > 2:
+            return args[2]
+        return value
+    return UNKNOWN
+
+
+@BUILTINS.register("setattr")
+def _setattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if len(args) == 3 and isinstance(args[1], str):
+        cx.set_attr(args[0], args[1], args[2])
+    return None
+
+
+@BUILTINS.register("super")
+def super_proxy(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if len(args) == 2 and isinstance(args[0], ClassValue):
+        return SuperProxy(args[0], args[1])
+    return UNKNOWN
+
+
+@BUILTINS.register("map", "filter")
+def _map(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    fn, items = (args[0], cx.iterate(args[1])) if len(args) == 2 else (None, None)
+    if items is None:
+        return UNKNOWN
+    if name == "map":
+        return [cx.call(fn, [i], {}, node) for i in items]
+    return [i for i in items if cx.call(fn, [i], {}, node) is True]
+
+
+@BUILTINS.register("print")
+def _print(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    return None
+
+
+_PY_TYPES = {"builtins.int": int, "builtins.float": float, "builtins.str": str, "builtins.list": list,
+             "builtins.tuple": tuple, "builtins.dict": dict, "builtins.bool": bool}
+
+
+def is_instance(args: list[Any]) -> Any:
+    if len(args) != 2:
+        return UNKNOWN
+    value, kinds = args
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    results = []
+    for kind in kinds:
+        if isinstance(kind, External) and kind.qualname in _PY_TYPES:
+            if value is UNKNOWN:
+                return UNKNOWN
+            if isinstance(value, dims.Expr):  # a symbolic size is an int
+                results.append(_PY_TYPES[kind.qualname] is int)
+                continue
+            results.append(isinstance(value, _PY_TYPES[kind.qualname]))
+        elif isinstance(kind, External) and (is_nn(kind.qualname) or kind.qualname.startswith("torch.")):
+            if value is UNKNOWN:
+                return UNKNOWN
+            results.append(_is_torch_kind(value, tail(kind.qualname)))
+        elif isinstance(kind, ClassValue):
+            if isinstance(value, Instance):
+                results.append(kind in value.cls.mro())
+            elif isinstance(value, (Layer, Container, OpaqueModule, Tensor, int, float, str, list, tuple, dict)):
+                results.append(False)
+            else:
+                return UNKNOWN
+        else:
+            return UNKNOWN
+    if any(r is None for r in results):
+        return UNKNOWN
+    return any(results)
+
+
+def _is_torch_kind(value: Any, kind: str) -> bool | None:
+    """Whether a value is a ``torch.nn.<kind>`` (or ``torch.Tensor``)."""
+    if isinstance(value, Layer):
+        return value.rule.op == kind or kind == "Module"
+    if isinstance(value, Container):
+        return kind in (value.kind, "Module")
+    if isinstance(value, OpaqueModule):
+        return kind in (value.name, "Module")
+    if isinstance(value, Instance):
+        return instance_of_external(value.cls, kind)
+    if isinstance(value, Tensor):
+        return kind == "Tensor"
+    return False
+
+
+def has_attr(args: list[Any]) -> Any:
+    if len(args) != 2 or not isinstance(args[1], str):
+        return UNKNOWN
+    owner, name = args
+    if isinstance(owner, Instance):
+        return name in owner.attrs or owner.cls.lookup(name) is not None or name == "training"
+    if isinstance(owner, Layer):
+        return name in owner.args.values or name in ("weight", "bias", "forward")
+    if isinstance(owner, (int, float, str, list, tuple, dict)):
+        return hasattr(owner, name)
+    return UNKNOWN
+
+
+def type_of(value: Any) -> Any:
+    """``type(x) == tuple`` as people test cfg entries: the builtin type of a Python value."""
+    if isinstance(value, dims.Expr):
+        return External("builtins.int")
+    if isinstance(value, (bool, int, float, str, list, tuple, dict)) or value is None:
+        return External(f"builtins.{type(value).__name__}")
+    if isinstance(value, Tensor):
+        return External("torch.Tensor")
+    if isinstance(value, Instance):
+        return value.cls
+    if isinstance(value, Partial):
+        return External("functools.partial")
+    return UNKNOWN
+
+
+def instance_of_external(cls: ClassValue, kind: str) -> bool | None:
+    """Whether a class of the user's is a ``torch.nn.<kind>`` (through its bases)."""
+    if kind == "Module":
+        return cls.is_module
+    for klass in cls.mro():
+        for base in klass.bases:
+            if isinstance(base, External) and tail(base.qualname) == kind:
+                return True
+    return False
+
+
+def math_function(cx: Context, name: str, args: list[Any]) -> Any:
+    if any(a is UNKNOWN for a in args):
+        return UNKNOWN
+    if name in ("floor", "ceil", "trunc") and len(args) == 1 and isinstance(args[0], (int, float)):
+        return int(getattr(math, name)(args[0]))
+    if name in ("sqrt", "log", "log2", "exp") and len(args) == 1 and isinstance(args[0], (int, float)):
+        try:
+            return getattr(math, name)(args[0])
+        except ValueError:
+            return UNKNOWN
+    if name == "prod" and args:
+        items = cx.iterate(args[0])
+        if items is None or not all(isinstance(i, (int, dims.Expr)) for i in items):
+            return UNKNOWN
+        return dims.product(items)
+    if name == "pi":
+        return math.pi
+    return UNKNOWN
+
+
+# ---------------------------------------------------------------------- methods of Python values
+def list_method(cx: Context, target: list, name: str, args: list[Any]) -> Any:
+    if name == "append" and len(args) == 1:
+        target.append(args[0])
+        return None
+    if name == "extend" and len(args) == 1:
+        items = cx.iterate(args[0])
+        if items is None:
+            target.append(UNKNOWN)
+        else:
+            target.extend(items)
+        return None
+    if name == "insert" and len(args) == 2 and isinstance(args[0], int):
+        target.insert(args[0], args[1])
+        return None
+    if name in ("pop", "index", "count") and (args or name == "pop"):
+        try:
+            return getattr(target, name)(*args)
+        except Exception:
+            return UNKNOWN
+    if name == "copy":
+        return list(target)
+    return _reorder(target, name, args)
+
+
+def _reorder(target: list, name: str, args: list[Any]) -> Any:
+    """The list methods that change it in place and return None."""
+    if name == "reverse" and not args:
+        target.reverse()
+        return None
+    if name == "sort" and not args:
+        try:
+            target.sort()
+        except TypeError:
+            target[:] = [UNKNOWN] * len(target)  # an order the analysis cannot tell
+        return None
+    if name == "remove" and len(args) == 1:
+        if args[0] in target:
+            target.remove(args[0])
+        else:
+            target[:] = [UNKNOWN] * len(target)
+        return None
+    if name == "clear" and not args:
+        target.clear()
+        return None
+    return UNKNOWN
+
+
+def dict_method(target: dict, name: str, args: list[Any]) -> Any:
+    if name == "items":
+        return list(target.items())
+    if name == "keys":
+        return list(target.keys())
+    if name == "values":
+        return list(target.values())
+    if name == "get" and args:
+        try:
+            return target.get(args[0], args[1] if len(args) > 1 else None)
+        except TypeError:
+            return UNKNOWN
+    if name == "update" and args and isinstance(args[0], dict):
+        target.update(args[0])
+        return None
+    if name == "pop" and args:
+        try:
+            return target.pop(*args)
+        except Exception:
+            return UNKNOWN
+    if name == "copy":
+        return dict(target)
+    return UNKNOWN
+
+
+def str_method(target: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if name == "format":
+        if not all(isinstance(v, (str, int, float)) for v in (*args, *kwargs.values())):
+            return UNKNOWN  # never the text of an unknown value ("UNKNOWN_0")
+        try:
+            return target.format(*args, **kwargs)
+        except Exception:
+            return UNKNOWN
+    if name in ("lower", "upper", "strip") and not args:
+        return getattr(target, name)()
+    return UNKNOWN
