@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -93,7 +94,9 @@ def session(tmp_path: Path) -> Iterator[Session]:
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_STATE_HOME": str(home / "state"),
         "XDG_CACHE_HOME": str(home / "cache"),
-        "TMPDIR": str(tmp_path / "tmp"),
+        # short: Chromium's and Emacs' sockets live here, and a socket path is at most 107 bytes
+        # (pytest's numbered temporary folders grow past that)
+        "TMPDIR": tempfile.mkdtemp(prefix="cnnshape-e2e-"),
         "TERM": "xterm-256color",
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -108,6 +111,7 @@ def session(tmp_path: Path) -> Iterator[Session]:
             cleanup()
         for pid in run.groups:
             kill_group(pid)
+        shutil.rmtree(env["TMPDIR"], ignore_errors=True)
         leftovers = tagged_pids(tag)
         for pid in leftovers:
             try:
