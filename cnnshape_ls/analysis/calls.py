@@ -13,6 +13,7 @@ from . import dims, tensor_ops
 from .findings import Finding, Fix, LayerRecord
 from .layers import RULES, UNKNOWN, Args, Call, CannotTell, LayerRule, Out, ShapeError
 from .layers.floats import any_float
+from .limits import LIMITS, text_fits
 from .trace import Constraint
 from .values import (
     BoundMethod,
@@ -689,13 +690,16 @@ class CallDispatcher:
                 return self.apply_sequence(inst, list(inst.modules.values()), args, node)  # nn.Sequential.forward
             return self.unknown_result(args)
         if isinstance(target, list):
-            return self.list_method(target, name, args)
+            return self.list_method(target, name, args, node)
         if isinstance(target, dict):
             return self.dict_method(target, name, args)
         if isinstance(target, str):
             if name == "format":
                 if not all(isinstance(v, (str, int, float)) for v in (*args, *kwargs.values())):
                     return UNKNOWN  # never the text of an unknown value ("UNKNOWN_0")
+                if not text_fits(target, [*args, *kwargs.values()]):
+                    return self.interp.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} "
+                                                         "characters")
                 try:
                     return target.format(*args, **kwargs)
                 except Exception:
@@ -760,12 +764,15 @@ class CallDispatcher:
             return inst.node
         return init_call
 
-    def list_method(self, target: list, name: str, args: list[Any]) -> Any:
+    def list_method(self, target: list, name: str, args: list[Any], node: ast.AST | None = None) -> Any:
         if name == "append" and len(args) == 1:
             target.append(args[0])
             return None
         if name == "extend" and len(args) == 1:
             items = self.interp.iterate(args[0])
+            if items is not None and len(target) + len(items) > LIMITS.sequence_length:
+                items = None  # l.extend(l) in a loop doubles it
+                self.interp.over_budget(node, f"a list of more than {LIMITS.sequence_length:,} items")
             if items is None:
                 target.append(UNKNOWN)
             else:

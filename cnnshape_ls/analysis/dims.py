@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Union
 
+from .limits import LIMITS, TooLarge
+
 Monomial = tuple["Atom", ...]
 
 
@@ -56,6 +58,10 @@ class Atom:
 
     def __getstate__(self) -> dict:
         return _without_hash(self.__dict__)
+
+    @property
+    def size(self) -> int:
+        return 1 if self.num is None else 1 + self.num.size
 
     def evaluate(self, env: dict[str, int]) -> int | None:
         if self.num is None:
@@ -105,6 +111,11 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr({self})"
 
+    @cached_property
+    def size(self) -> int:
+        """Terms and atoms, nested ones included: what the expression costs to build, compare and print."""
+        return sum(1 + sum(atom.size for atom in mono) for mono, _ in self.terms)
+
     def symbols(self) -> set[str]:
         names: set[str] = set()
         for mono, _ in self.terms:
@@ -147,7 +158,18 @@ def _make(terms: dict[Monomial, int]) -> Dim:
         return 0
     if len(items) == 1 and items[0][0] == ():
         return items[0][1]
-    return Expr(items)
+    return _bounded(Expr(items))
+
+
+def _bounded(e: Expr) -> Expr:
+    """``e``, or :class:`TooLarge` past the expression budget (``m = m * m + m`` doubles its size each time)."""
+    if e.size > LIMITS.expression_size:
+        raise TooLarge(f"a symbolic size of more than {LIMITS.expression_size} terms and atoms")
+    limit = LIMITS.int_magnitude
+    for _, coef in e.terms:
+        if not -limit <= coef <= limit:
+            raise TooLarge(f"a symbolic size with a coefficient beyond {limit:.0e}")
+    return e
 
 
 def _term_key(item: tuple[Monomial, int]) -> tuple:
@@ -161,8 +183,10 @@ def _shift(e: Expr, k: int) -> Dim:
     terms = e.terms
     if terms[-1][0] == ():
         constant = terms[-1][1] + k
+        if not -LIMITS.int_magnitude <= constant <= LIMITS.int_magnitude:
+            raise TooLarge(f"a symbolic size with a constant beyond {LIMITS.int_magnitude:.0e}")
         return Expr(terms[:-1] + (((), constant),)) if constant else Expr(terms[:-1])
-    return Expr(terms + (((), k),))
+    return _bounded(Expr(terms + (((), k),)))
 
 
 def add(a: Dim, b: Dim) -> Dim:
@@ -195,7 +219,9 @@ def mul(a: Dim, b: Dim) -> Dim:
         expr, k = (a, b) if isinstance(b, int) else (b, a)
         if k == 0:
             return 0
-        return expr if k == 1 else Expr(tuple((m, c * k) for m, c in expr.terms))
+        return expr if k == 1 else _bounded(Expr(tuple((m, c * k) for m, c in expr.terms)))
+    if len(a.terms) * len(b.terms) > LIMITS.expression_size:  # before multiplying out, not after
+        raise TooLarge(f"a symbolic size of more than {LIMITS.expression_size} terms and atoms")
     terms: dict[Monomial, int] = {}
     for ma, ca in _poly(a).items():
         for mb, cb in _poly(b).items():

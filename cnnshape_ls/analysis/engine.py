@@ -32,6 +32,7 @@ from .inputs import (
     solve_square,
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
+from .limits import BUDGET_CODE, LIMITS, TooLarge
 from .result import Analysis, ModelResult
 from .source import OUT_COMMENT, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
@@ -51,8 +52,8 @@ from .values import (
     layer_params,
 )
 
-MODULE_BUDGET = 300_000
-MODEL_BUDGET = 300_000
+MODULE_BUDGET = LIMITS.steps_per_module
+MODEL_BUDGET = LIMITS.steps_per_model
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
@@ -123,7 +124,7 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                                          "warning", "syntax-error",
                                          f"{problem.message}: shapes are not shown for the code around this line"))
     imports = ImportContext(options.module_loader, path)
-    env = evaluate_module(src, imports)
+    env = evaluate_module(src, imports, notes=analysis.findings)
     candidates = discover(src, env, options)
     if options.only is not None:
         candidates = [c for c in candidates if c.name == options.only]
@@ -252,7 +253,9 @@ class ImportContext:
         return env
 
 
-def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None) -> Env:
+def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None,
+                    notes: list[Finding] | None = None) -> Env:
+    """The file's top level evaluated; ``notes`` receives what went past a budget (``analysis-budget``)."""
     interp = Interpreter(Trace(src), MODULE_BUDGET)
     if imports is not None and imports.loader is not None:
         interp.imports = lambda module, level: imports.load(module, level, path)
@@ -264,12 +267,22 @@ def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path:
         try:
             interp.exec_stmt(stmt, env, frame)
         except BudgetExceeded:
+            interp.trace.add(budget_note(interp.trace.span(stmt), "the file's top level",
+                                         LIMITS.steps_per_module))
             break
         except (RecursionError, MemoryError):
             continue
         except Exception:  # noqa: BLE001 - the analysis never raises; one bad statement loses only itself
             continue
+    if notes is not None:
+        notes.extend(f for f in interp.trace.findings if f.code == BUDGET_CODE)
     return env
+
+
+def budget_note(where: Span, what: str, steps: int) -> Finding:
+    return Finding(where, "information", BUDGET_CODE,
+                   f"Not followed to the end: {what} takes more than the analysis's budget of {steps:,} steps, "
+                   "so the shapes after this point are unknown")
 
 
 def _has_forward(cls: ClassValue) -> bool:
@@ -429,7 +442,10 @@ def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, b
         return Run(trace, None, False, trace.first_layer, root)
     except ConstraintFound as found:
         return Run(trace, None, False, trace.first_layer, root, solved=found.constraint)
-    except (BudgetExceeded, RecursionError, MemoryError):
+    except BudgetExceeded:
+        trace.add(budget_note(Span(cand.line, 0, cand.line, 0), cand.name, LIMITS.steps_per_model))
+        return Run(trace, None, False, trace.first_layer, root)
+    except (TooLarge, RecursionError, MemoryError):
         return Run(trace, None, False, trace.first_layer, root)
 
 
@@ -439,8 +455,13 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     interp = Interpreter(Trace(src), MODEL_BUDGET)
     try:
         root = cand.build(interp)
-    except (BudgetExceeded, RecursionError, MemoryError):
+    except BudgetExceeded:
         root = None
+        interp.trace.add(budget_note(Span(cand.line, 0, cand.line, 0), f"building {cand.name}",
+                                     LIMITS.steps_per_model))
+    except (TooLarge, RecursionError, MemoryError):
+        root = None
+    built_notes = [f for f in interp.trace.findings if f.code == BUDGET_CODE]
     if isinstance(root, Instance) and not root.modules and not options.model:
         return None  # a module without submodules (the user's Flatten) is a layer, not a model
     probe: Run | None = None
@@ -477,7 +498,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
         extra.append(Finding(Span(cand.line, 0, cand.line, 0), "information", "model-arguments",
                              f"{cand.name}'s constructor needs arguments this file never passes: what depends on them "
                              f"is unknown. Build it once in the file (model = {cand.name}(...)) to see every shape"))
-    findings = trace.findings + extra + stale_comments(src, trace.records)
+    findings = built_notes + trace.findings + extra + stale_comments(src, trace.records)
     for f in findings:
         f.model = cand.name
     return result, findings

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import dims
+from .findings import Finding
 from .layers import UNKNOWN
+from .limits import BUDGET_CODE, LIMITS, TooLarge, text_fits
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -38,12 +40,8 @@ from .values import (
 SUPER = External("builtins.super")
 SUPER_SELF = "super() self"
 """The name a method's first argument is also bound to (not an identifier: user code cannot clash)."""
-MAX_DEPTH = 48
-MAX_WHILE = 10_000
 MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
                       "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter"})
-MAX_INT = 10 ** 15
-MAX_SEQ = 100_000
 
 
 class BudgetExceeded(Exception):
@@ -76,12 +74,20 @@ def merge(a: Any, b: Any) -> Any:
     """One value for two control-flow paths: equal values survive, the rest becomes unknown."""
     if a is b:
         return a
+    if not (small(a) and small(b)):
+        return UNKNOWN  # comparing them could take exponential time (``t = (t, t)``)
+    return _merge(a, b)
+
+
+def _merge(a: Any, b: Any) -> Any:
+    if a is b:
+        return a
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a if a.shape == b.shape else Tensor(None)
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return Tensor(None)
     if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
-        return tuple(merge(x, y) for x, y in zip(a, b))
+        return tuple(_merge(x, y) for x, y in zip(a, b))
     try:
         if type(a) is type(b) and a == b:
             return a
@@ -102,14 +108,44 @@ def truth(value: Any) -> bool | None:
         return None
 
 
+CONTAINERS = (list, tuple, dict)
+
+
+def nested_items(value: Any, limit: int = LIMITS.value_nodes) -> int:
+    """The items inside ``value``, counted through nested lists, tuples and dicts (shared ones each time
+    they are met, as comparing or hashing meets them), up to just past ``limit``."""
+    if not isinstance(value, CONTAINERS):
+        return 0
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        items = stack.pop()
+        if isinstance(items, dict):
+            items = [*items.keys(), *items.values()]
+        count += len(items)
+        stack.extend(item for item in items if isinstance(item, CONTAINERS))
+    return count
+
+
+def small(value: Any) -> bool:
+    """Whether comparing, hashing or merging ``value`` stays within the budget."""
+    return not isinstance(value, CONTAINERS) or nested_items(value) <= LIMITS.value_nodes
+
+
 def _safe_number(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LIMITS.int_magnitude:
         return UNKNOWN
     return value
 
 
+def check_length(length: int, kind: Any) -> None:
+    """:class:`TooLarge` for a string, list or tuple (``kind``, a value of its type) past the budget."""
+    if length > LIMITS.sequence_length:
+        noun = "string" if isinstance(kind, (str, bytes)) else type(kind).__name__
+        raise TooLarge(f"a {noun} of more than {LIMITS.sequence_length:,} items")
+
+
 def _arith(op: type, a: Any, b: Any) -> Any:
-    """Arithmetic on ints, floats and symbolic dims."""
+    """Arithmetic on ints, floats and symbolic dims; :class:`TooLarge` for a result past a budget."""
     sym = isinstance(a, dims.Expr) or isinstance(b, dims.Expr)
     if sym:
         if not all(isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) for v in (a, b)):
@@ -131,10 +167,12 @@ def _arith(op: type, a: Any, b: Any) -> Any:
         return UNKNOWN
     if op is ast.Pow and isinstance(b, (int, float)) and abs(b) > 64:
         return UNKNOWN
-    if op is ast.Mult and isinstance(b, int) and isinstance(a, (str, list, tuple)) and len(a) * b > MAX_SEQ:
-        return UNKNOWN
-    if op is ast.Mult and isinstance(a, int) and isinstance(b, (str, list, tuple)) and len(b) * a > MAX_SEQ:
-        return UNKNOWN
+    if op is ast.Mult and isinstance(b, int) and isinstance(a, (str, list, tuple)):
+        check_length(len(a) * b, a)
+    if op is ast.Mult and isinstance(a, int) and isinstance(b, (str, list, tuple)):
+        check_length(len(b) * a, b)
+    if op is ast.Add and isinstance(a, (str, list, tuple)) and isinstance(b, (str, list, tuple)):
+        check_length(len(a) + len(b), a)  # l = l + l forty times is 2**40 items
     if op is ast.LShift and isinstance(b, int) and b > 64:
         return UNKNOWN
     try:
@@ -176,6 +214,30 @@ class Interpreter:
         if self.steps_left < 0:
             raise BudgetExceeded()
 
+    def charge(self, items: int) -> None:
+        """Copying or walking ``items`` values costs steps too: a loop over long lists stays bounded."""
+        if items >= LIMITS.copy_cost_items:
+            self.tick(items // LIMITS.copy_cost_items)
+
+    def affordable(self, value: Any, node: ast.AST | None) -> bool:
+        """Whether comparing or hashing ``value`` stays within the budget; charged for the walk."""
+        if not isinstance(value, CONTAINERS):
+            return True
+        count = nested_items(value)
+        self.charge(count)
+        if count <= LIMITS.value_nodes:
+            return True
+        self.over_budget(node, f"a value nesting more than {LIMITS.value_nodes:,} items")
+        return False
+
+    def over_budget(self, node: ast.AST | None, what: str) -> Any:
+        """A value past one of the analysis's budgets: unknown, with an information note where it is built."""
+        if node is not None and hasattr(node, "lineno") and not getattr(node, "_cnnshape_foreign", False):
+            self.trace.add(Finding(self.trace.span(node), "information", BUDGET_CODE,
+                                   f"Not followed: {what} is past the analysis's budget, so this value and the "
+                                   "shapes that depend on it are unknown"))
+        return UNKNOWN
+
     def exec_block(self, body: list[ast.stmt], env: Env, frame: Frame) -> None:
         for stmt in body:
             self.exec_stmt(stmt, env, frame)
@@ -205,7 +267,9 @@ class Interpreter:
         value = self.eval(node.value, env)
         if isinstance(current, list) and isinstance(node.op, ast.Add):
             items = self.iterate(value)
-            if items is None:
+            if items is not None and len(current) + len(items) > LIMITS.sequence_length:
+                items = self.over_budget(node, f"a list of more than {LIMITS.sequence_length:,} items")
+            if items is None or items is UNKNOWN:
                 self.assign(node.target, UNKNOWN, env)
             else:
                 current.extend(items)  # in place, as Python does for lists
@@ -245,6 +309,7 @@ class Interpreter:
             branch = env.copy()
             for name, value in branch.vars.items():  # each branch appends to its own copy of a list
                 if isinstance(value, (list, dict)):
+                    self.charge(len(value))
                     branch.vars[name] = copy.copy(value)
             try:
                 self.exec_block(body, branch, frame)
@@ -285,7 +350,7 @@ class Interpreter:
 
     def _stmt_While(self, node: ast.While, env: Env, frame: Frame) -> None:
         """Run while the condition can be told (``while n - 1: layers.append(...); n -= 1``)."""
-        for _ in range(MAX_WHILE):
+        for _ in range(LIMITS.while_iterations):
             decided = truth(self.eval(node.test, env))
             if decided is False:
                 self.exec_block(node.orelse, env, frame)
@@ -378,8 +443,11 @@ class Interpreter:
     def _stmt_ClassDef(self, node: ast.ClassDef, env: Env, frame: Frame) -> None:
         env.vars[node.name] = self.make_class(node, env)
 
-    def make_class(self, node: ast.ClassDef, env: Env) -> ClassValue:
+    def make_class(self, node: ast.ClassDef, env: Env) -> ClassValue | Any:
         bases = [self.eval(b, env) for b in node.bases]
+        depth = 1 + max((b.depth for b in bases if isinstance(b, ClassValue)), default=0)
+        if depth > LIMITS.inheritance_depth:
+            return self.over_budget(node, f"a chain of more than {LIMITS.inheritance_depth} base classes")
         is_module = False
         container = None
         for base in bases:
@@ -393,7 +461,7 @@ class Interpreter:
                     tail = base.qualname.rsplit(".", 1)[-1]
                     if tail in ("Sequential", "ModuleList", "ModuleDict"):
                         container = tail
-        cls = ClassValue(node, node.name, bases, {}, env, is_module, container)
+        cls = ClassValue(node, node.name, bases, {}, env, is_module, container, depth)
         class_env = Env(env)
         frame = Frame()
         for stmt in node.body:
@@ -521,8 +589,8 @@ class Interpreter:
 
     def _expr_Constant(self, node: ast.Constant, env: Env) -> Any:
         value = node.value
-        if isinstance(value, (str, bytes)) and len(value) > MAX_SEQ:
-            return UNKNOWN
+        if isinstance(value, (str, bytes)) and len(value) > LIMITS.sequence_length:
+            return self.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
         return _safe_number(value)
 
     def _expr_Name(self, node: ast.Name, env: Env) -> Any:
@@ -561,6 +629,8 @@ class Interpreter:
                     out.update(extra)
                 continue
             k = self.eval(key, env)
+            if not self.affordable(k, node):
+                return UNKNOWN
             try:
                 out[k] = self.eval(value, env)
             except TypeError:
@@ -568,7 +638,8 @@ class Interpreter:
         return out
 
     def _expr_JoinedStr(self, node: ast.JoinedStr, env: Env) -> Any:
-        parts = []
+        parts: list[str] = []
+        length = 0
         for value in node.values:
             if isinstance(value, ast.Constant):
                 parts.append(str(value.value))
@@ -577,6 +648,9 @@ class Interpreter:
                 if v is UNKNOWN or not isinstance(v, (int, float, str, dims.Expr)):
                     return UNKNOWN
                 parts.append(str(v))
+            length += len(parts[-1]) if parts else 0
+            if length > LIMITS.sequence_length:
+                return self.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
         return "".join(parts)
 
     def _expr_BinOp(self, node: ast.BinOp, env: Env) -> Any:
@@ -593,6 +667,8 @@ class Interpreter:
             values = right if isinstance(right, tuple) else (right,)
             if not all(isinstance(v, (str, int, float)) for v in values):
                 return UNKNOWN
+            if not text_fits(left, values, percent=True):
+                return self.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
             try:
                 return left % right
             except Exception:
@@ -602,7 +678,10 @@ class Interpreter:
             for child in [*left.children.values(), *right.children.values()]:
                 merged.append(child)
             return merged
-        return _arith(type(op), left, right)
+        try:
+            return _arith(type(op), left, right)
+        except TooLarge as too_large:
+            return self.over_budget(node, too_large.what)
 
     def _expr_UnaryOp(self, node: ast.UnaryOp, env: Env) -> Any:
         value = self.eval(node.operand, env)
@@ -649,6 +728,8 @@ class Interpreter:
             else:
                 if left is UNKNOWN or right is UNKNOWN or isinstance(left, (dims.Expr, Tensor)) \
                         or isinstance(right, (dims.Expr, Tensor)):
+                    return UNKNOWN
+                if not (self.affordable(left, node) and self.affordable(right, node)):
                     return UNKNOWN
                 try:
                     result = _CMPOPS[type(op)](left, right)
@@ -781,6 +862,8 @@ class Interpreter:
             except Exception:
                 return UNKNOWN
         if isinstance(owner, (list, tuple, str, dict, range)):
+            if isinstance(owner, dict) and not self.affordable(key, node):
+                return UNKNOWN
             try:
                 return owner[key]
             except Exception:
@@ -868,7 +951,7 @@ class Interpreter:
 
     # ------------------------------------------------------------------ calls
     def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
-        if self.depth > MAX_DEPTH:
+        if self.depth > LIMITS.call_depth:
             return UNKNOWN
         self.depth += 1
         try:
@@ -929,14 +1012,16 @@ class Interpreter:
     def iterate(self, value: Any) -> list[Any] | None:
         """The items of an iterable the analysis can enumerate, else None."""
         if isinstance(value, (list, tuple)):
+            self.charge(len(value))
             return list(value)
         if isinstance(value, range):
-            if len(value) > MAX_SEQ:
+            if len(value) > LIMITS.sequence_length:
                 return None
             return list(value)
         if isinstance(value, dict):
             return list(value.keys())
         if isinstance(value, str):
+            self.charge(len(value))
             return list(value)
         if isinstance(value, Container):
             if value.incomplete:
