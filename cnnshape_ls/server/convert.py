@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from lsprotocol import types
 from pygls.workspace.position_codec import PositionCodec
@@ -59,14 +60,22 @@ def workspace_edit(codec: PositionCodec, lines: list[str], uri: str, edits: list
 
 
 def non_overlapping(edits: list[Edit]) -> list[Edit]:
-    """Edits sorted, dropping any that overlaps one already taken (first come, first kept)."""
+    """Edits sorted, dropping any that overlaps one already taken (first come, first kept).
+
+    The edits taken so far are kept sorted by start; they do not overlap each other, so their ends are
+    sorted too and a new edit can only overlap its neighbours there: O(n log n) (10,000 layers' fixes).
+    """
     taken: list[Edit] = []
+    starts: list[tuple[int, int, int, int]] = []
     for edit in edits:
         s = edit.span
-        if any(_overlap(s, t.span) for t in taken):
+        key = (s.line, s.column, s.end_line, s.end_column)
+        at = bisect_left(starts, key)
+        if any(_overlap(s, taken[i].span) for i in range(max(at - 2, 0), min(at + 2, len(taken)))):
             continue
-        taken.append(edit)
-    return sorted(taken, key=lambda e: (e.span.line, e.span.column))
+        starts.insert(at, key)
+        taken.insert(at, edit)
+    return taken
 
 
 def _overlap(a: Span, b: Span) -> bool:
