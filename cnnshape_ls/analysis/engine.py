@@ -32,7 +32,7 @@ from .inputs import (
     solve_square,
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
-from .limits import BUDGET_CODE, LIMITS, TooLarge
+from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .result import Analysis, ModelResult
 from .source import OUT_COMMENT, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
@@ -109,7 +109,8 @@ def analyze_source(text: str, path: str | None = None, options: Options = Option
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _analyze(text, path, options)
+        with file_budget():
+            return _analyze(text, path, options)
     finally:
         if collecting:
             gc.enable()
@@ -266,9 +267,8 @@ def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path:
             continue  # a training loop at top level: nothing a model needs, possibly long
         try:
             interp.exec_stmt(stmt, env, frame)
-        except BudgetExceeded:
-            interp.trace.add(budget_note(interp.trace.span(stmt), "the file's top level",
-                                         LIMITS.steps_per_module))
+        except BudgetExceeded as stop:
+            interp.trace.add(budget_note(interp.trace.span(stmt), "the file's top level", stop.what))
             break
         except (RecursionError, MemoryError):
             continue
@@ -279,10 +279,10 @@ def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path:
     return env
 
 
-def budget_note(where: Span, what: str, steps: int) -> Finding:
+def budget_note(where: Span, what: str, budget: str) -> Finding:
     return Finding(where, "information", BUDGET_CODE,
-                   f"Not followed to the end: {what} takes more than the analysis's budget of {steps:,} steps, "
-                   "so the shapes after this point are unknown")
+                   f"Not followed to the end: {what} takes more than {budget}, so the shapes after this point "
+                   "are unknown")
 
 
 def _has_forward(cls: ClassValue) -> bool:
@@ -442,8 +442,8 @@ def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, b
         return Run(trace, None, False, trace.first_layer, root)
     except ConstraintFound as found:
         return Run(trace, None, False, trace.first_layer, root, solved=found.constraint)
-    except BudgetExceeded:
-        trace.add(budget_note(Span(cand.line, 0, cand.line, 0), cand.name, LIMITS.steps_per_model))
+    except BudgetExceeded as stop:
+        trace.add(budget_note(Span(cand.line, 0, cand.line, 0), cand.name, stop.what))
         return Run(trace, None, False, trace.first_layer, root)
     except (TooLarge, RecursionError, MemoryError):
         return Run(trace, None, False, trace.first_layer, root)
@@ -455,10 +455,9 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     interp = Interpreter(Trace(src), MODEL_BUDGET)
     try:
         root = cand.build(interp)
-    except BudgetExceeded:
+    except BudgetExceeded as stop:
         root = None
-        interp.trace.add(budget_note(Span(cand.line, 0, cand.line, 0), f"building {cand.name}",
-                                     LIMITS.steps_per_model))
+        interp.trace.add(budget_note(Span(cand.line, 0, cand.line, 0), f"building {cand.name}", stop.what))
     except (TooLarge, RecursionError, MemoryError):
         root = None
     built_notes = [f for f in interp.trace.findings if f.code == BUDGET_CODE]

@@ -17,7 +17,7 @@ from typing import Any
 from . import dims
 from .findings import Finding
 from .layers import UNKNOWN
-from .limits import BUDGET_CODE, LIMITS, TooLarge, text_fits
+from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -45,7 +45,11 @@ MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_modu
 
 
 class BudgetExceeded(Exception):
-    """The analysis of one model took too many steps; its result is unknown."""
+    """The analysis of one model (or of its file) took too many steps; its result is unknown."""
+
+    def __init__(self, what: str = "") -> None:
+        super().__init__(what)
+        self.what = what
 
 
 class _Return(Exception):
@@ -199,7 +203,14 @@ class Interpreter:
 
     def __init__(self, trace: Trace, budget: int) -> None:
         self.trace = trace
-        self.steps_left = budget
+        self.budget = budget
+        self.pool = FILE_STEPS.get()
+        """The file's steps (:func:`limits.file_budget`): drawn in growing chunks, so a small run takes little."""
+        self.chunk = 16
+        self.not_drawn = budget
+        self.steps_left = 0
+        if self.pool is None:
+            self.steps_left, self.not_drawn = budget, 0
         self.depth = 0
         self.training = False  # as torch's eval(): the mode truth and verification run in
         self.current_env: Env | None = None
@@ -212,7 +223,21 @@ class Interpreter:
     def tick(self, n: int = 1) -> None:
         self.steps_left -= n
         if self.steps_left < 0:
-            raise BudgetExceeded()
+            self.draw()
+
+    def draw(self) -> None:
+        """More steps from the file's pool, or :class:`BudgetExceeded` past this run's or the file's budget."""
+        pool = self.pool
+        while self.steps_left < 0:
+            if self.not_drawn <= 0:
+                raise BudgetExceeded(f"the analysis's budget of {self.budget:,} steps")
+            if pool is None or pool.left <= 0:
+                raise BudgetExceeded(f"the budget of {LIMITS.steps_per_file:,} steps for the whole file")
+            grant = min(self.chunk, self.not_drawn, pool.left)
+            self.chunk = min(self.chunk * 2, 8192)
+            self.not_drawn -= grant
+            pool.left -= grant
+            self.steps_left += grant
 
     def charge(self, items: int) -> None:
         """Copying or walking ``items`` values costs steps too: a loop over long lists stays bounded."""
@@ -245,7 +270,7 @@ class Interpreter:
     def exec_stmt(self, node: ast.stmt, env: Env, frame: Frame) -> None:
         self.steps_left -= 1
         if self.steps_left < 0:
-            raise BudgetExceeded()
+            self.draw()
         method = self._stmt_methods.get(type(node))
         if method is not None:
             method(self, node, env, frame)
@@ -581,7 +606,7 @@ class Interpreter:
     def eval(self, node: ast.expr, env: Env) -> Any:
         self.steps_left -= 1
         if self.steps_left < 0:
-            raise BudgetExceeded()
+            self.draw()
         method = self._expr_methods.get(type(node))
         if method is None:
             return UNKNOWN

@@ -9,6 +9,9 @@ wrong shape) and the analysis says so in an information finding (code
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from string import Formatter
 
@@ -21,6 +24,9 @@ class Limits:
     """Statements and expressions evaluated to build and run one model (copies of long lists count more)."""
     steps_per_module: int = 300_000
     """The same for a file's top level (and each workspace file it imports)."""
+    steps_per_file: int = 2_000_000
+    """All of one file's analysis together: its top level, every model, the analyses that check fixes
+    (a 16,000-line file of real models takes about 180,000)."""
     call_depth: int = 48
     """Nested calls of the user's functions; a deeper call's result is unknown."""
     while_iterations: int = 10_000
@@ -39,6 +45,32 @@ class Limits:
 
 
 LIMITS = Limits()
+
+
+@dataclass
+class StepPool:
+    """The steps one file's analysis may still take, drawn on by each of its interpreters."""
+
+    left: int = LIMITS.steps_per_file
+
+
+FILE_STEPS: ContextVar[StepPool | None] = ContextVar("cnnshape_file_steps", default=None)
+"""The pool of the analysis under way in this thread (context-local: threads and processes never share it)."""
+
+
+@contextmanager
+def file_budget() -> Iterator[StepPool]:
+    """One pool for an analysis; the analyses it starts (fix checks) draw on the same one."""
+    current = FILE_STEPS.get()
+    if current is not None:
+        yield current
+        return
+    pool = StepPool()
+    token = FILE_STEPS.set(pool)
+    try:
+        yield pool
+    finally:
+        FILE_STEPS.reset(token)
 
 
 PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
@@ -90,4 +122,5 @@ class TooLarge(CannotTell):
         self.what = what
 
 
-__all__ = ["BUDGET_CODE", "LIMITS", "CannotTell", "Limits", "TooLarge", "text_fits"]
+__all__ = ["BUDGET_CODE", "FILE_STEPS", "LIMITS", "CannotTell", "Limits", "StepPool", "TooLarge", "file_budget",
+           "text_fits"]
