@@ -111,10 +111,14 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr({self})"
 
-    @cached_property
+    @property
     def size(self) -> int:
         """Terms and atoms, nested ones included: what the expression costs to build, compare and print."""
-        return sum(1 + sum(atom.size for atom in mono) for mono, _ in self.terms)
+        cached = self.__dict__.get("_size")
+        if cached is None:
+            cached = _size_of(self.terms)
+            object.__setattr__(self, "_size", cached)
+        return cached
 
     def symbols(self) -> set[str]:
         names: set[str] = set()
@@ -161,14 +165,26 @@ def _make(terms: dict[Monomial, int]) -> Dim:
     return _bounded(Expr(items))
 
 
+MAX_SIZE = LIMITS.expression_size
+MAX_COEFFICIENT = LIMITS.int_magnitude
+
+
+def _size_of(terms: tuple[tuple[Monomial, int], ...]) -> int:
+    size = 0
+    for mono, coef in terms:
+        if coef > MAX_COEFFICIENT or coef < -MAX_COEFFICIENT:
+            raise TooLarge(f"a symbolic size with a coefficient beyond {MAX_COEFFICIENT:.0e}")
+        size += 1
+        for atom in mono:
+            size += 1 if atom.num is None else 1 + atom.num.size
+    return size
+
+
 def _bounded(e: Expr) -> Expr:
-    """``e``, or :class:`TooLarge` past the expression budget (``m = m * m + m`` doubles its size each time)."""
-    if e.size > LIMITS.expression_size:
-        raise TooLarge(f"a symbolic size of more than {LIMITS.expression_size} terms and atoms")
-    limit = LIMITS.int_magnitude
-    for _, coef in e.terms:
-        if not -limit <= coef <= limit:
-            raise TooLarge(f"a symbolic size with a coefficient beyond {limit:.0e}")
+    """``e``, or :class:`TooLarge` past the expression budget (``m = m * m + m`` doubles its size each time,
+    ``m = m * 1000`` its coefficients)."""
+    if e.size > MAX_SIZE:
+        raise TooLarge(f"a symbolic size of more than {MAX_SIZE} terms and atoms")
     return e
 
 
@@ -183,8 +199,8 @@ def _shift(e: Expr, k: int) -> Dim:
     terms = e.terms
     if terms[-1][0] == ():
         constant = terms[-1][1] + k
-        if not -LIMITS.int_magnitude <= constant <= LIMITS.int_magnitude:
-            raise TooLarge(f"a symbolic size with a constant beyond {LIMITS.int_magnitude:.0e}")
+        if constant > MAX_COEFFICIENT or constant < -MAX_COEFFICIENT:
+            raise TooLarge(f"a symbolic size with a constant beyond {MAX_COEFFICIENT:.0e}")
         return Expr(terms[:-1] + (((), constant),)) if constant else Expr(terms[:-1])
     return _bounded(Expr(terms + (((), k),)))
 
@@ -220,8 +236,8 @@ def mul(a: Dim, b: Dim) -> Dim:
         if k == 0:
             return 0
         return expr if k == 1 else _bounded(Expr(tuple((m, c * k) for m, c in expr.terms)))
-    if len(a.terms) * len(b.terms) > LIMITS.expression_size:  # before multiplying out, not after
-        raise TooLarge(f"a symbolic size of more than {LIMITS.expression_size} terms and atoms")
+    if len(a.terms) * len(b.terms) > MAX_SIZE:  # before multiplying out, not after
+        raise TooLarge(f"a symbolic size of more than {MAX_SIZE} terms and atoms")
     terms: dict[Monomial, int] = {}
     for ma, ca in _poly(a).items():
         for mb, cb in _poly(b).items():

@@ -78,7 +78,7 @@ def merge(a: Any, b: Any) -> Any:
     """One value for two control-flow paths: equal values survive, the rest becomes unknown."""
     if a is b:
         return a
-    if not (small(a) and small(b)):
+    if (isinstance(a, CONTAINERS) or isinstance(b, CONTAINERS)) and not (small(a) and small(b)):
         return UNKNOWN  # comparing them could take exponential time (``t = (t, t)``)
     return _merge(a, b)
 
@@ -754,7 +754,8 @@ class Interpreter:
                 if left is UNKNOWN or right is UNKNOWN or isinstance(left, (dims.Expr, Tensor)) \
                         or isinstance(right, (dims.Expr, Tensor)):
                     return UNKNOWN
-                if not (self.affordable(left, node) and self.affordable(right, node)):
+                if (isinstance(left, CONTAINERS) or isinstance(right, CONTAINERS)) \
+                        and not (self.affordable(left, node) and self.affordable(right, node)):
                     return UNKNOWN
                 try:
                     result = _CMPOPS[type(op)](left, right)

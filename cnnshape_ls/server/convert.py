@@ -66,16 +66,18 @@ def non_overlapping(edits: list[Edit]) -> list[Edit]:
     sorted too and a new edit can only overlap its neighbours there: O(n log n) (10,000 layers' fixes).
     """
     taken: list[Edit] = []
-    starts: list[tuple[int, int, int, int]] = []
+    ordered: list[Edit] = []
+    keys: list[tuple[int, int, int, int]] = []
     for edit in edits:
         s = edit.span
         key = (s.line, s.column, s.end_line, s.end_column)
-        at = bisect_left(starts, key)
-        if any(_overlap(s, taken[i].span) for i in range(max(at - 2, 0), min(at + 2, len(taken)))):
+        at = bisect_left(keys, key)
+        if any(_overlap(s, ordered[i].span) for i in range(max(at - 2, 0), min(at + 2, len(ordered)))):
             continue
-        starts.insert(at, key)
-        taken.insert(at, edit)
-    return taken
+        keys.insert(at, key)
+        ordered.insert(at, edit)
+        taken.append(edit)
+    return sorted(taken, key=lambda e: (e.span.line, e.span.column))
 
 
 def _overlap(a: Span, b: Span) -> bool:
