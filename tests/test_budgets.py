@@ -127,9 +127,12 @@ def test_doubling_lists_are_unknown_with_a_note(tmp_path, source):
     assert notes and "list" in notes[0]["message"]
 
 
-def test_exponentially_nested_values_are_not_compared(tmp_path):
-    source = "t = (1,)\nu = (1,)\n" + "t = (t, t)\nu = (u, u)\n" * 60 + "same = t == u\nd = {t: 1}\n"
-    entry = check(tmp_path, source)
+@pytest.mark.parametrize("use", ["same = t == u", "d = {t: 1}", "d = {}\nd[t] = 1", "x = sorted([t, u])",
+                                 "x = max([t, u])", "d = {}\nx = d.get(t)", "d = dict([(t, 1)])"])
+def test_exponentially_nested_values_are_not_compared(tmp_path, use):
+    """``t = (t, t)`` sixty times is 2**60 items in a few bytes: comparing or hashing it never ends."""
+    body = textwrap.indent("t = (1,)\nu = (1,)\n" + "t = (t, t)\nu = (u, u)\n" * 60 + use + "\nreturn 1\n", "    ")
+    entry = check(tmp_path, f"def f():\n{body}\nv = f()\n")
     assert budget_notes(entry)
 
 

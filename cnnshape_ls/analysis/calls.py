@@ -505,7 +505,8 @@ class CallDispatcher:
                         if items is None:
                             return UNKNOWN
                         for pair in items:
-                            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                            if not isinstance(pair, (tuple, list)) or len(pair) != 2 \
+                                    or not self.interp.affordable(pair[0], node):
                                 return UNKNOWN
                             base[pair[0]] = pair[1]
                 base.update(kwargs)
@@ -521,7 +522,7 @@ class CallDispatcher:
                 return UNKNOWN if items is None else list(enumerate(items, start))
             if name in ("reversed", "sorted"):
                 items = it(args[0]) if args else None
-                if items is None:
+                if items is None or (name == "sorted" and not self.interp.affordable(items, node)):
                     return UNKNOWN
                 return list(reversed(items)) if name == "reversed" else sorted(items)
             if name in ("int", "float", "bool", "str", "abs", "round"):
@@ -537,6 +538,8 @@ class CallDispatcher:
                 return {"int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round}[name](*args)
             if name in ("min", "max", "sum", "any", "all"):
                 items = it(args[0]) if len(args) == 1 else list(args)
+                if items is not None and not self.interp.affordable(items, node):
+                    return UNKNOWN  # comparing nested values could take exponential time
                 # sum(iterable, start) takes its items from the first argument only
                 summed = (items if len(args) == 1 else it(args[0])) if name == "sum" and args else None
                 if summed and any(isinstance(i, Tensor) for i in summed) and \
@@ -692,7 +695,7 @@ class CallDispatcher:
         if isinstance(target, list):
             return self.list_method(target, name, args, node)
         if isinstance(target, dict):
-            return self.dict_method(target, name, args)
+            return self.dict_method(target, name, args, node)
         if isinstance(target, str):
             if name == "format":
                 if not all(isinstance(v, (str, int, float)) for v in (*args, *kwargs.values())):
@@ -813,13 +816,15 @@ class CallDispatcher:
             return None
         return UNKNOWN
 
-    def dict_method(self, target: dict, name: str, args: list[Any]) -> Any:
+    def dict_method(self, target: dict, name: str, args: list[Any], node: ast.AST | None = None) -> Any:
         if name == "items":
             return list(target.items())
         if name == "keys":
             return list(target.keys())
         if name == "values":
             return list(target.values())
+        if name in ("get", "pop") and args and not self.interp.affordable(args[0], node):
+            return UNKNOWN  # hashing a key that nests exponentially
         if name == "get" and args:
             try:
                 return target.get(args[0], args[1] if len(args) > 1 else None)

@@ -565,6 +565,9 @@ class Interpreter:
         elif isinstance(target, ast.Subscript):
             owner = self.eval(target.value, env)
             key = self.eval(target.slice, env)
+            if isinstance(key, CONTAINERS) and not self.affordable(key, target):
+                self.forget(target, env)  # a key too costly to hash or write: what it held is unknown
+                return
             if isinstance(owner, (list, dict)) and key is not UNKNOWN:
                 try:
                     owner[key] = value
@@ -654,7 +657,7 @@ class Interpreter:
                     out.update(extra)
                 continue
             k = self.eval(key, env)
-            if not self.affordable(k, node):
+            if isinstance(k, CONTAINERS) and not self.affordable(k, node):
                 return UNKNOWN
             try:
                 out[k] = self.eval(value, env)
@@ -888,7 +891,7 @@ class Interpreter:
             except Exception:
                 return UNKNOWN
         if isinstance(owner, (list, tuple, str, dict, range)):
-            if isinstance(owner, dict) and not self.affordable(key, node):
+            if isinstance(owner, dict) and isinstance(key, CONTAINERS) and not self.affordable(key, node):
                 return UNKNOWN
             try:
                 return owner[key]
