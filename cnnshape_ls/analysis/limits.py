@@ -24,7 +24,7 @@ class Limits:
     """Statements and expressions evaluated to build and run one model (copies of long lists count more)."""
     steps_per_module: int = 300_000
     """The same for a file's top level (and each workspace file it imports)."""
-    steps_per_file: int = 2_000_000
+    steps_per_file: int = 1_000_000
     """All of one file's analysis together: its top level, every model, the analyses that check fixes
     (a 16,000-line file of real models takes about 180,000)."""
     call_depth: int = 48
