@@ -228,6 +228,8 @@ class Outcome:
     """The slowest answer for this buffer."""
     crashed: str | None = None
     rss_mb: float = 0.0
+    slowest_answer: str = ""
+    """Which answer took ``seconds`` (diagnostics, or a request's method)."""
 
 
 @dataclass
@@ -251,6 +253,8 @@ class Report:
                   f"peak {max(o.rss_mb for o in mine):6.0f} MB  crashes {sum(bool(o.crashed) for o in mine)}")
         for o in self.crashes()[:10]:
             print(f"  CRASH {o.family}: {o.crashed}")
+        for o in sorted(self.outcomes, key=lambda o: -o.seconds)[:5]:
+            print(f"  slowest: {o.seconds:.2f} s, {o.family}, {o.slowest_answer or 'the whole check'}")
 
 
 # --------------------------------------------------------------------------- the command line
@@ -360,7 +364,7 @@ async def _one_buffer(client: LanguageClient, path: Path, family: str, text: str
     start = time.perf_counter()
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
-    slowest, crashed = 0.0, None
+    slowest, crashed, which = 0.0, None, "diagnostics"
     while uri not in landed and time.perf_counter() - start < 60:
         await asyncio.sleep(0.005)
     if uri not in landed:
@@ -368,25 +372,28 @@ async def _one_buffer(client: LanguageClient, path: Path, family: str, text: str
         slowest = 60.0
     else:
         slowest = landed[uri] - start
-    requests = [
-        lambda: client.text_document_hover_async(types.HoverParams(
+    requests = {
+        "hover": lambda: client.text_document_hover_async(types.HoverParams(
             text_document=doc, position=types.Position(line=min(lines - 1, 8), character=12))),
-        lambda: client.text_document_inlay_hint_async(types.InlayHintParams(text_document=doc, range=whole)),
-        lambda: client.text_document_code_action_async(types.CodeActionParams(
+        "inlay hints": lambda: client.text_document_inlay_hint_async(types.InlayHintParams(text_document=doc,
+                                                                                           range=whole)),
+        "code actions": lambda: client.text_document_code_action_async(types.CodeActionParams(
             text_document=doc, range=whole, context=types.CodeActionContext(diagnostics=[]))),
-        lambda: client.text_document_code_lens_async(types.CodeLensParams(text_document=doc)),
-    ]
-    for request in requests:
+        "code lenses": lambda: client.text_document_code_lens_async(types.CodeLensParams(text_document=doc)),
+    }
+    for name, request in requests.items():
         sent = time.perf_counter()
         try:
             await asyncio.wait_for(request(), 60)
         except Exception as err:  # noqa: BLE001 - an error answer or no answer is a crash here
             crashed = crashed or f"request failed: {err!r}"[:300]
-        slowest = max(slowest, time.perf_counter() - sent)
+        took = time.perf_counter() - sent
+        if took > slowest:
+            slowest, which = took, name
     client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=doc))
     if len(errors) > seen_errors:
         crashed = crashed or f"server logged an error: {errors[seen_errors][-300:]}"
-    return Outcome(family, slowest, crashed, memory_mb(pid)[0])
+    return Outcome(family, slowest, crashed, memory_mb(pid)[0], which)
 
 
 def main() -> int:
