@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Union
 
+from .limits import LIMITS, TooLarge
+
 Monomial = tuple["Atom", ...]
 
 
@@ -56,6 +58,10 @@ class Atom:
 
     def __getstate__(self) -> dict:
         return _without_hash(self.__dict__)
+
+    @property
+    def size(self) -> int:
+        return 1 if self.num is None else 1 + self.num.size
 
     def evaluate(self, env: dict[str, int]) -> int | None:
         if self.num is None:
@@ -105,6 +111,15 @@ class Expr:
     def __repr__(self) -> str:
         return f"Expr({self})"
 
+    @property
+    def size(self) -> int:
+        """Terms and atoms, nested ones included: what the expression costs to build, compare and print."""
+        cached = self.__dict__.get("_size")
+        if cached is None:
+            cached = _size_of(self.terms)
+            object.__setattr__(self, "_size", cached)
+        return cached
+
     def symbols(self) -> set[str]:
         names: set[str] = set()
         for mono, _ in self.terms:
@@ -147,7 +162,30 @@ def _make(terms: dict[Monomial, int]) -> Dim:
         return 0
     if len(items) == 1 and items[0][0] == ():
         return items[0][1]
-    return Expr(items)
+    return _bounded(Expr(items))
+
+
+MAX_SIZE = LIMITS.expression_size
+MAX_COEFFICIENT = LIMITS.int_magnitude
+
+
+def _size_of(terms: tuple[tuple[Monomial, int], ...]) -> int:
+    size = 0
+    for mono, coef in terms:
+        if coef > MAX_COEFFICIENT or coef < -MAX_COEFFICIENT:
+            raise TooLarge(f"a symbolic size with a coefficient beyond {MAX_COEFFICIENT:.0e}")
+        size += 1
+        for atom in mono:
+            size += 1 if atom.num is None else 1 + atom.num.size
+    return size
+
+
+def _bounded(e: Expr) -> Expr:
+    """``e``, or :class:`TooLarge` past the expression budget (``m = m * m + m`` doubles its size each time,
+    ``m = m * 1000`` its coefficients)."""
+    if e.size > MAX_SIZE:
+        raise TooLarge(f"a symbolic size of more than {MAX_SIZE} terms and atoms")
+    return e
 
 
 def _term_key(item: tuple[Monomial, int]) -> tuple:
@@ -161,8 +199,10 @@ def _shift(e: Expr, k: int) -> Dim:
     terms = e.terms
     if terms[-1][0] == ():
         constant = terms[-1][1] + k
+        if constant > MAX_COEFFICIENT or constant < -MAX_COEFFICIENT:
+            raise TooLarge(f"a symbolic size with a constant beyond {MAX_COEFFICIENT:.0e}")
         return Expr(terms[:-1] + (((), constant),)) if constant else Expr(terms[:-1])
-    return Expr(terms + (((), k),))
+    return _bounded(Expr(terms + (((), k),)))
 
 
 def add(a: Dim, b: Dim) -> Dim:
@@ -195,7 +235,9 @@ def mul(a: Dim, b: Dim) -> Dim:
         expr, k = (a, b) if isinstance(b, int) else (b, a)
         if k == 0:
             return 0
-        return expr if k == 1 else Expr(tuple((m, c * k) for m, c in expr.terms))
+        return expr if k == 1 else _bounded(Expr(tuple((m, c * k) for m, c in expr.terms)))
+    if len(a.terms) * len(b.terms) > MAX_SIZE:  # before multiplying out, not after
+        raise TooLarge(f"a symbolic size of more than {MAX_SIZE} terms and atoms")
     terms: dict[Monomial, int] = {}
     for ma, ca in _poly(a).items():
         for mb, cb in _poly(b).items():

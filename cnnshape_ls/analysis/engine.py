@@ -34,6 +34,7 @@ from .inputs import (
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .labels import comment_matches, line_labels, refreshed_shape, written_comment
+from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .ops import ConstraintFound, FirstLayerFound
 from .result import Analysis, ModelResult
 from .source import ForeignFile, SourceFile, parse_tolerant
@@ -54,8 +55,8 @@ from .values import (
     layer_params,
 )
 
-MODULE_BUDGET = 300_000
-MODEL_BUDGET = 300_000
+MODULE_BUDGET = LIMITS.steps_per_module
+MODEL_BUDGET = LIMITS.steps_per_model
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def analyze_source(text: str, path: str | None = None, options: Options = Option
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _analyze(text, path, options)
+        with file_budget():
+            return _analyze(text, path, options)
     finally:
         if collecting:
             gc.enable()
@@ -125,7 +127,7 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                                          "warning", "syntax-error",
                                          f"{problem.message}: shapes are not shown for the code around this line"))
     imports = ImportContext(options.module_loader, path)
-    env = evaluate_module(src, imports)
+    env = evaluate_module(src, imports, notes=analysis.findings)
     candidates = discover(src, env, options)
     if options.only is not None:
         candidates = [c for c in candidates if c.name == options.only]
@@ -266,7 +268,9 @@ def shown_from(path: str, importer: str | None) -> str:
         return Path(path).name
 
 
-def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None) -> Env:
+def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None,
+                    notes: list[Finding] | None = None) -> Env:
+    """The file's top level evaluated; ``notes`` receives what went past a budget (``analysis-budget``)."""
     interp = Interpreter(Trace(src), MODULE_BUDGET)
     if imports is not None and imports.loader is not None:
         interp.imports = lambda module, level: imports.load(module, level, path)
@@ -277,13 +281,22 @@ def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path:
             continue  # a training loop at top level: nothing a model needs, possibly long
         try:
             interp.exec_stmt(stmt, env, frame)
-        except BudgetExceeded:
+        except BudgetExceeded as stop:
+            interp.trace.add(budget_note(interp.trace.span(stmt), "the file's top level", stop.what))
             break
         except (RecursionError, MemoryError):
             continue
         except Exception:  # noqa: BLE001 - the analysis never raises; one bad statement loses only itself
             continue
+    if notes is not None:
+        notes.extend(f for f in interp.trace.findings if f.code == BUDGET_CODE)
     return env
+
+
+def budget_note(where: Span, what: str, budget: str) -> Finding:
+    return Finding(where, "information", BUDGET_CODE,
+                   f"Not followed to the end: {what} takes more than {budget}, so the shapes after this point "
+                   "are unknown")
 
 
 def _has_forward(cls: ClassValue) -> bool:
@@ -443,7 +456,10 @@ def run_model(src: SourceFile, env: Env, cand: Candidate, shape: tuple | None, b
         return Run(trace, None, False, trace.first_layer, root)
     except ConstraintFound as found:
         return Run(trace, None, False, trace.first_layer, root, solved=found.constraint)
-    except (BudgetExceeded, RecursionError, MemoryError):
+    except BudgetExceeded as stop:
+        trace.add(budget_note(Span(cand.line, 0, cand.line, 0), cand.name, stop.what))
+        return Run(trace, None, False, trace.first_layer, root)
+    except (TooLarge, RecursionError, MemoryError):
         return Run(trace, None, False, trace.first_layer, root)
 
 
@@ -453,8 +469,12 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     interp = Interpreter(Trace(src), MODEL_BUDGET)
     try:
         root = cand.build(interp)
-    except (BudgetExceeded, RecursionError, MemoryError):
+    except BudgetExceeded as stop:
         root = None
+        interp.trace.add(budget_note(Span(cand.line, 0, cand.line, 0), f"building {cand.name}", stop.what))
+    except (TooLarge, RecursionError, MemoryError):
+        root = None
+    built_notes = [f for f in interp.trace.findings if f.code == BUDGET_CODE]
     if isinstance(root, Instance) and not root.modules and not options.model:
         return None  # a module without submodules (the user's Flatten) is a layer, not a model
     probe: Run | None = None
@@ -491,7 +511,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
         extra.append(Finding(Span(cand.line, 0, cand.line, 0), "information", "model-arguments",
                              f"{cand.name}'s constructor needs arguments this file never passes: what depends on them "
                              f"is unknown. Build it once in the file (model = {cand.name}(...)) to see every shape"))
-    findings = trace.findings + extra
+    findings = built_notes + trace.findings + extra
     for f in findings:
         f.model = cand.name
     return result, findings

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import dims
+from .findings import Finding
 from .layers import UNKNOWN
+from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .trace import Trace
 from .values import (
@@ -40,16 +42,16 @@ from .values import (
 SUPER = External("builtins.super")
 SUPER_SELF = "super() self"
 """The name a method's first argument is also bound to (not an identifier: user code cannot clash)."""
-MAX_DEPTH = 48
-MAX_WHILE = 10_000
 MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
                       "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter"})
-MAX_INT = 10 ** 15
-MAX_SEQ = 100_000
 
 
 class BudgetExceeded(Exception):
-    """The analysis of one model took too many steps; its result is unknown."""
+    """The analysis of one model (or of its file) took too many steps; its result is unknown."""
+
+    def __init__(self, what: str = "") -> None:
+        super().__init__(what)
+        self.what = what
 
 
 class _Return(Exception):
@@ -78,12 +80,20 @@ def merge(a: Any, b: Any) -> Any:
     """One value for two control-flow paths: equal values survive, the rest becomes unknown."""
     if a is b:
         return a
+    if (isinstance(a, CONTAINERS) or isinstance(b, CONTAINERS)) and not (small(a) and small(b)):
+        return UNKNOWN  # comparing them could take exponential time (``t = (t, t)``)
+    return _merge(a, b)
+
+
+def _merge(a: Any, b: Any) -> Any:
+    if a is b:
+        return a
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a if a.shape == b.shape else Tensor(None)
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         return Tensor(None)
     if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
-        return tuple(merge(x, y) for x, y in zip(a, b))
+        return tuple(_merge(x, y) for x, y in zip(a, b))
     try:
         if type(a) is type(b) and a == b:
             return a
@@ -136,14 +146,44 @@ def truth(value: Any) -> bool | None:
         return None
 
 
+CONTAINERS = (list, tuple, dict)
+
+
+def nested_items(value: Any, limit: int = LIMITS.value_nodes) -> int:
+    """The items inside ``value``, counted through nested lists, tuples and dicts (shared ones each time
+    they are met, as comparing or hashing meets them), up to just past ``limit``."""
+    if not isinstance(value, CONTAINERS):
+        return 0
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        items = stack.pop()
+        if isinstance(items, dict):
+            items = [*items.keys(), *items.values()]
+        count += len(items)
+        stack.extend(item for item in items if isinstance(item, CONTAINERS))
+    return count
+
+
+def small(value: Any) -> bool:
+    """Whether comparing, hashing or merging ``value`` stays within the budget."""
+    return not isinstance(value, CONTAINERS) or nested_items(value) <= LIMITS.value_nodes
+
+
 def _safe_number(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LIMITS.int_magnitude:
         return UNKNOWN
     return value
 
 
+def check_length(length: int, kind: Any) -> None:
+    """:class:`TooLarge` for a string, list or tuple (``kind``, a value of its type) past the budget."""
+    if length > LIMITS.sequence_length:
+        noun = "string" if isinstance(kind, (str, bytes)) else type(kind).__name__
+        raise TooLarge(f"a {noun} of more than {LIMITS.sequence_length:,} items")
+
+
 def _arith(op: type, a: Any, b: Any) -> Any:
-    """Arithmetic on ints, floats and symbolic dims."""
+    """Arithmetic on ints, floats and symbolic dims; :class:`TooLarge` for a result past a budget."""
     sym = isinstance(a, dims.Expr) or isinstance(b, dims.Expr)
     if sym:
         if not all(isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) for v in (a, b)):
@@ -165,10 +205,12 @@ def _arith(op: type, a: Any, b: Any) -> Any:
         return UNKNOWN
     if op is ast.Pow and isinstance(b, (int, float)) and abs(b) > 64:
         return UNKNOWN
-    if op is ast.Mult and isinstance(b, int) and isinstance(a, (str, list, tuple)) and len(a) * b > MAX_SEQ:
-        return UNKNOWN
-    if op is ast.Mult and isinstance(a, int) and isinstance(b, (str, list, tuple)) and len(b) * a > MAX_SEQ:
-        return UNKNOWN
+    if op is ast.Mult and isinstance(b, int) and isinstance(a, (str, list, tuple)):
+        check_length(len(a) * b, a)
+    if op is ast.Mult and isinstance(a, int) and isinstance(b, (str, list, tuple)):
+        check_length(len(b) * a, b)
+    if op is ast.Add and isinstance(a, (str, list, tuple)) and isinstance(b, (str, list, tuple)):
+        check_length(len(a) + len(b), a)  # l = l + l forty times is 2**40 items
     if op is ast.LShift and isinstance(b, int) and b > 64:
         return UNKNOWN
     try:
@@ -195,7 +237,14 @@ class Interpreter:
 
     def __init__(self, trace: Trace, budget: int) -> None:
         self.trace = trace
-        self.steps_left = budget
+        self.budget = budget
+        self.pool = FILE_STEPS.get()
+        """The file's steps (:func:`limits.file_budget`): drawn in growing chunks, so a small run takes little."""
+        self.chunk = 16
+        self.not_drawn = budget
+        self.steps_left = 0
+        if self.pool is None:
+            self.steps_left, self.not_drawn = budget, 0
         self.depth = 0
         self.training = False  # as torch's eval(): the mode truth and verification run in
         self.current_env: Env | None = None
@@ -209,7 +258,45 @@ class Interpreter:
     def tick(self, n: int = 1) -> None:
         self.steps_left -= n
         if self.steps_left < 0:
-            raise BudgetExceeded()
+            self.draw()
+
+    def draw(self) -> None:
+        """More steps from the file's pool, or :class:`BudgetExceeded` past this run's or the file's budget."""
+        pool = self.pool
+        while self.steps_left < 0:
+            if self.not_drawn <= 0:
+                raise BudgetExceeded(f"the analysis's budget of {self.budget:,} steps")
+            if pool is None or pool.left <= 0:
+                raise BudgetExceeded(f"the budget of {LIMITS.steps_per_file:,} steps for the whole file")
+            grant = min(self.chunk, self.not_drawn, pool.left)
+            self.chunk = min(self.chunk * 2, 8192)
+            self.not_drawn -= grant
+            pool.left -= grant
+            self.steps_left += grant
+
+    def charge(self, items: int) -> None:
+        """Copying or walking ``items`` values costs steps too: a loop over long lists stays bounded."""
+        if items >= LIMITS.copy_cost_items:
+            self.tick(items // LIMITS.copy_cost_items)
+
+    def affordable(self, value: Any, node: ast.AST | None) -> bool:
+        """Whether comparing or hashing ``value`` stays within the budget; charged for the walk."""
+        if not isinstance(value, CONTAINERS):
+            return True
+        count = nested_items(value)
+        self.charge(count)
+        if count <= LIMITS.value_nodes:
+            return True
+        self.over_budget(node, f"a value nesting more than {LIMITS.value_nodes:,} items")
+        return False
+
+    def over_budget(self, node: ast.AST | None, what: str) -> Any:
+        """A value past one of the analysis's budgets: unknown, with an information note where it is built."""
+        if node is not None and hasattr(node, "lineno") and not getattr(node, "_cnnshape_foreign", False):
+            self.trace.add(Finding(self.trace.span(node), "information", BUDGET_CODE,
+                                   f"Not followed: {what} is past the analysis's budget, so this value and the "
+                                   "shapes that depend on it are unknown"))
+        return UNKNOWN
 
     def exec_block(self, body: list[ast.stmt], env: Env, frame: Frame) -> None:
         for stmt in body:
@@ -218,7 +305,7 @@ class Interpreter:
     def exec_stmt(self, node: ast.stmt, env: Env, frame: Frame) -> None:
         self.steps_left -= 1
         if self.steps_left < 0:
-            raise BudgetExceeded()
+            self.draw()
         method = self._stmt_methods.get(type(node))
         if method is not None:
             method(self, node, env, frame)
@@ -240,7 +327,9 @@ class Interpreter:
         value = self.eval(node.value, env)
         if isinstance(current, list) and isinstance(node.op, ast.Add):
             items = self.iterate(value)
-            if items is None:
+            if items is not None and len(current) + len(items) > LIMITS.sequence_length:
+                items = self.over_budget(node, f"a list of more than {LIMITS.sequence_length:,} items")
+            if items is None or items is UNKNOWN:
                 self.assign(node.target, UNKNOWN, env)
             else:
                 current.extend(items)  # in place, as Python does for lists
@@ -285,6 +374,7 @@ class Interpreter:
             branch = env.copy()
             for name, value in branch.vars.items():  # each branch appends to its own copy of a list
                 if isinstance(value, (list, dict)):
+                    self.charge(len(value))
                     branch.vars[name] = copy.copy(value)
             self.attribute_writes.append([])
             try:
@@ -352,7 +442,7 @@ class Interpreter:
 
     def _stmt_While(self, node: ast.While, env: Env, frame: Frame) -> None:
         """Run while the condition can be told (``while n - 1: layers.append(...); n -= 1``)."""
-        for _ in range(MAX_WHILE):
+        for _ in range(LIMITS.while_iterations):
             decided = truth(self.eval(node.test, env))
             if decided is False:
                 self.exec_block(node.orelse, env, frame)
@@ -445,8 +535,11 @@ class Interpreter:
     def _stmt_ClassDef(self, node: ast.ClassDef, env: Env, frame: Frame) -> None:
         env.vars[node.name] = self.make_class(node, env)
 
-    def make_class(self, node: ast.ClassDef, env: Env) -> ClassValue:
+    def make_class(self, node: ast.ClassDef, env: Env) -> ClassValue | Any:
         bases = [self.eval(b, env) for b in node.bases]
+        depth = 1 + max((b.depth for b in bases if isinstance(b, ClassValue)), default=0)
+        if depth > LIMITS.inheritance_depth:
+            return self.over_budget(node, f"a chain of more than {LIMITS.inheritance_depth} base classes")
         is_module = False
         container = None
         for base in bases:
@@ -460,7 +553,7 @@ class Interpreter:
                     tail = base.qualname.rsplit(".", 1)[-1]
                     if tail in ("Sequential", "ModuleList", "ModuleDict"):
                         container = tail
-        cls = ClassValue(node, node.name, bases, {}, env, is_module, container)
+        cls = ClassValue(node, node.name, bases, {}, env, is_module, container, depth)
         class_env = Env(env)
         frame = Frame()
         for stmt in node.body:
@@ -539,6 +632,9 @@ class Interpreter:
         elif isinstance(target, ast.Subscript):
             owner = self.eval(target.value, env)
             key = self.eval(target.slice, env)
+            if isinstance(key, CONTAINERS) and not self.affordable(key, target):
+                self.forget(target, env)  # a key too costly to hash or write: what it held is unknown
+                return
             if isinstance(owner, (list, dict)) and key is not UNKNOWN:
                 try:
                     owner[key] = value
@@ -583,7 +679,7 @@ class Interpreter:
     def eval(self, node: ast.expr, env: Env) -> Any:
         self.steps_left -= 1
         if self.steps_left < 0:
-            raise BudgetExceeded()
+            self.draw()
         method = self._expr_methods.get(type(node))
         if method is None:
             return UNKNOWN
@@ -591,8 +687,8 @@ class Interpreter:
 
     def _expr_Constant(self, node: ast.Constant, env: Env) -> Any:
         value = node.value
-        if isinstance(value, (str, bytes)) and len(value) > MAX_SEQ:
-            return UNKNOWN
+        if isinstance(value, (str, bytes)) and len(value) > LIMITS.sequence_length:
+            return self.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
         return _safe_number(value)
 
     def _expr_Name(self, node: ast.Name, env: Env) -> Any:
@@ -631,6 +727,8 @@ class Interpreter:
                     out.update(extra)
                 continue
             k = self.eval(key, env)
+            if isinstance(k, CONTAINERS) and not self.affordable(k, node):
+                return UNKNOWN
             try:
                 out[k] = self.eval(value, env)
             except TypeError:
@@ -638,7 +736,8 @@ class Interpreter:
         return out
 
     def _expr_JoinedStr(self, node: ast.JoinedStr, env: Env) -> Any:
-        parts = []
+        parts: list[str] = []
+        length = 0
         for value in node.values:
             if isinstance(value, ast.Constant):
                 parts.append(str(value.value))
@@ -647,6 +746,9 @@ class Interpreter:
                 if v is UNKNOWN or not isinstance(v, (int, float, str, dims.Expr)):
                     return UNKNOWN
                 parts.append(str(v))
+            length += len(parts[-1]) if parts else 0
+            if length > LIMITS.sequence_length:
+                return self.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
         return "".join(parts)
 
     def _expr_BinOp(self, node: ast.BinOp, env: Env) -> Any:
@@ -663,6 +765,8 @@ class Interpreter:
             values = right if isinstance(right, tuple) else (right,)
             if not all(isinstance(v, (str, int, float)) for v in values):
                 return UNKNOWN
+            if not text_fits(left, values, percent=True):
+                return self.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
             try:
                 return left % right
             except Exception:
@@ -672,7 +776,10 @@ class Interpreter:
             for child in [*left.children.values(), *right.children.values()]:
                 merged.append(child)
             return merged
-        return _arith(type(op), left, right)
+        try:
+            return _arith(type(op), left, right)
+        except TooLarge as too_large:
+            return self.over_budget(node, too_large.what)
 
     def _expr_UnaryOp(self, node: ast.UnaryOp, env: Env) -> Any:
         value = self.eval(node.operand, env)
@@ -719,6 +826,9 @@ class Interpreter:
             else:
                 if left is UNKNOWN or right is UNKNOWN or isinstance(left, (dims.Expr, Tensor)) \
                         or isinstance(right, (dims.Expr, Tensor)):
+                    return UNKNOWN
+                if (isinstance(left, CONTAINERS) or isinstance(right, CONTAINERS)) \
+                        and not (self.affordable(left, node) and self.affordable(right, node)):
                     return UNKNOWN
                 try:
                     result = _CMPOPS[type(op)](left, right)
@@ -851,6 +961,8 @@ class Interpreter:
             except Exception:
                 return UNKNOWN
         if isinstance(owner, (list, tuple, str, dict, range)):
+            if isinstance(owner, dict) and isinstance(key, CONTAINERS) and not self.affordable(key, node):
+                return UNKNOWN
             try:
                 return owner[key]
             except Exception:
@@ -938,7 +1050,7 @@ class Interpreter:
 
     # ------------------------------------------------------------------ calls
     def call(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
-        if self.depth > MAX_DEPTH:
+        if self.depth > LIMITS.call_depth:
             return UNKNOWN
         self.depth += 1
         try:
@@ -999,14 +1111,16 @@ class Interpreter:
     def iterate(self, value: Any) -> list[Any] | None:
         """The items of an iterable the analysis can enumerate, else None."""
         if isinstance(value, (list, tuple)):
+            self.charge(len(value))
             return list(value)
         if isinstance(value, range):
-            if len(value) > MAX_SEQ:
+            if len(value) > LIMITS.sequence_length:
                 return None
             return list(value)
         if isinstance(value, dict):
             return list(value.keys())
         if isinstance(value, str):
+            self.charge(len(value))
             return list(value)
         if isinstance(value, Container):
             if value.incomplete:

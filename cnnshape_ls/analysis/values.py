@@ -139,15 +139,23 @@ class ClassValue:
     is_module: bool
     container_base: str | None = None
     """``Sequential``/``ModuleList``/``ModuleDict`` when the class extends one."""
+    depth: int = 1
+    """Classes in the longest chain of bases, this one included (bounded: ``LIMITS.inheritance_depth``)."""
+    resolved: list[ClassValue] | None = field(default=None, init=False, repr=False)
+    """The order :meth:`mro` computed once (the bases never change after the class statement)."""
 
     def mro(self) -> list[ClassValue]:
-        order: list[ClassValue] = [self]
-        for base in self.bases:
-            if isinstance(base, ClassValue):
-                for cls in base.mro():
-                    if cls not in order:
-                        order.append(cls)
-        return order
+        if self.resolved is None:
+            order: list[ClassValue] = [self]
+            seen = {id(self)}
+            for base in self.bases:
+                if isinstance(base, ClassValue):
+                    for cls in base.mro():
+                        if id(cls) not in seen:
+                            seen.add(id(cls))
+                            order.append(cls)
+            self.resolved = order
+        return self.resolved
 
     def lookup(self, name: str) -> Any:
         for cls in self.mro():

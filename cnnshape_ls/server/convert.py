@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,12 +144,22 @@ def fix_edit(codec: PositionCodec, lines: list[str], uri: str, version: int | No
 
 
 def non_overlapping(edits: list[Edit]) -> list[Edit]:
-    """Edits sorted, dropping any that overlaps one already taken (first come, first kept)."""
+    """Edits sorted, dropping any that overlaps one already taken (first come, first kept).
+
+    The edits taken so far are kept sorted by start; they do not overlap each other, so their ends are
+    sorted too and a new edit can only overlap its neighbours there: O(n log n) (10,000 layers' fixes).
+    """
     taken: list[Edit] = []
+    ordered: list[Edit] = []
+    keys: list[tuple[int, int, int, int]] = []
     for edit in edits:
         s = edit.span
-        if any(_overlap(s, t.span) for t in taken):
+        key = (s.line, s.column, s.end_line, s.end_column)
+        at = bisect_left(keys, key)
+        if any(_overlap(s, ordered[i].span) for i in range(max(at - 2, 0), min(at + 2, len(ordered)))):
             continue
+        keys.insert(at, key)
+        ordered.insert(at, edit)
         taken.append(edit)
     return sorted(taken, key=lambda e: (e.span.line, e.span.column))
 

@@ -4,6 +4,11 @@ Handlers answer from :attr:`DocumentState.view`, the last analysis that landed;
 a new version is analysed off the event loop after a short quiet time, and a
 result whose version is no longer current is dropped. While a buffer is half
 typed, models that vanished from the new analysis keep their last good hints.
+
+Analyses of different documents run side by side (a pool of threads); one
+document's analyses run one at a time, in order (they share its cache). So a long
+analysis holds back only later versions of its own document, never another
+document or a handler.
 """
 
 from __future__ import annotations
@@ -59,6 +64,8 @@ class DocumentState:
     pending: asyncio.Task | None = None
     landed: asyncio.Event = field(default_factory=asyncio.Event)
     latest_version: int | None = None
+    running: asyncio.Future | None = None
+    """This document's analysis under way in the pool (the next one waits for it: they share ``cache``)."""
     cache: ModelCache = field(default_factory=ModelCache)
     """Models whose text did not change are not analysed again."""
 
@@ -89,12 +96,19 @@ def analyse(text: str, path: str | None, settings: Settings, loader: Any = None,
     return analyze_source(analysable(text), path, options)
 
 
-class Scheduler:
-    """Debounced analysis per document on one worker thread; obsolete results are dropped."""
+ANALYSIS_THREADS = 4
+"""Documents analysed at once; more wait for a thread (each document's own analyses run one at a time)."""
+FIRST_VIEW_WAIT = 3.0
+"""Seconds a request waits for a document's first analysis before answering without it."""
 
-    def __init__(self, delay_seconds: float = 0.002) -> None:
+
+class Scheduler:
+    """Debounced analysis per document, documents side by side on a few threads; obsolete results are
+    dropped."""
+
+    def __init__(self, delay_seconds: float = 0.002, threads: int = ANALYSIS_THREADS) -> None:
         self.delay = delay_seconds
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnnshape-analysis")
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cnnshape-analysis")
 
     def schedule(self, state: DocumentState, version: int | None, get_text: Callable[[], str],
                  settings: Settings, on_landed: Callable[[DocumentState, View], Any],
@@ -118,7 +132,12 @@ class Scheduler:
                     return None  # a newer version is queued: do not spend time on this one
                 return analyse(text, state.path, settings, loader, state.cache)
 
-            analysis = await loop.run_in_executor(self.executor, job)
+            while state.running is not None and not state.running.done():
+                await asyncio.wait([state.running])  # this document's analysis before: never cancelled with us
+            if state.latest_version != version:
+                return
+            state.running = loop.run_in_executor(self.executor, job)
+            analysis = await asyncio.shield(state.running)
             if analysis is None or state.latest_version != version:
                 return
             lines = split_lines(text)
@@ -137,7 +156,7 @@ class Scheduler:
             state.landed.set()
             on_error(err)
 
-    async def wait(self, state: DocumentState, timeout: float = 5.0) -> View | None:
+    async def wait(self, state: DocumentState, timeout: float = FIRST_VIEW_WAIT) -> View | None:
         """The view of the latest version, waiting for an analysis under way."""
         if state.pending is not None and not state.pending.done():
             try:

@@ -15,6 +15,7 @@ from typing import Any, Union
 
 from .. import dims
 from ..dims import Dim
+from ..limits import CannotTell
 
 Shape = tuple[Union[Dim, None], ...]
 """A tensor shape; a ``None`` entry is a dimension nobody can know statically."""
@@ -40,10 +41,6 @@ class _Unknown:
 
 UNKNOWN: Any = _Unknown()
 """An argument value the static analysis could not determine."""
-
-
-class CannotTell(Exception):
-    """A rule needs an argument or a dimension that is unknown: the output is unknown."""
 
 
 @dataclass

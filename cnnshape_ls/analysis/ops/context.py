@@ -46,6 +46,10 @@ class Context:
     binary: Callable[[ast.operator, Any, Any, ast.AST], Any]
     get_attr: Callable[..., Any]
     set_attr: Callable[[Any, str, Any], None]
+    affordable: Callable[[Any, ast.AST | None], bool]
+    """Whether comparing or hashing a value stays within the analysis's budget (charged for the walk)."""
+    over_budget: Callable[[ast.AST | None, str], Any]
+    """An unknown value past a budget, with its information note where it is built."""
 
     @property
     def trace(self) -> Trace:

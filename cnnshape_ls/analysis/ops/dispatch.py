@@ -55,7 +55,8 @@ class CallDispatcher:
         self.rules = rules_in_use()
         self.cx = Context(rec=self.rec, rules=self.rules, iterate=interp.iterate, call=interp.call,
                           apply_module=self.apply_module, binary=interp.binary, get_attr=interp.get_attr,
-                          set_attr=interp.set_attr)
+                          set_attr=interp.set_attr, affordable=interp.affordable,
+                          over_budget=interp.over_budget)
         self.building: list[tuple] = []
         """The ``__init__`` calls under way, innermost last: (init, the call that made the instance, the instance)."""
         self.building_from: int | None = None
@@ -291,11 +292,11 @@ class CallDispatcher:
         if isinstance(target, SuperProxy):
             return self.super_method(target, name, args, kwargs, node)
         if isinstance(target, list):
-            return list_method(self.cx, target, name, args)
+            return list_method(self.cx, target, name, args, node)
         if isinstance(target, dict):
-            return dict_method(target, name, args)
+            return dict_method(self.cx, target, name, args, node)
         if isinstance(target, str):
-            return str_method(target, name, args, kwargs)
+            return str_method(self.cx, target, name, args, kwargs, node)
         if isinstance(target, Container):
             return container_method(self.cx, target, name, args)
         if isinstance(target, Instance):

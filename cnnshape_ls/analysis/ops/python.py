@@ -8,6 +8,7 @@ from typing import Any
 
 from .. import dims
 from ..layers import UNKNOWN
+from ..limits import LIMITS, text_fits
 from ..values import (
     ClassValue,
     Container,
@@ -74,7 +75,7 @@ def _dict(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node:
             if items is None:
                 return UNKNOWN
             for pair in items:
-                if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not cx.affordable(pair[0], node):
                     return UNKNOWN
                 base[pair[0]] = pair[1]
     base.update(kwargs)
@@ -99,7 +100,7 @@ def _enumerate(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], 
 @BUILTINS.register("reversed", "sorted")
 def _ordered(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     items = cx.iterate(args[0]) if args else None
-    if items is None:
+    if items is None or (name == "sorted" and not cx.affordable(items, node)):
         return UNKNOWN
     return list(reversed(items)) if name == "reversed" else sorted(items)
 
@@ -121,6 +122,8 @@ def _convert(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], no
 @BUILTINS.register("min", "max", "sum", "any", "all")
 def _fold(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     items = cx.iterate(args[0]) if len(args) == 1 else list(args)
+    if items is not None and not cx.affordable(items, node):
+        return UNKNOWN  # comparing nested values could take exponential time
     # sum(iterable, start) takes its items from the first argument only
     summed = (items if len(args) == 1 else cx.iterate(args[0])) if name == "sum" and args else None
     if summed and any(isinstance(i, Tensor) for i in summed) and \
@@ -316,12 +319,15 @@ def math_function(cx: Context, name: str, args: list[Any]) -> Any:
 
 
 # ---------------------------------------------------------------------- methods of Python values
-def list_method(cx: Context, target: list, name: str, args: list[Any]) -> Any:
+def list_method(cx: Context, target: list, name: str, args: list[Any], node: ast.AST | None = None) -> Any:
     if name == "append" and len(args) == 1:
         target.append(args[0])
         return None
     if name == "extend" and len(args) == 1:
         items = cx.iterate(args[0])
+        if items is not None and len(target) + len(items) > LIMITS.sequence_length:
+            items = None  # l.extend(l) in a loop doubles it
+            cx.over_budget(node, f"a list of more than {LIMITS.sequence_length:,} items")
         if items is None:
             target.append(UNKNOWN)
         else:
@@ -363,13 +369,15 @@ def _reorder(target: list, name: str, args: list[Any]) -> Any:
     return UNKNOWN
 
 
-def dict_method(target: dict, name: str, args: list[Any]) -> Any:
+def dict_method(cx: Context, target: dict, name: str, args: list[Any], node: ast.AST | None = None) -> Any:
     if name == "items":
         return list(target.items())
     if name == "keys":
         return list(target.keys())
     if name == "values":
         return list(target.values())
+    if name in ("get", "pop") and args and not cx.affordable(args[0], node):
+        return UNKNOWN  # hashing a key that nests exponentially
     if name == "get" and args:
         try:
             return target.get(args[0], args[1] if len(args) > 1 else None)
@@ -388,10 +396,13 @@ def dict_method(target: dict, name: str, args: list[Any]) -> Any:
     return UNKNOWN
 
 
-def str_method(target: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+def str_method(cx: Context, target: str, name: str, args: list[Any], kwargs: dict[str, Any],
+               node: ast.AST | None = None) -> Any:
     if name == "format":
         if not all(isinstance(v, (str, int, float)) for v in (*args, *kwargs.values())):
             return UNKNOWN  # never the text of an unknown value ("UNKNOWN_0")
+        if not text_fits(target, [*args, *kwargs.values()]):
+            return cx.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
         try:
             return target.format(*args, **kwargs)
         except Exception:
