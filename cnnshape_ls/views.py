@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from .analysis import Analysis, ModelResult, dims
 from .analysis.edits import odd_line_breaks
 from .analysis.findings import Edit, LayerRecord, Span, shape_text
-from .analysis.labels import comment_matches, line_labels, rename_batch, symbol_count, written_comment
+from .analysis.labels import line_labels, rename_batch, symbol_count, written_comment
 from .analysis.layers import ALL_RULES
 from .analysis.source import OUT_COMMENT, comment_start, split_lines
 
@@ -55,26 +55,28 @@ class LineHint:
 
 
 def hint_style_label(shape: tuple, style: str, batch_name: str) -> str:
-    text = rename_batch(shape_text(shape), batch_name)
+    return style_label(rename_batch(shape_text(shape), batch_name), style)
+
+
+def style_label(text: str, style: str) -> str:
     return f"→ {text}" if style == "arrow" else f"# out: {text}"
 
 
 def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
                batch_name: str = "BS") -> list[LineHint]:
     """One hint per labelled line (:func:`~cnnshape_ls.analysis.labels.line_labels`); lines whose
-    ``# out:`` comment already says the same get none."""
+    ``# out:`` comment already says something true for every run get none."""
     hints = []
     for line, found in line_labels(analysis.models).items():
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         shapes = found.shapes
-        if len(shapes) > 1:
-            shape = shapes[-1]
-            label = f"# out: {len(shapes)} shapes" if style != "arrow" else f"→ {len(shapes)} shapes"
-        else:
-            shape = shapes[0]
-            label = hint_style_label(shape, style, batch_name)
+        shape = shapes[-1]
+        said = found.text(batch_name)
+        if said is None:  # runs differ in rank or a size is unknown in one: nothing holds for all of them
+            continue
+        label = style_label(said, style)
         existing = written_comment(text)
-        if existing and found.shape is not None and comment_matches(existing.group("shape"), found.shape):
+        if existing and found.fits(existing.group("shape")):
             continue
         if len(label) > MAX_LABEL:
             label = label[: MAX_LABEL - 1] + "…"

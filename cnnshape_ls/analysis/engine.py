@@ -33,10 +33,11 @@ from .inputs import (
     solve_square,
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
-from .labels import comment_matches, line_labels, refreshed_shape, written_comment
+from .labels import line_labels, refreshed_shape, written_comment
 from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .ops import ConstraintFound, FirstLayerFound
-from .result import Analysis, ModelResult
+from .ops.record import is_foreign
+from .result import Analysis, BlockInstance, ModelResult
 from .source import ForeignFile, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
@@ -506,7 +507,8 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     output = _first_tensor(run.output)
     params = total_params(run.root) if run.root is not None else None
     result = ModelResult(cand.name, cand.line, shape, source, output.shape if output is not None else None, params,
-                         trace.records, cand.aliases, cand.end_line, run.complete, construct=cand.construct)
+                         trace.records, cand.aliases, cand.end_line, run.complete, construct=cand.construct,
+                         instances=block_instances(src, run.root) if run.root is not None else {})
     if cand.unbuilt and options.model is None:
         extra.append(Finding(Span(cand.line, 0, cand.line, 0), "information", "model-arguments",
                              f"{cand.name}'s constructor needs arguments this file never passes: what depends on them "
@@ -515,6 +517,17 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     for f in findings:
         f.model = cand.name
     return result, findings
+
+
+def block_instances(src: SourceFile, root: Module) -> dict[str, BlockInstance]:
+    """Every instance of a class of the user's in the model, by module path, with what built it."""
+    found = {}
+    for path, module in iter_modules(root):
+        if isinstance(module, Instance) and module.cls.is_module:
+            node = module.cls.node
+            line = 0 if is_foreign(node) else node.lineno
+            found[path] = BlockInstance(path, module.cls.name, line, tuple(module.arguments.items()))
+    return found
 
 
 def _first_tensor(value: Any) -> Tensor | None:
@@ -697,17 +710,20 @@ def total_params(root: Module) -> dims.Dim | None:
 
 # ---------------------------------------------------------------------- comments
 def stale_comments(src: SourceFile, models: list[ModelResult]) -> list[Finding]:
-    """A ``# out:`` comment that says another shape than the line's label (the hint's shape)."""
+    """A ``# out:`` comment that is false for the line's label: for a line run by several instances, false
+    for one of them (a comment true for every instance is never flagged)."""
     findings = []
     for label in line_labels(models).values():
-        shape = label.shape
-        match = written_comment(src.line_text(label.line)) if shape is not None else None
-        if match is None or comment_matches(match.group("shape"), shape):
+        said = label.text()
+        match = written_comment(src.line_text(label.line)) if said is not None else None
+        if match is None or label.fits(match.group("shape")):
             continue
-        ours = refreshed_shape(match.group("shape"), shape)
+        ours = refreshed_shape(match.group("shape"), label.shape) if label.shape is not None else \
+            said.rpartition(" ×")[0]
         span = Span(label.line, match.start("shape"), label.line, match.end("shape"))
+        what = "the output is" if label.shape is not None else f"its {label.count} runs give"
         findings.append(Finding(span, "warning", "stale-comment",
-                                f"This comment says {match.group('shape')}, but the output is {ours}",
+                                f"This comment says {match.group('shape')}, but {what} {ours}",
                                 [Fix(f"Update the comment to {ours}", [Edit(span, ours)])], model=label.model))
     return findings
 

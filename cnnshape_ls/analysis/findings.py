@@ -111,6 +111,8 @@ class LayerRecord:
     ``corrected`` (torch disagreed; ``output`` is torch's)."""
     static_output: Shape | None = None
     """What the static analysis said, when torch corrected it."""
+    owner: str | None = None
+    """The module path of the user's module whose ``forward`` made this call (``layer2.0``; ``""``: the model)."""
     _params_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property

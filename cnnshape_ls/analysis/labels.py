@@ -4,8 +4,9 @@ and the ``stale-comment`` check.
 A line gets a label where a layer is applied on it, and where a layer applied once is defined (its
 ``__init__`` line). Of the models that run a line, the one that knows it best (fewest symbols) speaks.
 A line run several times (a loop, a block built several times) has one shape per run; where those
-differ the line has no single shape, and no comment is written or checked there: never one instance's
-shape as if it were the only one.
+differ the label says what holds for every run (:func:`shared_text`: ``(BS, planes, 16|32, 16|32) ×6``),
+and a written comment is checked against every run (:func:`comment_fits`): never one instance's shape
+as if it were the only one.
 
 Pure: no LSP types, no I/O. The views (:mod:`cnnshape_ls.views`) build hints and comment edits on it;
 the engine checks written comments with it.
@@ -19,10 +20,22 @@ from dataclasses import dataclass, field
 
 from . import dims
 from .findings import LayerRecord, shape_text
-from .result import ModelResult
+from .result import BlockInstance, ModelResult
 from .source import OUT_COMMENT, comment_start
 
 BATCH = re.compile(r"\bBS\b")
+
+
+@dataclass
+class InstanceRun:
+    """What one instance of a block (or the model itself) makes on a line."""
+
+    path: str
+    """Its module path (``layer2.0``; ``""`` for the model)."""
+    instance: BlockInstance | None
+    records: list[LayerRecord] = field(default_factory=list)
+    shapes: list[tuple] = field(default_factory=list)
+    """What the line ends with, once per time this instance runs it."""
 
 
 @dataclass
@@ -34,6 +47,8 @@ class LineLabel:
     """The layer applications the label is about (a call's, or the definition's instances)."""
     shapes: list[tuple] = field(default_factory=list)
     """The distinct shapes the line ends with, one per run that differs."""
+    runs: list[InstanceRun] = field(default_factory=list)
+    """Each instance that runs the line (several where a block is built several times)."""
 
     @property
     def shape(self) -> tuple | None:
@@ -42,10 +57,102 @@ class LineLabel:
             return None
         return self.shapes[0]
 
+    @property
+    def shared(self) -> bool:
+        """Runs differ: the label says what holds for all of them (:func:`shared_text`)."""
+        return len(self.shapes) > 1
+
+    @property
+    def count(self) -> int:
+        """How many instances run the line (how many times it runs, for one instance in a loop)."""
+        return len(self.runs) if len(self.runs) > 1 else sum(len(r.shapes) for r in self.runs)
+
+    def text(self, batch_name: str = "BS") -> str | None:
+        """The shape the label writes: the one shape, or what all runs share followed by ``×N``."""
+        if self.shape is not None:
+            return rename_batch(shape_text(self.shape), batch_name)
+        shared = shared_text(self.runs) if self.shared else None
+        return None if shared is None else f"{rename_batch(shared, batch_name)} ×{self.count}"
+
     def comment(self, batch_name: str = "BS") -> str | None:
-        """The ``# out: (...)`` comment for the line, or ``None`` where it has no single known shape."""
-        shape = self.shape
-        return None if shape is None else f"# out: {rename_batch(shape_text(shape), batch_name)}"
+        """The ``# out: (...)`` comment for the line, or ``None`` where nothing is known for every run."""
+        text = self.text(batch_name)
+        return None if text is None else f"# out: {text}"
+
+    def fits(self, written: str) -> bool:
+        """Whether a written shape is true for every run of the line (see :func:`comment_fits`)."""
+        if self.shape is not None:
+            return comment_matches(written, self.shape)
+        return comment_fits(written, self.runs)
+
+
+MAX_ALTERNATIVES = 3
+
+
+def shared_text(runs: list[InstanceRun]) -> str | None:
+    """What every run's shape agrees on: equal sizes as they are; a size that differs as the block's
+    constructor parameter it equals in every instance (``out_ch``), else its values (``64|128``, at most
+    three), else ``*``. ``None`` where ranks differ or a size is unknown."""
+    pairs = [(run.instance, shape) for run in runs for shape in run.shapes]
+    if not pairs or any(d is None for _, shape in pairs for d in shape):
+        return None
+    ranks = {len(shape) for _, shape in pairs}
+    if len(ranks) != 1:
+        return None
+    parts = []
+    for i in range(ranks.pop()):
+        values = [shape[i] for _, shape in pairs]
+        if all(v == values[0] for v in values):
+            parts.append(dims.to_text(values[0]))
+            continue
+        name = _parameter_equal_to(pairs, i)
+        if name is not None:
+            parts.append(name)
+            continue
+        texts = _distinct([dims.to_text(v) for v in sorted(values, key=_order)])
+        parts.append("|".join(texts) if len(texts) <= MAX_ALTERNATIVES else "*")
+    return "(" + ", ".join(parts) + ")"
+
+
+def _order(value: object) -> tuple:
+    return (0, value, "") if isinstance(value, int) else (1, 0, dims.to_text(value))
+
+
+def _parameter_equal_to(pairs: list[tuple], i: int) -> str | None:
+    """The constructor parameter every instance was given the size at ``i`` as, if one is."""
+    if any(instance is None for instance, _ in pairs) or len({instance.cls for instance, _ in pairs}) != 1:
+        return None
+    for name, _ in pairs[0][0].arguments:
+        if all(instance.argument(name) == shape[i] for instance, shape in pairs):
+            return name
+    return None
+
+
+def comment_fits(written: str, runs: list[InstanceRun]) -> bool:
+    """Whether a written shape is true for every run: each size equal, a parameter name equal to the
+    instance's argument, alternatives (``64|128``) holding it, ``*`` anything; the batch named freely."""
+    got = _dims(written)
+    for run in runs:
+        arguments = dict(run.instance.arguments) if run.instance is not None else {}
+        for shape in run.shapes:
+            if len(got) != len(shape):
+                return False
+            for i, (token, dim) in enumerate(zip(got, shape)):
+                if not _token_fits(token, dim, arguments, batch=i == 0):
+                    return False
+    return True
+
+
+def _token_fits(token: str, dim: object, arguments: dict[str, int], batch: bool) -> bool:
+    if token == "*":
+        return True
+    want = dims.to_text(dim).replace(" ", "")
+    for choice in token.split("|"):
+        if choice == want or (choice in arguments and arguments[choice] == dim):
+            return True
+        if batch and choice.isidentifier() and (want.isidentifier() or want.isdigit()):
+            return True  # the batch may be written B, N, BS or as a number
+    return False
 
 
 def rename_batch(text: str, batch_name: str) -> str:
@@ -75,10 +182,36 @@ def line_labels(models: Iterable[ModelResult]) -> dict[int, LineLabel]:
     labels = {}
     for line, (model, records) in sorted(best.items()):
         calls = [r for r in records if r.line == line]
-        # a call line ends with the last output of each run; a definition line with each instance's output
-        shapes = _distinct(pass_outputs(calls) if calls else [r.output for r in records])
-        labels[line] = LineLabel(line, model.name, records, shapes)
+        runs = _instance_runs(model, line, calls or records, definition=not calls)
+        shapes = _distinct([shape for run in runs for shape in run.shapes])
+        labels[line] = LineLabel(line, model.name, records, shapes, runs)
     return labels
+
+
+def _instance_runs(model: ModelResult, line: int, records: list[LayerRecord], definition: bool) -> list[InstanceRun]:
+    """The records of a line split by the instance that runs them: a call line ends with the last output
+    of each run; a definition line with each instance's output."""
+    runs: dict[str, InstanceRun] = {}
+    for record in records:
+        owner = _holder(model, record.path) if definition else (record.owner or "")
+        run = runs.get(owner)
+        if run is None:
+            run = runs[owner] = InstanceRun(owner, model.instances.get(owner))
+        run.records.append(record)
+    for run in runs.values():
+        run.shapes = [r.output for r in run.records if r.output is not None] if definition \
+            else [s for s in pass_outputs(run.records) if s is not None]
+    return [run for run in runs.values() if run.shapes]
+
+
+def _holder(model: ModelResult, path: str | None) -> str:
+    """The instance that holds the layer at ``path``: the longest prefix that is one (``layer2.0``)."""
+    head = path or ""
+    while head:
+        head = head.rpartition(".")[0]
+        if head in model.instances:
+            return head
+    return ""
 
 
 def _records_by_line(model: ModelResult) -> dict[int, list[LayerRecord]]:
@@ -165,5 +298,5 @@ def refreshed_shape(written: str, shape: tuple) -> str:
     return shape_text(shape)
 
 
-__all__ = ["LineLabel", "comment_matches", "line_labels", "pass_outputs", "refreshed_shape", "rename_batch",
+__all__ = ["InstanceRun", "LineLabel", "comment_fits", "comment_matches", "shared_text", "line_labels", "pass_outputs", "refreshed_shape", "rename_batch",
            "symbol_count", "written_comment"]

@@ -12,6 +12,21 @@ from .layers import Shape
 SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2}
 
 
+@dataclass(frozen=True)
+class BlockInstance:
+    """One instance of a class of the user's inside a model: where the model holds it and what built it."""
+
+    path: str
+    cls: str
+    cls_line: int
+    """The line of its ``class`` statement (0 for another file's class)."""
+    arguments: tuple[tuple[str, int], ...] = ()
+    """Its constructor's integer arguments, in parameter order."""
+
+    def argument(self, name: str) -> int | None:
+        return dict(self.arguments).get(name)
+
+
 @dataclass
 class ModelResult:
     name: str
@@ -29,6 +44,8 @@ class ModelResult:
     """Torch ran the model and agreed with every shape (set by verification)."""
     construct: str | None = None
     """How the file builds it when its constructor needs arguments (``resnet18()``)."""
+    instances: dict[str, BlockInstance] = field(default_factory=dict)
+    """The instances of the user's classes it holds, by module path (the model itself at ``""``)."""
 
     @property
     def layers(self) -> list[LayerRecord]:
@@ -107,4 +124,4 @@ def _edit_json(e: Any) -> dict[str, Any]:
     return {**_span_json(e.span), "new_text": e.new_text}
 
 
-__all__ = ["Analysis", "ModelResult", "finding_json", "shape_text"]
+__all__ = ["Analysis", "BlockInstance", "ModelResult", "finding_json", "shape_text"]

@@ -171,6 +171,8 @@ class Instance(Module):
     cls: ClassValue = None  # type: ignore[assignment]
     attrs: dict[str, Any] = field(default_factory=dict)
     modules: dict[str, Module] = field(default_factory=dict)
+    arguments: dict[str, int] = field(default_factory=dict)
+    """The integer arguments its ``__init__`` was called with, by parameter name (``planes=128``)."""
     base: Layer | None = None
     """The torch layer its class extends (``class MaskedConv2d(nn.Conv2d)``), as ``super().__init__``
     built it: its arguments, ``weight`` and ``bias``, and its shape rule where the class has no ``forward``."""
@@ -296,6 +298,7 @@ def _copy_module(module: Module, memo: dict[int, Any]) -> Module:
         copied.attrs = deep_copy(module.attrs, memo)
         copied.modules = deep_copy(module.modules, memo)
         copied.base = deep_copy(module.base, memo)
+        copied.arguments = dict(module.arguments)
     elif isinstance(module, OpaqueModule):
         copied = OpaqueModule(module.node, name=module.name)
     else:

@@ -396,6 +396,7 @@ class CallDispatcher:
             if entering:
                 self.rec.anchor = call_line  # layers of an imported block show on the line that calls it
             failed = self.trace.failed_elsewhere
+            self.rec.running.append(module.path)
             try:
                 if entering:  # anchored on the call here, or where this file builds the block it applies
                     here = node if node is not None or is_foreign(module.node) else module.node
@@ -404,6 +405,7 @@ class CallDispatcher:
                 else:
                     result = self.interp.call_function(forward, [module, *args], dict(kwargs))
             finally:
+                self.rec.running.pop()
                 if entering:
                     self.rec.anchor = None
             if self.trace.failed_elsewhere != failed:

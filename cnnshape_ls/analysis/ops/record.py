@@ -78,6 +78,8 @@ class Recorder:
         """Stop at the first layer ``forward`` applies: it is all a probe for the input's rank needs."""
         self.solving_for: frozenset[str] | None = None
         """Stop at the first size that pins down only these input symbols: solving needs no more of the run."""
+        self.running: list[str | None] = []
+        """The module paths of the user's modules whose ``forward`` runs, innermost last."""
         self.deferred: list[tuple] = []
         """Layer errors whose fixes are written when the run ends (see :meth:`finish`)."""
         self.op_fixes: dict[int, tuple[Finding, list[tuple[Fix | None, list]]]] = {}
@@ -107,7 +109,7 @@ class Recorder:
             formula=formula, explain=list(explain or []), params_text_of=params_text_of, outputs=tuple(outputs),
             column=span.column if span and span.line == line else 0,
             end_column=span.end_column if span and span.line == line and span.end_line == line else 0,
-            leaf=leaf, arg_spans=self.arg_spans(module)))
+            leaf=leaf, arg_spans=self.arg_spans(module), owner=self.running[-1] if self.running else None))
 
     def arg_spans(self, module: Module | None) -> dict:
         if not isinstance(module, Layer) or is_foreign(module.node):
