@@ -37,7 +37,7 @@ from .labels import line_labels, refreshed_shape, written_comment
 from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .ops import ConstraintFound, FirstLayerFound
 from .ops.record import is_foreign
-from .result import Analysis, BlockInstance, ModelResult
+from .result import Analysis, BlockInstance, ModelResult, is_block
 from .source import ForeignFile, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
@@ -170,8 +170,22 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                 reported.add((finding.span, finding.code))
                 finding.model = finding.model or result.name
                 analysis.findings.append(finding)
+    analysis.findings[:] = [f for f in analysis.findings if not block_note(f, analysis.models)]
     analysis.findings.extend(stale_comments(src, analysis.models))
     return analysis
+
+
+BLOCK_NOTES = ("input-unknown", "model-arguments")
+"""Notes about a model's own input and constructor: false of a block another model builds (its sizes
+come from that model)."""
+
+
+def block_note(finding: Finding, models: list[ModelResult]) -> bool:
+    """A note that would present a block as a model: its input or constructor arguments (never an error)."""
+    if finding.code not in BLOCK_NOTES or finding.severity != "information" or not finding.model:
+        return False
+    model = next((m for m in models if m.name == finding.model), None)
+    return model is not None and finding.span.line == model.line and is_block(model, models)
 
 
 def _check_model_fixes(src: SourceFile, path: str | None, options: Options, cand: Candidate,

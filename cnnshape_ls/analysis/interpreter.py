@@ -1085,7 +1085,8 @@ class Interpreter:
                 local.vars[param.arg] = self.unbound_parameter(param.arg)
         if params.kwarg is not None:
             local.vars[params.kwarg.arg] = dict(kwargs)
-        if args and isinstance(args[0], Instance) and func.owner is args[0].cls and getattr(node, "name", "") == "__init__":
+        if args and isinstance(args[0], Instance) and func.owner is args[0].cls \
+                and getattr(node, "name", "") == "__init__":
             # the sizes a block was built with: a shared line's label names the parameter a size equals
             args[0].arguments = {p.arg: v for p in [*positional[1:], *params.kwonlyargs]
                                  for v in [local.vars.get(p.arg)] if isinstance(v, int) and not isinstance(v, bool)}

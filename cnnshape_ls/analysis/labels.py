@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from . import dims
 from .findings import LayerRecord, shape_text
-from .result import BlockInstance, ModelResult
+from .result import BlockInstance, ModelResult, shown_models
 from .source import OUT_COMMENT, comment_start
 
 BATCH = re.compile(r"\bBS\b")
@@ -92,7 +92,7 @@ MAX_ALTERNATIVES = 3
 def shared_text(runs: list[InstanceRun]) -> str | None:
     """What every run's shape agrees on: equal sizes as they are; a size that differs as the block's
     constructor parameter it equals in every instance (``out_ch``), else its values (``64|128``, at most
-    three), else ``*``. ``None`` where ranks differ or a size is unknown."""
+    three numbers), else ``*``. ``None`` where ranks differ or a size is unknown."""
     pairs = [(run.instance, shape) for run in runs for shape in run.shapes]
     if not pairs or any(d is None for _, shape in pairs for d in shape):
         return None
@@ -109,13 +109,10 @@ def shared_text(runs: list[InstanceRun]) -> str | None:
         if name is not None:
             parts.append(name)
             continue
-        texts = _distinct([dims.to_text(v) for v in sorted(values, key=_order)])
-        parts.append("|".join(texts) if len(texts) <= MAX_ALTERNATIVES else "*")
+        numbers = sorted(set(values)) if all(isinstance(v, int) for v in values) else []
+        # formulas side by side (``(H - 1)//2 + 1|H``) read as noise: a size that differs as one is ``*``
+        parts.append("|".join(map(str, numbers)) if 0 < len(numbers) <= MAX_ALTERNATIVES else "*")
     return "(" + ", ".join(parts) + ")"
-
-
-def _order(value: object) -> tuple:
-    return (0, value, "") if isinstance(value, int) else (1, 0, dims.to_text(value))
 
 
 def _parameter_equal_to(pairs: list[tuple], i: int) -> str | None:
@@ -170,7 +167,7 @@ def symbol_count(shape: tuple | None) -> int:
 def line_labels(models: Iterable[ModelResult]) -> dict[int, LineLabel]:
     """The label of each line that applies or defines a layer whose last output is fully known."""
     best: dict[int, tuple[ModelResult, list[LayerRecord]]] = {}
-    for model in models:
+    for model in shown_models(list(models)):  # a block speaks through the model that builds it
         for line, records in _records_by_line(model).items():
             last = records[-1].output
             if last is None or any(d is None for d in last):
@@ -298,5 +295,5 @@ def refreshed_shape(written: str, shape: tuple) -> str:
     return shape_text(shape)
 
 
-__all__ = ["InstanceRun", "LineLabel", "comment_fits", "comment_matches", "shared_text", "line_labels", "pass_outputs", "refreshed_shape", "rename_batch",
-           "symbol_count", "written_comment"]
+__all__ = ["InstanceRun", "LineLabel", "comment_fits", "comment_matches", "line_labels", "pass_outputs",
+           "refreshed_shape", "rename_batch", "shared_text", "symbol_count", "written_comment"]

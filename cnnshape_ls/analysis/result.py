@@ -67,6 +67,19 @@ class ModelResult:
         }
 
 
+def is_block(model: ModelResult, models: list[ModelResult]) -> bool:
+    """Whether another model of the file builds this class: then it is a block, shown through its instances
+    (the lines that model runs), not as a model of its own (no input-shape or constructor notes, no lens)."""
+    return any(other is not model and any(path and instance.cls == model.name and instance.cls_line == model.line
+                                          for path, instance in other.instances.items())
+               for other in models)
+
+
+def shown_models(models: list[ModelResult]) -> list[ModelResult]:
+    """The models that speak for themselves: all but the blocks another model builds."""
+    return [m for m in models if not is_block(m, models)]
+
+
 @dataclass
 class Analysis:
     path: str | None
@@ -124,4 +137,4 @@ def _edit_json(e: Any) -> dict[str, Any]:
     return {**_span_json(e.span), "new_text": e.new_text}
 
 
-__all__ = ["Analysis", "BlockInstance", "ModelResult", "finding_json", "shape_text"]
+__all__ = ["Analysis", "BlockInstance", "ModelResult", "is_block", "shown_models", "finding_json", "shape_text"]

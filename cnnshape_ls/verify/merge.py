@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from ..analysis import dims
 from ..analysis.findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
-from ..analysis.result import Analysis, ModelResult
+from ..analysis.result import Analysis, ModelResult, is_block
 from ..verify.slicing import ModuleIndex, construction, surgery
 
 VERIFY_BATCH = 2
@@ -100,6 +100,8 @@ def plan(analysis: Analysis, text: str) -> Plan | None:
     wanted, skipped = [], {}
     kept: set[int] = set()
     for model in analysis.models:
+        if is_block(model, analysis.models):
+            continue  # torch runs it inside the model that builds it, with that model's sizes
         shape = concrete_input(model.input)
         if shape is None:
             skipped[model.name] = "its input size is unknown: state it with a comment such as # in: (BS, 3, 32, 32)"

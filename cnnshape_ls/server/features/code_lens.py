@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from ...analysis.result import shown_models
 from ...views import lens_title
 
 
@@ -14,7 +15,7 @@ def register(server) -> None:
         if view is None or not view.settings.code_lens_enabled:
             return []
         lenses = []
-        for model in view.analysis.models:
+        for model in shown_models(view.analysis.models):  # a block is shown through its instances
             line = max(model.line - 1, 0)
             where = types.Range(start=types.Position(line=line, character=0),
                                 end=types.Position(line=line, character=0))
