@@ -148,6 +148,69 @@ def layer_hover(records: list[LayerRecord], batch_name: str = "BS") -> str:
     return "\n\n---\n\n".join(blocks)
 
 
+MAX_INSTANCES = 12
+"""Instances listed one by one in the hover on a shared line; the rest are counted."""
+
+
+def instances_hover(analysis: Analysis, line: int, column: int | None = None, batch_name: str = "BS") -> str | None:
+    """Markdown for a hover on a line that several instances of a block run with different shapes: the
+    label, each instance by module path with its input and output, the parameters of each configuration.
+    ``None`` where the line has one shape (the layer hover says it all)."""
+    label = line_labels(analysis.models).get(line)
+    if label is None or not label.shared or len(label.runs) < 2:
+        return None
+    said = label.text(batch_name)
+    block = label.runs[0].instance.cls if label.runs[0].instance is not None else label.model
+    out = [f"**{block}**: this line runs in {len(label.runs)} instances"
+           + (f" `{said}`" if said else ""), "", "```text"]
+    subjects = [(run, _subject(run.records, line, column)) for run in label.runs]
+    width = max(len(run.path) for run, _ in subjects[:MAX_INSTANCES])
+    for run, (first, last) in subjects[:MAX_INSTANCES]:
+        out.append(f"{run.path:<{width}}  {rename_batch(shape_text(first.input), batch_name)} -> "
+                   f"{rename_batch(shape_text(last.output), batch_name)}")
+    if len(subjects) > MAX_INSTANCES:
+        out.append(f"and {len(subjects) - MAX_INSTANCES} more")
+    out.append("```")
+    configurations: dict[tuple, list[str]] = {}
+    counts: dict[tuple, dims.Dim | None] = {}
+    for run, (first, last) in subjects:
+        key = run.instance.arguments if run.instance is not None else ()
+        configurations.setdefault(key, []).append(run.path)
+        counts[key] = _layer_params([last] if last is first and last.path else run.records)
+    if any(value is not None for value in counts.values()):
+        out.extend(["", "params of each configuration:", ""])
+        for key, paths in configurations.items():
+            built = ", ".join(f"{name}={value}" for name, value in key) or "as built"
+            out.append(f"- `{built}` ({len(paths)}×): {params_text(counts[key])}")
+    return "\n".join(out)
+
+
+def _layer_params(records: list[LayerRecord]) -> dims.Dim | None:
+    """The parameters of the layers ``records`` apply, each layer once; ``None`` if none is a layer."""
+    by_path = {r.path: r.params for r in records if r.path}
+    if not by_path or any(v is None for v in by_path.values()):
+        return None
+    total: dims.Dim = 0
+    for value in by_path.values():
+        total = dims.add(total, value)
+    return total
+
+
+def _subject(records: list[LayerRecord], line: int, column: int | None) -> tuple[LayerRecord, LayerRecord]:
+    """The first and last record an instance's run of a line is about: the call under the cursor, else the
+    line's first pass (its input is the first call's, its output the last call's)."""
+    if column is not None:
+        under = [r for r in records if r.line == line and r.end_column and r.column <= column <= r.end_column]
+        if under:
+            narrowest = min(under, key=lambda r: r.end_column - r.column)
+            return narrowest, narrowest
+    ends = [r for r in records if r.output is not None]
+    last = next((r for r in ends if r.end_column and r.line == line
+                 and r.end_column - r.column == max(x.end_column - x.column for x in ends if x.line == line)),
+                records[-1]) if any(r.line == line for r in records) else records[0]
+    return records[0], last
+
+
 def model_summary(model: ModelResult, batch_name: str = "BS") -> str:
     source = f" ({model.input_source})" if model.input_source else ""
     leaves = [r for r in model.layers if r.path]

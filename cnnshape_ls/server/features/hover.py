@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ...views import layer_hover, model_summary, records_at
+from ...views import instances_hover, layer_hover, model_summary, records_at
 from ..convert import column_from_client
 
 
@@ -22,6 +22,9 @@ def register(server) -> None:
         for model in view.analysis.models:
             if line == model.line and word in (model.name, *model.aliases):
                 return _markdown(model_summary(model, view.settings.batch_name))
+        shared = instances_hover(view.analysis, line, column, view.settings.batch_name)
+        if shared is not None:  # a line several instances run with different shapes: every instance
+            return _markdown(shared)
         records = records_at(view.analysis, line, column) or records_at(view.analysis, line)
         if not records:
             return None

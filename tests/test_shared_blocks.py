@@ -1,0 +1,63 @@
+"""Shared lines without torch: ``cnnshape annotate`` writes the hints' labels, and the stale-comment check
+accepts a comment true for every instance and flags one that one instance contradicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cnnshape_ls
+from cnnshape_ls.analysis.labels import written_comment
+from cnnshape_ls.cli import main
+from cnnshape_ls.views import annotate_edits, line_hints
+
+MODELS = Path(__file__).resolve().parent / "models"
+RESNET = (MODELS / "m07_resnet_cifar.py").read_text()
+BN2_CALL = "out = self.bn2(self.conv2(out))"
+
+
+def _with_comment(text: str, needle: str, comment: str) -> str:
+    return text.replace(needle, f"{needle}  {comment}", 1)
+
+
+def _stale(text: str) -> list:
+    return [f for f in cnnshape_ls.analyze(text, path="m07.py").findings if f.code == "stale-comment"]
+
+
+def test_cli_annotate_writes_the_hint_labels(tmp_path: Path) -> None:
+    for name in ("m07_resnet_cifar.py", "m12_inception_block.py"):
+        target = tmp_path / name
+        # a stated input: symbolic sizes like (H - 1)//2 + 1 hold parentheses a comment cannot be read back with
+        target.write_text((MODELS / name).read_text().replace("class MiniGoogLeNet",
+                                                               "# in: (BS, 3, 32, 32)\nclass MiniGoogLeNet"))
+        analysis = cnnshape_ls.analyze(target.read_text(), path=name)
+        hints = line_hints(analysis, target.read_text().split("\n"))
+        shared = {h.line: h.comment for h in hints if h.comment and "×" in h.comment}
+        assert len(shared) >= 5, name
+        editor = {e.line: e.comment for e in annotate_edits(analysis, target.read_text())}
+        assert main(["annotate", str(target)]) == 0
+        written = target.read_text().split("\n")
+        for line, comment in shared.items():
+            found = written_comment(written[line - 1])
+            assert found is not None and written[line - 1].endswith(comment), (name, line, written[line - 1])
+            assert editor[line] == comment  # the editor's annotate action writes the same
+        assert not [f for f in cnnshape_ls.analyze(target.read_text(), path=name).findings
+                    if f.code == "stale-comment"]
+        assert main(["annotate", "--check", str(target)]) == 0
+
+
+def test_a_comment_true_for_every_instance_is_never_flagged() -> None:
+    for comment in ("# out: (BS, planes, *, *)", "# out: (N, planes, *, *) ×8",
+                    "# out: (B, 64|128|256|512, *, *)", "# out: (BS, *, *, *)"):
+        assert not _stale(_with_comment(RESNET, BN2_CALL, comment)), comment
+
+
+def test_one_instance_shape_is_flagged_with_the_shared_label() -> None:
+    # what the first instance makes: false for the seven others
+    found = _stale(_with_comment(RESNET, BN2_CALL, "# out: (BS, 64, 32, 32)"))
+    assert len(found) == 1
+    assert found[0].message == "This comment says (BS, 64, 32, 32), but its 8 runs give (BS, planes, *, *)"
+    assert found[0].fixes[0].edits[0].new_text == "(BS, planes, *, *)"
+    # a parameter the size does not equal in every instance
+    assert len(_stale(_with_comment(RESNET, BN2_CALL, "# out: (BS, in_planes, *, *)"))) == 1
+    # alternatives that miss one instance's channels
+    assert len(_stale(_with_comment(RESNET, BN2_CALL, "# out: (BS, 64|128|256, *, *)"))) == 1
