@@ -128,7 +128,8 @@ def test_annotate_edge_cases() -> None:
     lines = annotated_lines(EDGE)
     old = dict(enumerate(EDGE.split("\n"), start=1))
     assert lines[5] == old[5]  # inside a string
-    assert lines[19] == old[19]  # a layer applied in a loop: a different shape each time
+    # a layer applied in a loop, a different shape each time: what holds for every run, and how many
+    assert lines[19] == "            x = blk(x)  # out: (BS, 8, 26|28|30, 26|28|30) ×3"
     assert lines[20] == "        for _ in range(2): x = self.conv(x)  # out: (BS, 8, 26, 26)"  # same shape each time
     assert lines[15].endswith("nn.Linear(8 * 26 * 26, 10))  # out: (BS, 10)")  # the last of the line's layers
     assert lines[21] == "        x = F.relu(  # activation  # out: (BS, 8, 26, 26)"  # after an open bracket
@@ -246,14 +247,21 @@ net = nn.Sequential(Block(3, 8), Block(8, 16))
 '''
 
 
-def test_a_block_line_run_with_several_shapes_gets_no_comment() -> None:
+def test_a_block_line_run_with_several_shapes_gets_what_holds_for_every_copy() -> None:
     analysis = cnnshape_ls.analyze(BLOCKS, path="blocks.py")
     new_text, changes = annotate_text(BLOCKS, analysis)
     changed = {c.line: c.shape for c in changes}
-    assert 8 not in changed and 9 not in changed and 13 not in changed  # 8 channels in one copy, 16 in the other
+    # 8 channels in one copy, 16 in the other: each the copy's cout, never one copy's number
+    assert changed[8] == changed[9] == changed[13] == "(BS, cout, 16, 16) ×2"
     assert changed[17] == "(BS, 16, 16, 16)"
     assert not [f for f in analysis.findings if f.code == "stale-comment"]
-    # a comment with one copy's shape is not called stale either: it is not wrong for every copy, nor right
+    assert not [f for f in cnnshape_ls.analyze(new_text, path="blocks.py").findings if f.code == "stale-comment"]
+    # a comment with one copy's shape is false for the other: stale, refreshed with the shared label
     conv = "nn.Conv2d(cin, cout, 3, padding=1),"
     written = BLOCKS.replace(conv, conv + "  # out: (BS, 8, 16, 16)")
-    assert not [f for f in cnnshape_ls.analyze(written, path="blocks.py").findings if f.code == "stale-comment"]
+    stale = [f for f in cnnshape_ls.analyze(written, path="blocks.py").findings if f.code == "stale-comment"]
+    assert [f.fixes[0].edits[0].new_text for f in stale] == ["(BS, cout, 16, 16)"]
+    for true_for_both in ("(BS, 8|16, 16, 16)", "(N, cout, 16, 16) ×2", "(BS, *, 16, 16)"):
+        written = BLOCKS.replace(conv, conv + f"  # out: {true_for_both}")
+        assert not [f for f in cnnshape_ls.analyze(written, path="blocks.py").findings
+                    if f.code == "stale-comment"], true_for_both
