@@ -83,7 +83,9 @@ def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
         cut = comment_start(text)
         column = len(text[:cut].rstrip()) if cut is not None else len(text.rstrip())
         records = found.records
-        verified = records[-1].verified == "torch"
+        # ✓ where torch confirmed what the line ends with in every instance that runs it
+        verified = all(run.records[-1].verified == "torch" for run in found.runs) if found.runs \
+            else records[-1].verified == "torch"
         hints.append(LineHint(line, column, shape, label, records, found.model, verified, shapes, batch_name,
                               found.comment(batch_name)))
     return hints

@@ -167,3 +167,80 @@ def test_a_single_instance_keeps_its_concrete_shape() -> None:
     source = (MODELS / "m07_resnet_cifar.py").read_text().splitlines()
     line = next(i for i, t in enumerate(source, 1) if "out = self.layer2(out)" in t)
     assert line_labels([model])[line].text("BS") == "(2, 128, 16, 16)"
+
+
+RESIDUAL = '''import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        identity = x
+        out = F.relu(self.conv1(x))
+        out = self.conv2(out)
+        out = out + identity
+        return F.relu(out)
+
+
+# in: (BS, 3, 32, 32)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 32, 3, padding=1)
+        self.blocks = nn.Sequential(ResBlock(32), ResBlock(32))
+        self.down = nn.Conv2d(32, 64, 3, stride=2, padding=1)
+        self.block3 = ResBlock(64)
+        self.fc1 = nn.Linear(128 * 16 * 16, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.blocks(x)
+        x = self.block3(self.down(x))
+        x = torch.cat([x, x], 1)
+        x = x.reshape(x.size(0), -1)
+        x = F.relu(self.fc1(x))
+        return x
+'''
+
+
+def test_every_known_line_has_a_hint_and_torch_ticks_it(tmp_path: Path) -> None:
+    """Binary ops, torch.cat, reshape and functional calls get hints; torch's run ticks every one of them
+    (not only lines whose outermost call is a module); the block is run by torch inside Net, not on its own."""
+    from cnnshape_ls.analysis import Options, analyze_source
+    from cnnshape_ls.verify.merge import merge_answer, plan
+    from cnnshape_ls.verify.worker import Worker
+    from cnnshape_ls.views import line_hints
+
+    path = tmp_path / "residual.py"
+    path.write_text(RESIDUAL)
+    analysis = analyze_source(RESIDUAL, str(path), Options())
+    job = plan(analysis, RESIDUAL)
+    assert job is not None and [m["name"] for m in job.models] == ["Net"] and job.skipped == {}
+    worker = Worker()
+    worker.torch, worker.nn = torch, torch.nn
+    answer = worker.verify({"source": job.source, "path": str(path), "models": job.models}, import_path=False)
+    merged, found = merge_answer(analysis, answer, RESIDUAL.split("\n"))
+    assert found == []
+    lines = RESIDUAL.split("\n")
+    hints = {h.line: h for h in line_hints(merged, lines)}
+    wanted = {"out = F.relu(self.conv1(x))": "# out: (BS, channels, 16|32, 16|32) ×3",
+              "out = out + identity": "# out: (BS, channels, 16|32, 16|32) ×3",
+              "return F.relu(out)": "# out: (BS, channels, 16|32, 16|32) ×3",
+              "x = torch.cat([x, x], 1)": "# out: (BS, 128, 16, 16)",
+              "x = x.reshape(x.size(0), -1)": "# out: (BS, 32768)",
+              "x = F.relu(self.fc1(x))": "# out: (BS, 10)"}
+    for code, label in wanted.items():
+        line = next(i for i, text in enumerate(lines, 1) if code in text)
+        assert hints[line].label == label, (code, hints[line].label)
+        assert hints[line].verified, f"no ✓ on {code}"
+    # a shape torch never made on a line is not ticked
+    wrong = merge_answer(analysis, {**answer, "models": [{**answer["models"][0], "lines": []}]},
+                         RESIDUAL.split("\n"))[0]
+    relu = next(i for i, text in enumerate(lines, 1) if "x = F.relu(self.fc1(x))" in text)
+    assert not {h.line: h for h in line_hints(wrong, lines)}[relu].verified

@@ -201,11 +201,27 @@ def merge_model(model: ModelResult, answer: dict, static_findings: list[Finding]
                                     f"torch gives {shape_text(record.output)}, static analysis said "
                                     f"{shape_text(record.static_output)}", source="torch", model=model.name,
                                     layer_path=record.path))
+    confirm_lines(records, answer.get("lines") or [], verdict)
     error = answer.get("error")
     static_errors = [f for f in static_findings if f.severity == "error" and f.model == model.name]
     if error and not static_errors:
         findings.append(torch_error(model, records, error, lines))
     return verdict
+
+
+def confirm_lines(records: list[LayerRecord], made: list, verdict: Verdict) -> None:
+    """A call that is not a module's (``F.relu(...)``, ``out + identity``, ``torch.cat``) is confirmed where
+    torch made a tensor of its shape on its line, in the same module: the line's ✓, whatever its outermost
+    call."""
+    shapes: dict[tuple, list] = {}
+    for owner, line, shape in made:
+        shapes.setdefault((owner, line), []).append(shape)
+    for record in records:
+        if record.path or record.verified or record.output is None:
+            continue
+        if any(same(record.output, shape) is True for shape in shapes.get((record.owner or "", record.line), ())):
+            record.verified = "torch"
+            verdict.confirmed += 1
 
 
 def _line_span(lines: list[str], line: int) -> Span:

@@ -63,6 +63,10 @@ def _silence_stdio() -> None:
     sys.stderr = sys.stdout
 
 
+MAX_LINE_SHAPES = 20_000
+"""Distinct (module, line, shape) notes kept from one run: a loop of many shapes stays small."""
+
+
 class Worker:
     def __init__(self) -> None:
         self.torch = None
@@ -195,15 +199,38 @@ class Worker:
             leaf = not any(True for _ in module.children())
             handles.append(module.register_forward_pre_hook(self.pre_hook(qualified, module, stack)))
             handles.append(module.register_forward_hook(self.post_hook(qualified, leaf, calls, stack)))
+        seen: dict[tuple, None] = {}
+        owners = {id(module): qualified for qualified, module in model.named_modules()}
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self.line_shapes(path, owners, seen):
                 out = model(torch.empty(*spec["input"], device="meta"))
         except BaseException as err:  # noqa: BLE001 - torch's error is part of the answer
             return {"name": name, "ok": False, "calls": calls, "error": self.describe(err, stack, path)}
         finally:
             for handle in handles:
                 handle.remove()
-        return {"name": name, "ok": True, "calls": calls, "output": self.shape_of(out)}
+        return {"name": name, "ok": True, "calls": calls, "output": self.shape_of(out),
+                "lines": [[owner, line, list(shape)] for owner, line, shape in seen]}
+
+    def line_shapes(self, path: str, owners: dict[int, str], seen: dict[tuple, None]):
+        """A torch function mode that notes the shape of every tensor a line of the user's file makes
+        (``F.relu(...)``, ``out + identity``, ``torch.cat``), with the module whose code runs it: the
+        analysis' ✓ on lines whose outermost call is not a module (``answer["lines"]``)."""
+        shape_of = self.shape_of
+
+        class Lines(self.torch.overrides.TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                frame = sys._getframe(1)
+                while frame is not None and frame.f_code.co_filename != path:
+                    frame = frame.f_back
+                shape = shape_of(out) if frame is not None else None
+                if shape is not None and len(seen) < MAX_LINE_SHAPES:
+                    owner = owners.get(id(frame.f_locals.get("self")), "")
+                    seen[(owner, frame.f_lineno, tuple(shape))] = None
+                return out
+
+        return Lines()
 
     def pre_hook(self, qualified: str, module, stack: list):
         nn = self.nn

@@ -305,7 +305,15 @@ def tensor_binary(cx: Context, op: ast.operator, a: Any, b: Any, node: ast.AST |
         result.keep_flatten_of(ta)
     if isinstance(node, ast.Call):
         cx.rec.record_op(node, [ta], result)
+    elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+        # ``out = out + identity``: the line's hint; not a layer (kept out of layer tables and the JSON)
+        cx.rec.record(None, OPERATORS.get(type(op), "op"), getattr(node, "lineno", 0), None, [ta, tb], result, node,
+                      leaf=False)
     return result
+
+
+OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.MatMult: "@",
+             ast.Mod: "%", ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^"}
 
 
 # ---------------------------------------------------------------------- shape functions of a few methods
