@@ -27,7 +27,7 @@ CORPUS = [TESTS / "corpus" / entry["file"] for entry in MANIFEST]
 MODELS = sorted((TESTS / "models").glob("*.py"))
 FILES = CORPUS + MODELS
 FIX_PASSES = 3  # as cnnshape check --fix: a fix can uncover the next problem
-COMMENT = re.compile(r"  # out: \(.*\)$")
+COMMENT = re.compile(r"  # out: \(.*\)( ×\d+)?$")  # a shared line ends with its count of instances
 FIRST_LINEAR = re.compile(r"nn\.Linear\((\d+)")
 
 
