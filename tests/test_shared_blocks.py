@@ -61,3 +61,20 @@ def test_one_instance_shape_is_flagged_with_the_shared_label() -> None:
     assert len(_stale(_with_comment(RESNET, BN2_CALL, "# out: (BS, in_planes, *, *)"))) == 1
     # alternatives that miss one instance's channels
     assert len(_stale(_with_comment(RESNET, BN2_CALL, "# out: (BS, 64|128|256, *, *)"))) == 1
+
+
+def test_a_cached_block_is_still_a_block_after_lines_move() -> None:
+    """The analysis cache moves a model's lines on an edit above it: its instances' class lines move too,
+    or the block would no longer be recognised as the class the model builds."""
+    from cnnshape_ls.analysis.cache import Entry, Region, rebase
+    from cnnshape_ls.analysis.result import is_block
+
+    models = cnnshape_ls.analyze(RESNET, path="m07.py").models
+    block = next(m for m in models if m.name == "BasicBlock")
+    resnet = next(m for m in models if m.name == "ResNet")
+    assert is_block(block, models)
+    moved = [rebase(Entry(m, [], [Region(("all",), 1, 10_000)]), {("all",): 3})[0] for m in models]
+    assert [m.line for m in moved] == [m.line + 2 for m in models]
+    assert is_block(next(m for m in moved if m.name == "BasicBlock"), moved)
+    assert next(m for m in moved if m.name == "ResNet").instances["layer1.0"].cls_line == \
+        resnet.instances["layer1.0"].cls_line + 2

@@ -159,8 +159,9 @@ def rebase(entry: Entry, new_starts: dict[tuple, int]) -> tuple[ModelResult, lis
         if r.arg_spans:  # where torch verification's fixes write
             moved.arg_spans = {name: move_span(span) for name, span in r.arg_spans.items()}
         records.append(moved)
+    instances = {path: replace(i, cls_line=move(i.cls_line) or 0) for path, i in entry.result.instances.items()}
     result = replace(entry.result, line=move(entry.result.line), end_line=move(entry.result.end_line),
-                     records=records)
+                     records=records, instances=instances)
     findings = [replace(f, span=move_span(f.span),
                         fixes=[Fix(fix.title, [Edit(move_span(e.span), e.new_text) if e.path is None else e
                                                for e in fix.edits])
