@@ -179,6 +179,8 @@ def instances_hover(analysis: Analysis, line: int, column: int | None = None, ba
         key = run.instance.arguments if run.instance is not None else ()
         configurations.setdefault(key, []).append(run.path)
         counts[key] = _layer_params([last] if last is first and last.path else run.records)
+    if all(last.verified == "torch" for _, (_, last) in subjects):
+        out.append("✓ torch agrees in every instance")
     if any(value is not None for value in counts.values()):
         out.extend(["", "params of each configuration:", ""])
         for key, paths in configurations.items():

@@ -239,6 +239,11 @@ def test_every_known_line_has_a_hint_and_torch_ticks_it(tmp_path: Path) -> None:
         line = next(i for i, text in enumerate(lines, 1) if code in text)
         assert hints[line].label == label, (code, hints[line].label)
         assert hints[line].verified, f"no ✓ on {code}"
+    from cnnshape_ls.views import instances_hover
+    shared = next(i for i, text in enumerate(lines, 1) if "out = out + identity" in text)
+    hover = instances_hover(merged, shared)
+    assert "✓ torch agrees in every instance" in hover and "block3    (BS, 64, 16, 16) -> (BS, 64, 16, 16)" in hover
+    assert "✓" not in instances_hover(analysis, shared)
     # a shape torch never made on a line is not ticked
     wrong = merge_answer(analysis, {**answer, "models": [{**answer["models"][0], "lines": []}]},
                          RESIDUAL.split("\n"))[0]
