@@ -103,8 +103,10 @@ def test_an_error_gets_its_fix_from_the_rule(with_halve) -> None:
 def test_the_weight_shape_comes_from_the_rule(with_halve) -> None:
     source = MODEL.replace("x = F.halve2d(x, 16, 16)", "x = x + self.second.bias.view(1, -1, 1, 1)")
     analysis = cnnshape_ls.analyze(source)
+    view = next(r for r in analysis.model("Net").records if r.line == 15 and r.op.endswith(".view"))
+    assert view.output == (1, 16, 1, 1)  # the bias is (out_channels,)
     hints = {hint.line: hint.label for hint in views.line_hints(analysis, source.splitlines())}
-    assert hints[15] == "# out: (1, 16, 1, 1)"  # the bias is (out_channels,)
+    assert hints[15] == "# out: (BS, 16, 4, 4)"  # what the line ends with: x + the bias, broadcast
     assert analysis.model("Net").to_json()["output"] == ["BS", 10]
 
 
