@@ -79,7 +79,9 @@ def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
         if existing and found.fits(existing.group("shape")):
             continue
         if len(label) > MAX_LABEL:
-            label = label[: MAX_LABEL - 1] + "…"
+            shape_part, times, count = label.rpartition(" ×") if found.shared else (label, "", "")
+            tail = f"{times}{count}" if times else ""
+            label = shape_part[: MAX_LABEL - 1 - len(tail)] + "…" + tail  # a cut shared label keeps its count
         cut = comment_start(text)
         column = len(text[:cut].rstrip()) if cut is not None else len(text.rstrip())
         records = found.records

@@ -78,3 +78,15 @@ def test_a_cached_block_is_still_a_block_after_lines_move() -> None:
     assert is_block(next(m for m in moved if m.name == "BasicBlock"), moved)
     assert next(m for m in moved if m.name == "ResNet").instances["layer1.0"].cls_line == \
         resnet.instances["layer1.0"].cls_line + 2
+
+
+def test_a_cut_shared_hint_keeps_its_count() -> None:
+    """Hints longer than VS Code shows are cut; a shared line's keeps ``×N`` (its comment is never cut)."""
+    text = (MODELS / "m12_inception_block.py").read_text().replace(
+        "class MiniGoogLeNet", "# in: (BS, 3, 32, 32)\nclass MiniGoogLeNet")
+    lines = text.split("\n")
+    hints = line_hints(cnnshape_ls.analyze(text, path="m12.py"), lines, batch_name="batch_size")
+    line = next(i for i, t in enumerate(lines, 1) if "x = self.conv(x)" in t)
+    [hint] = [h for h in hints if h.line == line]
+    assert hint.label == "# out: (batch_size, out_channels, 16|3… ×19"
+    assert hint.comment == "# out: (batch_size, out_channels, 16|32, 16|32) ×19"
