@@ -18,6 +18,7 @@ from typing import Any
 from . import dims
 from .layers import UNKNOWN
 from .ops import CallDispatcher
+from .ops.layer_attributes import layer_attribute
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -578,6 +579,9 @@ class Interpreter:
             elif name in owner.modules and value is None:
                 del owner.modules[name]
             owner.attrs[name] = value
+            if owner.base is not None and name in owner.base.rule.signature:
+                # ``self.stride = ...`` in a subclass of a torch layer: torch's forward reads the new value
+                owner.base.args.values[name] = value
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr, env: Env) -> Any:
@@ -760,6 +764,10 @@ class Interpreter:
         if isinstance(owner, Instance):
             if name in owner.attrs:
                 return owner.attrs[name]
+            if name == "_modules":  # torch's registry of submodules, by name in registration order
+                return UNKNOWN if owner.incomplete else owner.modules
+            if name in owner.modules:  # registered through ``self._modules[name] = ...``
+                return owner.modules[name]
             if name == "training":
                 return self.training
             if name == "__class__":
@@ -810,7 +818,7 @@ class Interpreter:
             if name in ("weight", "bias"):  # a conv's bias is a tensor or None, whatever bias= said
                 return parameter_tensor(owner, name)
             if name in owner.args.values:
-                return owner.args.values[name]
+                return layer_attribute(owner, name)
             return MethodOf(owner, name, node)
         if isinstance(owner, tuple) and name in ("values", "indices") and len(owner) == 2 \
                 and all(isinstance(t, Tensor) for t in owner):
