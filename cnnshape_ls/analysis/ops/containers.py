@@ -46,6 +46,18 @@ def fill_container_instance(cx: Context, inst: Instance, kind: str, args: list[A
 
 
 _LISTINGS = ("items", "keys", "values", "children", "modules", "named_children", "named_modules", "parameters")
+TORCH_LAYERS_WITH_SUBMODULES = frozenset({
+    "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+    "TransformerDecoderLayer"})
+"""torch layers that hold modules of their own (``MultiheadAttention.out_proj``), which ``modules()`` lists."""
+
+
+def has_submodules(module: Module) -> bool:
+    """A torch layer whose ``named_modules()`` lists more than itself."""
+    return isinstance(module, Layer) and (module.rule.parts is not None
+                                          or module.rule.op in TORCH_LAYERS_WITH_SUBMODULES)
+
+
 MODULE_LISTINGS = ("children", "named_children", "modules", "named_modules")
 """``nn.Module`` methods that list submodules, in registration order (see :func:`module_listing`)."""
 
@@ -68,8 +80,7 @@ def module_listing(target: Module, name: str) -> Any:
                 named.append((key, child))
         return named if name == "named_children" else [child for _, child in named]
     listed = iter_modules(target)
-    if any(module.incomplete or isinstance(module, OpaqueModule)
-           or (isinstance(module, Layer) and module.rule.parts is not None) for _, module in listed):
+    if any(module.incomplete or isinstance(module, OpaqueModule) or has_submodules(module) for _, module in listed):
         return UNKNOWN
     return listed if name == "named_modules" else [module for _, module in listed]
 
