@@ -656,3 +656,61 @@ def test_every_torch_layer_with_submodules_is_known_as_one() -> None:
                 layer = Layer(None, rule=rule, args=rule.bind(list(args), {}))
                 assert has_submodules(layer), f"torch's {op} has submodules"
             break
+
+
+@pytest.mark.parametrize("write", ["self.padding = (1, 1)", "self.stride = [2, 2]", "self.in_channels = 5",
+                                   "self.kernel_size = (5, 5)", "self.out_channels = 7", "self.dilation = 2",
+                                   "self.padding = 'same'"])
+def test_attribute_written_in_a_conv_subclass(write: str) -> None:
+    """torch's conv forward reads stride/padding/dilation from the attributes, its sizes from ``weight``."""
+    assert_follows_torch(f'''
+import torch.nn as nn
+class MyConv(nn.Conv2d):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        {write}
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = MyConv(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+    def forward(self, x):
+        return self.bn(self.conv(x))
+''', (2, 3, 16, 16), complete=False)
+
+
+@pytest.mark.parametrize("write", ["self.kernel_size = 3", "self.stride = 1", "self.ceil_mode = True",
+                                   "self.padding = 1"])
+def test_attribute_written_in_a_pool_subclass(write: str) -> None:
+    assert_follows_torch(f'''
+import torch.nn as nn
+class Pool(nn.MaxPool2d):
+    def __init__(self, k):
+        super().__init__(k)
+        {write}
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pool = Pool(2)
+        self.conv = nn.Conv2d(3, 4, 1)
+    def forward(self, x):
+        return self.conv(self.pool(x))
+''', (2, 3, 15, 15))
+
+
+def test_modules_registry_holding_none_does_not_break_the_run() -> None:
+    source = '''
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Conv2d(3, 4, 3)
+                self._modules['skip'] = None
+            def forward(self, x):
+                for m in self.modules():
+                    pass
+                for name, m in self.named_children():
+                    x = m(x)
+                return x
+    '''
+    assert_follows_torch(source, (2, 3, 8, 8), complete=False)

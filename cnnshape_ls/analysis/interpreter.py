@@ -18,7 +18,7 @@ from typing import Any
 from . import dims
 from .layers import UNKNOWN
 from .ops import CallDispatcher
-from .ops.layer_attributes import layer_attribute
+from .ops.layer_attributes import layer_attribute, write_layer_attribute
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -538,6 +538,9 @@ class Interpreter:
             owner = self.eval(target.value, env)
             self.set_attr(owner, target.attr, value)
         elif isinstance(target, ast.Subscript):
+            if isinstance(target.value, ast.Attribute) and target.value.attr == "_modules":
+                self.register_module(self.eval(target.value.value, env), self.eval(target.slice, env), value)
+                return
             owner = self.eval(target.value, env)
             key = self.eval(target.slice, env)
             if isinstance(owner, (list, dict)) and key is not UNKNOWN:
@@ -549,6 +552,19 @@ class Interpreter:
                 owner.children[str(key)] = value
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, env)
+
+    @staticmethod
+    def register_module(owner: Any, key: Any, value: Any) -> None:
+        """``self._modules[key] = value``: registered as torch does, without ``__setattr__``; a name or a
+        value the analysis cannot tell leaves the module incomplete."""
+        if not isinstance(owner, Instance):
+            return
+        if isinstance(key, str) and isinstance(value, Module):
+            owner.modules[key] = value
+        elif isinstance(key, str) and value is None:
+            owner.modules.pop(key, None)  # torch keeps None there, and its listings skip it
+        else:
+            owner.incomplete = True
 
     def unpack(self, target: ast.Tuple | ast.List, value: Any, env: Env) -> None:
         items = self.iterate(value)
@@ -579,9 +595,8 @@ class Interpreter:
             elif name in owner.modules and value is None:
                 del owner.modules[name]
             owner.attrs[name] = value
-            if owner.base is not None and name in owner.base.rule.signature:
-                # ``self.stride = ...`` in a subclass of a torch layer: torch's forward reads the new value
-                owner.base.args.values[name] = value
+            if owner.base is not None:  # ``self.stride = ...`` in a subclass of a torch layer
+                write_layer_attribute(owner.base, name, value)
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr, env: Env) -> Any:

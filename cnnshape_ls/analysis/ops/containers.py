@@ -69,7 +69,7 @@ def module_listing(target: Module, name: str) -> Any:
     Unknown where the tree holds something the analysis cannot see into: a module it could not follow, and
     for the recursive listings a torch module made of submodules (``MultiheadAttention``'s ``out_proj``)
     or one without a rule."""
-    if target.incomplete:
+    if target.incomplete or not all(isinstance(child, Module) for child in target.submodules().values()):
         return UNKNOWN
     if name in ("children", "named_children"):
         seen: set[int] = set()

@@ -41,3 +41,32 @@ def layer_attribute(layer: Layer, name: str) -> Any:
         if op == "AvgPool1d" and name in ("kernel_size", "stride", "padding"):
             return ntuple(value, 1)
     return value
+
+
+CONV_FORWARD_READS = ("stride", "padding", "dilation", "groups", "padding_mode", "output_padding")
+"""What a convolution's ``forward`` reads from its attributes; its sizes come from ``weight`` (set in
+``__init__``), so ``self.in_channels = 5`` afterwards changes nothing torch computes."""
+
+
+def write_layer_attribute(layer: Layer, name: str, value: Any) -> None:
+    """``self.<name> = value`` in a subclass of a torch layer, after its ``__init__``: what the layer's own
+    ``forward`` then computes with. Where the analysis does not know whether ``forward`` reads it, the
+    argument becomes unknown (and so does what depends on it)."""
+    if name not in layer.args.values:
+        return
+    op = layer.rule.op
+    if op in CONVOLUTIONS:
+        if name in CONV_FORWARD_READS:
+            layer.args.values[name] = value
+        return
+    if "Pool" in op:
+        if "stride" in layer.args.values and layer.args.values["stride"] is None:
+            layer.args.values["stride"] = layer_attribute(layer, "stride")  # torch stored the kernel size
+        layer.args.values[name] = value  # a pool's forward passes every attribute on to F.*_pool*
+        return
+    try:
+        unchanged = value == layer_attribute(layer, name)
+    except Exception:
+        unchanged = False
+    if not (isinstance(unchanged, bool) and unchanged):
+        layer.args.values[name] = UNKNOWN
