@@ -20,6 +20,7 @@ from .findings import Finding
 from .layers import UNKNOWN
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
+from .ops.layer_attributes import layer_attribute, write_layer_attribute
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -630,6 +631,9 @@ class Interpreter:
             owner = self.eval(target.value, env)
             self.set_attr(owner, target.attr, value)
         elif isinstance(target, ast.Subscript):
+            if isinstance(target.value, ast.Attribute) and target.value.attr == "_modules":
+                self.register_module(self.eval(target.value.value, env), self.eval(target.slice, env), value)
+                return
             owner = self.eval(target.value, env)
             key = self.eval(target.slice, env)
             if isinstance(key, CONTAINERS) and not self.affordable(key, target):
@@ -644,6 +648,19 @@ class Interpreter:
                 owner.children[str(key)] = value
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, env)
+
+    @staticmethod
+    def register_module(owner: Any, key: Any, value: Any) -> None:
+        """``self._modules[key] = value``: registered as torch does, without ``__setattr__``; a name or a
+        value the analysis cannot tell leaves the module incomplete."""
+        if not isinstance(owner, Instance):
+            return
+        if isinstance(key, str) and isinstance(value, Module):
+            owner.modules[key] = value
+        elif isinstance(key, str) and value is None:
+            owner.modules.pop(key, None)  # torch keeps None there, and its listings skip it
+        else:
+            owner.incomplete = True
 
     def unpack(self, target: ast.Tuple | ast.List, value: Any, env: Env) -> None:
         items = self.iterate(value)
@@ -674,6 +691,8 @@ class Interpreter:
             elif name in owner.modules and value is None:
                 del owner.modules[name]
             owner.attrs[name] = value
+            if owner.base is not None:  # ``self.stride = ...`` in a subclass of a torch layer
+                write_layer_attribute(owner.base, name, value)
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr, env: Env) -> Any:
@@ -870,6 +889,10 @@ class Interpreter:
         if isinstance(owner, Instance):
             if name in owner.attrs:
                 return owner.attrs[name]
+            if name == "_modules":  # torch's registry of submodules, by name in registration order
+                return UNKNOWN if owner.incomplete else owner.modules
+            if name in owner.modules:  # registered through ``self._modules[name] = ...``
+                return owner.modules[name]
             if name == "training":
                 return self.training
             if name == "__class__":
@@ -920,7 +943,7 @@ class Interpreter:
             if name in ("weight", "bias"):  # a conv's bias is a tensor or None, whatever bias= said
                 return parameter_tensor(owner, name)
             if name in owner.args.values:
-                return owner.args.values[name]
+                return layer_attribute(owner, name)
             return MethodOf(owner, name, node)
         if isinstance(owner, tuple) and name in ("values", "indices") and len(owner) == 2 \
                 and all(isinstance(t, Tensor) for t in owner):

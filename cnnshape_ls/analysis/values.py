@@ -341,7 +341,8 @@ def iter_modules(root: Module, prefix: str = "") -> list[tuple[str, Module]]:
         seen.add(id(module))
         out.append((path, module))
         for name, child in module.submodules().items():
-            walk(child, f"{path}.{name}" if path else name)
+            if isinstance(child, Module):  # ``self._modules`` is a dict user code may put anything in
+                walk(child, f"{path}.{name}" if path else name)
 
     walk(root, prefix)
     return out
