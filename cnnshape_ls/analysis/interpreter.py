@@ -18,6 +18,7 @@ from typing import Any
 from . import dims
 from .layers import UNKNOWN
 from .ops import CallDispatcher
+from .ops.stdlib import NOT_HANDLED, attribute_of_value, enum_member_named, enum_members, external_constant
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -33,6 +34,7 @@ from .values import (
     ModuleNamespace,
     OpaqueModule,
     Partial,
+    Record,
     SuperProxy,
     Tensor,
 )
@@ -474,6 +476,7 @@ class Interpreter:
             elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], FunctionValue):
                 value[1].owner = cls
         cls.namespace = class_env.vars
+        enum_members(cls)
         return cls
 
     def _stmt_Import(self, node: ast.Import, env: Env, frame: Frame) -> None:
@@ -498,7 +501,8 @@ class Interpreter:
             if loaded is not None and alias.name in loaded.vars:
                 env.vars[alias.asname or alias.name] = loaded.vars[alias.name]
             else:
-                env.vars[alias.asname or alias.name] = External(f"{module}.{alias.name}" if module else alias.name)
+                env.vars[alias.asname or alias.name] = external_constant(f"{module}.{alias.name}" if module
+                                                                         else alias.name)
 
     def load_module(self, module: str, level: int) -> Env | None:
         """A workspace module's top level, evaluated; never for torch and other libraries."""
@@ -578,6 +582,8 @@ class Interpreter:
             elif name in owner.modules and value is None:
                 del owner.modules[name]
             owner.attrs[name] = value
+        elif isinstance(owner, Record):
+            owner.fields[name] = value
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr, env: Env) -> Any:
@@ -756,7 +762,10 @@ class Interpreter:
         if isinstance(owner, ModuleNamespace):
             return owner.env.vars.get(name, UNKNOWN)
         if isinstance(owner, External):
-            return External(f"{owner.qualname}.{name}")
+            return external_constant(f"{owner.qualname}.{name}")
+        made = attribute_of_value(owner, name)
+        if made is not NOT_HANDLED:
+            return made
         if isinstance(owner, Instance):
             if name in owner.attrs:
                 return owner.attrs[name]
@@ -850,6 +859,8 @@ class Interpreter:
                 return children[key]
             except Exception:
                 return UNKNOWN
+        if isinstance(owner, ClassValue) and isinstance(key, str):
+            return enum_member_named(owner, key)  # ``Act['RELU']``
         if isinstance(owner, (list, tuple, str, dict, range)):
             try:
                 return owner[key]
@@ -1053,7 +1064,7 @@ def _builtin(name: str) -> External:
 BUILTINS: dict[str, Any] = {name: _builtin(name) for name in (
     "range", "len", "list", "tuple", "dict", "zip", "enumerate", "int", "float", "min", "max", "sum", "abs",
     "round", "str", "isinstance", "print", "super", "getattr", "setattr", "hasattr", "reversed", "sorted",
-    "any", "all", "map", "filter", "iter", "next", "bool", "type", "divmod", "pow", "callable", "object",
+    "any", "all", "map", "filter", "iter", "next", "bool", "type", "divmod", "pow", "callable", "object", "vars",
     "ValueError", "TypeError", "NotImplementedError", "RuntimeError", "AssertionError", "Exception",
 )}
 BUILTINS.update({"True": True, "False": False, "None": None, "__name__": "__cnnshape__"})
