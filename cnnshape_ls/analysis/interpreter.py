@@ -18,6 +18,7 @@ from typing import Any
 from . import dims
 from .layers import UNKNOWN
 from .ops import CallDispatcher
+from .ops.names import MODULE_METHOD_NAMES
 from .ops.stdlib import NOT_HANDLED, attribute_of_value, enum_member_named, enum_members, external_constant
 from .trace import Trace
 from .values import (
@@ -767,7 +768,7 @@ class Interpreter:
         if made is not NOT_HANDLED:
             return made
         if isinstance(owner, Instance):
-            if name in owner.attrs:
+            if name in owner.attrs and not registered_under_method(owner, name):
                 return owner.attrs[name]
             if name == "training":
                 return self.training
@@ -1032,6 +1033,16 @@ class Interpreter:
                 return [value.derive(value.shape[1:]) for _ in range(value.shape[0])]
             return None
         return None
+
+
+def registered_under_method(owner: Instance, name: str) -> bool:
+    """``self.eval = nn.ReLU()``: torch keeps a submodule or a parameter out of the instance's ``__dict__``, so
+    a method of the class (``nn.Module``'s own or the user's) of that name wins; any other value assigned
+    (``self.modules = []``) is an ordinary attribute that hides the method."""
+    value = owner.attrs[name]
+    if not owner.cls.is_module or not (name in owner.modules or isinstance(value, Tensor) and value.is_parameter):
+        return False
+    return name in MODULE_METHOD_NAMES or isinstance(owner.cls.lookup(name), (FunctionValue, tuple))
 
 
 def parameter_tensor(layer: Layer, name: str) -> Any:

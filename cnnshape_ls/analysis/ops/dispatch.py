@@ -45,7 +45,16 @@ from .names import (
 )
 from .python import builtin, dict_method, list_method, math_function, str_method
 from .record import Recorder, is_foreign, unknown_result
-from .stdlib import NOT_HANDLED, array_method, enum_lookup, is_enum, parser_method, stdlib_call
+from .stdlib import (
+    NOT_HANDLED,
+    array_method,
+    enum_lookup,
+    is_enum,
+    is_namedtuple_class,
+    make_namedtuple,
+    parser_method,
+    stdlib_call,
+)
 from .tensors import tensor_binary, tensor_index, tensor_method
 from .torch_functions import torch_function
 
@@ -129,6 +138,8 @@ class CallDispatcher:
             return self.interp.call_function(func[1], args, dict(kwargs))
         if isinstance(func, Partial):
             return self.interp.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
+        if is_namedtuple_class(func):
+            return make_namedtuple(func, args, kwargs)
         return unknown_result(args)
 
     unknown_result = staticmethod(unknown_result)

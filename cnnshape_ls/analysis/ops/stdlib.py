@@ -427,3 +427,15 @@ def attribute_of_value(owner: Any, name: str) -> Any:
 def enum_member_named(cls: ClassValue, name: str) -> Any:
     member = cls.namespace.get(name)
     return member if isinstance(member, EnumMember) else UNKNOWN
+
+
+def is_namedtuple_class(value: Any) -> bool:
+    """A class made by :func:`_namedtuple` (never any other Python class: the analysis holds no others)."""
+    return isinstance(value, type) and issubclass(value, tuple) and isinstance(getattr(value, "_fields", None), tuple)
+
+
+def make_namedtuple(cls: type, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    try:
+        return cls(*args, **kwargs)
+    except TypeError:
+        return UNKNOWN  # a field missing or given twice: Python raises
