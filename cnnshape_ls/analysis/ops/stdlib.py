@@ -339,7 +339,23 @@ def numpy_reduce(items: list[Any], name: str) -> Any:
     return {"prod": math.prod, "max": max, "min": min}[name](floats)
 
 
-_NUMPY_FLOAT = {"sqrt": math.sqrt, "log": math.log, "log2": math.log2, "log10": math.log10, "exp": math.exp}
+_NUMPY_EXACT = {"log": math.e, "log2": 2, "log10": 10, "exp": None}
+
+
+def _exact_transcendental(name: str, value: float) -> Any:
+    """numpy computes exp and the logs with its own vectorised code, which may differ from Python's ``math``
+    in the last bit: only the results that are exact in both are known (``np.log2(64)`` is 6.0)."""
+    if name == "exp":
+        return 1.0 if value == 0 else UNKNOWN
+    base = _NUMPY_EXACT[name]
+    if value == 1:
+        return 0.0
+    if name == "log" or value <= 0:
+        return UNKNOWN
+    exponent = round(math.log(value, base))
+    if abs(exponent) <= 300 and (base ** exponent == value if exponent >= 0 else base ** -exponent * value == 1):
+        return float(exponent)
+    return UNKNOWN
 _NUMPY_ROUND = {"ceil": math.ceil, "floor": math.floor, "trunc": math.trunc}
 _NUMPY_REDUCE = {"prod": "prod", "product": "prod", "sum": "sum", "max": "max", "amax": "max", "min": "min",
                  "amin": "min"}
@@ -373,9 +389,10 @@ def _numpy_scalar(name: str, args: list[Any]) -> Any:
         return value if low <= value < high else UNKNOWN
     if name in ("float64", "float_", "double") and len(args) == 1:
         return float(args[0])
-    if name in _NUMPY_FLOAT and len(args) == 1:
-        result = _NUMPY_FLOAT[name](float(args[0]))
-        return result if math.isfinite(result) else UNKNOWN
+    if name == "sqrt" and len(args) == 1:
+        return math.sqrt(args[0]) if args[0] >= 0 else UNKNOWN  # correctly rounded in both: the same float
+    if name in _NUMPY_EXACT and len(args) == 1:
+        return _exact_transcendental(name, args[0])
     if name in _NUMPY_ROUND and len(args) == 1:
         if isinstance(args[0], int):
             return UNKNOWN  # an int64 since numpy 2.1, a float64 before: the type depends on the version
@@ -383,8 +400,8 @@ def _numpy_scalar(name: str, args: list[Any]) -> Any:
     if name == "power" and len(args) == 2:
         base, exponent = args
         if isinstance(base, int) and isinstance(exponent, int):
-            if exponent < 0 or exponent > 64:
-                return UNKNOWN  # numpy raises for a negative integer power
+            if exponent < 0 or exponent > 64 and abs(base) > 1:
+                return UNKNOWN  # numpy raises for a negative integer power; a larger one overflows
             return _int64(base ** exponent)
         result = float(base) ** float(exponent)
         return result if isinstance(result, float) and math.isfinite(result) else UNKNOWN
