@@ -543,6 +543,13 @@ class Net(nn.Module):
     ("from collections import namedtuple\nP = namedtuple('P', 'x y')\nRESULT = P(1)", UNKNOWN),
     ("from enum import Enum\nclass A(Enum):\n    R = 'relu'\n    G = 'gelu'\n    S = 'relu'\n"
      "RESULT = (A.S is A.R, A('gelu').name, A['R'].value, A.G == A.G)", (True, "G", "relu", True)),
+    ("from enum import Enum\nclass A(Enum):\n    R = 1\n    f = lambda self: 2\n    def g(self):\n        return 3\n"
+     "RESULT = (A.R.value, A.R.g() + 1)", (1, 4)),
+    ("from enum import Enum\nclass A(str, Enum):\n    R = 'relu'\nRESULT = (A.R == 'relu', A.R in ('relu', 'gelu'))",
+     (True, True)),
+    ("import argparse\np = argparse.ArgumentParser()\np.add_argument('files', nargs='*')\n"
+     "p.add_argument('--x', default=argparse.SUPPRESS)\na = p.parse_args([])\n"
+     "RESULT = (a.files, hasattr(a, 'x'), getattr(a, 'x', 4), getattr(a, 'files', 5))", ([], False, 4, [])),
     ("from dataclasses import dataclass, field\n@dataclass\nclass B:\n    x: int\n"
      "    y: list = field(default_factory=list)\n"
      "    z: int = field(default=4)\n"
@@ -593,3 +600,23 @@ def test_attributes_named_like_module_methods_as_torch(extra: str, call: str, a:
     model, _ = analysed(source, (1, 3, 8, 8))
     if truth["ok"]:
         assert model["output"] == truth["output"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(channels=st.integers(1, 4), side=st.integers(2, 6), width=st.integers(1, 9))
+def test_np_prod_of_a_shape_in_forward_as_torch(channels: int, side: int, width: int) -> None:
+    source = f"""
+import numpy as np
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, {channels}, 1)
+        self.fc = nn.Linear({channels * side * side}, {width})
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(x.view(-1, np.prod(x.shape[1:])))
+"""
+    assert_model_like_torch(source, (2, 3, side, side))

@@ -375,7 +375,7 @@ class NumberArray:
 class EnumMember:
     """A member of an ``enum.Enum`` class of the user's: ``Act.RELU`` with ``.name`` and ``.value``."""
 
-    owner: str
+    owner: ClassValue
     name: str
     value: Any
 

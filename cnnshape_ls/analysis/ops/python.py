@@ -19,6 +19,7 @@ from ..values import (
     MethodOf,
     OpaqueModule,
     Partial,
+    Record,
     SuperProxy,
     Tensor,
 )
@@ -171,6 +172,8 @@ def _type(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node:
 @BUILTINS.register("getattr")
 def _getattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     if len(args) >= 2 and isinstance(args[1], str):
+        if isinstance(args[0], Record) and args[1] not in args[0].fields:
+            return args[2] if len(args) > 2 else UNKNOWN
         value = cx.get_attr(args[0], args[1])
         if isinstance(value, MethodOf) and len(args) > 2:
             return args[2]
@@ -297,6 +300,8 @@ def has_attr(args: list[Any]) -> Any:
         return name in owner.args.values or name in ("weight", "bias", "forward")
     if isinstance(owner, (int, float, str, list, tuple, dict)):
         return hasattr(owner, name)
+    if isinstance(owner, Record):
+        return name in owner.fields
     return UNKNOWN
 
 

@@ -15,10 +15,12 @@ from .. import dims
 from ..layers import UNKNOWN
 from ..values import (
     ArgumentParser,
+    BoundMethod,
     ClassValue,
     EnumMember,
     External,
     FieldDefault,
+    FunctionValue,
     NumberArray,
     Partial,
     Record,
@@ -181,11 +183,15 @@ def _add_argument(parser: ArgumentParser, args: list[Any], kwargs: dict[str, Any
         return
     if not optional or kwargs.get("required") is True:
         if not optional and kwargs.get("nargs") in ("?", "*"):
-            parser.defaults[dest] = _default(kwargs)
+            empty = [] if kwargs.get("nargs") == "*" and "default" not in kwargs else None
+            parser.defaults[dest] = _default(kwargs) if empty is None else empty
             return
         parser.required = True
         return
     action = kwargs.get("action", "store")
+    if kwargs.get("default") == External("argparse.SUPPRESS"):
+        parser.defaults.pop(dest, None)  # no attribute at all unless given on the command line
+        return
     if action in _STORE_CONSTANT:
         parser.defaults[dest] = kwargs.get("default", _STORE_CONSTANT[action])
     elif action in ("store", "append", "count", "store_const", "extend"):
@@ -244,8 +250,6 @@ def namedtuple_attr(value: tuple, name: str) -> Any:
     fields = getattr(type(value), "_fields", None)
     if isinstance(fields, tuple) and name in fields:
         return getattr(value, name)
-    if fields is not None and name == "_asdict":
-        return NOT_HANDLED
     return NOT_HANDLED
 
 
@@ -257,19 +261,20 @@ def _field(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node
 
 def enum_members(cls: ClassValue) -> None:
     """``class Act(Enum): RELU = 'relu'``: each plain value of the body becomes a member."""
-    if not any(isinstance(b, External) and b.qualname.startswith("enum.") for b in cls.bases):
-        return
+    if len(cls.bases) != 1 or cls.bases[0] != External("enum.Enum"):
+        return  # IntEnum, StrEnum, a str or int mixin: members that compare as their values, not followed
     for name, value in list(cls.namespace.items()):
-        if name.startswith("_") or isinstance(value, FieldDefault):
-            continue
-        if value is UNKNOWN or isinstance(value, (int, float, str, tuple, bool)) or value is None:
-            if isinstance(value, (int, float, str, tuple, bool)) and any(
-                    isinstance(m, EnumMember) and m.value == value and type(m.value) is type(value)
-                    for m in cls.namespace.values()):
-                cls.namespace[name] = next(m for m in cls.namespace.values()
-                                           if isinstance(m, EnumMember) and m.value == value)  # an alias
-                continue
-            cls.namespace[name] = EnumMember(cls.name, name, value)
+        if name.startswith("_") or isinstance(value, (FunctionValue, FieldDefault)) or _is_method(value):
+            continue  # a method (a def, a lambda, a property) is no member
+        alias = next((m for m in cls.namespace.values() if isinstance(m, EnumMember) and
+                      isinstance(value, (int, float, str, tuple)) and type(m.value) is type(value) and
+                      m.value == value), None)
+        cls.namespace[name] = alias or EnumMember(cls, name, value)
+
+
+def _is_method(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
+        and isinstance(value[1], FunctionValue)
 
 
 def enum_attr(member: EnumMember, name: str) -> Any:
@@ -277,6 +282,9 @@ def enum_attr(member: EnumMember, name: str) -> Any:
         return member.value
     if name == "name":
         return member.name
+    method = member.owner.lookup(name)
+    if isinstance(method, FunctionValue):
+        return BoundMethod(method, member)  # a method of the enum class, called on the member
     return UNKNOWN
 
 
@@ -305,7 +313,7 @@ def _int64(value: int) -> Any:
 def _flat(cx: Context, value: Any) -> list[Any] | None:
     if isinstance(value, NumberArray):
         return list(value.items)
-    if _number(value):
+    if _number(value) or isinstance(value, dims.Expr):
         return [value]
     items = cx.iterate(value) if isinstance(value, (list, tuple, range)) else None
     if items is None:
@@ -321,7 +329,18 @@ def _flat(cx: Context, value: Any) -> list[Any] | None:
 
 def numpy_reduce(items: list[Any], name: str) -> Any:
     """``np.prod``/``np.sum``/``np.max``/``np.min`` over numbers: numpy's dtype rules (all ints give an
-    int64, a float anywhere gives a float64; the empty product is the float 1.0)."""
+    int64, a float anywhere gives a float64; the empty product is the float 1.0). Symbolic sizes
+    (``np.prod(x.shape[1:])``) multiply and add as sizes."""
+    if items and all(isinstance(i, (int, dims.Expr)) and not isinstance(i, bool) for i in items) \
+            and any(isinstance(i, dims.Expr) for i in items):
+        if name == "prod":
+            return dims.product(items)
+        if name == "sum":
+            total: Any = 0
+            for item in items:
+                total = dims.add(total, item)
+            return total
+        return UNKNOWN
     if not all(_number(i) for i in items):
         return UNKNOWN
     if not items:
