@@ -541,6 +541,11 @@ class Net(nn.Module):
     ("from collections import namedtuple\nP = namedtuple('P', ['x', 'y'])\np = P(1, y=2)\na, b = p\n"
      "RESULT = (p.x + p[1], a, b)", (3, 1, 2)),
     ("from collections import namedtuple\nP = namedtuple('P', 'x y')\nRESULT = P(1)", UNKNOWN),
+    ("import collections\nG = collections.namedtuple('G', ['width', 'depth', 'divisor'])\n"
+     "G.__new__.__defaults__ = (None,) * len(G._fields)\nB = collections.namedtuple('B', 'k s cin cout')\n"
+     "b = B(3, 1, 16, 24)._replace(cin=32)\ng = G(width=1.2)\n"
+     "RESULT = (g.depth, g.width, b.cin, b.cout, b._asdict()['k'], len(b))", (None, 1.2, 32, 24, 3, 4)),
+    ("import collections\nG = collections.namedtuple('G', ['width'])\nRESULT = G(1)._replace(depth=2)", UNKNOWN),
     ("from enum import Enum\nclass A(Enum):\n    R = 'relu'\n    G = 'gelu'\n    S = 'relu'\n"
      "RESULT = (A.S is A.R, A('gelu').name, A['R'].value, A.G == A.G)", (True, "G", "relu", True)),
     ("from enum import Enum\nclass A(Enum):\n    R = 1\n    f = lambda self: 2\n    def g(self):\n        return 3\n"
@@ -620,3 +625,66 @@ class Net(nn.Module):
         return self.fc(x.view(-1, np.prod(x.shape[1:])))
 """
     assert_model_like_torch(source, (2, 3, side, side))
+
+
+EFFICIENTNET_PARAMS = """
+import collections
+import math
+import torch.nn as nn
+
+GlobalParams = collections.namedtuple('GlobalParams', ['width_coefficient', 'depth_coefficient', 'depth_divisor',
+                                                       'min_depth'])
+GlobalParams.__new__.__defaults__ = (None,) * len(GlobalParams._fields)
+BlockArgs = collections.namedtuple('BlockArgs', ['num_repeat', 'kernel_size', 'stride', 'input_filters',
+                                                 'output_filters'])
+
+
+def round_filters(filters, global_params):
+    multiplier = global_params.width_coefficient
+    if not multiplier:
+        return filters
+    divisor = global_params.depth_divisor
+    min_depth = global_params.min_depth
+    filters *= multiplier
+    min_depth = min_depth or divisor
+    new_filters = max(min_depth, int(filters + divisor / 2) // divisor * divisor)
+    if new_filters < 0.9 * filters:
+        new_filters += divisor
+    return int(new_filters)
+
+
+def round_repeats(repeats, global_params):
+    return int(math.ceil(global_params.depth_coefficient * repeats))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        gp = GlobalParams(width_coefficient={width}, depth_coefficient={depth}, depth_divisor=8)
+        blocks = [BlockArgs(1, 3, 1, 32, 16), BlockArgs(2, 3, 2, 16, 24), BlockArgs(2, 5, 2, 24, 40)]
+        self.stem = nn.Conv2d(3, round_filters(32, gp), 3, 2, 1, bias=False)
+        layers = []
+        for b in blocks:
+            b = b._replace(input_filters=round_filters(b.input_filters, gp),
+                           output_filters=round_filters(b.output_filters, gp),
+                           num_repeat=round_repeats(b.num_repeat, gp))
+            layers.append(nn.Conv2d(b.input_filters, b.output_filters, b.kernel_size, b.stride, b.kernel_size // 2))
+            if b.num_repeat > 1:
+                b = b._replace(input_filters=b.output_filters, stride=1)
+            for _ in range(b.num_repeat - 1):
+                layers.append(nn.Conv2d(b.input_filters, b.output_filters, b.kernel_size, b.stride,
+                                        b.kernel_size // 2))
+        self.blocks = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.blocks(self.stem(x))
+"""
+
+
+@settings(max_examples=20, deadline=None)
+@given(width=st.sampled_from([1.0, 1.1, 1.2, 1.4, 1.6, 1.8, 2.0, None]),
+       depth=st.sampled_from([1.0, 1.1, 1.2, 1.4, 1.8, 2.2, 3.1]))
+def test_efficientnet_namedtuple_params_as_torch(width: float | None, depth: float) -> None:
+    """EfficientNet-PyTorch's block arguments: namedtuples with ``__new__.__defaults__``, ``_replace``,
+    ``round_filters`` (make_divisible) and ``round_repeats`` (``math.ceil``)."""
+    assert_model_like_torch(EFFICIENTNET_PARAMS.format(width=width, depth=depth), (1, 3, 16, 16))

@@ -19,7 +19,14 @@ from . import dims
 from .layers import UNKNOWN
 from .ops import CallDispatcher
 from .ops.names import MODULE_METHOD_NAMES
-from .ops.stdlib import NOT_HANDLED, attribute_of_value, enum_member_named, enum_members, external_constant
+from .ops.stdlib import (
+    NOT_HANDLED,
+    attribute_of_value,
+    enum_member_named,
+    enum_members,
+    external_constant,
+    set_namedtuple_defaults,
+)
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -585,6 +592,8 @@ class Interpreter:
             owner.attrs[name] = value
         elif isinstance(owner, Record):
             owner.fields[name] = value
+        else:
+            set_namedtuple_defaults(owner, name, value)
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr, env: Env) -> Any:

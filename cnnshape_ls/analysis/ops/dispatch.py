@@ -52,6 +52,7 @@ from .stdlib import (
     is_enum,
     is_namedtuple_class,
     make_namedtuple,
+    namedtuple_method,
     parser_method,
     stdlib_call,
 )
@@ -335,6 +336,8 @@ class CallDispatcher:
             return dict_method(target, name, args)
         if isinstance(target, str):
             return str_method(target, name, args, kwargs)
+        if isinstance(target, tuple) and is_namedtuple_class(type(target)):
+            return namedtuple_method(target, name, args, kwargs)
         if isinstance(target, ArgumentParser):
             return parser_method(target, name, args, kwargs)
         if isinstance(target, NumberArray):

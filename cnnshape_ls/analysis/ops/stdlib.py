@@ -21,6 +21,7 @@ from ..values import (
     External,
     FieldDefault,
     FunctionValue,
+    MethodOf,
     NumberArray,
     Partial,
     Record,
@@ -250,7 +251,37 @@ def namedtuple_attr(value: tuple, name: str) -> Any:
     fields = getattr(type(value), "_fields", None)
     if isinstance(fields, tuple) and name in fields:
         return getattr(value, name)
+    if isinstance(fields, tuple) and name == "_fields":
+        return fields
     return NOT_HANDLED
+
+
+def namedtuple_method(value: tuple, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``block_args._replace(input_filters=32)`` (EfficientNet's block arguments) and ``_asdict()``."""
+    if not is_namedtuple_class(type(value)) or args:
+        return UNKNOWN
+    try:
+        if name == "_replace":
+            return value._replace(**kwargs)  # type: ignore[attr-defined]
+        if name == "_asdict" and not kwargs:
+            return dict(value._asdict())  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        return UNKNOWN  # a field it does not have: Python raises
+    return UNKNOWN
+
+
+def set_namedtuple_defaults(owner: Any, name: str, value: Any) -> bool:
+    """``GlobalParams.__new__.__defaults__ = (None,) * len(GlobalParams._fields)`` (EfficientNet-PyTorch):
+    the defaults of a namedtuple made here, when they are plain values. Whether it was handled."""
+    if not (isinstance(owner, MethodOf) and owner.name == "__new__" and name == "__defaults__"
+            and is_namedtuple_class(owner.target)):
+        return False
+    plain = value is None or isinstance(value, tuple) and len(value) <= len(owner.target._fields) \
+        and all(v is None or isinstance(v, (int, float, str, bool)) for v in value)
+    owner.target.__new__.__defaults__ = value if plain else None
+    if not plain:
+        owner.target.__analysis_unknown_defaults__ = True
+    return True
 
 
 @STDLIB.register("dataclasses.field")
@@ -457,6 +488,8 @@ def attribute_of_value(owner: Any, name: str) -> Any:
         return enum_attr(owner, name)
     if isinstance(owner, tuple):
         return namedtuple_attr(owner, name)
+    if is_namedtuple_class(owner) and name == "_fields":
+        return owner._fields
     return NOT_HANDLED
 
 
@@ -471,6 +504,8 @@ def is_namedtuple_class(value: Any) -> bool:
 
 
 def make_namedtuple(cls: type, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if getattr(cls, "__analysis_unknown_defaults__", False):
+        return UNKNOWN  # defaults the analysis could not set: which fields they fill is not known
     try:
         return cls(*args, **kwargs)
     except TypeError:
