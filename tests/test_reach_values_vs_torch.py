@@ -314,7 +314,8 @@ def test_srgan_upsampling_blocks_from_math_log_as_torch(scale: int) -> None:
 
 # ---------------------------------------------------------------------- numpy
 NUMPY_CALLS = {"power": 2, "sqrt": 1, "log2": 1, "log": 1, "log10": 1, "exp": 1, "ceil": 1, "floor": 1,
-               "int64": 1, "int32": 1, "float64": 1, "float32": 1}
+               "int64": 1, "int32": 1, "float64": 1, "float32": 1, "round": 1, "maximum": 2, "minimum": 2,
+               "abs": 1}
 
 
 TRANSCENDENTAL = {"exp": None, "log": None, "log2": 2, "log10": 10}
@@ -688,3 +689,39 @@ def test_efficientnet_namedtuple_params_as_torch(width: float | None, depth: flo
     """EfficientNet-PyTorch's block arguments: namedtuples with ``__new__.__defaults__``, ``_replace``,
     ``round_filters`` (make_divisible) and ``round_repeats`` (``math.ceil``)."""
     assert_model_like_torch(EFFICIENTNET_PARAMS.format(width=width, depth=depth), (1, 3, 16, 16))
+
+
+@SETTINGS
+@given(start=st.one_of(st.integers(-3, 3), st.floats(-2.0, 2.0, allow_nan=False)),
+       stop=st.one_of(st.integers(-3, 3), st.floats(-2.0, 2.0, allow_nan=False)), num=st.integers(0, 30),
+       how=st.sampled_from(["np.linspace({}).tolist()", "[x for x in np.linspace({})]", "np.linspace({})[-1]",
+                            "len(np.linspace({}))", "list(np.linspace({})[1:3])"]))
+def test_np_linspace_as_numpy(start: float, stop: float, num: int, how: str) -> None:
+    source = f"import numpy as np\nRESULT = {how.format(f'{start!r}, {stop!r}, {num}')}\n"
+    assert_value_like_python(source)
+
+
+DROP_PATH = """
+import numpy as np
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self, depth={depth}, rate={rate}):
+        super().__init__()
+        dpr = [x for x in np.linspace(0, rate, depth)]
+        widths = [4 + int(r * 10) for r in dpr]
+        layers, cin = [], 3
+        for i in range(depth):
+            layers += [nn.Conv2d(cin, widths[i], 1), nn.Dropout(dpr[i]) if dpr[i] > 0 else nn.Identity()]
+            cin = widths[i]
+        self.blocks = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.blocks(x)
+"""
+
+
+@settings(max_examples=20, deadline=None)
+@given(depth=st.integers(1, 6), rate=st.sampled_from([0.0, 0.1, 0.2, 0.3, 0.5]))
+def test_np_linspace_drop_path_rates_as_torch(depth: int, rate: float) -> None:
+    assert_model_like_torch(DROP_PATH.format(depth=depth, rate=rate), (1, 3, 5, 5))

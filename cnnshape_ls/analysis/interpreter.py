@@ -21,6 +21,7 @@ from .ops import CallDispatcher
 from .ops.names import MODULE_METHOD_NAMES
 from .ops.stdlib import (
     NOT_HANDLED,
+    array_items,
     attribute_of_value,
     enum_member_named,
     enum_members,
@@ -40,6 +41,7 @@ from .values import (
     MethodOf,
     Module,
     ModuleNamespace,
+    NumberArray,
     OpaqueModule,
     Partial,
     Record,
@@ -871,6 +873,8 @@ class Interpreter:
                 return UNKNOWN
         if isinstance(owner, ClassValue) and isinstance(key, str):
             return enum_member_named(owner, key)  # ``Act['RELU']``
+        if isinstance(owner, NumberArray):
+            return array_items(owner, key)
         if isinstance(owner, (list, tuple, str, dict, range)):
             try:
                 return owner[key]
@@ -1027,6 +1031,8 @@ class Interpreter:
             return list(value)
         if isinstance(value, dict):
             return list(value.keys())
+        if isinstance(value, NumberArray):
+            return list(value.items)
         if isinstance(value, str):
             return list(value)
         if isinstance(value, Container):

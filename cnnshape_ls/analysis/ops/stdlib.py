@@ -423,12 +423,30 @@ def numpy_function(cx: Context, name: str, args: list[Any], kwargs: dict[str, An
     if name in ("array", "asarray") and len(args) == 1:
         items = _flat(cx, args[0])
         return UNKNOWN if items is None or not all(_number(i) for i in items) else NumberArray(tuple(items))
+    if name == "linspace" and len(args) == 3 and all(_number(a) for a in args):
+        return _linspace(*args)
     if not args or not all(_number(a) for a in args):
         return UNKNOWN
     try:
         return _numpy_scalar(name, args)
     except (ValueError, OverflowError, ZeroDivisionError):
         return UNKNOWN
+
+
+def _linspace(start: float, stop: float, num: int) -> Any:
+    """``np.linspace(start, stop, num)`` (drop-path rates): numpy's own arithmetic, ``i * step + start`` with
+    the last item ``stop`` itself."""
+    if not isinstance(num, int) or not 0 <= num <= MAX_REPEAT:
+        return UNKNOWN
+    start, stop = float(start), float(stop)
+    div = num - 1
+    delta = stop - start
+    if div <= 0:
+        return NumberArray(tuple(i * delta + start for i in range(num)))
+    step = delta / div
+    items = [(i / div * delta if step == 0 else i * step) + start for i in range(num)]
+    items[-1] = stop
+    return NumberArray(tuple(items))
 
 
 def _numpy_scalar(name: str, args: list[Any]) -> Any:
@@ -457,6 +475,11 @@ def _numpy_scalar(name: str, args: list[Any]) -> Any:
         return result if isinstance(result, float) and math.isfinite(result) else UNKNOWN
     if name == "abs" and len(args) == 1:
         return abs(args[0])
+    if name in ("round", "around") and len(args) == 1:  # half to even, as Python's round
+        return args[0] if isinstance(args[0], int) else float(round(args[0]))
+    if name in ("maximum", "minimum") and len(args) == 2:
+        picked = max(args) if name == "maximum" else min(args)
+        return float(picked) if any(isinstance(a, float) for a in args) else picked
     return UNKNOWN
 
 
@@ -469,6 +492,15 @@ def array_method(cx: Context, array: NumberArray, name: str, args: list[Any], kw
         return list(array.items)
     if name == "item" and len(array.items) == 1:
         return array.items[0]
+    return UNKNOWN
+
+
+def array_items(array: NumberArray, key: Any) -> Any:
+    """``dpr[i]`` of a 1-D array of numbers; a slice is an array again."""
+    if isinstance(key, slice):
+        return NumberArray(array.items[key])
+    if isinstance(key, int) and not isinstance(key, bool) and -len(array.items) <= key < len(array.items):
+        return array.items[key]
     return UNKNOWN
 
 
