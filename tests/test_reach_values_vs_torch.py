@@ -542,6 +542,8 @@ class Net(nn.Module):
     ("from collections import namedtuple\nP = namedtuple('P', ['x', 'y'])\np = P(1, y=2)\na, b = p\n"
      "RESULT = (p.x + p[1], a, b)", (3, 1, 2)),
     ("from collections import namedtuple\nP = namedtuple('P', 'x y')\nRESULT = P(1)", UNKNOWN),
+    ("from typing import NamedTuple\nP = NamedTuple('P', [('k', int), ('s', int)])\np = P(3, s=2)\n"
+     "RESULT = (p.k * p.s, tuple(p))", (6, (3, 2))),
     ("import collections\nG = collections.namedtuple('G', ['width', 'depth', 'divisor'])\n"
      "G.__new__.__defaults__ = (None,) * len(G._fields)\nB = collections.namedtuple('B', 'k s cin cout')\n"
      "b = B(3, 1, 16, 24)._replace(cin=32)\ng = G(width=1.2)\n"

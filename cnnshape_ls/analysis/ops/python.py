@@ -337,7 +337,6 @@ _MATH_FLOAT = {"log", "log2", "log10", "log1p", "sqrt", "exp", "exp2", "expm1", 
                "fmod", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "degrees",
                "radians", "cbrt", "fsum", "dist", "ldexp", "remainder", "modf", "frexp", "isclose", "isfinite",
                "isinf", "isnan"}
-MATH_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau, "inf": math.inf}
 MAX_MATH_INT = 10 ** 15
 
 
