@@ -727,3 +727,30 @@ class Net(nn.Module):
 @given(depth=st.integers(1, 6), rate=st.sampled_from([0.0, 0.1, 0.2, 0.3, 0.5]))
 def test_np_linspace_drop_path_rates_as_torch(depth: int, rate: float) -> None:
     assert_model_like_torch(DROP_PATH.format(depth=depth, rate=rate), (1, 3, 5, 5))
+
+
+CLASS_ATTRIBUTE = """
+import torch.nn as nn
+
+class Net(nn.Module):
+    {body}
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Conv2d(4, 6, 1)
+
+    def forward(self, x):
+        return self.fc(self.conv(x))
+"""
+
+
+@pytest.mark.parametrize("body", ["fc = None", "fc = nn.Identity()", "fc: nn.Module", "head = None"])
+def test_a_class_attribute_hides_a_submodule_of_its_name_as_torch(body: str) -> None:
+    """torch keeps submodules in ``_modules``: a class attribute of the same name is found first
+    (``fc = None`` in the class body makes ``self.fc`` None); an annotation alone is no attribute."""
+    source = CLASS_ATTRIBUTE.format(body=body)
+    truth = assert_model_like_torch(source, (1, 3, 8, 8), must_know=False)
+    model, _ = analysed(source, (1, 3, 8, 8))
+    if truth["ok"]:
+        assert model["output"] == truth["output"]

@@ -1052,12 +1052,12 @@ class Interpreter:
 
 def registered_under_method(owner: Instance, name: str) -> bool:
     """``self.eval = nn.ReLU()``: torch keeps a submodule or a parameter out of the instance's ``__dict__``, so
-    a method of the class (``nn.Module``'s own or the user's) of that name wins; any other value assigned
-    (``self.modules = []``) is an ordinary attribute that hides the method."""
+    an attribute of the class of that name (``nn.Module``'s methods, the user's methods, ``fc = None`` in the
+    class body) wins; any other value assigned (``self.modules = []``) is an ordinary attribute that hides it."""
     value = owner.attrs[name]
     if not owner.cls.is_module or not (name in owner.modules or isinstance(value, Tensor) and value.is_parameter):
         return False
-    return name in MODULE_METHOD_NAMES or isinstance(owner.cls.lookup(name), (FunctionValue, tuple))
+    return name in MODULE_METHOD_NAMES or any(name in cls.namespace for cls in owner.cls.mro())
 
 
 def parameter_tensor(layer: Layer, name: str) -> Any:
