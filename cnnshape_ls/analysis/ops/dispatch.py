@@ -10,15 +10,18 @@ from typing import Any
 
 from ..layers import UNKNOWN, LayerRule, rules_in_use
 from ..values import (
+    ArgumentParser,
     BoundMethod,
     ClassValue,
     Container,
     External,
+    FieldDefault,
     FunctionValue,
     Instance,
     Layer,
     MethodOf,
     Module,
+    NumberArray,
     OpaqueModule,
     Partial,
     SuperProxy,
@@ -42,6 +45,17 @@ from .names import (
 )
 from .python import builtin, dict_method, list_method, math_function, str_method
 from .record import Recorder, is_foreign, unknown_result
+from .stdlib import (
+    NOT_HANDLED,
+    array_method,
+    enum_lookup,
+    is_enum,
+    is_namedtuple_class,
+    make_namedtuple,
+    namedtuple_method,
+    parser_method,
+    stdlib_call,
+)
 from .tensors import tensor_binary, tensor_index, tensor_method
 from .torch_functions import torch_function
 
@@ -126,6 +140,8 @@ class CallDispatcher:
             return self.interp.call_function(func[1], args, dict(kwargs))
         if isinstance(func, Partial):
             return self.interp.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
+        if is_namedtuple_class(func):
+            return make_namedtuple(func, args, kwargs)
         return unknown_result(args)
 
     unknown_result = staticmethod(unknown_result)
@@ -161,18 +177,39 @@ class CallDispatcher:
                 self.building.pop()
         elif cls.container_base:
             fill_container_instance(self.cx, inst, cls.container_base, args, self.building_from)
+        elif is_enum(cls):
+            return enum_lookup(cls, args[0]) if len(args) == 1 and not kwargs else UNKNOWN
         elif cls.is_module:
             rule = self.torch_layer_rule(cls.mro())
             if rule is not None:  # ``class Pool(nn.MaxPool3d)`` with only a forward: torch's __init__ runs
                 inst.base = self.construct(rule, args, kwargs, node)
         else:
-            fields = [t.id for s in cls.node.body if isinstance(s, ast.AnnAssign)
-                      for t in [s.target] if isinstance(t, ast.Name)]
-            for name, value in zip(fields, args):
-                inst.attrs[name] = value
-            for name, value in kwargs.items():
-                inst.attrs[name] = value
+            self.fill_record_class(cls, inst, args, kwargs, node)
         return inst
+
+    def fill_record_class(self, cls: ClassValue, inst: Instance, args: list[Any], kwargs: dict[str, Any],
+                          node: ast.AST | None) -> None:
+        """A dataclass or a ``typing.NamedTuple`` (a class without ``__init__``): its annotated fields from
+        the arguments, else their defaults (``field(default_factory=list)`` made afresh for each instance),
+        then its ``__post_init__``."""
+        fields: list[str] = []
+        for klass in reversed(cls.mro()):
+            for stmt in klass.node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                        and stmt.target.id not in fields and "ClassVar" not in ast.dump(stmt.annotation):
+                    fields.append(stmt.target.id)
+        for name, value in zip(fields, args):
+            inst.attrs[name] = value
+        for name, value in kwargs.items():
+            inst.attrs[name] = value
+        for name in fields:
+            default = cls.lookup(name)
+            if name not in inst.attrs and isinstance(default, FieldDefault):
+                inst.attrs[name] = default.default if default.factory is None else \
+                    self.interp.call(default.factory, [], {}, node if isinstance(node, ast.Call) else None)
+        post_init = cls.lookup("__post_init__")
+        if isinstance(post_init, FunctionValue):
+            self.interp.call_function(post_init, [inst], {})
 
     # ------------------------------------------------------------------ externals
     def external(self, qualname: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
@@ -181,6 +218,9 @@ class CallDispatcher:
             return self.checkpoint(name, args, kwargs, node)
         made = self.python_external(qualname, name, args, kwargs)
         if made is not _NOT_HANDLED:
+            return made
+        made = stdlib_call(self.cx, qualname, args, kwargs, node)
+        if made is not NOT_HANDLED:
             return made
         rules = self.rules.by_op
         if is_nn(qualname) or qualname in rules:
@@ -200,8 +240,8 @@ class CallDispatcher:
             return builtin(self.cx, name, args, kwargs, node)
         if qualname in ("collections.OrderedDict", "typing.OrderedDict"):
             return builtin(self.cx, "dict", args, kwargs, node)
-        if qualname.startswith("math.") or qualname.startswith("numpy.") or qualname.startswith("np."):
-            return math_function(self.cx, name, args)
+        if qualname.startswith("math."):
+            return math_function(self.cx, name, args, kwargs)
         if qualname.startswith("torch.") and name in SAME_SHAPE and args and isinstance(args[0], Tensor):
             return args[0].derive(args[0].shape, keep_flat=True)
         if name[:1].isupper() and (qualname.startswith(("torchvision.", "timm.", "transformers."))):
@@ -332,6 +372,12 @@ class CallDispatcher:
             return dict_method(self.cx, target, name, args, node)
         if isinstance(target, str):
             return str_method(self.cx, target, name, args, kwargs, node)
+        if isinstance(target, tuple) and is_namedtuple_class(type(target)):
+            return namedtuple_method(target, name, args, kwargs)
+        if isinstance(target, ArgumentParser):
+            return parser_method(target, name, args, kwargs)
+        if isinstance(target, NumberArray):
+            return array_method(self.cx, target, name, args, kwargs)
         if isinstance(target, Container):
             return container_method(self.cx, target, name, args)
         if isinstance(target, Instance):
