@@ -111,6 +111,9 @@ class LayerRecord:
     ``corrected`` (torch disagreed; ``output`` is torch's)."""
     static_output: Shape | None = None
     """What the static analysis said, when torch corrected it."""
+    unknown_args: tuple[str, ...] = ()
+    """The layer's arguments the analysis could not follow, and why (``kernel_size: np.power(...) could
+    not be followed``): the dimensions that depend on them are unknown."""
     _params_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property

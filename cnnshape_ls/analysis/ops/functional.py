@@ -99,7 +99,7 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
     indices = [values["indices"].shape if isinstance(values["indices"], Tensor) else None] \
         if "indices" in values else []
     call = Call(layer.args, [x.shape, *indices])
-    out, error = attempt(lambda: layer.rule.infer(call))
+    out, error = attempt(lambda: layer.rule.shape(call))
     if error is not None:
         finding = cx.rec.report(error, node, x.taint)
         out = error.recover if finding is None or not finding.related else None
