@@ -148,3 +148,11 @@ def shape_json(shape: Shape | None) -> list | None:
     if shape is None or any(d is None for d in shape):
         return None
     return [dims.to_json(d) for d in shape]
+
+
+def partial_json(shape: Shape | None) -> dict[str, list]:
+    """``{"out_partial": [2, 64, null, null]}`` where a shape is known only in part (``out`` is null there),
+    else nothing: the key says which sizes are known without changing what ``out`` means."""
+    if shape is None or all(d is not None for d in shape) or all(d is None for d in shape):
+        return {}
+    return {"out_partial": [dims.to_json(d) for d in shape]}

@@ -84,23 +84,25 @@ def _assigned(trace: Trace, target: ast.expr) -> ast.expr | None:
 
 
 def _passed(name: ast.expr, chain: list) -> ast.expr | None:
-    """A parameter of the ``__init__`` that built the layer: the argument its caller wrote for it."""
-    if not isinstance(name, ast.Name):
+    """A parameter of the ``__init__`` that built the layer: the argument its caller wrote for it, or its
+    default where the caller wrote none."""
+    if not isinstance(name, ast.Name) or not chain:
         return None
-    while chain:
-        init, call, _ = chain.pop(0)
-        node = getattr(init, "node", None)
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or not isinstance(call, ast.Call):
-            continue
-        params = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
-        if name.id not in params:
-            return None
+    init, call, _ = chain.pop(0)
+    node = getattr(init, "node", None)
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    params = [a.arg for a in (*node.args.posonlyargs, *node.args.args)]
+    if name.id not in params:
+        return None
+    index = params.index(name.id)
+    if isinstance(call, ast.Call):
         for kw in call.keywords:
             if kw.arg == name.id:
                 return kw.value
-        index = params.index(name.id) - 1  # self is not written in the call
-        positional = call.args
-        if 0 <= index < len(positional) and not any(isinstance(a, ast.Starred) for a in positional[:index + 1]):
-            return positional[index]
-        return None
-    return None
+        written = call.args
+        if 0 <= index - 1 < len(written) and not any(isinstance(a, ast.Starred) for a in written[:index]):
+            return written[index - 1]  # self is not written in the call
+    defaults = node.args.defaults
+    first_default = len(params) - len(defaults)
+    return defaults[index - first_default] if index >= first_default else None
