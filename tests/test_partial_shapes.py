@@ -109,3 +109,30 @@ def test_the_json_keeps_out_for_full_shapes_and_adds_the_part_known() -> None:
     assert stem["out"] is None and stem["out_partial"] == [2, 8, None, None]
     fc = next(layer for layer in model["layers"] if layer["path"] == "fc")
     assert fc["out"] == [2, 10] and "out_partial" not in fc
+
+
+def test_a_name_is_followed_to_the_assignment_that_made_it_unknown() -> None:
+    source = '''import torch.nn as nn
+from somewhere_not_installed import kernel_for
+
+K = kernel_for(3)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad = 2 * K
+        self.conv = nn.Conv2d(3, 8, K, padding=self.pad)
+        self.pool = nn.MaxPool2d(kernel_size=(2, K))
+
+    def forward(self, x):
+        return self.pool(self.conv(x))
+'''
+    analysis = analysed(source)
+    conv = record(analysis, "conv")
+    assert conv.output == (2, 8, None, None)
+    assert conv.unknown_args == ("kernel_size: kernel_for(...) could not be followed",
+                                 "padding: kernel_for(...) could not be followed")
+    pool = record(analysis, "pool")  # one entry of the kernel unknown: only its axis
+    assert pool.output == (2, 8, None, None)
+    assert pool.unknown_args == ("kernel_size: kernel_for(...) could not be followed",)

@@ -42,18 +42,32 @@ def unknown_arguments(trace: Trace, layer: Layer) -> tuple[str, ...]:
 
 
 def _why(trace: Trace, layer: Layer, node: ast.expr) -> str:
-    chain = list(reversed(layer.built_chain))  # innermost __init__ first
-    expr: ast.expr | None = node
-    for _ in range(MAX_HOPS):
-        if expr is None:
-            break
-        call = _unfollowed_call(trace, expr)
-        if call is not None:
-            return f"{trace.text(call.func) or 'a call'}(...) could not be followed"
-        if not isinstance(expr, (ast.Name, ast.Attribute)):
-            break
-        expr = _assigned(trace, expr) or _passed(expr, chain)
+    call = _origin(trace, node, list(reversed(layer.built_chain)), MAX_HOPS)  # innermost __init__ first
+    if call is not None:
+        return f"{trace.text(call.func) or 'a call'}(...) could not be followed"
     return f"{trace.text(node)} is not known statically"
+
+
+def _origin(trace: Trace, expr: ast.expr, chain: list, hops: int) -> ast.Call | None:
+    """The unfollowed call ``expr`` holds, or that a name in it was assigned from or passed as."""
+    call = _unfollowed_call(trace, expr)
+    if call is not None or hops == 0:
+        return call
+    if isinstance(expr, (ast.Name, ast.Attribute)):
+        scope = getattr(chain[0][0], "node", None) if chain else None
+        for assigned in _assigned(trace, expr, scope):
+            found = _origin(trace, assigned, chain, hops - 1)
+            if found is not None:
+                return found
+        rest = list(chain)
+        passed = _passed(expr, rest)  # pops the __init__ the name is a parameter of
+        return None if passed is None else _origin(trace, passed, rest, hops - 1)
+    for sub in ast.walk(expr):  # (2, k), 2 * k: the names in it
+        if sub is not expr and isinstance(sub, (ast.Name, ast.Attribute)) and isinstance(sub.ctx, ast.Load):
+            found = _origin(trace, sub, chain, hops - 1)
+            if found is not None:
+                return found
+    return None
 
 
 def _unfollowed_call(trace: Trace, expr: ast.expr) -> ast.Call | None:
@@ -66,20 +80,36 @@ def _unfollowed_call(trace: Trace, expr: ast.expr) -> ast.Call | None:
     return None
 
 
-def _assigned(trace: Trace, target: ast.expr) -> ast.expr | None:
-    """The value of an assignment to ``target``'s name (``U = int(os.environ.get(...))``) that holds an
-    unfollowed call; the file's own assignments only."""
-    wanted = ast.dump(target, annotate_fields=False).replace("Load()", "")
-    for stmt in ast.walk(trace.source.tree):
+def _assigned(trace: Trace, target: ast.expr, scope: ast.AST | None) -> list[ast.expr]:
+    """The values assigned to ``target``'s name (``U = int(os.environ.get(...))``, ``self.pad = 2 * k``):
+    in the ``__init__`` that built the layer, or at the top level of the file (not the whole tree: a large
+    buffer has many layers). At most a few, the first first."""
+    wanted = _name_of(target)
+    statements = list(trace.source.tree.body)
+    if scope is not None:
+        statements.extend(ast.walk(scope))
+    values = []
+    for stmt in statements:
         if isinstance(stmt, ast.Assign):
             targets, value = stmt.targets, stmt.value
         elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
             targets, value = [stmt.target], stmt.value
         else:
             continue
-        if any(ast.dump(t, annotate_fields=False).replace("Store()", "") == wanted for t in targets) \
-                and _unfollowed_call(trace, value) is not None:
-            return value
+        if wanted is not None and any(_name_of(t) == wanted for t in targets):
+            values.append(value)
+            if len(values) == MAX_HOPS:
+                break
+    return values
+
+
+def _name_of(expr: ast.expr) -> str | None:
+    """``k``, ``self.k``, ``cfg.model.k``; None for anything else."""
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attribute):
+        owner = _name_of(expr.value)
+        return None if owner is None else f"{owner}.{expr.attr}"
     return None
 
 
