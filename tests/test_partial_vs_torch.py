@@ -203,3 +203,48 @@ def test_an_unknown_argument_leaves_every_other_size_known(drawn) -> None:
     leaf = next(r for r in analysis.models[0].records if r.path == f"body.{index}")
     argument = name.split("[")[0]
     assert any(line.startswith(f"{argument}: os.environ.get(...)") for line in leaf.unknown_args), leaf.unknown_args
+
+
+def U(value: int) -> str:  # noqa: N802 - reads as the unknown it writes
+    return UNFOLLOWED.format(value)
+
+
+OTHER_LAYERS = [  # (the layer, its input, the output dims that must stay known)
+    (f"nn.Conv1d(3, 5, {U(3)})", (2, 3, 10), (0, 1)),
+    (f"nn.LazyConv2d({U(4)}, 3)", (2, 3, 8, 8), (0, 2, 3)),
+    (f"nn.LazyLinear({U(5)})", (2, 7), (0,)),
+    (f"nn.MaxPool3d({U(2)})", (2, 3, 4, 4, 4), (0, 1)),
+    (f"nn.MaxPool2d(2, stride={U(1)}, ceil_mode=True)", (2, 3, 5, 5), (0, 1)),
+    (f"nn.LPPool2d(2, {U(2)})", (2, 3, 6, 6), (0, 1)),
+    (f"nn.AdaptiveMaxPool2d(({U(3)}, 2))", (2, 3, 6, 6), (0, 1, 3)),
+    (f"nn.AdaptiveAvgPool1d({U(3)})", (2, 3, 6), (0, 1)),
+    (f"nn.ConstantPad1d(({U(1)}, 2), 0.5)", (2, 3, 5), (0, 1)),
+    (f"nn.ReflectionPad2d((1, 1, {U(2)}, 0))", (2, 3, 5, 5), (0, 1, 3)),
+    (f"nn.Upsample(scale_factor={U(2)})", (2, 3, 5, 5), (0, 1)),
+    (f"nn.Upsample(size=({U(7)}, 4), mode='bilinear')", (2, 3, 5, 5), (0, 1)),
+    (f"nn.PixelShuffle({U(2)})", (2, 8, 3, 3), (0,)),
+    (f"nn.PixelUnshuffle({U(2)})", (2, 3, 4, 4), (0,)),
+    (f"nn.ChannelShuffle({U(2)})", (2, 4, 3, 3), (0, 1, 2, 3)),
+    (f"nn.GroupNorm({U(2)}, 4)", (2, 4, 3, 3), (0, 1, 2, 3)),
+    (f"nn.LayerNorm({U(3)})", (2, 4, 3), (0, 1, 2)),
+    (f"nn.InstanceNorm1d({U(4)}, affine=True)", (2, 4, 3), (0, 1, 2)),
+    (f"nn.Softmax(dim={U(1)})", (2, 3), (0, 1)),
+    (f"nn.LeakyReLU({U(0)})", (2, 3, 4), (0, 1, 2)),
+    (f"nn.Dropout2d(p={U(0)})", (2, 3, 4, 4), (0, 1, 2, 3)),
+    (f"nn.Linear(7, {U(4)})", (2, 5, 7), (0, 1)),
+]
+
+
+@pytest.mark.parametrize(("layer", "shape", "keeps"), OTHER_LAYERS)
+def test_other_layers_with_an_unknown_argument(layer: str, shape: tuple[int, ...], keeps: tuple[int, ...]) -> None:
+    source = source_of([Drawn("Identity")], 0, "").replace("nn.Identity()", layer)
+    result = cnnshape_ls.analyze(source, input=str(shape), model="Net()").to_json()
+    model = result["models"][0]
+    (ours,) = [entry for entry in model["layers"] if entry["path"] == "body.0"]
+    out = ours.get("out_partial", ours["out"])
+    truth, ran = torch_calls(source, shape)
+    assert ran and not [d for d in result["diagnostics"] if d["severity"] == "error"], result["diagnostics"]
+    assert out is not None and len(out) == len(truth[0]), (out, truth)
+    assert all(d is None or d == t for d, t in zip(out, truth[0])), (out, truth)
+    assert all(out[axis] is not None for axis in keeps), (out, truth)
+    assert None in out or not keeps or len(keeps) == len(out), out  # the argument really was unknown
