@@ -248,3 +248,42 @@ def test_other_layers_with_an_unknown_argument(layer: str, shape: tuple[int, ...
     assert all(d is None or d == t for d, t in zip(out, truth[0])), (out, truth)
     assert all(out[axis] is not None for axis in keeps), (out, truth)
     assert None in out or not keeps or len(keeps) == len(out), out  # the argument really was unknown
+
+
+FORWARDS = [  # (forward's body on x, the input, the output dims that must stay known)
+    (f"return F.max_pool2d(x, {U(2)})", (2, 3, 8, 8), (0, 1)),
+    (f"return F.pad(x, (1, {U(2)}, 0, 3))", (2, 3, 8, 8), (0, 1, 2)),
+    (f"return F.avg_pool1d(x, kernel_size={U(3)}, stride=1)", (2, 3, 8), (0, 1)),
+    (f"return F.interpolate(x, scale_factor={U(2)})", (2, 3, 4, 4), (0, 1)),
+    (f"return F.max_pool2d(x, {U(2)}).view(-1, 6)", (2, 3, 4, 4), (1,)),
+    (f"return F.max_pool2d(x, {U(2)}).reshape(2, 3, -1)", (2, 3, 4, 4), (0, 1)),
+    (f"return self.fc(F.adaptive_avg_pool2d(x, {U(2)}).view(-1, 12))", (2, 3, 8, 8), (1,)),
+]
+
+
+@pytest.mark.parametrize(("body", "shape", "keeps"), FORWARDS)
+def test_functional_forms_and_views_after_an_unknown(body: str, shape: tuple[int, ...], keeps: tuple[int, ...]) -> None:
+    source = f'''import os
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(12, 5)
+
+    def forward(self, x):
+        {body}
+'''
+    result = cnnshape_ls.analyze(source, input=str(shape), model="Net()").to_json()
+    model = result["models"][0]
+    out = model.get("output_partial", model["output"])
+    namespace: dict = {}
+    exec(compile(source, "model.py", "exec"), namespace)
+    with torch.no_grad():
+        truth = list(namespace["Net"]()(torch.zeros(shape)).shape)
+    assert not [d for d in result["diagnostics"] if d["severity"] == "error"], result["diagnostics"]
+    assert out is not None and len(out) == len(truth), (out, truth)
+    assert all(d is None or d == t for d, t in zip(out, truth)), (out, truth)
+    assert all(out[axis] is not None for axis in keeps) and None in out, (out, truth)
