@@ -82,13 +82,20 @@ def _unfollowed_call(trace: Trace, expr: ast.expr) -> ast.Call | None:
 
 def _assigned(trace: Trace, target: ast.expr, scope: ast.AST | None) -> list[ast.expr]:
     """The values assigned to ``target``'s name (``U = int(os.environ.get(...))``, ``self.pad = 2 * k``):
-    in the ``__init__`` that built the layer, or at the top level of the file (not the whole tree: a large
-    buffer has many layers). At most a few, the first first."""
+    in the ``__init__`` that built the layer, then at the top level of the file (indexed once: not the whole
+    tree, a large buffer has many layers). At most a few, the first first."""
     wanted = _name_of(target)
-    statements = list(trace.source.tree.body)
-    if scope is not None:
-        statements.extend(ast.walk(scope))
-    values = []
+    if wanted is None:
+        return []
+    values = _assignments(ast.walk(scope)).get(wanted, []) if scope is not None else []
+    source = trace.source
+    if source.assigned is None:
+        source.assigned = _assignments(source.tree.body)
+    return (values + source.assigned.get(wanted, []))[:MAX_HOPS]
+
+
+def _assignments(statements) -> dict[str, list[ast.expr]]:
+    found: dict[str, list[ast.expr]] = {}
     for stmt in statements:
         if isinstance(stmt, ast.Assign):
             targets, value = stmt.targets, stmt.value
@@ -96,11 +103,11 @@ def _assigned(trace: Trace, target: ast.expr, scope: ast.AST | None) -> list[ast
             targets, value = [stmt.target], stmt.value
         else:
             continue
-        if wanted is not None and any(_name_of(t) == wanted for t in targets):
-            values.append(value)
-            if len(values) == MAX_HOPS:
-                break
-    return values
+        for target in targets:
+            name = _name_of(target)
+            if name is not None:
+                found.setdefault(name, []).append(value)
+    return found
 
 
 def _name_of(expr: ast.expr) -> str | None:

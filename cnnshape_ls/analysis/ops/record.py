@@ -91,7 +91,8 @@ class Recorder:
         """Each layer's unknown arguments and why (:func:`unknowns.unknown_arguments`), found once per layer."""
 
     def unknown_arguments(self, layer: Layer) -> tuple[str, ...]:
-        if not self.trace.recording or not any(map(has_unknown, layer.args.values.values())):
+        if not self.trace.recording or not any(v is UNKNOWN or type(v) in (tuple, list) and has_unknown(v)
+                                               for v in layer.args.values.values()):
             return ()
         found = self.unknown_why.get(id(layer))
         if found is None:
