@@ -111,6 +111,9 @@ class LayerRecord:
     ``corrected`` (torch disagreed; ``output`` is torch's)."""
     static_output: Shape | None = None
     """What the static analysis said, when torch corrected it."""
+    unknown_args: tuple[str, ...] = ()
+    """The layer's arguments the analysis could not follow, and why (``kernel_size: np.power(...) could
+    not be followed``): the dimensions that depend on them are unknown."""
     _params_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -145,3 +148,11 @@ def shape_json(shape: Shape | None) -> list | None:
     if shape is None or any(d is None for d in shape):
         return None
     return [dims.to_json(d) for d in shape]
+
+
+def partial_json(shape: Shape | None) -> dict[str, list]:
+    """``{"out_partial": [2, 64, null, null]}`` where a shape is known only in part (``out`` is null there),
+    else nothing: the key says which sizes are known without changing what ``out`` means."""
+    if shape is None or all(d is not None for d in shape) or all(d is None for d in shape):
+        return {}
+    return {"out_partial": [dims.to_json(d) for d in shape]}

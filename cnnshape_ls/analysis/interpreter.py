@@ -1086,7 +1086,10 @@ class Interpreter:
         self.current_env = env  # a layer built here remembers the names in scope, for fixes
         if isinstance(func, External) and func == SUPER and not args and not kwargs:
             args = self.super_arguments(env)
-        return self.call(func, args, kwargs, node)
+        result = self.call(func, args, kwargs, node)
+        if result is UNKNOWN and UNKNOWN not in args and UNKNOWN not in kwargs.values():
+            self.calls.trace.source.unfollowed.add(node)  # where an unknown starts: hovers name this call
+        return result
 
     @staticmethod
     def super_arguments(env: Env) -> list[Any]:

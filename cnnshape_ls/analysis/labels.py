@@ -61,13 +61,14 @@ def symbol_count(shape: tuple | None) -> int:
 
 
 def line_labels(models: Iterable[ModelResult]) -> dict[int, LineLabel]:
-    """The label of each line that applies or defines a layer whose last output is fully known."""
+    """The label of each line that applies or defines a layer whose last output is known, at least in part
+    (``(BS, 64, ?, ?)``): the hint shows it; a comment is written and checked only for a fully known one."""
     best: dict[int, tuple[ModelResult, list[LayerRecord]]] = {}
     for model in models:
         for line, records in _records_by_line(model).items():
             last = records[-1].output
-            if last is None or any(d is None for d in last):
-                continue
+            if last is None or all(d is None for d in last):
+                continue  # a shape of which something is known is shown, its unknown sizes as ?
             taken = best.get(line)
             # scored only where two models run the line (a block and the model that builds it): most lines, one
             if taken is None or symbol_count(last) < symbol_count(taken[1][-1].output):
