@@ -99,7 +99,7 @@ def tooltip(records: list[LayerRecord], batch_name: str, shapes: list | None = N
         name = record.path or record.op
         parts.append(f"{name}: {rename_batch(shape_text(record.input), batch_name)} -> "
                      f"{rename_batch(shape_text(record.output), batch_name)}")
-        parts.extend(f"  {line}" for line in record.explain[:3])
+        parts.extend(f"  {line}" for line in (*record.unknown_args, *record.explain)[:3])
     if shapes and len(shapes) > 1:
         parts.append("shapes on this line: " + ", ".join(rename_batch(shape_text(s), batch_name) for s in shapes))
     return "\n".join(parts)
@@ -132,6 +132,7 @@ def layer_hover(records: list[LayerRecord], batch_name: str = "BS") -> str:
         for i, out in enumerate(record.outputs or (record.output,)):
             label = "output" if i == 0 else f"out[{i}]"
             lines.append(f"{label:<8}{rename_batch(shape_text(out), batch_name)}  {dim_names(out, record.op)}".rstrip())
+        lines.extend(f"{'unknown':<8}{why}" for why in record.unknown_args)  # what the ? dims depend on
         lines.extend(record.explain)
         if record.params is not None and record.path:
             if record.params_text not in ("", "0") and record.params:

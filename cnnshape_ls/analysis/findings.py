@@ -113,6 +113,9 @@ class LayerRecord:
     """What the static analysis said, when torch corrected it."""
     owner: str | None = None
     """The module path of the user's module whose ``forward`` made this call (``layer2.0``; ``""``: the model)."""
+    unknown_args: tuple[str, ...] = ()
+    """The layer's arguments the analysis could not follow, and why (``kernel_size: np.power(...) could
+    not be followed``): the dimensions that depend on them are unknown."""
     _params_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -147,3 +150,11 @@ def shape_json(shape: Shape | None) -> list | None:
     if shape is None or any(d is None for d in shape):
         return None
     return [dims.to_json(d) for d in shape]
+
+
+def partial_json(shape: Shape | None) -> dict[str, list]:
+    """``{"out_partial": [2, 64, null, null]}`` where a shape is known only in part (``out`` is null there),
+    else nothing: the key says which sizes are known without changing what ``out`` means."""
+    if shape is None or all(d is not None for d in shape) or all(d is None for d in shape):
+        return {}
+    return {"out_partial": [dims.to_json(d) for d in shape]}

@@ -20,6 +20,17 @@ from .findings import Finding
 from .layers import UNKNOWN
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
+from .ops.layer_attributes import layer_attribute, write_layer_attribute
+from .ops.names import MODULE_METHOD_NAMES
+from .ops.stdlib import (
+    NOT_HANDLED,
+    array_items,
+    attribute_of_value,
+    enum_member_named,
+    enum_members,
+    external_constant,
+    set_namedtuple_defaults,
+)
 from .trace import Trace
 from .values import (
     BoundMethod,
@@ -33,8 +44,10 @@ from .values import (
     MethodOf,
     Module,
     ModuleNamespace,
+    NumberArray,
     OpaqueModule,
     Partial,
+    Record,
     SuperProxy,
     Tensor,
 )
@@ -567,6 +580,7 @@ class Interpreter:
             elif isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], FunctionValue):
                 value[1].owner = cls
         cls.namespace = class_env.vars
+        enum_members(cls)
         return cls
 
     def _stmt_Import(self, node: ast.Import, env: Env, frame: Frame) -> None:
@@ -591,7 +605,8 @@ class Interpreter:
             if loaded is not None and alias.name in loaded.vars:
                 env.vars[alias.asname or alias.name] = loaded.vars[alias.name]
             else:
-                env.vars[alias.asname or alias.name] = External(f"{module}.{alias.name}" if module else alias.name)
+                env.vars[alias.asname or alias.name] = external_constant(f"{module}.{alias.name}" if module
+                                                                         else alias.name)
 
     def load_module(self, module: str, level: int) -> Env | None:
         """A workspace module's top level, evaluated; never for torch and other libraries."""
@@ -630,6 +645,9 @@ class Interpreter:
             owner = self.eval(target.value, env)
             self.set_attr(owner, target.attr, value)
         elif isinstance(target, ast.Subscript):
+            if isinstance(target.value, ast.Attribute) and target.value.attr == "_modules":
+                self.register_module(self.eval(target.value.value, env), self.eval(target.slice, env), value)
+                return
             owner = self.eval(target.value, env)
             key = self.eval(target.slice, env)
             if isinstance(key, CONTAINERS) and not self.affordable(key, target):
@@ -644,6 +662,19 @@ class Interpreter:
                 owner.children[str(key)] = value
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, env)
+
+    @staticmethod
+    def register_module(owner: Any, key: Any, value: Any) -> None:
+        """``self._modules[key] = value``: registered as torch does, without ``__setattr__``; a name or a
+        value the analysis cannot tell leaves the module incomplete."""
+        if not isinstance(owner, Instance):
+            return
+        if isinstance(key, str) and isinstance(value, Module):
+            owner.modules[key] = value
+        elif isinstance(key, str) and value is None:
+            owner.modules.pop(key, None)  # torch keeps None there, and its listings skip it
+        else:
+            owner.incomplete = True
 
     def unpack(self, target: ast.Tuple | ast.List, value: Any, env: Env) -> None:
         items = self.iterate(value)
@@ -674,6 +705,12 @@ class Interpreter:
             elif name in owner.modules and value is None:
                 del owner.modules[name]
             owner.attrs[name] = value
+            if owner.base is not None:  # ``self.stride = ...`` in a subclass of a torch layer
+                write_layer_attribute(owner.base, name, value)
+        elif isinstance(owner, Record):
+            owner.fields[name] = value
+        else:
+            set_namedtuple_defaults(owner, name, value)
 
     # ------------------------------------------------------------------ expressions
     def eval(self, node: ast.expr, env: Env) -> Any:
@@ -866,10 +903,17 @@ class Interpreter:
         if isinstance(owner, ModuleNamespace):
             return owner.env.vars.get(name, UNKNOWN)
         if isinstance(owner, External):
-            return External(f"{owner.qualname}.{name}")
+            return external_constant(f"{owner.qualname}.{name}")
+        made = attribute_of_value(owner, name)
+        if made is not NOT_HANDLED:
+            return made
         if isinstance(owner, Instance):
-            if name in owner.attrs:
+            if name in owner.attrs and not registered_under_method(owner, name):
                 return owner.attrs[name]
+            if name == "_modules":  # torch's registry of submodules, by name in registration order
+                return UNKNOWN if owner.incomplete else owner.modules
+            if name in owner.modules and not registered_under_method(owner, name):
+                return owner.modules[name]  # registered through ``self._modules[name] = ...``
             if name == "training":
                 return self.training
             if name == "__class__":
@@ -920,7 +964,7 @@ class Interpreter:
             if name in ("weight", "bias"):  # a conv's bias is a tensor or None, whatever bias= said
                 return parameter_tensor(owner, name)
             if name in owner.args.values:
-                return owner.args.values[name]
+                return layer_attribute(owner, name)
             return MethodOf(owner, name, node)
         if isinstance(owner, tuple) and name in ("values", "indices") and len(owner) == 2 \
                 and all(isinstance(t, Tensor) for t in owner):
@@ -960,6 +1004,10 @@ class Interpreter:
                 return children[key]
             except Exception:
                 return UNKNOWN
+        if isinstance(owner, ClassValue) and isinstance(key, str):
+            return enum_member_named(owner, key)  # ``Act['RELU']``
+        if isinstance(owner, NumberArray):
+            return array_items(owner, key)
         if isinstance(owner, (list, tuple, str, dict, range)):
             if isinstance(owner, dict) and isinstance(key, CONTAINERS) and not self.affordable(key, node):
                 return UNKNOWN
@@ -1038,7 +1086,10 @@ class Interpreter:
         self.current_env = env  # a layer built here remembers the names in scope, for fixes
         if isinstance(func, External) and func == SUPER and not args and not kwargs:
             args = self.super_arguments(env)
-        return self.call(func, args, kwargs, node)
+        result = self.call(func, args, kwargs, node)
+        if result is UNKNOWN and UNKNOWN not in args and UNKNOWN not in kwargs.values():
+            self.calls.trace.source.unfollowed.add(node)  # where an unknown starts: hovers name this call
+        return result
 
     @staticmethod
     def super_arguments(env: Env) -> list[Any]:
@@ -1124,6 +1175,8 @@ class Interpreter:
             return list(value)
         if isinstance(value, dict):
             return list(value.keys())
+        if isinstance(value, NumberArray):
+            return list(value.items)
         if isinstance(value, str):
             self.charge(len(value))
             return list(value)
@@ -1140,6 +1193,16 @@ class Interpreter:
                 return [value.derive(value.shape[1:]) for _ in range(value.shape[0])]
             return None
         return None
+
+
+def registered_under_method(owner: Instance, name: str) -> bool:
+    """``self.eval = nn.ReLU()``: torch keeps a submodule or a parameter out of the instance's ``__dict__``, so
+    an attribute of the class of that name (``nn.Module``'s methods, the user's methods, ``fc = None`` in the
+    class body) wins; any other value assigned (``self.modules = []``) is an ordinary attribute that hides it."""
+    value = owner.attrs[name]
+    if not owner.cls.is_module or not (name in owner.modules or isinstance(value, Tensor) and value.is_parameter):
+        return False
+    return name in MODULE_METHOD_NAMES or any(name in cls.namespace for cls in owner.cls.mro())
 
 
 def parameter_tensor(layer: Layer, name: str) -> Any:
@@ -1172,7 +1235,7 @@ def _builtin(name: str) -> External:
 BUILTINS: dict[str, Any] = {name: _builtin(name) for name in (
     "range", "len", "list", "tuple", "dict", "zip", "enumerate", "int", "float", "min", "max", "sum", "abs",
     "round", "str", "isinstance", "print", "super", "getattr", "setattr", "hasattr", "reversed", "sorted",
-    "any", "all", "map", "filter", "iter", "next", "bool", "type", "divmod", "pow", "callable", "object",
+    "any", "all", "map", "filter", "iter", "next", "bool", "type", "divmod", "pow", "callable", "object", "vars",
     "ValueError", "TypeError", "NotImplementedError", "RuntimeError", "AssertionError", "Exception",
 )}
 BUILTINS.update({"True": True, "False": False, "None": None, "__name__": "__cnnshape__"})

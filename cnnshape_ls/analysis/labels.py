@@ -67,20 +67,29 @@ class LineLabel:
         """How many instances run the line (how many times it runs, for one instance in a loop)."""
         return len(self.runs) if len(self.runs) > 1 else sum(len(r.shapes) for r in self.runs)
 
+    @property
+    def complete(self) -> bool:
+        """Every size of every run is known: only then is a comment written or checked."""
+        return bool(self.shapes) and all(d is not None for shape in self.shapes for d in shape)
+
     def text(self, batch_name: str = "BS") -> str | None:
-        """The shape the label writes: the one shape, or what all runs share followed by ``×N``."""
-        if self.shape is not None:
-            return rename_batch(shape_text(self.shape), batch_name)
-        shared = shared_text(self.runs) if self.shared else None
+        """The shape the label shows: the one shape, or what all runs share followed by ``×N``; a size not
+        known is ``?``. ``None`` where runs differ in rank."""
+        if not self.shared:
+            return rename_batch(shape_text(self.shapes[0]), batch_name) if self.shapes else None
+        shared = shared_text(self.runs)
         return None if shared is None else f"{rename_batch(shared, batch_name)} ×{self.count}"
 
     def comment(self, batch_name: str = "BS") -> str | None:
-        """The ``# out: (...)`` comment for the line, or ``None`` where nothing is known for every run."""
-        text = self.text(batch_name)
+        """The ``# out: (...)`` comment for the line, or ``None`` where a size of a run is not known."""
+        text = self.text(batch_name) if self.complete else None
         return None if text is None else f"# out: {text}"
 
     def fits(self, written: str) -> bool:
-        """Whether a written shape is true for every run of the line (see :func:`comment_fits`)."""
+        """Whether a written shape is true for every run of the line (see :func:`comment_fits`); never for
+        a line where a size is not known."""
+        if not self.complete:
+            return False
         if self.shape is not None:
             return comment_matches(written, self.shape)
         return comment_fits(written, self.runs)
@@ -92,9 +101,9 @@ MAX_ALTERNATIVES = 3
 def shared_text(runs: list[InstanceRun]) -> str | None:
     """What every run's shape agrees on: equal sizes as they are; a size that differs as the block's
     constructor parameter it equals in every instance (``out_ch``), else its values (``64|128``, at most
-    three numbers), else ``*``. ``None`` where ranks differ or a size is unknown."""
+    three numbers), else ``*``; ``?`` where a run's size is not known. ``None`` where ranks differ."""
     pairs = [(run.instance, shape) for run in runs for shape in run.shapes]
-    if not pairs or any(d is None for _, shape in pairs for d in shape):
+    if not pairs:
         return None
     ranks = {len(shape) for _, shape in pairs}
     if len(ranks) != 1:
@@ -102,6 +111,9 @@ def shared_text(runs: list[InstanceRun]) -> str | None:
     parts = []
     for i in range(ranks.pop()):
         values = [shape[i] for _, shape in pairs]
+        if any(v is None for v in values):
+            parts.append("?")  # not known in one run: not known for all
+            continue
         if all(v == values[0] for v in values):
             parts.append(dims.to_text(values[0]))
             continue
@@ -165,13 +177,14 @@ def symbol_count(shape: tuple | None) -> int:
 
 
 def line_labels(models: Iterable[ModelResult]) -> dict[int, LineLabel]:
-    """The label of each line that applies or defines a layer whose last output is fully known."""
+    """The label of each line that applies or defines a layer whose last output is known, at least in part
+    (``(BS, 64, ?, ?)``): the hint shows it; a comment is written and checked only for a fully known one."""
     best: dict[int, tuple[ModelResult, list[LayerRecord]]] = {}
     for model in shown_models(list(models)):  # a block speaks through the model that builds it
         for line, records in _records_by_line(model).items():
             last = records[-1].output
-            if last is None or any(d is None for d in last):
-                continue
+            if last is None or all(d is None for d in last):
+                continue  # a shape of which something is known is shown, its unknown sizes as ?
             taken = best.get(line)
             # scored only where two models run the line (a block and the model that builds it): most lines, one
             if taken is None or symbol_count(last) < symbol_count(taken[1][-1].output):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import dims
-from .findings import Finding, LayerRecord, shape_json, shape_text
+from .findings import Finding, LayerRecord, partial_json, shape_json, shape_text
 from .layers import Shape
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2}
@@ -58,10 +58,12 @@ class ModelResult:
             "input": shape_json(self.input),
             "input_source": self.input_source,
             "output": shape_json(self.output),
+            **{f"output{k[3:]}": v for k, v in partial_json(self.output).items()},
             "params": dims.to_json(self.params),
             "layers": [
                 {"path": r.path, "op": r.op, "line": r.line, "def_line": r.def_line,
-                 "in": shape_json(r.input), "out": shape_json(r.output), "params": dims.to_json(r.params)}
+                 "in": shape_json(r.input), "out": shape_json(r.output), **partial_json(r.output),
+                 "params": dims.to_json(r.params)}
                 for r in self.layers
             ],
         }

@@ -44,6 +44,10 @@ class SourceFile:
     parts: dict[ast.AST, list] = field(default_factory=dict)
     """The sub-expressions of each constructor call whose values a fix may write back, found once."""
     built: dict[ast.AST, list] = field(default_factory=dict)
+    assigned: dict[str, list] | None = None
+    """The values assigned to each name at the top level (``K = kernel_for(3)``), indexed on first use."""
+    unfollowed: set[ast.AST] = field(default_factory=set)
+    """Calls that gave an unknown value from known arguments: where an unknown started (for hovers)."""
     """The layers each constructor call built in this analysis (a block built twice has two): a fix
     must suit them all. Kept here, not on the nodes, which later versions of the buffer reuse."""
 

@@ -40,8 +40,8 @@ def view(shape: Shape, sizes: list[Any], batch_symbol: str | None) -> Shape:
     target = "[" + ", ".join(dims.to_text(v) for v in sizes) + "]"
     if -1 in ints:
         known = dims.product([s for s in sizes if not (isinstance(s, int) and s == -1)])
-        if total is None:
-            raise CannotTell("numel")
+        if total is None:  # a size of the input unknown: the sizes written are still what torch gives
+            return tuple(None if isinstance(s, int) and s == -1 else s for s in sizes)
         if known == 0:
             raise ShapeError("view-invalid", f"shape '{target}' is invalid for input of size {_size_text(total)}")
         inferred = dims.exact_div(total, known)

@@ -344,7 +344,8 @@ def iter_modules(root: Module, prefix: str = "") -> list[tuple[str, Module]]:
         seen.add(id(module))
         out.append((path, module))
         for name, child in module.submodules().items():
-            walk(child, f"{path}.{name}" if path else name)
+            if isinstance(child, Module):  # ``self._modules`` is a dict user code may put anything in
+                walk(child, f"{path}.{name}" if path else name)
 
     walk(root, prefix)
     return out
@@ -353,3 +354,47 @@ def iter_modules(root: Module, prefix: str = "") -> list[tuple[str, Module]]:
 def assign_paths(root: Module) -> None:
     for path, module in iter_modules(root):
         module.path = path
+
+
+@dataclass(eq=False)
+class Record:
+    """An object that only holds attributes: ``types.SimpleNamespace(...)``, ``argparse.Namespace(...)``,
+    what ``parser.parse_args([])`` returns. Attributes read and written as Python does."""
+
+    kind: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class ArgumentParser:
+    """An ``argparse.ArgumentParser`` built in the file: the defaults of its arguments, by destination.
+    ``broken`` when an argument was added the analysis cannot read (its destination or default)."""
+
+    defaults: dict[str, Any] = field(default_factory=dict)
+    required: bool = False
+    """Some argument must be given on the command line: ``parse_args([])`` would exit."""
+    broken: bool = False
+
+
+@dataclass(eq=False)
+class NumberArray:
+    """``np.array([...])`` of numbers (flattened), for its reductions: ``np.array([2, 3]).prod()``."""
+
+    items: tuple
+
+
+@dataclass(eq=False)
+class EnumMember:
+    """A member of an ``enum.Enum`` class of the user's: ``Act.RELU`` with ``.name`` and ``.value``."""
+
+    owner: ClassValue
+    name: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class FieldDefault:
+    """``dataclasses.field(default=...)`` or ``field(default_factory=...)`` in a dataclass body."""
+
+    default: Any
+    factory: Any

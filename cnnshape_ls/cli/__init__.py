@@ -34,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 clean (no shape errors); 1 shape errors found; 2 usage or I/O error, or nothing "
                "to check (no Python files found under the folders given).")
     add_analysis_options(check)
-    check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
-                       help="text: a per-layer table and diagnostics; json: the contract's form; sarif: SARIF 2.1.0")
+    check.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                       help="text: a per-layer table and diagnostics; json: the contract's form; sarif: SARIF "
+                            "2.1.0; github: GitHub Actions annotations (::error file=...,line=...::message)")
     check.add_argument("--fix", action="store_true",
                        help="apply the preferred fix of each error and refresh stale # out: comments, in place")
     verify = check.add_mutually_exclusive_group()

@@ -278,6 +278,10 @@ def run(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str]
         from .sarif import sarif_report
 
         print(json.dumps(sarif_report(done), indent=2), file=stdout)
+    elif args.format == "github":
+        from .github import write_github_report
+
+        write_github_report(done, stdout)
     else:
         write_text_report(done, stdout, collected.skipped)
     if collected.skipped and args.format != "text":

@@ -186,6 +186,10 @@ class LayerRule:
     """The argument that sets what it makes (``out_channels``): where a fix of a consumer's error goes."""
     sequence: bool = False
     """It works on sequences (an RNN, attention): its hints name dims as (L, N, E), not channels."""
+    partial: InferFn | None = None
+    """Where ``infer`` cannot tell (an argument is unknown): every dimension that does not depend on what
+    is unknown, the others None (``Conv2d(3, 64, kernel_size=?)`` gives ``(BS, 64, ?, ?)``). It reports an
+    error only where every size the check needs is known. Shape-keeping layers keep their input."""
 
     @property
     def keeps_shape(self) -> bool:
@@ -196,6 +200,18 @@ class LayerRule:
     def keeps_channels(self) -> bool:
         """What comes out has the input's channels (a pool, a pad, an upsampling)."""
         return self.family in CHANNEL_KEEPING
+
+    def shape(self, call: Call) -> Out:
+        """The output: the rule's, or where it cannot tell, what its :attr:`partial` form can."""
+        try:
+            return self.infer(call)
+        except CannotTell:
+            fallback = self.partial or (keep_input if self.keeps_shape and self.op not in RESHAPING else None)
+            if fallback is None:
+                raise
+        call.explain.clear()  # lines of the attempt that stopped: the partial form writes its own
+        call.notes.clear()
+        return fallback(call)
 
     def bind(self, positional: list[Any], keywords: dict[str, Any]) -> Args:
         values = dict(self.defaults)
@@ -214,6 +230,41 @@ class LayerRule:
             return self.params(args, resolved)
         except (CannotTell, TypeError):
             return None
+
+
+RESHAPING = ("GLU", "Flatten", "Unflatten")
+"""Layers of the shape-keeping families whose output need not have the input's shape."""
+
+
+def keep_input(call: Call) -> Out:
+    """The partial form of a layer that keeps its input's shape (an activation with an unknown argument,
+    a norm with unknown ``num_features``): the input, with no check that needs what is unknown."""
+    return call.x
+
+
+def size_arg(args: Args, name: str) -> Dim | None:
+    """An argument that is a size (an int or a symbolic dim), or None where it is not known as one."""
+    value = args.values.get(name)
+    return value if isinstance(value, (int, dims.Expr)) and not isinstance(value, bool) else None
+
+
+def per_axis(args: Args, name: str, n: int) -> tuple[int | None, ...]:
+    """An int-or-tuple argument as one value per axis, as torch's ``_ntuple`` expands it; None for each
+    value that is not known as an int. A tuple of another length is torch's error: nothing is told."""
+    value = args.values.get(name, UNKNOWN)
+    if isinstance(value, (list, tuple)):
+        items = tuple(value) * n if len(value) == 1 else tuple(value)
+        if len(items) != n:
+            raise CannotTell(name)
+        return tuple(v if isinstance(v, int) and not isinstance(v, bool) else None for v in items)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * n
+    return (None,) * n
+
+
+def known_flag(args: Args, name: str) -> bool | None:
+    value = args.values.get(name)
+    return value if isinstance(value, bool) else None
 
 
 SPATIAL_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}

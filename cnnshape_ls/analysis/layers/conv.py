@@ -17,7 +17,9 @@ from .base import (
     dropped_note,
     fmt_shape,
     ntuple,
+    per_axis,
     rank_message,
+    size_arg,
     window,
     window_explain,
 )
@@ -42,7 +44,7 @@ def _channels_in(call: Call, n: int, name: str) -> tuple[dims.Dim | None, int]:
     return x[axis], axis
 
 
-def _weight_shape(out_c: dims.Dim, in_c: dims.Dim | None, groups: int, kernel: tuple[int, ...]) -> str:
+def _weight_shape(out_c: dims.Dim | None, in_c: dims.Dim | None, groups: int, kernel: tuple[int, ...]) -> str:
     per_group = dims.floordiv(in_c, groups) if in_c is not None else None
     return fmt_shape((out_c, per_group, *kernel))
 
@@ -321,6 +323,64 @@ def conv_transpose(n: int, lazy: bool = False):
     return infer
 
 
+def _spatial_partial(call: Call, n: int, transposed: bool) -> tuple:
+    """The output sizes of the axes whose kernel, stride, padding and dilation are all known; None for
+    the others. torch runs only with a kernel of n values, and then each axis depends on its own."""
+    a = call.args
+    x = call.x
+    kernel, stride, dilation = per_axis(a, "kernel_size", n), per_axis(a, "stride", n), per_axis(a, "dilation", n)
+    padding = a.get("padding")
+    same = padding == "same" and not transposed
+    pads = (0,) * n if padding == "valid" and not transposed else (None,) * n if isinstance(padding, str) \
+        else per_axis(a, "padding", n)
+    extra = per_axis(a, "output_padding", n) if transposed else (0,) * n
+    outs = []
+    for axis, size, k, s, p, op_, d in zip(SPATIAL_AXES[n], x[len(x) - n:], kernel, stride, pads, extra, dilation):
+        if same:  # torch runs 'same' only with stride 1, and then keeps the size
+            out = size
+        elif size is None or None in (k, s, p, op_, d) or s <= 0:
+            out = None
+        elif transposed:
+            out = dims.add(dims.mul(dims.sub(size, 1), s), -2 * p + d * (k - 1) + op_ + 1)
+        else:
+            out = window(size, k, s, p, d)
+        if isinstance(out, int) and out <= 0:
+            raise CannotTell("output size")  # torch's error, worded with what is unknown
+        if out is not None:
+            call.explain.append(f"{axis}_out = {dims.to_text(out)}")
+        outs.append(out)
+    return tuple(outs)
+
+
+def conv_partial(n: int, transposed: bool, lazy: bool):
+    """Every size a convolution with an unknown argument still gives: the channels are ``out_channels``,
+    each spatial size needs its own axis's arguments; the channel check runs where both counts are known."""
+    def partial(call: Call) -> Out:
+        a = call.args
+        x = call.x
+        if len(x) not in (n + 1, n + 2) or any_float(*a.values.values()):
+            raise CannotTell("input rank")
+        out_c = size_arg(a, "out_channels")
+        got = x[len(x) - n - 1]
+        result = (*x[:len(x) - n - 1], out_c, *_spatial_partial(call, n, transposed))
+        want = None if lazy else size_arg(a, "in_channels")
+        groups = a.get("groups")
+        if isinstance(got, int) and isinstance(want, int) and got != want and isinstance(groups, int) \
+                and not isinstance(groups, bool) and groups > 0 and want % groups == 0:
+            kernel = per_axis(a, "kernel_size", n)
+            weight = _weight_shape(want, dims.floordiv(out_c, groups) if out_c is not None else None, 1, kernel) \
+                if transposed else _weight_shape(out_c, want, groups, kernel)
+            raise ShapeError(
+                "conv-in-channels",
+                f"Given {'transposed=1' if transposed else f'groups={groups}'}, weight of size {weight}, expected "
+                f"input{fmt_shape(x)} to have {want} channels, but got {got} channels instead",
+                blame="in_channels", expected=got, recover=result)
+        if lazy and got is not None:
+            call.resolved["in_channels"] = got
+        return result
+    return partial
+
+
 def conv_params(args: Args, resolved: dict):
     in_c = resolved.get("in_channels", args.values.get("in_channels"))
     out_c = args.dim("out_channels")
@@ -388,18 +448,18 @@ def _rules() -> tuple[LayerRule, ...]:
                                CONV_FORMULA, conv_params, CONV_PARAMS,
                                functional=(Functional(f"conv{n}d", CONV_F, weighted=True),),
                                input_template=channels_first(n, "in_channels"), weights=conv_weights(n, False),
-                               producer_arg="out_channels"))
+                               producer_arg="out_channels", partial=conv_partial(n, False, False)))
         rules.append(LayerRule(f"LazyConv{n}d", "Convolution", CONV_SIG[1:], CONV_DEFAULTS, conv(n, lazy=True),
                                CONV_FORMULA + " (in_channels taken from the input)", conv_params, CONV_PARAMS,
-                               input_template=channels_first(n)))
+                               input_template=channels_first(n), partial=conv_partial(n, False, True)))
         rules.append(LayerRule(f"ConvTranspose{n}d", "Convolution", TRANSPOSE_SIG, TRANSPOSE_DEFAULTS,
                                conv_transpose(n), TRANSPOSE_FORMULA, conv_params, CONV_PARAMS,
                                functional=(Functional(f"conv_transpose{n}d", TRANSPOSE_F, weighted=True),),
                                input_template=channels_first(n, "in_channels"), weights=conv_weights(n, True),
-                               producer_arg="out_channels"))
+                               producer_arg="out_channels", partial=conv_partial(n, True, False)))
         rules.append(LayerRule(f"LazyConvTranspose{n}d", "Convolution", TRANSPOSE_SIG[1:], TRANSPOSE_DEFAULTS,
                                conv_transpose(n, lazy=True), TRANSPOSE_FORMULA + " (in_channels from the input)",
-                               conv_params, CONV_PARAMS))
+                               conv_params, CONV_PARAMS, partial=conv_partial(n, True, True)))
     return tuple(rules)
 
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from .. import dims
 from .. import dims as _dims
-from .base import Args, Call, CannotTell, Functional, LayerRule, Out, ShapeError, features_last, fmt_shape
-from .floats import check_allocation
+from .base import (
+    Args,
+    Call,
+    CannotTell,
+    Functional,
+    LayerRule,
+    Out,
+    ShapeError,
+    features_last,
+    fmt_shape,
+    size_arg,
+)
+from .floats import any_float, check_allocation
 
 
 def _mat_text(d: dims.Dim | None) -> str:
@@ -35,6 +46,37 @@ def linear(call: Call) -> Out:
                 blame="in_features", expected=got, recover=(*x[:-1], out_f))
         call.explain.append(f"out_features = {dims.to_text(out_f)}; in_features = {dims.to_text(want)}")
     return (*x[:-1], out_f)
+
+
+def linear_partial(call: Call) -> Out:
+    """A Linear with an unknown argument: the width is ``out_features`` where that is known; the input's
+    last dim is checked against ``in_features`` only where both are known."""
+    x = call.x
+    if not x or any_float(call.args.get("in_features"), call.args.get("out_features")):
+        raise CannotTell("input")
+    out_f = size_arg(call.args, "out_features")
+    got = x[-1]
+    if call.args.op == "LazyLinear":
+        if got is not None:
+            call.resolved["in_features"] = got
+        return (*x[:-1], out_f)
+    want = size_arg(call.args, "in_features")
+    if isinstance(got, int) and isinstance(want, int) and got != want:
+        rows = dims.product(x[:-1]) if len(x) > 1 and all(d is not None for d in x[:-1]) else 1 \
+            if len(x) == 1 else None
+        raise ShapeError(
+            "linear-in-features",
+            f"mat1 and mat2 shapes cannot be multiplied ({_mat_text(rows)}x{got} and {want}x{dims.to_text(out_f)})",
+            blame="in_features", expected=got, recover=(*x[:-1], out_f))
+    call.explain.append(f"out_features = {dims.to_text(out_f)}; in_features = {dims.to_text(want)}")
+    return (*x[:-1], out_f)
+
+
+def embedding_partial(call: Call) -> Out:
+    """An Embedding with an unknown argument: one vector per index, of ``embedding_dim`` where known."""
+    if any_float(call.args.get("num_embeddings"), call.args.get("embedding_dim")):
+        raise CannotTell("a float argument")
+    return (*call.x, size_arg(call.args, "embedding_dim"))
 
 
 def linear_params(args: Args, resolved: dict):
@@ -157,10 +199,12 @@ RULES = (
               "out = (*, out_features); the input's last dim must equal in_features", linear_params,
               "in_features*out_features + out_features (bias)",
               functional=(Functional("linear", ("weight", "bias"), weighted=True),),
-              input_template=features_last("in_features"), weights=linear_weights, producer_arg="out_features"),
+              input_template=features_last("in_features"), weights=linear_weights, producer_arg="out_features",
+              partial=linear_partial),
     LayerRule("LazyLinear", "Linear", ("out_features", "bias"), {"bias": True}, linear,
               "out = (*, out_features); in_features taken from the input's last dim", linear_params,
-              "in_features*out_features + out_features (bias)", producer_arg="out_features"),
+              "in_features*out_features + out_features (bias)", producer_arg="out_features",
+              partial=linear_partial),
     LayerRule("Bilinear", "Linear", ("in1_features", "in2_features", "out_features", "bias"), {"bias": True},
               bilinear, "out = (*, out_features) from inputs (*, in1_features) and (*, in2_features)",
               bilinear_params, "in1_features*in2_features*out_features + out_features"),
@@ -172,5 +216,6 @@ RULES = (
     LayerRule("Embedding", "Sparse", ("num_embeddings", "embedding_dim", "padding_idx", "max_norm", "norm_type",
                                       "scale_grad_by_freq", "sparse"), {"padding_idx": None}, embedding,
               "out = (*in, embedding_dim)", embedding_params, "num_embeddings*embedding_dim",
-              input_template=lambda args, batch: (batch, _dims.sym("L")), weights=embedding_weights, sequence=True),
+              input_template=lambda args, batch: (batch, _dims.sym("L")), weights=embedding_weights, sequence=True,
+              partial=embedding_partial),
 )

@@ -16,6 +16,7 @@ from .base import (
     dropped_note,
     fmt_shape,
     ntuple,
+    per_axis,
     window,
     window_explain,
 )
@@ -143,6 +144,61 @@ def pool(n: int, kind: str):
     return infer
 
 
+def pool_partial(n: int, kind: str):
+    """Every size a pool with an unknown argument still gives: the channels (and batch) as they come,
+    each spatial size where its axis's kernel, stride, padding, dilation and ``ceil_mode`` are known."""
+    def partial(call: Call) -> Out:
+        a = call.args
+        x = call.x
+        indices = a.get("return_indices") if kind == "max" else False
+        if len(x) not in (n + 1, n + 2) or not isinstance(indices, bool) \
+                or any_float(a.get("kernel_size"), a.get("stride"), a.get("padding"), a.get("dilation")):
+            raise CannotTell("input rank")
+        kernel = per_axis(a, "kernel_size", n)
+        stride = kernel if a.get("stride") in (None, (), []) else per_axis(a, "stride", n)
+        padding = (0,) * n if kind == "lp" else per_axis(a, "padding", n)
+        dilation = per_axis(a, "dilation", n) if kind == "max" else (1,) * n
+        ceil_mode = a.get("ceil_mode")
+        outs = []
+        for axis, size, k, s, p, d in zip(SPATIAL_AXES[n], x[len(x) - n:], kernel, stride, padding, dilation):
+            out = None
+            if size is not None and None not in (k, s, p, d) and isinstance(ceil_mode, (bool, int)) \
+                    and min(k, s, d) > 0 and 0 <= p <= (d * (k - 1) + 1) // 2:
+                try:
+                    out = window(size, k, s, p, d, bool(ceil_mode))
+                except CannotTell:  # ceil_mode with a symbolic size
+                    out = None
+                if out is not None:
+                    call.explain.append(window_explain(axis, size, k, s, p, d, out, bool(ceil_mode)))
+            if isinstance(out, int) and out <= 0:
+                raise CannotTell("output size")  # torch's error, worded with what is unknown
+            outs.append(out)
+        out_shape = (*x[:len(x) - n], *outs)
+        return (out_shape, out_shape) if indices else out_shape
+    return partial
+
+
+def adaptive_partial(n: int, kind: str):
+    """An adaptive pool with an unknown ``output_size`` (or one unknown entry of it): the channels as they come."""
+    def partial(call: Call) -> Out:
+        a = call.args
+        x = call.x
+        size = a.get("output_size")
+        indices = a.get("return_indices") if kind == "max" else False
+        if len(x) not in (n + 1, n + 2) or not isinstance(indices, bool) \
+                or isinstance(size, (list, tuple)) and len(size) != n:
+            raise CannotTell("input rank")
+        sizes = tuple(size) if isinstance(size, (list, tuple)) else (size,) * n
+        outs = tuple(current if given is None else given if isinstance(given, (int, dims.Expr))
+                     and not isinstance(given, bool) and given != 0 else None
+                     for given, current in zip(sizes, x[len(x) - n:]))
+        if any(isinstance(o, int) and o < 0 for o in outs):
+            raise CannotTell("output_size")
+        out_shape = (*x[:len(x) - n], *outs)
+        return (out_shape, out_shape) if indices else out_shape
+    return partial
+
+
 def _check_padding(kind: str, kernel: tuple[int, ...], padding: tuple[int, ...], dilation: tuple[int, ...]) -> None:
     """At most half the kernel: the output-size formula checks the dilated kernel, the kernels the plain one."""
     n = len(kernel)
@@ -219,21 +275,23 @@ def _rules() -> tuple[LayerRule, ...]:
     for n in (1, 2, 3):
         rules.append(LayerRule(f"MaxPool{n}d", "Pooling", MAX_SIG, MAX_DEFAULTS, pool(n, "max"), POOL_FORMULA,
                                functional=(Functional(f"max_pool{n}d", F_MAX_POOL),),
-                               input_template=channels_first(n)))
+                               input_template=channels_first(n), partial=pool_partial(n, "max")))
         avg_sig = AVG_SIG if n > 1 else AVG_SIG[:-1]
         rules.append(LayerRule(f"AvgPool{n}d", "Pooling", avg_sig, AVG_DEFAULTS, pool(n, "avg"),
                                "out = floor((in + 2*padding - kernel_size) / stride) + 1 (ceil with ceil_mode)",
-                               functional=(Functional(f"avg_pool{n}d"),), input_template=channels_first(n)))
+                               functional=(Functional(f"avg_pool{n}d"),), input_template=channels_first(n),
+                               partial=pool_partial(n, "avg")))
         rules.append(LayerRule(f"LPPool{n}d", "Pooling", LP_SIG, LP_DEFAULTS, pool(n, "lp"),
                                "out = floor((in - kernel_size) / stride) + 1",
-                               functional=(Functional(f"lp_pool{n}d"),) if n < 3 else ()))
+                               functional=(Functional(f"lp_pool{n}d"),) if n < 3 else (),
+                               partial=pool_partial(n, "lp")))
         rules.append(LayerRule(f"AdaptiveAvgPool{n}d", "Pooling", ("output_size",), {}, adaptive(n, "avg"),
                                "out = output_size", functional=(Functional(f"adaptive_avg_pool{n}d"),),
-                               input_template=channels_first(n)))
+                               input_template=channels_first(n), partial=adaptive_partial(n, "avg")))
         rules.append(LayerRule(f"AdaptiveMaxPool{n}d", "Pooling", ("output_size", "return_indices"),
                                {"return_indices": False}, adaptive(n, "max"), "out = output_size",
                                functional=(Functional(f"adaptive_max_pool{n}d"),),
-                               input_template=channels_first(n)))
+                               input_template=channels_first(n), partial=adaptive_partial(n, "max")))
     return tuple(rules)
 
 

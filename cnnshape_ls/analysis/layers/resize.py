@@ -5,7 +5,19 @@ from __future__ import annotations
 import math
 
 from .. import dims
-from .base import UNKNOWN, Call, CannotTell, Functional, LayerRule, Out, ShapeError, channels_first, fmt_shape
+from .base import (
+    UNKNOWN,
+    Call,
+    CannotTell,
+    Functional,
+    LayerRule,
+    Out,
+    ShapeError,
+    channels_first,
+    fmt_shape,
+    keep_input,
+)
+from .floats import any_float
 
 
 def pad(n: int, mode: str):
@@ -34,6 +46,43 @@ def pad(n: int, mode: str):
         return tuple(out)
 
     return infer
+
+
+def pad_partial(n: int, mode: str):
+    """A pad with an unknown amount: each axis whose two amounts are known is padded, the others are unknown."""
+    def partial(call: Call) -> Out:
+        x = call.x
+        padding = call.args.get("padding")
+        if isinstance(padding, (list, tuple)):
+            pads = tuple(p if isinstance(p, int) and not isinstance(p, bool) else None for p in padding)
+        else:
+            pads = (padding if isinstance(padding, int) and not isinstance(padding, bool) else None,) * (2 * n)
+        if len(pads) != 2 * n or (len(x) < n if mode == "constant" else len(x) not in (n + 1, n + 2)) \
+                or any_float(padding):
+            raise CannotTell("padding")
+        out = list(x)
+        for i in range(n):
+            axis, before, after = len(x) - 1 - i, pads[2 * i], pads[2 * i + 1]
+            out[axis] = None if out[axis] is None or before is None or after is None \
+                else dims.add(out[axis], before + after)
+            if isinstance(out[axis], int) and out[axis] < 0:
+                raise CannotTell("padding")  # torch's error
+        return tuple(out)
+    return partial
+
+
+def _unknown_spatial(first: int):
+    """A resize with an unknown factor or size: the dims before ``first`` from the end stay; the rest are unknown."""
+    def partial(call: Call) -> Out:
+        x = call.x
+        if len(x) < first or first == 2 and len(x) > 5:
+            raise CannotTell("input rank")
+        if first == 2:  # interpolate: (N, C, *spatial) with 1 to 3 spatial dims
+            if len(x) < 3:
+                raise CannotTell("input rank")
+            return (*x[:2], *(None,) * (len(x) - 2))
+        return (*x[:-first], *(None,) * first)
+    return partial
 
 
 def _pad_constant(x: tuple, n: int, pads: tuple[int, ...], out: list) -> None:
@@ -206,27 +255,31 @@ def _rules() -> tuple[LayerRule, ...]:
     for n in (1, 2, 3):
         for kind, mode in (("Zero", "constant"), ("Reflection", "reflect"), ("Replication", "replicate"),
                            ("Circular", "circular")):
-            rules.append(LayerRule(f"{kind}Pad{n}d", "Padding", ("padding",), {}, pad(n, mode), PAD_FORMULAS[mode]))
+            rules.append(LayerRule(f"{kind}Pad{n}d", "Padding", ("padding",), {}, pad(n, mode), PAD_FORMULAS[mode],
+                                   partial=pad_partial(n, mode)))
         rules.append(LayerRule(f"ConstantPad{n}d", "Padding", ("padding", "value"), {}, pad(n, "constant"),
-                               PAD_FORMULAS["constant"]))
+                               PAD_FORMULAS["constant"], partial=pad_partial(n, "constant")))
     rules += [
         LayerRule("Upsample", "Resizing", ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
                   {"size": None, "scale_factor": None, "mode": "nearest"}, upsample,
                   "out = size, or floor(in * scale_factor)",
-                  functional=(Functional("interpolate", F_INTERPOLATE), Functional("upsample", F_INTERPOLATE))),
+                  functional=(Functional("interpolate", F_INTERPOLATE), Functional("upsample", F_INTERPOLATE)),
+                  partial=_unknown_spatial(2)),
         LayerRule("UpsamplingNearest2d", "Resizing", ("size", "scale_factor"),
                   {"size": None, "scale_factor": None, "mode": "nearest"},
-                  upsample, "out = size, or floor(in * scale_factor)"),
+                  upsample, "out = size, or floor(in * scale_factor)", partial=_unknown_spatial(2)),
         LayerRule("UpsamplingBilinear2d", "Resizing", ("size", "scale_factor"),
                   {"size": None, "scale_factor": None, "mode": "bilinear", "align_corners": True},
-                  upsample, "out = size, or floor(in * scale_factor); 4-D input"),
+                  upsample, "out = size, or floor(in * scale_factor); 4-D input",
+                  partial=_unknown_spatial(2)),
         LayerRule("PixelShuffle", "Resizing", ("upscale_factor",), {}, pixel_shuffle,
-                  "(*, C*r*r, H, W) -> (*, C, H*r, W*r)", functional=(Functional("pixel_shuffle"),)),
+                  "(*, C*r*r, H, W) -> (*, C, H*r, W*r)", functional=(Functional("pixel_shuffle"),),
+                  partial=_unknown_spatial(3)),
         LayerRule("PixelUnshuffle", "Resizing", ("downscale_factor",), {}, pixel_unshuffle,
                   "(*, C, H*r, W*r) -> (*, C*r*r, H, W)", functional=(Functional("pixel_unshuffle"),),
-                  input_template=channels_first(2)),
+                  input_template=channels_first(2), partial=_unknown_spatial(3)),
         LayerRule("ChannelShuffle", "Resizing", ("groups",), {}, channel_shuffle,
-                  "out = in; dim 1 must be divisible by groups"),
+                  "out = in; dim 1 must be divisible by groups", partial=keep_input),
     ]
     return tuple(rules)
 

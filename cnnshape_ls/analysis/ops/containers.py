@@ -6,7 +6,7 @@ import ast
 from typing import Any
 
 from ..layers import UNKNOWN
-from ..values import Container, Instance, Module
+from ..values import Container, Instance, Layer, Module, OpaqueModule, iter_modules
 from .context import Context
 
 
@@ -46,6 +46,44 @@ def fill_container_instance(cx: Context, inst: Instance, kind: str, args: list[A
 
 
 _LISTINGS = ("items", "keys", "values", "children", "modules", "named_children", "named_modules", "parameters")
+TORCH_LAYERS_WITH_SUBMODULES = frozenset({
+    "MultiheadAttention", "Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+    "TransformerDecoderLayer"})
+"""torch layers that hold modules of their own (``MultiheadAttention.out_proj``), which ``modules()`` lists."""
+
+
+def has_submodules(module: Module) -> bool:
+    """A torch layer whose ``named_modules()`` lists more than itself."""
+    return isinstance(module, Layer) and (module.rule.parts is not None
+                                          or module.rule.op in TORCH_LAYERS_WITH_SUBMODULES)
+
+
+MODULE_LISTINGS = ("children", "named_children", "modules", "named_modules")
+"""``nn.Module`` methods that list submodules, in registration order (see :func:`module_listing`)."""
+
+
+def module_listing(target: Module, name: str) -> Any:
+    """``children()``, ``named_children()``, ``modules()``, ``named_modules()`` of a module, as torch lists
+    them: each module once (the first name it was registered under), depth first in registration order.
+
+    Unknown where the tree holds something the analysis cannot see into: a module it could not follow, and
+    for the recursive listings a torch module made of submodules (``MultiheadAttention``'s ``out_proj``)
+    or one without a rule."""
+    if target.incomplete or not all(isinstance(child, Module) for child in target.submodules().values()):
+        return UNKNOWN
+    if name in ("children", "named_children"):
+        seen: set[int] = set()
+        named = []
+        for key, child in target.submodules().items():
+            if id(child) not in seen:  # torch's named_children skips a module registered twice
+                seen.add(id(child))
+                named.append((key, child))
+        return named if name == "named_children" else [child for _, child in named]
+    listed = iter_modules(target)
+    if any(module.incomplete or isinstance(module, OpaqueModule) or has_submodules(module) for _, module in listed):
+        return UNKNOWN
+    return listed if name == "named_modules" else [module for _, module in listed]
+
 
 
 def container_method(cx: Context, target: Container, name: str, args: list[Any]) -> Any:
@@ -57,7 +95,9 @@ def container_method(cx: Context, target: Container, name: str, args: list[Any])
         return list(target.children.items())
     if name == "keys":
         return list(target.children.keys())
-    if name in ("values", "children", "modules"):
+    if name in MODULE_LISTINGS and not args:
+        return module_listing(target, name)
+    if name == "values":
         return list(target.children.values())
     if name in ("to", "eval", "train", "cuda", "cpu"):
         return target

@@ -10,15 +10,18 @@ from typing import Any
 
 from ..layers import UNKNOWN, LayerRule, rules_in_use
 from ..values import (
+    ArgumentParser,
     BoundMethod,
     ClassValue,
     Container,
     External,
+    FieldDefault,
     FunctionValue,
     Instance,
     Layer,
     MethodOf,
     Module,
+    NumberArray,
     OpaqueModule,
     Partial,
     SuperProxy,
@@ -26,7 +29,7 @@ from ..values import (
     deep_copy,
     instance_params,
 )
-from .containers import container_method, fill_container_instance, make_container
+from .containers import MODULE_LISTINGS, container_method, fill_container_instance, make_container, module_listing
 from .context import Context, Evaluator
 from .functional import functional
 from .layer_calls import apply_layer, reparametrise
@@ -42,6 +45,17 @@ from .names import (
 )
 from .python import builtin, dict_method, list_method, math_function, str_method
 from .record import Recorder, is_foreign, unknown_result
+from .stdlib import (
+    NOT_HANDLED,
+    array_method,
+    enum_lookup,
+    is_enum,
+    is_namedtuple_class,
+    make_namedtuple,
+    namedtuple_method,
+    parser_method,
+    stdlib_call,
+)
 from .tensors import tensor_binary, tensor_index, tensor_method
 from .torch_functions import torch_function
 
@@ -126,6 +140,8 @@ class CallDispatcher:
             return self.interp.call_function(func[1], args, dict(kwargs))
         if isinstance(func, Partial):
             return self.interp.call(func.func, [*func.args, *args], {**func.kwargs, **kwargs}, node)
+        if is_namedtuple_class(func):
+            return make_namedtuple(func, args, kwargs)
         return unknown_result(args)
 
     unknown_result = staticmethod(unknown_result)
@@ -161,20 +177,50 @@ class CallDispatcher:
                 self.building.pop()
         elif cls.container_base:
             fill_container_instance(self.cx, inst, cls.container_base, args, self.building_from)
-        elif not cls.is_module:
-            fields = [t.id for s in cls.node.body if isinstance(s, ast.AnnAssign)
-                      for t in [s.target] if isinstance(t, ast.Name)]
-            for name, value in zip(fields, args):
-                inst.attrs[name] = value
-            for name, value in kwargs.items():
-                inst.attrs[name] = value
+        elif is_enum(cls):
+            return enum_lookup(cls, args[0]) if len(args) == 1 and not kwargs else UNKNOWN
+        elif cls.is_module:
+            rule = self.torch_layer_rule(cls.mro())
+            if rule is not None:  # ``class Pool(nn.MaxPool3d)`` with only a forward: torch's __init__ runs
+                inst.base = self.construct(rule, args, kwargs, node)
+        else:
+            self.fill_record_class(cls, inst, args, kwargs, node)
         return inst
+
+    def fill_record_class(self, cls: ClassValue, inst: Instance, args: list[Any], kwargs: dict[str, Any],
+                          node: ast.AST | None) -> None:
+        """A dataclass or a ``typing.NamedTuple`` (a class without ``__init__``): its annotated fields from
+        the arguments, else their defaults (``field(default_factory=list)`` made afresh for each instance),
+        then its ``__post_init__``."""
+        fields: list[str] = []
+        for klass in reversed(cls.mro()):
+            for stmt in klass.node.body:
+                if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                        and stmt.target.id not in fields and "ClassVar" not in ast.dump(stmt.annotation):
+                    fields.append(stmt.target.id)
+        for name, value in zip(fields, args):
+            inst.attrs[name] = value
+        for name, value in kwargs.items():
+            inst.attrs[name] = value
+        for name in fields:
+            default = cls.lookup(name)
+            if name not in inst.attrs and isinstance(default, FieldDefault):
+                inst.attrs[name] = default.default if default.factory is None else \
+                    self.interp.call(default.factory, [], {}, node if isinstance(node, ast.Call) else None)
+        post_init = cls.lookup("__post_init__")
+        if isinstance(post_init, FunctionValue):
+            self.interp.call_function(post_init, [inst], {})
 
     # ------------------------------------------------------------------ externals
     def external(self, qualname: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
         name = tail(qualname)
+        if qualname in CHECKPOINTS:
+            return self.checkpoint(name, args, kwargs, node)
         made = self.python_external(qualname, name, args, kwargs)
         if made is not _NOT_HANDLED:
+            return made
+        made = stdlib_call(self.cx, qualname, args, kwargs, node)
+        if made is not NOT_HANDLED:
             return made
         rules = self.rules.by_op
         if is_nn(qualname) or qualname in rules:
@@ -194,13 +240,42 @@ class CallDispatcher:
             return builtin(self.cx, name, args, kwargs, node)
         if qualname in ("collections.OrderedDict", "typing.OrderedDict"):
             return builtin(self.cx, "dict", args, kwargs, node)
-        if qualname.startswith("math.") or qualname.startswith("numpy.") or qualname.startswith("np."):
-            return math_function(self.cx, name, args)
+        if qualname.startswith("math."):
+            return math_function(self.cx, name, args, kwargs)
         if qualname.startswith("torch.") and name in SAME_SHAPE and args and isinstance(args[0], Tensor):
             return args[0].derive(args[0].shape, keep_flat=True)
         if name[:1].isupper() and (qualname.startswith(("torchvision.", "timm.", "transformers."))):
             return OpaqueModule(node, name=name)
         return unknown_result(args)
+
+    def checkpoint(self, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        """``checkpoint(fn, *args)`` gives ``fn(*args)``; ``checkpoint_sequential(functions, segments, x)``
+        gives the functions applied in turn (recomputing in backward changes no shape)."""
+        kwargs = {k: v for k, v in kwargs.items() if k not in CHECKPOINT_OPTIONS}
+        if name == "checkpoint":
+            reentrant = kwargs.pop("use_reentrant", None) is not False  # None warns and means True
+            if not args or (kwargs and reentrant):
+                return unknown_result([*args, *kwargs.values()])  # torch's reentrant form takes no keywords
+            return self.interp.call(args[0], list(args[1:]), kwargs, node)
+        bound = dict(zip(("functions", "segments", "input"), args))
+        bound.update({k: v for k, v in kwargs.items() if k in ("functions", "segments", "input")})
+        functions, segments, value = bound.get("functions"), bound.get("segments"), bound.get("input", UNKNOWN)
+        if isinstance(functions, Instance) and functions.cls.container_base == "Sequential":
+            steps = None if functions.incomplete else list(functions.modules.values())
+        else:
+            steps = self.interp.iterate(functions) if isinstance(functions, (Container, list, tuple)) else None
+        if steps is None or not isinstance(segments, int) or isinstance(segments, bool) \
+                or not 1 <= segments <= len(steps):
+            return unknown_result([value])  # torch's range() of step 0 fails where segments > len(functions)
+        for step in steps:
+            if isinstance(step, Module):
+                line = getattr(step.node, "lineno", None) or getattr(node, "lineno", 0)
+                if is_foreign(step.node):
+                    line = self.rec.anchor or step.placed or getattr(node, "lineno", 0)
+                value = self.apply_module(step, [value], {}, None, line=line)
+            else:
+                value = self.interp.call(step, [value], {}, node)
+        return value
 
     @staticmethod
     def python_external(qualname: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -297,6 +372,12 @@ class CallDispatcher:
             return dict_method(self.cx, target, name, args, node)
         if isinstance(target, str):
             return str_method(self.cx, target, name, args, kwargs, node)
+        if isinstance(target, tuple) and is_namedtuple_class(type(target)):
+            return namedtuple_method(target, name, args, kwargs)
+        if isinstance(target, ArgumentParser):
+            return parser_method(target, name, args, kwargs)
+        if isinstance(target, NumberArray):
+            return array_method(self.cx, target, name, args, kwargs)
         if isinstance(target, Container):
             return container_method(self.cx, target, name, args)
         if isinstance(target, Instance):
@@ -316,7 +397,17 @@ class CallDispatcher:
         inst = target.self_value
         if name == "forward" and isinstance(inst, Instance) and inst.cls.container_base == "Sequential":
             return self.apply_sequence(inst, list(inst.modules.values()), args, node)  # nn.Sequential.forward
+        if name == "forward" and isinstance(inst, Instance) and inst.base is not None:
+            return self.base_forward(inst, args, kwargs, node)
         return unknown_result(args)
+
+    def base_forward(self, inst: Instance, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        """``super().forward(x)`` in a subclass of a torch layer (after an ``F.pad``): the layer's own rule,
+        with the arguments as the subclass left them. Shown on the line of the call, not as a module of its
+        own (the subclass is the module torch calls)."""
+        base = inst.base
+        base.path = None
+        return apply_layer(self.rec, base, args, kwargs, node, getattr(node, "lineno", 0), None)
 
     def instance_method(self, target: Instance, name: str, args: list[Any], kwargs: dict[str, Any],
                         node: ast.Call | None) -> Any:
@@ -337,6 +428,8 @@ class CallDispatcher:
             return result
         if name in MODULE_MODES:
             return target
+        if name in MODULE_LISTINGS and not args and not kwargs:
+            return module_listing(target, name)
         return unknown_result(args)
 
     def super_init(self, proxy: SuperProxy, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> None:
@@ -354,11 +447,15 @@ class CallDispatcher:
         if proxy.cls.container_base and args:
             fill_container_instance(self.cx, inst, proxy.cls.container_base, args, self.building_from)
             return
-        rules = self.rules.by_op
-        rule = next((rules[tail(b.qualname)] for cls in [proxy.cls, *following] for b in cls.bases
-                     if isinstance(b, External) and is_nn(b.qualname) and tail(b.qualname) in rules), None)
+        rule = self.torch_layer_rule([proxy.cls, *following])
         if rule is not None:
             inst.base = self.construct(rule, args, kwargs, base_node(inst, node))
+
+    def torch_layer_rule(self, classes: list[ClassValue]) -> LayerRule | None:
+        """The rule of the torch layer the first of ``classes`` to extend one extends (``nn.Conv2d``)."""
+        rules = self.rules.by_op
+        return next((rules[tail(b.qualname)] for cls in classes for b in cls.bases
+                     if isinstance(b, External) and is_nn(b.qualname) and tail(b.qualname) in rules), None)
 
     # ------------------------------------------------------------------ applying modules
     def apply_module(self, module: Module, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None,
@@ -441,6 +538,9 @@ class CallDispatcher:
 
 
 _NOT_HANDLED = object()
+CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential"})
+CHECKPOINT_OPTIONS = frozenset({"preserve_rng_state", "context_fn", "determinism_check", "debug", "early_stop"})
+"""Keywords of ``checkpoint`` that change how it recomputes, never what it returns."""
 
 
 def base_node(inst: Instance, init_call: ast.AST | None) -> ast.AST | None:

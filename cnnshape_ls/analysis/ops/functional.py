@@ -25,7 +25,8 @@ def functional(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], 
                 return cx.rec.record_op(node, [x], Tensor(None) if isinstance(x, Tensor) else UNKNOWN)
             return apply_functional_layer(cx, layer, x, node)
         if form.signature is not None:
-            rule = LayerRule(rule.op, rule.family, form.signature, rule.defaults, rule.infer, rule.formula)
+            rule = LayerRule(rule.op, rule.family, form.signature, rule.defaults, rule.infer, rule.formula,
+                             partial=rule.partial)
         x = args[0] if args else kwargs.pop("input", None)
         layer = Layer(node, rule=rule, args=rule.bind(list(args[1:]), {k: v for k, v in kwargs.items()}))
         layer.path = None
@@ -99,7 +100,7 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
     indices = [values["indices"].shape if isinstance(values["indices"], Tensor) else None] \
         if "indices" in values else []
     call = Call(layer.args, [x.shape, *indices])
-    out, error = attempt(lambda: layer.rule.infer(call))
+    out, error = attempt(lambda: layer.rule.shape(call))
     if error is not None:
         finding = cx.rec.report(error, node, x.taint)
         out = error.recover if finding is None or not finding.related else None
@@ -116,13 +117,15 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
 
 def pad(shape: tuple, pads: Any) -> tuple:
     """``F.pad``: the last dims grow by their two amounts, the last dim first."""
-    if not isinstance(pads, (tuple, list)) or len(pads) % 2 or not all(isinstance(p, int) for p in pads):
+    if not isinstance(pads, (tuple, list)) or len(pads) % 2 or any_float(pads):
         raise CannotTell("pad")
     out = list(shape)
     for i in range(len(pads) // 2):
         axis = len(shape) - 1 - i
         if axis < 0:
             raise ShapeError("rank-mismatch", "Padding length too large")
-        if out[axis] is not None:
-            out[axis] = dims.add(out[axis], pads[2 * i] + pads[2 * i + 1])
+        before, after = pads[2 * i], pads[2 * i + 1]
+        known = all(isinstance(p, int) and not isinstance(p, bool) for p in (before, after))
+        # an amount the analysis could not follow leaves only the axis it pads unknown
+        out[axis] = dims.add(out[axis], before + after) if out[axis] is not None and known else None
     return tuple(out)

@@ -38,7 +38,7 @@ def apply_layer(rec: Recorder, layer: Layer, args: list[Any], kwargs: dict[str, 
     if swallowed is not None:
         finding, out = swallowed
     elif first is not None and first.shape is not None:
-        out, error = attempt(lambda: rule.infer(call))
+        out, error = attempt(lambda: rule.shape(call))
         if error is not None:
             finding = layer_error(rec, error, layer, first, node, sequence, line)
             out = error.recover if not error.integer else as_integers(rule, call, error)
@@ -70,7 +70,7 @@ def record_layer(rec: Recorder, layer: Layer, call: Call, first: Tensor | None, 
                explain=call.explain, params=params, formula=rule.formula,
                params_text_of=lambda: params_with_numbers(rule, layer.args, resolved, params,
                                                           layer.extra_params_text),
-               leaf=parts is None)
+               leaf=parts is None, unknown_args=rec.unknown_arguments(layer))
     for name, op, shape_in, shape_out in parts or []:
         path = f"{layer.path}.{name}" if layer.path else None
         rec.record(path, op, line, layer, [Tensor(shape_in)], Tensor(shape_out), node)

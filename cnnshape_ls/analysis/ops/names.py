@@ -25,6 +25,18 @@ CREATORS = {"zeros", "ones", "randn", "rand", "empty", "full", "randint", "zeros
             "rand_like", "empty_like", "full_like", "tensor", "arange", "linspace"}
 MODULE_MODES = ("to", "eval", "train", "cuda", "cpu", "float", "double", "half", "requires_grad_")
 """Module methods that return the module itself."""
+MODULE_METHOD_NAMES = frozenset({
+    "add_module", "apply", "bfloat16", "buffers", "children", "compile", "cpu", "cuda", "double", "eval",
+    "extra_repr", "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule", "half",
+    "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children", "named_modules",
+    "named_parameters", "parameters", "register_backward_hook", "register_buffer", "register_forward_hook",
+    "register_forward_pre_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_module",
+    "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook", "requires_grad_",
+    "set_extra_state", "set_submodule", "share_memory", "state_dict", "to", "to_empty", "train", "type", "xpu",
+    "zero_grad",
+})
+"""The methods of ``nn.Module`` (torch 2.x): a submodule assigned under one of these names does not hide it."""
 
 
 def tail(qualname: str) -> str:
@@ -45,5 +57,6 @@ def is_torch_function(qualname: str) -> bool:
     return qualname.startswith("torch.") and qualname.count(".") == 1
 
 
-__all__ = ["CONTAINERS", "CREATORS", "MODULE_MODES", "REDUCTIONS", "REDUCTIONS_WITH_INDICES", "REPARAMETRISATIONS",
+__all__ = ["CONTAINERS", "CREATORS", "MODULE_METHOD_NAMES",
+           "MODULE_MODES", "REDUCTIONS", "REDUCTIONS_WITH_INDICES", "REPARAMETRISATIONS",
            "SAME_SHAPE", "is_functional", "is_nn", "is_torch_function", "tail"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import math
+import numbers
+from collections import abc
 from typing import Any
 
 from .. import dims
@@ -18,6 +20,7 @@ from ..values import (
     MethodOf,
     OpaqueModule,
     Partial,
+    Record,
     SuperProxy,
     Tensor,
 )
@@ -172,6 +175,8 @@ def _type(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node:
 @BUILTINS.register("getattr")
 def _getattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     if len(args) >= 2 and isinstance(args[1], str):
+        if isinstance(args[0], Record) and args[1] not in args[0].fields:
+            return args[2] if len(args) > 2 else UNKNOWN
         value = cx.get_attr(args[0], args[1])
         if isinstance(value, MethodOf) and len(args) > 2:
             return args[2]
@@ -226,6 +231,11 @@ def is_instance(args: list[Any]) -> Any:
                 results.append(_PY_TYPES[kind.qualname] is int)
                 continue
             results.append(isinstance(value, _PY_TYPES[kind.qualname]))
+        elif isinstance(kind, External) and kind.qualname in _ABSTRACT_TYPES:
+            verdict = _abstract_instance(value, _ABSTRACT_TYPES[kind.qualname])
+            if verdict is None:
+                return UNKNOWN
+            results.append(verdict)
         elif isinstance(kind, External) and (is_nn(kind.qualname) or kind.qualname.startswith("torch.")):
             if value is UNKNOWN:
                 return UNKNOWN
@@ -242,6 +252,30 @@ def is_instance(args: list[Any]) -> Any:
     if any(r is None for r in results):
         return UNKNOWN
     return any(results)
+
+
+_ABSTRACT_TYPES = {
+    **{f"{module}.{name}": name for module in ("collections.abc", "typing", "collections")
+       for name in ("Iterable", "Sequence", "Collection", "Container", "Sized")},
+    "numbers.Number": "Number", "numbers.Real": "Real", "numbers.Integral": "Integral",
+}
+"""The abstract base classes people test arguments with (timm's ``_ntuple``: ``isinstance(x, Iterable)``)."""
+
+
+def _abstract_instance(value: Any, kind: str) -> bool | None:
+    """Whether a Python value is an instance of ``kind``; None for a value the analysis cannot type."""
+    if value is UNKNOWN or isinstance(value, Tensor):
+        return None  # a tensor is iterable but not a Sequence: not decided here
+    if isinstance(value, dims.Expr):
+        return kind in ("Number", "Real", "Integral")
+    if isinstance(value, (bool, int, float, str, list, tuple, dict, range)) or value is None:
+        python_kind = {"Iterable": abc.Iterable, "Sequence": abc.Sequence, "Collection": abc.Collection,
+                       "Container": abc.Container, "Sized": abc.Sized, "Number": numbers.Number,
+                       "Real": numbers.Real, "Integral": numbers.Integral}[kind]
+        return isinstance(value, python_kind)
+    if isinstance(value, (Layer, OpaqueModule, Instance, External, Partial)):
+        return None if kind in ("Iterable", "Container", "Sized", "Collection") else False
+    return None
 
 
 def _is_torch_kind(value: Any, kind: str) -> bool | None:
@@ -269,6 +303,8 @@ def has_attr(args: list[Any]) -> Any:
         return name in owner.args.values or name in ("weight", "bias", "forward")
     if isinstance(owner, (int, float, str, list, tuple, dict)):
         return hasattr(owner, name)
+    if isinstance(owner, Record):
+        return name in owner.fields
     return UNKNOWN
 
 
@@ -298,24 +334,61 @@ def instance_of_external(cls: ClassValue, kind: str) -> bool | None:
     return False
 
 
-def math_function(cx: Context, name: str, args: list[Any]) -> Any:
-    if any(a is UNKNOWN for a in args):
+_MATH_INT = {"floor", "ceil", "trunc", "gcd", "lcm", "isqrt", "comb", "perm", "factorial"}
+"""``math`` functions that give an int (for a number argument): Python's own, with all their arguments."""
+_MATH_FLOAT = {"log", "log2", "log10", "log1p", "sqrt", "exp", "exp2", "expm1", "pow", "fabs", "hypot", "copysign",
+               "fmod", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "degrees",
+               "radians", "cbrt", "fsum", "dist", "ldexp", "remainder", "modf", "frexp", "isclose", "isfinite",
+               "isinf", "isnan"}
+MAX_MATH_INT = 10 ** 15
+
+
+def math_function(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any] | None = None) -> Any:
+    """``math.<name>(*args)`` as Python computes it, on numbers; anything else (a symbolic size, an
+    unknown) gives unknown, except ``math.prod`` of sizes. A call Python rejects is unknown too."""
+    kwargs = kwargs or {}
+    if any(a is UNKNOWN for a in (*args, *kwargs.values())):
         return UNKNOWN
-    if name in ("floor", "ceil", "trunc") and len(args) == 1 and isinstance(args[0], (int, float)):
-        return int(getattr(math, name)(args[0]))
-    if name in ("sqrt", "log", "log2", "exp") and len(args) == 1 and isinstance(args[0], (int, float)):
-        try:
-            return getattr(math, name)(args[0])
-        except ValueError:
+    if name == "prod" and len(args) == 1 and set(kwargs) <= {"start"}:
+        return _math_prod(cx, args[0], kwargs.get("start", 1))
+    if name in ("fsum", "dist") and args:
+        items = [cx.iterate(a) for a in args]
+        if any(i is None or not all(_is_number(v) for v in i) for i in items):
             return UNKNOWN
-    if name == "prod" and args:
-        items = cx.iterate(args[0])
-        if items is None or not all(isinstance(i, (int, dims.Expr)) for i in items):
+        args = [list(i) for i in items]
+    elif not all(_is_number(a) for a in (*args, *kwargs.values())):
+        return UNKNOWN
+    if name not in _MATH_INT and name not in _MATH_FLOAT:
+        return UNKNOWN
+    if name in ("factorial", "comb", "perm") and any(a > 1000 for a in args):
+        return UNKNOWN  # a number too large to be a size
+    try:
+        result = getattr(math, name)(*args, **kwargs)
+    except (ValueError, TypeError, OverflowError, ZeroDivisionError):
+        return UNKNOWN
+    if isinstance(result, int) and not isinstance(result, bool) and abs(result) > MAX_MATH_INT:
+        return UNKNOWN
+    if isinstance(result, float) and not math.isfinite(result):
+        return UNKNOWN
+    return result
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, dims.Expr)
+
+
+def _math_prod(cx: Context, iterable: Any, start: Any) -> Any:
+    items = cx.iterate(iterable)
+    if items is None or not all(isinstance(i, (int, float, dims.Expr)) for i in (*items, start)):
+        return UNKNOWN
+    if all(isinstance(i, int) for i in (*items, start)):
+        total = math.prod(items, start=start)
+        return UNKNOWN if abs(total) > MAX_MATH_INT else total
+    if any(isinstance(i, float) for i in (*items, start)):
+        if any(isinstance(i, dims.Expr) for i in items):
             return UNKNOWN
-        return dims.product(items)
-    if name == "pi":
-        return math.pi
-    return UNKNOWN
+        return math.prod(items, start=start)
+    return dims.mul(start, dims.product(items)) if start != 1 else dims.product(items)
 
 
 # ---------------------------------------------------------------------- methods of Python values

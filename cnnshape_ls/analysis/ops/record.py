@@ -16,6 +16,7 @@ from ..findings import Finding, Fix, LayerRecord
 from ..fixes import copies_of, drop_cascades, fixes_for_layer, one_cause, relocate
 from ..layers import UNKNOWN, CannotTell, Out, ShapeError
 from ..trace import Constraint, Trace
+from ..unknowns import has_unknown, unknown_arguments
 from ..values import Container, Layer, Module, Tensor
 
 SIZE_ARGS = ("in_features", "in_channels", "num_features", "normalized_shape", "num_channels", "input_size",
@@ -88,11 +89,23 @@ class Recorder:
         """A fix right for every pass, offered where the literal one is not (``y.flatten(1)``)."""
         self.op_ok: set[int] = set()
         """Ops (by node) that ran without error in some pass: a fix for another pass would break that one."""
+        self.unknown_why: dict[int, tuple[str, ...]] = {}
+        """Each layer's unknown arguments and why (:func:`unknowns.unknown_arguments`), found once per layer."""
+
+    def unknown_arguments(self, layer: Layer) -> tuple[str, ...]:
+        if not self.trace.recording or not any(v is UNKNOWN or type(v) in (tuple, list) and has_unknown(v)
+                                               for v in layer.args.values.values()):
+            return ()
+        found = self.unknown_why.get(id(layer))
+        if found is None:
+            found = self.unknown_why[id(layer)] = unknown_arguments(self.trace, layer)
+        return found
 
     # ------------------------------------------------------------------ records
     def record(self, path: str | None, op: str, line: int, module: Module | None, args: list[Any], result: Any,
                node: ast.AST | None, leaf: bool = True, explain: list[str] | None = None,
-               params: Any = None, formula: str = "", params_text_of: Callable[[], str] | None = None) -> None:
+               params: Any = None, formula: str = "", params_text_of: Callable[[], str] | None = None,
+               unknown_args: tuple[str, ...] = ()) -> None:
         if not self.trace.recording:
             return
         first = next((a for a in args if isinstance(a, Tensor)), None)
@@ -109,7 +122,8 @@ class Recorder:
             formula=formula, explain=list(explain or []), params_text_of=params_text_of, outputs=tuple(outputs),
             column=span.column if span and span.line == line else 0,
             end_column=span.end_column if span and span.line == line and span.end_line == line else 0,
-            leaf=leaf, arg_spans=self.arg_spans(module), owner=self.running[-1] if self.running else None))
+            leaf=leaf, arg_spans=self.arg_spans(module), unknown_args=unknown_args,
+            owner=self.running[-1] if self.running else None))
 
     def arg_spans(self, module: Module | None) -> dict:
         if not isinstance(module, Layer) or is_foreign(module.node):

@@ -9,6 +9,7 @@ from .. import tensor_ops
 from ..values import Tensor
 from .context import Context, Registry
 from .creation import create
+from .einsum import einsum_shape
 from .names import CREATORS
 from .record import attempt, unknown_result
 from .tensors import tensor_binary, tensor_method
@@ -63,3 +64,21 @@ def binary(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node
     if len(args) >= 2:
         return tensor_binary(cx, ast.Add(), args[0], args[1], node)
     return unknown_result([a for a in args if isinstance(a, Tensor)])
+
+
+@TORCH_FUNCTIONS.register("einsum")
+def einsum(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    """``torch.einsum('abc,ab->abc', x, se)`` or with the operands in one list: the equation's shape."""
+    equation = args[0] if args else kwargs.get("equation")
+    operands = list(args[1:])
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = list(operands[0])  # the list form, torch.einsum(eq, [a, b])
+    if not isinstance(equation, str) or not operands or not all(isinstance(t, Tensor) for t in operands):
+        return cx.rec.record_op(node, [t for t in operands if isinstance(t, Tensor)], unknown_result(operands))
+    taint = next((t.taint for t in operands if t.taint), None)
+    if any(t.shape is None for t in operands):
+        return cx.rec.record_op(node, operands, Tensor(None, taint=taint))
+    shape, error = attempt(lambda: einsum_shape(equation, [t.shape for t in operands]))
+    if error is not None and node is not None and taint is None:
+        taint = cx.trace.report(error, node)
+    return cx.rec.record_op(node, operands, Tensor(shape, taint=taint))
