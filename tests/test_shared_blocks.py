@@ -90,3 +90,20 @@ def test_a_cut_shared_hint_keeps_its_count() -> None:
     [hint] = [h for h in hints if h.line == line]
     assert hint.label == "# out: (batch_size, out_channels, 16|3… ×19"
     assert hint.comment == "# out: (batch_size, out_channels, 16|32, 16|32) ×19"
+
+
+def test_a_size_one_instance_does_not_know_is_a_question_mark_and_nothing_is_written() -> None:
+    from cnnshape_ls.analysis.labels import InstanceRun, LineLabel, shared_text
+    from cnnshape_ls.analysis.result import BlockInstance
+
+    def run(path: str, cout: int, shape: tuple) -> InstanceRun:
+        return InstanceRun(path, BlockInstance(path, "Block", 3, (("cin", 3), ("cout", cout))), shapes=[shape])
+
+    runs = [run("a", 8, (2, 8, None)), run("b", 16, (2, 16, 4)), run("c", 32, (2, 32, 8))]
+    assert shared_text(runs) == "(2, cout, ?)"
+    label = LineLabel(5, "Net", [], [r.shapes[0] for r in runs], runs)
+    assert label.text() == "(2, cout, ?) ×3" and label.comment() is None and not label.fits("(2, cout, *)")
+    known = [run("a", 8, (2, 8, 4)), run("b", 16, (2, 16, 4)), run("c", 32, (2, 32, 8)), run("d", 3, (2, 3, 2))]
+    assert shared_text(known) == "(2, cout, 2|4|8)"
+    assert shared_text([*known, run("e", 3, (2, 3, 1))]) == "(2, cout, *)"  # four values: more than three
+    assert shared_text([*known, run("e", 3, (2, 3))]) is None  # ranks differ: nothing holds for all
