@@ -78,8 +78,12 @@ end, 100)
 report.hints = marks
 log(#marks .. " hint extmarks")
 
+-- A file with no error (CNNSHAPE_PROBE_HOVER set: the shared-blocks test) waits for none and fixes none.
+local hover_at = vim.env.CNNSHAPE_PROBE_HOVER
+local expects_error = hover_at == nil
+
 -- Diagnostics, pushed or pulled, as vim.diagnostic holds them.
-vim.wait(30000, function()
+vim.wait(expects_error and 30000 or 0, function()
   for _, d in ipairs(vim.diagnostic.get(bufnr)) do
     if d.severity == vim.diagnostic.severity.ERROR then
       return true
@@ -94,14 +98,26 @@ for _, d in ipairs(vim.diagnostic.get(bufnr)) do
 end
 log(#report.diagnostics .. " diagnostics")
 
--- Hover on conv1's Conv2d (line 10).
+-- Hover on conv1's Conv2d (line 10), or where CNNSHAPE_PROBE_HOVER ("line,character", 0-based) says.
+local hover_line, hover_char = 9, 20
+if hover_at then
+  hover_line, hover_char = hover_at:match("(%d+),(%d+)")
+  hover_line, hover_char = tonumber(hover_line), tonumber(hover_char)
+end
 local hover = vim.lsp.buf_request_sync(bufnr, "textDocument/hover", {
-  textDocument = { uri = vim.uri_from_bufnr(bufnr) }, position = { line = 9, character = 20 } }, 10000)
+  textDocument = { uri = vim.uri_from_bufnr(bufnr) }, position = { line = hover_line, character = hover_char } },
+  10000)
 for _, r in pairs(hover or {}) do
   if r.result and r.result.contents then
     local c = r.result.contents
     report.hover = type(c) == "table" and (c.value or vim.json.encode(c)) or c
   end
+end
+
+if not expects_error then
+  report.done = true
+  save()
+  vim.cmd("qall!")
 end
 
 -- The preferred quick fix on fc2's in_features (line 19), applied as a user would, then :write.

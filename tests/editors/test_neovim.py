@@ -134,3 +134,19 @@ def test_neovim_screen(editor_tools: Tools, session: Session, workspace: Path, t
     save_image(tmp_path / "nvim-screen.txt", "nvim-screen.txt")
     photograph(session, editor_tools.chromium, colored, tmp_path / "nvim-screen.png", "Neovim 0.11 with cnnshape-ls")
     save_image(tmp_path / "nvim-screen.png", "nvim-screen.png")
+
+
+def test_neovim_shows_a_shared_block_line(editor_tools: Tools, session: Session, workspace: Path,
+                                           tmp_path: Path) -> None:
+    """A block built 19 times: the hint Neovim draws says what holds for every instance, the hover lists them."""
+    model = (ROOT / "tests" / "models" / "m12_inception_block.py").read_text().replace(
+        "class MiniGoogLeNet", "# in: (BS, 3, 32, 32)\nclass MiniGoogLeNet")
+    (workspace / "model.py").write_text(model)
+    lines = model.splitlines()
+    line = next(i for i, text in enumerate(lines) if "x = self.conv(x)" in text)
+    session.env["CNNSHAPE_PROBE_HOVER"] = f"{line},{lines[line].index('self.conv') + 6}"
+    report = _probe(editor_tools, session, workspace, tmp_path)
+    drawn = {h["line"]: h["text"] for h in report["hints"]}
+    assert drawn[line].strip() == "# out: (BS, out_channels, 16|32, 16|32) ×19", drawn
+    assert "19 instances" in report["hover"] and "and 7 more" in report["hover"]
+    assert "a3.branch1    (BS, 64, 32, 32) -> (BS, 32, 32, 32)" in report["hover"]
