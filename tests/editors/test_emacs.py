@@ -68,6 +68,28 @@ def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp
     assert not tagged_pids(session.tag), "the language server outlived Emacs"
 
 
+def test_emacs_shows_a_shared_block_line(editor_tools: Tools, session: Session, workspace: Path,
+                                         tmp_path: Path) -> None:
+    """A block built 19 times: the hint overlay says what holds for every instance, the hover lists them."""
+    model = (ROOT / "tests" / "models" / "m12_inception_block.py").read_text().replace(
+        "class MiniGoogLeNet", "# in: (BS, 3, 32, 32)\nclass MiniGoogLeNet")
+    (workspace / "model.py").write_text(model)
+    lines = model.splitlines()
+    line = next(i for i, text in enumerate(lines) if "x = self.conv(x)" in text)
+    report_path = tmp_path / "emacs-blocks.json"
+    env = {**session.env, "PROBE_FILE": str(workspace / "model.py"), "PROBE_REPORT": str(report_path),
+           "CNNSHAPE_PROBE_HOVER": f"{line},{lines[line].index('self.conv') + 6}"}
+    proc = session.run([editor_tools.emacs, "--batch", "-Q", "-L", str(ROOT / "editors" / "emacs"),
+                        "-l", str(HERE / "emacs_probe.el")], timeout=120, cwd=workspace, env=env)
+    assert report_path.is_file(), f"the probe wrote no report (exit {proc.returncode}):\n{proc.stdout}"
+    report = json.loads(report_path.read_text())
+    assert not report["errors"] and report["done"], f"{report['errors']}\n{proc.stdout}"
+    drawn = {h["line"] - 1: h["text"] for h in report["hints"]}
+    assert drawn[line].strip() == "# out: (BS, out_channels, 16|32, 16|32) ×19", drawn
+    assert "19 instances" in report["hover"] and "and 7 more" in report["hover"]
+    assert "a3.branch1    (BS, 64, 32, 32) -> (BS, 32, 32, 32)" in report["hover"]
+
+
 def test_emacs_screen(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
     """What a person sees: emacs -nw in a terminal (tmux) with the init of editors/emacs/README.md; the hints
     are drawn by eglot-inlay-hints-mode in a real window, the diagnostics by Flymake at the end of the line."""
