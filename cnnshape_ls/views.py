@@ -31,6 +31,8 @@ DIM_NAMES = {
 }
 SEQUENCE_OPS = tuple(rule.op for rule in ALL_RULES if rule.sequence)
 MAX_LABEL = 43  # VS Code cuts inlay hint labels longer than this
+VERIFIED_MARK = " ✓"
+"""What the inlay hint of a line torch confirmed ends with (server/features/inlay_hints.py)."""
 
 
 @dataclass
@@ -78,16 +80,17 @@ def line_hints(analysis: Analysis, lines: list[str], style: str = "comment",
         existing = written_comment(text)
         if existing and found.fits(existing.group("shape")):
             continue
-        if len(label) > MAX_LABEL:
-            shape_part, times, count = label.rpartition(" ×") if found.shared else (label, "", "")
-            tail = f"{times}{count}" if times else ""
-            label = shape_part[: MAX_LABEL - 1 - len(tail)] + "…" + tail  # a cut shared label keeps its count
-        cut = comment_start(text)
-        column = len(text[:cut].rstrip()) if cut is not None else len(text.rstrip())
         records = found.records
         # ✓ where torch confirmed what the line ends with in every instance that runs it
         verified = all(run.records[-1].verified == "torch" for run in found.runs) if found.runs \
             else records[-1].verified == "torch"
+        room = MAX_LABEL - (len(VERIFIED_MARK) if verified else 0)  # the server appends the mark
+        if len(label) > room:
+            shape_part, times, count = label.rpartition(" ×") if found.shared else (label, "", "")
+            tail = f"{times}{count}" if times else ""
+            label = shape_part[: room - 1 - len(tail)] + "…" + tail  # a cut shared label keeps its count
+        cut = comment_start(text)
+        column = len(text[:cut].rstrip()) if cut is not None else len(text.rstrip())
         hints.append(LineHint(line, column, shape, label, records, found.model, verified, shapes, batch_name,
                               found.comment(batch_name)))
     return hints

@@ -215,6 +215,21 @@ def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, wo
         save_image(shots / name, name)
 
 
+def test_vscode_shows_a_shared_block_line(editor_tools: Tools, vsix: Path, session: Session, workspace: Path,
+                                          tmp_path: Path) -> None:
+    """A block built 19 times: the hint VS Code draws says what holds for every instance, the hover lists
+    them (the picture in docs/features.md)."""
+    model = (ROOT / "tests" / "models" / "m12_inception_block.py").read_text().replace(
+        "class MiniGoogLeNet", "# in: (BS, 3, 32, 32)\nclass MiniGoogLeNet")
+    (workspace / "model.py").write_text(model)
+    report, _ = _drive_code_server(editor_tools, vsix, session, workspace, tmp_path, {}, trusted=True, blocks=True)
+    line = next(text for text in report["blocks"]["lines"] if "x = self.conv(x)" in text)
+    assert "# out: (BS, out_channels, 16|32, 16|32) ×19" in line, line
+    hover = report["blocks"]["hover"]
+    assert "19 instances" in hover and "and 7 more" in hover and "a3.branch1" in hover, hover
+    save_image(tmp_path / "shots" / "vscode-blocks.png", "vscode-blocks.png")
+
+
 def test_vscode_restricted_mode(editor_tools: Tools, vsix: Path, session: Session, workspace: Path,
                                 tmp_path: Path) -> None:
     """Workspace trust on, the folder not trusted: hints still, torch verification off (the server is told)."""

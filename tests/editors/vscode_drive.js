@@ -140,6 +140,25 @@ async function step(page, name, fn) {
       });
     }
 
+    if (config.blocks) {
+      // A block built several times: the shared line's hint, and the hover listing its instances.
+      report.blocks = await step(page, 'shared-block-line', async () => {
+        await poll(async () => (await editorLines(page)).some((l) => l.includes('x = self.conv(x)') && l.includes('×19')),
+          90000, 'the shared-line hint');
+        const line = page.locator('.monaco-editor .view-line', { hasText: 'x = self.conv(x)' }).first();
+        const token = line.locator('span', { hasText: /conv/ }).last();
+        const box = await token.boundingBox();
+        await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+        let hover = '';
+        await poll(async () => {
+          hover = await hoverText(page);
+          return hover.includes('instances');
+        }, 15000, 'the shared-line hover');
+        await page.waitForTimeout(300);
+        await shot(page, 'vscode-blocks.png');
+        return { lines: await editorLines(page), hover };
+      });
+    } else {
     report.hints = await step(page, 'inlay-hints', async () => {
       await poll(async () => (await editorLines(page)).some((l) => l.includes('# out: (BS, 8, 30, 30)') && l.includes('relu1')),
         90000, 'the # out: inlay hints');
@@ -152,6 +171,7 @@ async function step(page, name, fn) {
     report.statusbar = await page.locator('#workbench\\.parts\\.statusbar').innerText().catch(() => '');
     if (config.only !== 'hints') {
       await moreSteps(page);
+    }
     }
     report.ok = report.errors.length === 0;
   } catch (err) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from ...views import VERIFIED_MARK
 from ..convert import position
 
 
@@ -20,7 +21,7 @@ def register(server) -> None:
             if not first <= hint.line <= last or hint.line > len(view.lines):
                 continue
             at = position(codec, view.lines, hint.line, hint.column)
-            label = hint.label + " ✓" if hint.verified else hint.label
+            label = hint.label + VERIFIED_MARK if hint.verified else hint.label
             text = view.lines[hint.line - 1]
             # double-clicking the hint writes the comment annotate would (on a line without a comment yet)
             insert = "  " + hint.comment if hint.comment and "#" not in text[hint.column:] else None
