@@ -9,243 +9,52 @@ budget so that no input can make it run long.
 from __future__ import annotations
 
 import ast
-import copy
-import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from . import dims
+from .attributes import Attributes
+from .branches import ABSENT, AttributeWrite, BudgetExceeded, ControlFlow, Frame, LoopBreak, LoopContinue, Returned
 from .findings import Finding
 from .layers import UNKNOWN
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
-from .ops.layer_attributes import layer_attribute, write_layer_attribute
-from .ops.names import MODULE_METHOD_NAMES
+from .ops.layer_attributes import write_layer_attribute
 from .ops.stdlib import (
-    NOT_HANDLED,
-    array_items,
-    attribute_of_value,
-    enum_member_named,
     enum_members,
     external_constant,
     set_namedtuple_defaults,
 )
+from .py_values import (
+    BUILTINS,
+    COMPARISONS,
+    CONTAINERS,
+    arith,
+    merge,
+    nested_items,
+    safe_number,
+    truth,
+)
 from .trace import Trace
 from .values import (
-    BoundMethod,
     ClassValue,
     Container,
     Env,
     External,
     FunctionValue,
     Instance,
-    Layer,
     MethodOf,
     Module,
     ModuleNamespace,
     NumberArray,
-    OpaqueModule,
-    Partial,
     Record,
-    SuperProxy,
     Tensor,
 )
 
 SUPER = External("builtins.super")
 SUPER_SELF = "super() self"
 """The name a method's first argument is also bound to (not an identifier: user code cannot clash)."""
-MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
-                      "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter"})
-
-
-class BudgetExceeded(Exception):
-    """The analysis of one model (or of its file) took too many steps; its result is unknown."""
-
-    def __init__(self, what: str = "") -> None:
-        super().__init__(what)
-        self.what = what
-
-
-class _Return(Exception):
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class _Break(Exception):
-    pass
-
-
-class _Continue(Exception):
-    pass
-
-
-class Frame:
-    """Per function call: returns seen under conditions the analysis could not decide."""
-
-    __slots__ = ("pending",)
-
-    def __init__(self) -> None:
-        self.pending: list[Any] = []
-
-
-def merge(a: Any, b: Any) -> Any:
-    """One value for two control-flow paths: equal values survive, the rest becomes unknown."""
-    if a is b:
-        return a
-    if (isinstance(a, CONTAINERS) or isinstance(b, CONTAINERS)) and not (small(a) and small(b)):
-        return UNKNOWN  # comparing them could take exponential time (``t = (t, t)``)
-    return _merge(a, b)
-
-
-def _merge(a: Any, b: Any) -> Any:
-    if a is b:
-        return a
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        return a if a.shape == b.shape else Tensor(None)
-    if isinstance(a, Tensor) or isinstance(b, Tensor):
-        return Tensor(None)
-    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
-        return tuple(_merge(x, y) for x, y in zip(a, b))
-    try:
-        if type(a) is type(b) and a == b:
-            return a
-    except Exception:
-        pass
-    return UNKNOWN
-
-
-_ABSENT = object()
-"""An attribute an instance did not have."""
-
-
-@dataclass
-class AttributeWrite:
-    """``owner.name = ...`` run in a branch the analysis cannot choose: what was there before it."""
-
-    owner: Instance
-    name: str
-    previous: Any
-    previous_module: Any
-    final: Any = _ABSENT
-
-
-def undo_writes(writes: list[AttributeWrite]) -> dict[tuple[int, str], AttributeWrite]:
-    """Put back what a branch's writes replaced; the first write of each attribute, with its final value."""
-    firsts: dict[tuple[int, str], AttributeWrite] = {}
-    for write in writes:
-        key = (id(write.owner), write.name)
-        if key not in firsts:
-            firsts[key] = write
-            write.final = write.owner.attrs.get(write.name, _ABSENT)
-    for write in firsts.values():
-        for table, old in ((write.owner.attrs, write.previous), (write.owner.modules, write.previous_module)):
-            if old is _ABSENT:
-                table.pop(write.name, None)
-            else:
-                table[write.name] = old
-    return firsts
-
-
-def truth(value: Any) -> bool | None:
-    """The truth of a condition, or None when it cannot be told."""
-    if value is UNKNOWN or isinstance(value, (Tensor, dims.Expr)):
-        return None
-    if isinstance(value, (Module, ClassValue, FunctionValue, BoundMethod, External, MethodOf)):
-        return True
-    try:
-        return bool(value)
-    except Exception:
-        return None
-
-
-CONTAINERS = (list, tuple, dict)
-
-
-def nested_items(value: Any, limit: int = LIMITS.value_nodes) -> int:
-    """The items inside ``value``, counted through nested lists, tuples and dicts (shared ones each time
-    they are met, as comparing or hashing meets them), up to just past ``limit``."""
-    if not isinstance(value, CONTAINERS):
-        return 0
-    count, stack = 0, [value]
-    while stack and count <= limit:
-        items = stack.pop()
-        if isinstance(items, dict):
-            items = [*items.keys(), *items.values()]
-        count += len(items)
-        stack.extend(item for item in items if isinstance(item, CONTAINERS))
-    return count
-
-
-def small(value: Any) -> bool:
-    """Whether comparing, hashing or merging ``value`` stays within the budget."""
-    return not isinstance(value, CONTAINERS) or nested_items(value) <= LIMITS.value_nodes
-
-
-def _safe_number(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > LIMITS.int_magnitude:
-        return UNKNOWN
-    return value
-
-
-def check_length(length: int, kind: Any) -> None:
-    """:class:`TooLarge` for a string, list or tuple (``kind``, a value of its type) past the budget."""
-    if length > LIMITS.sequence_length:
-        noun = "string" if isinstance(kind, (str, bytes)) else type(kind).__name__
-        raise TooLarge(f"a {noun} of more than {LIMITS.sequence_length:,} items")
-
-
-def _arith(op: type, a: Any, b: Any) -> Any:
-    """Arithmetic on ints, floats and symbolic dims; :class:`TooLarge` for a result past a budget."""
-    sym = isinstance(a, dims.Expr) or isinstance(b, dims.Expr)
-    if sym:
-        if not all(isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) for v in (a, b)):
-            return UNKNOWN
-        if op is ast.Add:
-            return dims.add(a, b)
-        if op is ast.Sub:
-            return dims.sub(a, b)
-        if op is ast.Mult:
-            return dims.mul(a, b)
-        if op is ast.FloorDiv and isinstance(b, int) and b > 0:
-            return dims.floordiv(a, b)
-        if op is ast.Div and isinstance(b, int) and b > 0:
-            exact = dims.exact_div(a, b)
-            return UNKNOWN if exact is None else exact
-        return UNKNOWN
-    fn = _BINOPS.get(op)
-    if fn is None:
-        return UNKNOWN
-    if op is ast.Pow and isinstance(b, (int, float)) and abs(b) > 64:
-        return UNKNOWN
-    if op is ast.Mult and isinstance(b, int) and isinstance(a, (str, list, tuple)):
-        check_length(len(a) * b, a)
-    if op is ast.Mult and isinstance(a, int) and isinstance(b, (str, list, tuple)):
-        check_length(len(b) * a, b)
-    if op is ast.Add and isinstance(a, (str, list, tuple)) and isinstance(b, (str, list, tuple)):
-        check_length(len(a) + len(b), a)  # l = l + l forty times is 2**40 items
-    if op is ast.LShift and isinstance(b, int) and b > 64:
-        return UNKNOWN
-    try:
-        return _safe_number(fn(a, b))
-    except Exception:
-        return UNKNOWN
-
-
-_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
-    ast.LShift: operator.lshift, ast.RShift: operator.rshift, ast.BitOr: operator.or_,
-    ast.BitAnd: operator.and_, ast.BitXor: operator.xor,
-}
-_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-    ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
-    ast.Is: operator.is_, ast.IsNot: operator.is_not,
-}
-
-
-class Interpreter:
+class Interpreter(ControlFlow, Attributes):
     """Evaluates statements and expressions of one source file over abstract values."""
 
     def __init__(self, trace: Trace, budget: int) -> None:
@@ -355,167 +164,16 @@ class Interpreter:
         self.assign(node.target, self.binary(node.op, current, value, node), env)
 
     def _stmt_Return(self, node: ast.Return, env: Env, frame: Frame) -> None:
-        raise _Return(None if node.value is None else self.eval(node.value, env))
+        raise Returned(None if node.value is None else self.eval(node.value, env))
 
     def _stmt_Pass(self, node: ast.Pass, env: Env, frame: Frame) -> None:
         return None
 
     def _stmt_Break(self, node: ast.Break, env: Env, frame: Frame) -> None:
-        raise _Break()
+        raise LoopBreak()
 
     def _stmt_Continue(self, node: ast.Continue, env: Env, frame: Frame) -> None:
-        raise _Continue()
-
-    def _stmt_If(self, node: ast.If, env: Env, frame: Frame) -> None:
-        decided = truth(self.eval(node.test, env))
-        if decided is True:
-            self.exec_block(node.body, env, frame)
-        elif decided is False:
-            self.exec_block(node.orelse, env, frame)
-        else:
-            self.exec_both(node.body, node.orelse, env, frame)
-
-    def exec_both(self, first: list[ast.stmt], second: list[ast.stmt], env: Env, frame: Frame) -> None:
-        """Run two branches the analysis cannot choose between, and merge what they leave.
-
-        Attributes of instances are shared by both branches, so each branch's writes are undone before the
-        other runs and merged afterwards: ``self.pad = ZeroPad2d(...)`` in one branch and ``Identity()`` in the
-        other leave a module that may be either, never the last one run."""
-        outcomes = []
-        written: list[dict[tuple[int, str], AttributeWrite]] = []
-        for body in (first, second):
-            branch = env.copy()
-            for name, value in branch.vars.items():  # each branch appends to its own copy of a list
-                if isinstance(value, (list, dict)):
-                    self.charge(len(value))
-                    branch.vars[name] = copy.copy(value)
-            self.attribute_writes.append([])
-            try:
-                self.exec_block(body, branch, frame)
-                outcomes.append((branch, None))
-            except _Return as ret:
-                outcomes.append((None, ret.value))
-            finally:
-                written.append(undo_writes(self.attribute_writes.pop()))
-        self.merge_attribute_writes(*written)
-        alive = [b for b, _ in outcomes if b is not None]
-        returned = [v for b, v in outcomes if b is None]
-        if not alive:
-            raise _Return(merge(returned[0], returned[1]))
-        frame.pending.extend(returned)
-        if len(alive) == 1:
-            env.vars.clear()
-            env.vars.update(alive[0].vars)
-            return
-        a, b = alive
-        merged = {}
-        for name in set(a.vars) | set(b.vars):
-            if name in a.vars and name in b.vars:
-                merged[name] = merge(a.vars[name], b.vars[name])
-            else:
-                merged[name] = UNKNOWN
-        env.vars.clear()
-        env.vars.update(merged)
-
-    def merge_attribute_writes(self, first: dict[tuple[int, str], AttributeWrite],
-                               second: dict[tuple[int, str], AttributeWrite]) -> None:
-        """Set every attribute either branch wrote to what holds after both: the same value where they
-        agree, else an unknown value (a module that may be either is an opaque one: its parameters and
-        what it computes are unknown, never one branch's)."""
-        for key in [*first, *(k for k in second if k not in first)]:  # in the order they were registered
-            write = first.get(key) or second[key]
-            owner, name = write.owner, write.name
-            before = owner.attrs.get(name, _ABSENT)
-            after_first = first[key].final if key in first else before
-            after_second = second[key].final if key in second else before
-            if after_first is after_second:
-                value = after_first
-            elif isinstance(after_first, Module) or isinstance(after_second, Module):
-                value = OpaqueModule(getattr(after_first, "node", None) or getattr(after_second, "node", None),
-                                     name="one of two branches")
-            elif after_first is _ABSENT or after_second is _ABSENT:
-                value = UNKNOWN
-            else:
-                value = merge(after_first, after_second)
-            if value is not _ABSENT:
-                self.set_attr(owner, name, value)
-
-    def _stmt_For(self, node: ast.For, env: Env, frame: Frame) -> None:
-        items = self.iterate(self.eval(node.iter, env))
-        if items is None:
-            self.forget_assigned(node.body, env)
-            self.assign(node.target, UNKNOWN, env)
-            return
-        for item in items:
-            self.tick()
-            self.assign(node.target, item, env)
-            if not self.loop_body(node.body, env, frame):
-                return
-        self.exec_block(node.orelse, env, frame)
-
-    def _stmt_While(self, node: ast.While, env: Env, frame: Frame) -> None:
-        """Run while the condition can be told (``while n - 1: layers.append(...); n -= 1``)."""
-        for _ in range(LIMITS.while_iterations):
-            decided = truth(self.eval(node.test, env))
-            if decided is False:
-                self.exec_block(node.orelse, env, frame)
-                return
-            if decided is None:
-                break
-            self.tick()
-            if not self.loop_body(node.body, env, frame):
-                return
-        self.forget_assigned(node.body, env)
-
-    def loop_body(self, body: list[ast.stmt], env: Env, frame: Frame) -> bool:
-        """One pass of a loop's body; False when it breaks out."""
-        try:
-            self.exec_block(body, env, frame)
-        except _Break:
-            return False
-        except _Continue:
-            pass
-        return True
-
-    def forget_assigned(self, body: list[ast.stmt], env: Env) -> None:
-        """After a loop that cannot be run, what it assigns or adds to is unknown."""
-        for stmt in body:
-            for sub in ast.walk(stmt):
-                targets: list[ast.expr] = []
-                mutated = False
-                if isinstance(sub, ast.Assign):
-                    targets = sub.targets
-                elif isinstance(sub, (ast.AugAssign, ast.AnnAssign, ast.For)):
-                    targets = [sub.target]
-                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
-                    targets, mutated = [sub.func.value], True  # layers.append(...), self.add_module(...)
-                for target in targets:
-                    self.forget(target, env, mutated)
-
-    def forget(self, target: ast.expr, env: Env, mutated: bool = False) -> None:
-        """``target`` is now unknown; a module changed in place (``mutated``, or an attribute of an instance,
-        which is registered there) becomes incomplete, while a name bound again just forgets its value."""
-        if isinstance(target, (ast.Tuple, ast.List)):
-            for item in target.elts:
-                self.forget(item, env, mutated)
-        elif isinstance(target, ast.Starred):
-            self.forget(target.value, env, mutated)
-        elif isinstance(target, ast.Subscript):
-            self.forget(target.value, env, True)
-        elif isinstance(target, ast.Name):
-            found = env.vars.get(target.id)
-            if mutated and isinstance(found, Module):
-                found.incomplete = True
-            elif target.id in env.vars:
-                env.vars[target.id] = Tensor(None) if isinstance(found, Tensor) else UNKNOWN
-        elif isinstance(target, ast.Attribute):
-            owner = self.eval(target.value, env) if isinstance(target.value, ast.Name) else UNKNOWN
-            if isinstance(owner, Instance):
-                value = owner.attrs.get(target.attr)
-                if isinstance(value, Module):
-                    value.incomplete = True
-                elif target.attr in owner.attrs:
-                    owner.attrs[target.attr] = Tensor(None) if isinstance(value, Tensor) else UNKNOWN
+        raise LoopContinue()
 
     def _stmt_With(self, node: ast.With, env: Env, frame: Frame) -> None:
         for item in node.items:
@@ -572,7 +230,7 @@ class Interpreter:
         for stmt in node.body:
             try:
                 self.exec_stmt(stmt, class_env, frame)
-            except (_Return, _Break, _Continue):
+            except (Returned, LoopBreak, LoopContinue):
                 pass
         for value in class_env.vars.values():
             if isinstance(value, FunctionValue):
@@ -628,7 +286,7 @@ class Interpreter:
 
     def _stmt_Raise(self, node: ast.Raise, env: Env, frame: Frame) -> None:
         # an unconditional raise ends this path: nothing after it runs
-        raise _Return(UNKNOWN)
+        raise Returned(UNKNOWN)
 
     def _stmt_Delete(self, node: ast.Delete, env: Env, frame: Frame) -> None:
         for target in node.targets:
@@ -699,7 +357,7 @@ class Interpreter:
         if isinstance(owner, Instance):
             if self.attribute_writes:
                 self.attribute_writes[-1].append(AttributeWrite(
-                    owner, name, owner.attrs.get(name, _ABSENT), owner.modules.get(name, _ABSENT)))
+                    owner, name, owner.attrs.get(name, ABSENT), owner.modules.get(name, ABSENT)))
             if isinstance(value, Module):
                 owner.modules[name] = value
             elif name in owner.modules and value is None:
@@ -726,7 +384,7 @@ class Interpreter:
         value = node.value
         if isinstance(value, (str, bytes)) and len(value) > LIMITS.sequence_length:
             return self.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
-        return _safe_number(value)
+        return safe_number(value)
 
     def _expr_Name(self, node: ast.Name, env: Env) -> Any:
         try:
@@ -814,7 +472,7 @@ class Interpreter:
                 merged.append(child)
             return merged
         try:
-            return _arith(type(op), left, right)
+            return arith(type(op), left, right)
         except TooLarge as too_large:
             return self.over_budget(node, too_large.what)
 
@@ -868,7 +526,7 @@ class Interpreter:
                         and not (self.affordable(left, node) and self.affordable(right, node)):
                     return UNKNOWN
                 try:
-                    result = _CMPOPS[type(op)](left, right)
+                    result = COMPARISONS[type(op)](left, right)
                 except Exception:
                     return UNKNOWN
             if not result:
@@ -898,124 +556,6 @@ class Interpreter:
     def _expr_Attribute(self, node: ast.Attribute, env: Env) -> Any:
         owner = self.eval(node.value, env)
         return self.get_attr(owner, node.attr, node)
-
-    def get_attr(self, owner: Any, name: str, node: ast.AST | None = None) -> Any:
-        if isinstance(owner, ModuleNamespace):
-            return owner.env.vars.get(name, UNKNOWN)
-        if isinstance(owner, External):
-            return external_constant(f"{owner.qualname}.{name}")
-        made = attribute_of_value(owner, name)
-        if made is not NOT_HANDLED:
-            return made
-        if isinstance(owner, Instance):
-            if name in owner.attrs and not registered_under_method(owner, name):
-                return owner.attrs[name]
-            if name == "_modules":  # torch's registry of submodules, by name in registration order
-                return UNKNOWN if owner.incomplete else owner.modules
-            if name in owner.modules and not registered_under_method(owner, name):
-                return owner.modules[name]  # registered through ``self._modules[name] = ...``
-            if name == "training":
-                return self.training
-            if name == "__class__":
-                return owner.cls
-            found = owner.cls.lookup(name)
-            if isinstance(found, FunctionValue):
-                return BoundMethod(found, owner)
-            if isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], FunctionValue):
-                kind, func = found
-                if kind == "property":
-                    return self.call_function(func, [owner], {})
-                if kind == "classmethod":
-                    return BoundMethod(func, owner.cls)
-                return func
-            if found is not None:
-                return found
-            if owner.base is not None:
-                return self.get_attr(owner.base, name, node)
-            return MethodOf(owner, name, node)
-        if isinstance(owner, Partial) and name in ("func", "args", "keywords"):
-            return owner.func if name == "func" else tuple(owner.args) if name == "args" else dict(owner.kwargs)
-        if isinstance(owner, FunctionValue) and name in ("__name__", "__qualname__"):
-            return getattr(owner.node, "name", "<lambda>")
-        if isinstance(owner, ClassValue):
-            if name in ("__name__", "__qualname__"):
-                return owner.name
-            found = owner.lookup(name)
-            if isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], FunctionValue):
-                return BoundMethod(found[1], owner) if found[0] == "classmethod" else found[1]
-            return UNKNOWN if found is None else found
-        if isinstance(owner, SuperProxy):
-            for cls in owner.self_value.cls.mro()[owner.self_value.cls.mro().index(owner.cls) + 1:] \
-                    if isinstance(owner.self_value, Instance) and owner.cls in owner.self_value.cls.mro() else []:
-                if name in cls.namespace and isinstance(cls.namespace[name], FunctionValue):
-                    return BoundMethod(cls.namespace[name], owner.self_value)
-            return MethodOf(owner, name, node)
-        if isinstance(owner, Tensor):
-            if name == "shape":
-                return tuple(owner.shape) if owner.shape is not None else UNKNOWN
-            if name == "ndim":
-                return len(owner.shape) if owner.shape is not None else UNKNOWN
-            if name == "T":
-                return owner.derive(None if owner.shape is None else tuple(reversed(owner.shape)))
-            if name in ("device", "dtype", "data", "requires_grad", "is_cuda"):
-                return UNKNOWN if name != "data" else owner
-            return MethodOf(owner, name, node)
-        if isinstance(owner, Layer):
-            if name in ("weight", "bias"):  # a conv's bias is a tensor or None, whatever bias= said
-                return parameter_tensor(owner, name)
-            if name in owner.args.values:
-                return layer_attribute(owner, name)
-            return MethodOf(owner, name, node)
-        if isinstance(owner, tuple) and name in ("values", "indices") and len(owner) == 2 \
-                and all(isinstance(t, Tensor) for t in owner):
-            return owner[name == "indices"]  # torch's (values, indices) of max(dim=...), topk, sort
-        if isinstance(owner, (Container, OpaqueModule, list, dict, str, tuple)):
-            return MethodOf(owner, name, node)
-        if owner is UNKNOWN:
-            return UNKNOWN
-        return MethodOf(owner, name, node)
-
-    def _expr_Subscript(self, node: ast.Subscript, env: Env) -> Any:
-        owner = self.eval(node.value, env)
-        key = self.eval(node.slice, env)
-        return self.subscript(owner, key, node)
-
-    def _expr_Slice(self, node: ast.Slice, env: Env) -> Any:
-        parts = [None if p is None else self.eval(p, env) for p in (node.lower, node.upper, node.step)]
-        if any(p is UNKNOWN or isinstance(p, dims.Expr) for p in parts):
-            return UNKNOWN
-        return slice(*parts)
-
-    def subscript(self, owner: Any, key: Any, node: ast.AST) -> Any:
-        if isinstance(owner, Tensor):
-            return self.calls.tensor_index(owner, key)
-        if key is UNKNOWN or owner is UNKNOWN:
-            return UNKNOWN
-        if isinstance(owner, Container):
-            children = list(owner.children.values())
-            if isinstance(key, slice):
-                sliced = Container(owner.node, kind=owner.kind)
-                for child in children[key]:
-                    sliced.append(child)
-                return sliced
-            if owner.kind == "ModuleDict":
-                return owner.children.get(str(key), UNKNOWN)
-            try:
-                return children[key]
-            except Exception:
-                return UNKNOWN
-        if isinstance(owner, ClassValue) and isinstance(key, str):
-            return enum_member_named(owner, key)  # ``Act['RELU']``
-        if isinstance(owner, NumberArray):
-            return array_items(owner, key)
-        if isinstance(owner, (list, tuple, str, dict, range)):
-            if isinstance(owner, dict) and isinstance(key, CONTAINERS) and not self.affordable(key, node):
-                return UNKNOWN
-            try:
-                return owner[key]
-            except Exception:
-                return UNKNOWN
-        return UNKNOWN
 
     def _expr_ListComp(self, node: ast.ListComp, env: Env) -> Any:
         out = self.comprehension(node.generators, env, lambda e: [self.eval(node.elt, e)])
@@ -1151,9 +691,9 @@ class Interpreter:
         try:
             self.exec_block(node.body, local, frame)
             result: Any = None
-        except _Return as ret:
+        except Returned as ret:
             result = ret.value
-        except (_Break, _Continue):
+        except (LoopBreak, LoopContinue):
             result = UNKNOWN
         for pending in frame.pending:
             result = merge(pending, result)
@@ -1195,29 +735,6 @@ class Interpreter:
         return None
 
 
-def registered_under_method(owner: Instance, name: str) -> bool:
-    """``self.eval = nn.ReLU()``: torch keeps a submodule or a parameter out of the instance's ``__dict__``, so
-    an attribute of the class of that name (``nn.Module``'s methods, the user's methods, ``fc = None`` in the
-    class body) wins; any other value assigned (``self.modules = []``) is an ordinary attribute that hides it."""
-    value = owner.attrs[name]
-    if not owner.cls.is_module or not (name in owner.modules or isinstance(value, Tensor) and value.is_parameter):
-        return False
-    return name in MODULE_METHOD_NAMES or any(name in cls.namespace for cls in owner.cls.mro())
-
-
-def parameter_tensor(layer: Layer, name: str) -> Any:
-    """``self.embedding.weight``: the shape of a layer's weight or bias, for the layers whose rule knows it."""
-    rule = layer.rule
-    if rule.weights is None:
-        return UNKNOWN
-    if name == "bias" and layer.args.values.get("bias") is False and "bias" in rule.signature:
-        return None
-    shape = rule.weights(layer.args, name)
-    if shape is None or not all(isinstance(d, (int, dims.Expr)) and not isinstance(d, bool) for d in shape):
-        return UNKNOWN
-    return Tensor(shape)
-
-
 def _dispatch_table(prefix: str) -> dict[type, Callable]:
     """Handlers by node type, looked up once instead of by name on every node."""
     return {getattr(ast, name[len(prefix):]): getattr(Interpreter, name)
@@ -1227,17 +744,5 @@ def _dispatch_table(prefix: str) -> dict[type, Callable]:
 Interpreter._stmt_methods = _dispatch_table("_stmt_")
 Interpreter._expr_methods = _dispatch_table("_expr_")
 
-
-def _builtin(name: str) -> External:
-    return External(f"builtins.{name}")
-
-
-BUILTINS: dict[str, Any] = {name: _builtin(name) for name in (
-    "range", "len", "list", "tuple", "dict", "zip", "enumerate", "int", "float", "min", "max", "sum", "abs",
-    "round", "str", "isinstance", "print", "super", "getattr", "setattr", "hasattr", "reversed", "sorted",
-    "any", "all", "map", "filter", "iter", "next", "bool", "type", "divmod", "pow", "callable", "object", "vars",
-    "ValueError", "TypeError", "NotImplementedError", "RuntimeError", "AssertionError", "Exception",
-)}
-BUILTINS.update({"True": True, "False": False, "None": None, "__name__": "__cnnshape__"})
 
 __all__ = ["BudgetExceeded", "Interpreter", "Frame", "merge", "truth"]

@@ -36,16 +36,21 @@ def linear(call: Call) -> Out:
     if call.args.op == "LazyLinear":
         call.resolved["in_features"] = got
     else:
-        want = call.args.dim("in_features")
-        if isinstance(got, int) and isinstance(want, int) and got != want:
-            rows = dims.product(x[:-1]) if len(x) > 1 and all(d is not None for d in x[:-1]) else 1 \
-                if len(x) == 1 else None
-            raise ShapeError(
-                "linear-in-features",
-                f"mat1 and mat2 shapes cannot be multiplied ({_mat_text(rows)}x{got} and {want}x{dims.to_text(out_f)})",
-                blame="in_features", expected=got, recover=(*x[:-1], out_f))
-        call.explain.append(f"out_features = {dims.to_text(out_f)}; in_features = {dims.to_text(want)}")
+        _check_in_features(call, x, call.args.dim("in_features"), out_f)
     return (*x[:-1], out_f)
+
+
+def _check_in_features(call: Call, x: tuple, want: dims.Dim | None, out_f: dims.Dim | None) -> None:
+    """torch's matmul error where the input's last dim and ``in_features`` are both known and differ."""
+    got = x[-1]
+    if isinstance(got, int) and isinstance(want, int) and got != want:
+        rows = dims.product(x[:-1]) if len(x) > 1 and all(d is not None for d in x[:-1]) else 1 \
+            if len(x) == 1 else None
+        raise ShapeError(
+            "linear-in-features",
+            f"mat1 and mat2 shapes cannot be multiplied ({_mat_text(rows)}x{got} and {want}x{dims.to_text(out_f)})",
+            blame="in_features", expected=got, recover=(*x[:-1], out_f))
+    call.explain.append(f"out_features = {dims.to_text(out_f)}; in_features = {dims.to_text(want)}")
 
 
 def linear_partial(call: Call) -> Out:
@@ -60,15 +65,7 @@ def linear_partial(call: Call) -> Out:
         if got is not None:
             call.resolved["in_features"] = got
         return (*x[:-1], out_f)
-    want = size_arg(call.args, "in_features")
-    if isinstance(got, int) and isinstance(want, int) and got != want:
-        rows = dims.product(x[:-1]) if len(x) > 1 and all(d is not None for d in x[:-1]) else 1 \
-            if len(x) == 1 else None
-        raise ShapeError(
-            "linear-in-features",
-            f"mat1 and mat2 shapes cannot be multiplied ({_mat_text(rows)}x{got} and {want}x{dims.to_text(out_f)})",
-            blame="in_features", expected=got, recover=(*x[:-1], out_f))
-    call.explain.append(f"out_features = {dims.to_text(out_f)}; in_features = {dims.to_text(want)}")
+    _check_in_features(call, x, size_arg(call.args, "in_features"), out_f)
     return (*x[:-1], out_f)
 
 

@@ -1,0 +1,244 @@
+"""Control flow the interpreter cannot always decide: ``if`` and loops over values it may not know.
+
+Two branches whose condition cannot be told both run, and what they leave is merged (:func:`exec_both`):
+names in the environment, and the attributes of instances they write (shared by both branches, so each
+branch's writes are undone before the other runs). Loops that cannot be run forget what they assign.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from .layers import UNKNOWN
+from .limits import LIMITS
+from .py_values import merge, truth
+from .values import (
+    Env,
+    Instance,
+    Module,
+    OpaqueModule,
+    Tensor,
+)
+
+MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
+                      "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter"})
+
+
+class BudgetExceeded(Exception):
+    """The analysis of one model (or of its file) took too many steps; its result is unknown."""
+
+    def __init__(self, what: str = "") -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class Returned(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class LoopBreak(Exception):
+    pass
+
+
+class LoopContinue(Exception):
+    pass
+
+
+class Frame:
+    """Per function call: returns seen under conditions the analysis could not decide."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
+
+
+ABSENT = object()
+"""An attribute an instance did not have."""
+
+
+@dataclass
+class AttributeWrite:
+    """``owner.name = ...`` run in a branch the analysis cannot choose: what was there before it."""
+
+    owner: Instance
+    name: str
+    previous: Any
+    previous_module: Any
+    final: Any = ABSENT
+
+
+def undo_writes(writes: list[AttributeWrite]) -> dict[tuple[int, str], AttributeWrite]:
+    """Put back what a branch's writes replaced; the first write of each attribute, with its final value."""
+    firsts: dict[tuple[int, str], AttributeWrite] = {}
+    for write in writes:
+        key = (id(write.owner), write.name)
+        if key not in firsts:
+            firsts[key] = write
+            write.final = write.owner.attrs.get(write.name, ABSENT)
+    for write in firsts.values():
+        for table, old in ((write.owner.attrs, write.previous), (write.owner.modules, write.previous_module)):
+            if old is ABSENT:
+                table.pop(write.name, None)
+            else:
+                table[write.name] = old
+    return firsts
+
+
+class ControlFlow:
+    """The interpreter's statements that branch or loop (a part of :class:`Interpreter`)."""
+
+    def _stmt_If(self, node: ast.If, env: Env, frame: Frame) -> None:
+        decided = truth(self.eval(node.test, env))
+        if decided is True:
+            self.exec_block(node.body, env, frame)
+        elif decided is False:
+            self.exec_block(node.orelse, env, frame)
+        else:
+            self.exec_both(node.body, node.orelse, env, frame)
+
+    def exec_both(self, first: list[ast.stmt], second: list[ast.stmt], env: Env, frame: Frame) -> None:
+        """Run two branches the analysis cannot choose between, and merge what they leave.
+
+        Attributes of instances are shared by both branches, so each branch's writes are undone before the
+        other runs and merged afterwards: ``self.pad = ZeroPad2d(...)`` in one branch and ``Identity()`` in the
+        other leave a module that may be either, never the last one run."""
+        outcomes = []
+        written: list[dict[tuple[int, str], AttributeWrite]] = []
+        for body in (first, second):
+            branch = env.copy()
+            for name, value in branch.vars.items():  # each branch appends to its own copy of a list
+                if isinstance(value, (list, dict)):
+                    self.charge(len(value))
+                    branch.vars[name] = copy.copy(value)
+            self.attribute_writes.append([])
+            try:
+                self.exec_block(body, branch, frame)
+                outcomes.append((branch, None))
+            except Returned as ret:
+                outcomes.append((None, ret.value))
+            finally:
+                written.append(undo_writes(self.attribute_writes.pop()))
+        self.merge_attribute_writes(*written)
+        alive = [b for b, _ in outcomes if b is not None]
+        returned = [v for b, v in outcomes if b is None]
+        if not alive:
+            raise Returned(merge(returned[0], returned[1]))
+        frame.pending.extend(returned)
+        if len(alive) == 1:
+            env.vars.clear()
+            env.vars.update(alive[0].vars)
+            return
+        a, b = alive
+        merged = {}
+        for name in set(a.vars) | set(b.vars):
+            if name in a.vars and name in b.vars:
+                merged[name] = merge(a.vars[name], b.vars[name])
+            else:
+                merged[name] = UNKNOWN
+        env.vars.clear()
+        env.vars.update(merged)
+
+    def merge_attribute_writes(self, first: dict[tuple[int, str], AttributeWrite],
+                               second: dict[tuple[int, str], AttributeWrite]) -> None:
+        """Set every attribute either branch wrote to what holds after both: the same value where they
+        agree, else an unknown value (a module that may be either is an opaque one: its parameters and
+        what it computes are unknown, never one branch's)."""
+        for key in [*first, *(k for k in second if k not in first)]:  # in the order they were registered
+            write = first.get(key) or second[key]
+            owner, name = write.owner, write.name
+            before = owner.attrs.get(name, ABSENT)
+            after_first = first[key].final if key in first else before
+            after_second = second[key].final if key in second else before
+            if after_first is after_second:
+                value = after_first
+            elif isinstance(after_first, Module) or isinstance(after_second, Module):
+                value = OpaqueModule(getattr(after_first, "node", None) or getattr(after_second, "node", None),
+                                     name="one of two branches")
+            elif after_first is ABSENT or after_second is ABSENT:
+                value = UNKNOWN
+            else:
+                value = merge(after_first, after_second)
+            if value is not ABSENT:
+                self.set_attr(owner, name, value)
+
+    def _stmt_For(self, node: ast.For, env: Env, frame: Frame) -> None:
+        items = self.iterate(self.eval(node.iter, env))
+        if items is None:
+            self.forget_assigned(node.body, env)
+            self.assign(node.target, UNKNOWN, env)
+            return
+        for item in items:
+            self.tick()
+            self.assign(node.target, item, env)
+            if not self.loop_body(node.body, env, frame):
+                return
+        self.exec_block(node.orelse, env, frame)
+
+    def _stmt_While(self, node: ast.While, env: Env, frame: Frame) -> None:
+        """Run while the condition can be told (``while n - 1: layers.append(...); n -= 1``)."""
+        for _ in range(LIMITS.while_iterations):
+            decided = truth(self.eval(node.test, env))
+            if decided is False:
+                self.exec_block(node.orelse, env, frame)
+                return
+            if decided is None:
+                break
+            self.tick()
+            if not self.loop_body(node.body, env, frame):
+                return
+        self.forget_assigned(node.body, env)
+
+    def loop_body(self, body: list[ast.stmt], env: Env, frame: Frame) -> bool:
+        """One pass of a loop's body; False when it breaks out."""
+        try:
+            self.exec_block(body, env, frame)
+        except LoopBreak:
+            return False
+        except LoopContinue:
+            pass
+        return True
+
+    def forget_assigned(self, body: list[ast.stmt], env: Env) -> None:
+        """After a loop that cannot be run, what it assigns or adds to is unknown."""
+        for stmt in body:
+            for sub in ast.walk(stmt):
+                targets: list[ast.expr] = []
+                mutated = False
+                if isinstance(sub, ast.Assign):
+                    targets = sub.targets
+                elif isinstance(sub, (ast.AugAssign, ast.AnnAssign, ast.For)):
+                    targets = [sub.target]
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
+                    targets, mutated = [sub.func.value], True  # layers.append(...), self.add_module(...)
+                for target in targets:
+                    self.forget(target, env, mutated)
+
+    def forget(self, target: ast.expr, env: Env, mutated: bool = False) -> None:
+        """``target`` is now unknown; a module changed in place (``mutated``, or an attribute of an instance,
+        which is registered there) becomes incomplete, while a name bound again just forgets its value."""
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for item in target.elts:
+                self.forget(item, env, mutated)
+        elif isinstance(target, ast.Starred):
+            self.forget(target.value, env, mutated)
+        elif isinstance(target, ast.Subscript):
+            self.forget(target.value, env, True)
+        elif isinstance(target, ast.Name):
+            found = env.vars.get(target.id)
+            if mutated and isinstance(found, Module):
+                found.incomplete = True
+            elif target.id in env.vars:
+                env.vars[target.id] = Tensor(None) if isinstance(found, Tensor) else UNKNOWN
+        elif isinstance(target, ast.Attribute):
+            owner = self.eval(target.value, env) if isinstance(target.value, ast.Name) else UNKNOWN
+            if isinstance(owner, Instance):
+                value = owner.attrs.get(target.attr)
+                if isinstance(value, Module):
+                    value.incomplete = True
+                elif target.attr in owner.attrs:
+                    owner.attrs[target.attr] = Tensor(None) if isinstance(value, Tensor) else UNKNOWN
