@@ -37,7 +37,7 @@ from .labels import line_labels, refreshed_shape, written_comment
 from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .ops import ConstraintFound, FirstLayerFound
 from .ops.record import is_foreign
-from .result import Analysis, BlockInstance, ModelResult, is_block
+from .result import Analysis, BlockInstance, ModelResult, block_ids
 from .source import ForeignFile, SourceFile, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
@@ -170,7 +170,8 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
                 reported.add((finding.span, finding.code))
                 finding.model = finding.model or result.name
                 analysis.findings.append(finding)
-    analysis.findings[:] = [f for f in analysis.findings if not block_note(f, analysis.models)]
+    blocks = block_ids(analysis.models)
+    analysis.findings[:] = [f for f in analysis.findings if not block_note(f, analysis.models, blocks)]
     analysis.findings.extend(stale_comments(src, analysis.models))
     return analysis
 
@@ -180,12 +181,13 @@ BLOCK_NOTES = ("input-unknown", "model-arguments")
 come from that model)."""
 
 
-def block_note(finding: Finding, models: list[ModelResult]) -> bool:
-    """A note that would present a block as a model: its input or constructor arguments (never an error)."""
+def block_note(finding: Finding, models: list[ModelResult], blocks: set[int]) -> bool:
+    """A note that would present a block as a model: its input or constructor arguments (never an error);
+    ``blocks`` is :func:`result.block_ids` of ``models``."""
     if finding.code not in BLOCK_NOTES or finding.severity != "information" or not finding.model:
         return False
     model = next((m for m in models if m.name == finding.model), None)
-    return model is not None and finding.span.line == model.line and is_block(model, models)
+    return model is not None and finding.span.line == model.line and id(model) in blocks
 
 
 def _check_model_fixes(src: SourceFile, path: str | None, options: Options, cand: Candidate,
@@ -726,8 +728,11 @@ def total_params(root: Module) -> dims.Dim | None:
 def stale_comments(src: SourceFile, models: list[ModelResult]) -> list[Finding]:
     """A ``# out:`` comment that is false for the line's label: for a line run by several instances, false
     for one of them (a comment true for every instance is never flagged)."""
-    findings = []
-    for label in line_labels(models).values():
+    findings: list[Finding] = []
+    commented = {n for n, text in enumerate(src.lines, 1) if "out:" in text}  # a cheap test before the regex
+    if not commented:
+        return findings
+    for label in line_labels(models, commented).values():
         said = label.text() if label.complete else None  # a shape known in part is never checked
         match = written_comment(src.line_text(label.line)) if said is not None else None
         if match is None or label.fits(match.group("shape")):

@@ -15,7 +15,7 @@ the engine checks written comments with it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from . import dims
@@ -176,12 +176,15 @@ def symbol_count(shape: tuple | None) -> int:
     return sum(0 if isinstance(d, int) else 100 if d is None else len(d.symbols()) for d in shape)
 
 
-def line_labels(models: Iterable[ModelResult]) -> dict[int, LineLabel]:
+def line_labels(models: Iterable[ModelResult], lines: Collection[int] | None = None) -> dict[int, LineLabel]:
     """The label of each line that applies or defines a layer whose last output is known, at least in part
-    (``(BS, 64, ?, ?)``): the hint shows it; a comment is written and checked only for a fully known one."""
+    (``(BS, 64, ?, ?)``): the hint shows it; a comment is written and checked only for a fully known one.
+    ``lines``: only those (the stale-comment check needs the commented lines alone)."""
     best: dict[int, tuple[ModelResult, list[LayerRecord]]] = {}
     for model in shown_models(list(models)):  # a block speaks through the model that builds it
         for line, records in _records_by_line(model).items():
+            if lines is not None and line not in lines:
+                continue
             last = records[-1].output
             if last is None or all(d is None for d in last):
                 continue  # a shape of which something is known is shown, its unknown sizes as ?

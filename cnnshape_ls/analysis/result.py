@@ -69,17 +69,26 @@ class ModelResult:
         }
 
 
+def block_ids(models: list[ModelResult]) -> set[int]:
+    """The models another model of the file builds (by ``id``): blocks, shown through their instances (the
+    lines that model runs), not as models of their own (no input-shape or constructor notes, no lens).
+    One pass over every model's instances: asked per model, the question was quadratic in a long file."""
+    builders: dict[tuple[str, int | None], set[int]] = {}
+    for other in models:
+        for path, instance in other.instances.items():
+            if path:
+                builders.setdefault((instance.cls, instance.cls_line), set()).add(id(other))
+    return {id(m) for m in models if builders.get((m.name, m.line), set()) - {id(m)}}
+
+
 def is_block(model: ModelResult, models: list[ModelResult]) -> bool:
-    """Whether another model of the file builds this class: then it is a block, shown through its instances
-    (the lines that model runs), not as a model of its own (no input-shape or constructor notes, no lens)."""
-    return any(other is not model and any(path and instance.cls == model.name and instance.cls_line == model.line
-                                          for path, instance in other.instances.items())
-               for other in models)
+    return id(model) in block_ids(models)
 
 
 def shown_models(models: list[ModelResult]) -> list[ModelResult]:
     """The models that speak for themselves: all but the blocks another model builds."""
-    return [m for m in models if not is_block(m, models)]
+    blocks = block_ids(models)
+    return [m for m in models if id(m) not in blocks]
 
 
 @dataclass
@@ -139,4 +148,5 @@ def _edit_json(e: Any) -> dict[str, Any]:
     return {**_span_json(e.span), "new_text": e.new_text}
 
 
-__all__ = ["Analysis", "BlockInstance", "ModelResult", "is_block", "shown_models", "finding_json", "shape_text"]
+__all__ = ["Analysis", "BlockInstance", "ModelResult", "block_ids", "is_block", "shown_models", "finding_json",
+           "shape_text"]

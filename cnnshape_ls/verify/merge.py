@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from ..analysis import dims
 from ..analysis.findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
-from ..analysis.result import Analysis, ModelResult, is_block
+from ..analysis.result import Analysis, ModelResult, block_ids
 from ..verify.slicing import ModuleIndex, construction, surgery
 
 VERIFY_BATCH = 2
@@ -99,8 +99,9 @@ def plan(analysis: Analysis, text: str) -> Plan | None:
         return None
     wanted, skipped = [], {}
     kept: set[int] = set()
+    blocks = block_ids(analysis.models)
     for model in analysis.models:
-        if is_block(model, analysis.models):
+        if id(model) in blocks:
             continue  # torch runs it inside the model that builds it, with that model's sizes
         shape = concrete_input(model.input)
         if shape is None:

@@ -58,6 +58,8 @@ def _canonical(qualname: str) -> str:
     ``np.`` is what an unresolved ``np`` alias reads as)."""
     if qualname.startswith("np."):
         return "numpy." + qualname[3:]
+    if not qualname.startswith("torch.nn.modules."):  # the common case: every torch.nn layer's name
+        return qualname
     for alias in ("torch.nn.modules.conv._", "torch.nn.modules.pooling._"):  # torch's own modules import them
         if qualname.startswith(alias) and qualname.rsplit(".", 1)[-1] in (*_N_OF, "_ntuple"):
             return _TORCH_UTILS + qualname.rsplit(".", 1)[-1]
