@@ -34,6 +34,8 @@ from cnnshape_ls.analysis.engine import evaluate_module  # noqa: E402
 from cnnshape_ls.analysis.layers import UNKNOWN  # noqa: E402
 from cnnshape_ls.analysis.source import parse_tolerant  # noqa: E402
 
+from support import torch_truth  # noqa: E402
+
 pytestmark = pytest.mark.torch
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -767,3 +769,49 @@ def test_a_class_attribute_hides_a_submodule_of_its_name_as_torch(body: str) -> 
     model, _ = analysed(source, (1, 3, 8, 8))
     if truth["ok"]:
         assert model["output"] == truth["output"]
+
+
+# ---------------------------------------------------------------------- str methods
+STR_CALLS = ["startswith", "endswith", "isdigit", "isalpha", "find", "rfind", "count", "lower", "upper", "strip",
+             "split", "rsplit", "replace", "title", "removeprefix", "removesuffix", "partition", "join", "index"]
+
+
+@SETTINGS
+@given(name=st.sampled_from(STR_CALLS), text=st.text("ab1_-, ", max_size=12),
+       args=st.lists(st.text("ab1_-, ", max_size=3), max_size=2))
+def test_str_methods_as_python(name: str, text: str, args: list) -> None:
+    """Config strings pick layers (CutMix's ``if dataset.startswith('cifar')``): Python's own results."""
+    if name == "join":
+        call = f"{text!r}.join({args!r})"
+    else:
+        call = f"{text!r}.{name}({', '.join(repr(a) for a in args)})"
+    assert_value_like_python(f"RESULT = {call}\n", must_know=True)
+
+
+def test_a_config_string_chooses_the_layers() -> None:
+    source = """
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+        if self.dataset.startswith('cifar'):
+            self.conv = nn.Conv2d(3, 16, 3, padding=1)
+        else:
+            self.conv = nn.Conv2d(3, 64, 7, stride=2, padding=3)
+        self.fc = nn.Linear(16 if dataset.endswith('10') else 64, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+"""
+    for dataset, shape in (("cifar10", (2, 3, 32, 32)), ("imagenet", (2, 3, 64, 64))):
+        expr = f"Net({dataset!r})"
+        truth = torch_truth(source, expr, list(shape))
+        result = cnnshape_ls.analyze(textwrap.dedent(source), input=str(shape), model=expr).to_json()
+        model = result["models"][0]
+        errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+        if truth["ok"]:
+            assert not errors and model["output"] == truth["output"], (dataset, model["output"], truth)
+        else:
+            assert errors, (dataset, truth)

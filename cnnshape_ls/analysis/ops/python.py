@@ -480,6 +480,28 @@ def str_method(cx: Context, target: str, name: str, args: list[Any], kwargs: dic
             return target.format(*args, **kwargs)
         except Exception:
             return UNKNOWN
-    if name in ("lower", "upper", "strip") and not args:
-        return getattr(target, name)()
+    if name == "join" and len(args) == 1 and not kwargs:
+        items = cx.iterate(args[0])
+        if items is None or not all(isinstance(i, str) for i in items):
+            return UNKNOWN
+        if sum(len(i) for i in items) + len(target) * len(items) > LIMITS.sequence_length:
+            return cx.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
+        return target.join(items)
+    if kwargs or not all(isinstance(a, (str, int)) and not isinstance(a, bool) or a is None for a in args):
+        return UNKNOWN
+    if name == "replace" and len(args) >= 2 and isinstance(args[1], str) and \
+            len(target) * (len(args[1]) + 1) > LIMITS.sequence_length:
+        return cx.over_budget(node, f"a string of more than {LIMITS.sequence_length:,} characters")
+    if name in _STR_TESTS or name in _STR_SHORTER or name == "replace":
+        try:  # a bool, an int, or strings no longer than the target (replace: bounded just above)
+            return getattr(target, name)(*args)
+        except Exception:
+            return UNKNOWN
     return UNKNOWN
+
+
+# str methods whose result is a bool or an int, or a string or list no longer than the string itself
+_STR_TESTS = frozenset({"startswith", "endswith", "isdigit", "isalpha", "isalnum", "isupper", "islower",
+                        "isidentifier", "find", "rfind", "index", "rindex", "count"})
+_STR_SHORTER = frozenset({"lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "capitalize",
+                          "title", "casefold", "removeprefix", "removesuffix", "partition", "rpartition"})
