@@ -128,3 +128,49 @@ class Net(nn.Module):
         return self.bn(self.conv_stem(x))
 '''
     assert_never_wrong(source, [2, 3, 224, 224])
+
+
+INIT_LOOPS = {
+    "init": """
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
+                m.weight.data.normal_(0, math.sqrt(2. / n))
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                m.bias.data.zero_()""",
+    # not weight initialisation: these change what the model computes, so they must be run
+    "stride": """
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.zeros_(m.weight)
+                m.stride = (2, 2)""",
+    "replace": """
+        for name, m in list(self.named_children()):
+            if isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                setattr(self, name, nn.Identity())""",
+}
+
+
+@pytest.mark.parametrize("loop", sorted(INIT_LOOPS))
+def test_a_weight_init_loop_changes_nothing_and_other_loops_still_run(loop: str) -> None:
+    source = f'''
+import math
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = nn.BatchNorm2d(8)
+{INIT_LOOPS[loop]}
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+'''
+    assert_never_wrong(source, [2, 3, 16, 16])
+    ours = cnnshape_ls.analyze(source, input="(2, 3, 16, 16)", model="Net()").to_json()["models"][0]
+    truth = torch_truth(source, "Net()", [2, 3, 16, 16])
+    if loop != "replace":  # setattr under a name from a loop: the analysis may say unknown, never wrong
+        assert ours["output"] == truth["output"], (loop, ours["output"], truth["output"])

@@ -815,3 +815,10 @@ class Net(nn.Module):
             assert not errors and model["output"] == truth["output"], (dataset, model["output"], truth)
         else:
             assert errors, (dataset, truth)
+
+
+def test_every_helper_lives_under_a_root_the_fast_path_lets_through() -> None:
+    from cnnshape_ls.analysis.ops import stdlib
+
+    assert all(key.startswith(stdlib._HANDLED_ROOTS) for key in stdlib.STDLIB.handlers)
+    assert all(key.startswith(("math.", "numpy.")) for key in stdlib._CONSTANTS)

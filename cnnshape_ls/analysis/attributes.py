@@ -44,9 +44,6 @@ class Attributes:
             return owner.env.vars.get(name, UNKNOWN)
         if isinstance(owner, External):
             return external_constant(f"{owner.qualname}.{name}")
-        made = attribute_of_value(owner, name)
-        if made is not NOT_HANDLED:
-            return made
         if isinstance(owner, Instance):
             if name in owner.attrs and not registered_under_method(owner, name):
                 return owner.attrs[name]
@@ -73,6 +70,9 @@ class Attributes:
             if owner.base is not None:
                 return self.get_attr(owner.base, name, node)
             return MethodOf(owner, name, node)
+        made = attribute_of_value(owner, name)  # a namespace, an enum member, a namedtuple: never an Instance
+        if made is not NOT_HANDLED:
+            return made
         if isinstance(owner, Partial) and name in ("func", "args", "keywords"):
             return owner.func if name == "func" else tuple(owner.args) if name == "args" else dict(owner.kwargs)
         if isinstance(owner, FunctionValue) and name in ("__name__", "__qualname__"):

@@ -43,6 +43,7 @@ from .values import (
     External,
     FunctionValue,
     Instance,
+    Layer,
     MethodOf,
     Module,
     ModuleNamespace,
@@ -365,6 +366,9 @@ class Interpreter(ControlFlow, Attributes):
             owner.attrs[name] = value
             if owner.base is not None:  # ``self.stride = ...`` in a subclass of a torch layer
                 write_layer_attribute(owner.base, name, value)
+        elif isinstance(owner, Layer):  # ``m.stride = (2, 2)`` on a torch layer: what its forward computes with
+            # under a condition the analysis cannot tell, the argument may or may not have changed
+            write_layer_attribute(owner, name, UNKNOWN if self.attribute_writes else value)
         elif isinstance(owner, Record):
             owner.fields[name] = value
         else:

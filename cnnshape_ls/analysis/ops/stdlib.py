@@ -41,6 +41,8 @@ _N_OF = {"_single": 1, "_pair": 2, "_triple": 3, "_quadruple": 4}
 
 def stdlib_call(cx: Context, qualname: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     """The value of ``qualname(*args, **kwargs)`` when it is one of the helpers here, else ``NOT_HANDLED``."""
+    if not qualname.startswith(_HANDLED_ROOTS):  # torch.nn.Conv2d and the like: every layer is built here
+        return NOT_HANDLED
     key = _canonical(qualname)
     handler = STDLIB.get(key)
     if handler is None:
@@ -51,6 +53,11 @@ def stdlib_call(cx: Context, qualname: str, args: list[Any], kwargs: dict[str, A
         return handler(cx, key, args, kwargs, node)
     except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError):
         return UNKNOWN
+
+
+_HANDLED_ROOTS = ("argparse.", "builtins.", "collections.", "dataclasses.", "itertools.", "types.", "typing.",
+                  "numpy.", "np.", "torch.nn.modules.")
+"""Where the helpers of this module live (``np.`` is an unresolved ``np`` alias); a test keeps it whole."""
 
 
 def _canonical(qualname: str) -> str:
@@ -526,6 +533,8 @@ _CONSTANTS = {"math.pi": math.pi, "math.e": math.e, "math.tau": math.tau, "numpy
 
 def external_constant(qualname: str) -> Any:
     """The value of a library constant (``math.pi``), or the name itself when it is not one."""
+    if not qualname.startswith(("math.", "numpy.", "np.")):
+        return External(qualname)
     return _CONSTANTS.get(_canonical(qualname), External(qualname))
 
 
