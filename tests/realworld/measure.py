@@ -1,6 +1,6 @@
 """Measure the analysis on real model files from public repositories, against torch.
 
-    python tests/realworld/measure.py [DIR]
+    python tests/realworld/measure.py [DIR] [MANIFEST]
 
 ``manifest.json`` lists each file by repository and path, with the model expression and the input it is
 meant for; the files themselves are not redistributed here. Put them in DIR (default
@@ -10,7 +10,9 @@ leaf-module calls whose shape the analysis gives right, unknown and wrong, the e
 torch runs, whether its parameter total is torch's, and how long the analysis took.
 
 The set was collected at stop 12 from repositories the rules were never developed on; its figures are in
-docs/architecture.md.
+docs/architecture.md. ``manifest_2026_12_batch1.json`` and ``manifest_2026_12_batch2.json`` are two later
+first-contact batches (73 files from 50 repositories, 44 from 24), measured before the engine was changed
+for them: pass one as MANIFEST (their files are named ``b_*.py`` and ``c_*.py``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def compare(calls: list, layers: list) -> tuple[int, int, list]:
 
 def main() -> int:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "files"
-    entries = json.loads((HERE / "manifest.json").read_text())
+    manifest = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE / "manifest.json"
+    entries = json.loads(manifest.read_text())
     totals = {"calls": 0, "right": 0, "unknown": 0, "wrong": 0, "false_errors": 0, "params_right": 0,
               "params_unknown": 0, "params_wrong": 0, "files": 0, "missing": 0}
     for entry in entries:
