@@ -132,3 +132,40 @@ def assert_one_error_fixed(source: str, right: str, line: int, model: str = "Net
     assert [d["line"] for d in errors] == [line], errors
     assert torch_truth(fixed, model, list(shape))["ok"], textwrap.indent(fixed, "  ")
     assert fixed == right
+
+
+# The cross-file reproducers of issue 13 (an imported block given 16 channels where it takes 3), shared by the
+# command line's and the language server's tests so that both check the same files.
+CROSS_FILE_BLOCK = """\
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+"""
+CROSS_FILE_USES_BLOCK = """\
+import torch.nn as nn
+
+from blocks import Block
+
+
+# in: (BS, 3, 32, 32)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.block = Block()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.block(x)
+        return self.fc(self.pool(x).flatten(1))
+"""

@@ -17,42 +17,9 @@ from test_cli import validate_report
 
 from cnnshape_ls.cli import main
 
+from support import CROSS_FILE_BLOCK as BLOCK
+from support import CROSS_FILE_USES_BLOCK as USES_BLOCK
 from support import apply_edits, torch_truth_of_files
-
-BLOCK = """\
-import torch.nn as nn
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.act = nn.ReLU()
-
-    def forward(self, x):
-        return self.act(self.conv(x))
-"""
-
-USES_BLOCK = """\
-import torch.nn as nn
-
-from blocks import Block
-
-
-# in: (BS, 3, 32, 32)
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(3, 16, 3, padding=1)
-        self.block = Block()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8, 10)
-
-    def forward(self, x):
-        x = self.stem(x)
-        x = self.block(x)
-        return self.fc(self.pool(x).flatten(1))
-"""
 
 HEAD = """\
 import torch.nn as nn

@@ -119,38 +119,7 @@ async def test_layers_built_by_another_files_functions(client):
 
 
 # ---------------------------------------------------------------------- errors inside an imported block
-WRONG_BLOCK = """import torch.nn as nn
 
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.act = nn.ReLU()
-
-    def forward(self, x):
-        return self.act(self.conv(x))
-"""
-
-FEEDS_BLOCK = """import torch.nn as nn
-
-from blocks import Block
-
-
-# in: (BS, 3, 32, 32)
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Conv2d(3, 16, 3, padding=1)
-        self.block = Block()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(8, 10)
-
-    def forward(self, x):
-        x = self.stem(x)
-        x = self.block(x)
-        return self.fc(self.pool(x).flatten(1))
-"""
 
 HEAD = """import torch.nn as nn
 
@@ -206,10 +175,10 @@ async def actions_for(client, uri: str, error: types.Diagnostic, only=None) -> l
 async def test_error_inside_an_imported_block(client):
     """A block of blocks.py given 16 channels where its conv takes 3: the error is on the line of net.py
     that applies it, points into blocks.py, and its fix edits blocks.py only when picked."""
-    from support import torch_truth_of_files
+    from support import CROSS_FILE_BLOCK, CROSS_FILE_USES_BLOCK, torch_truth_of_files
 
-    blocks = open_document(client, "blocks.py", WRONG_BLOCK)
-    net = open_document(client, "net.py", FEEDS_BLOCK)
+    blocks = open_document(client, "blocks.py", CROSS_FILE_BLOCK)
+    net = open_document(client, "net.py", CROSS_FILE_USES_BLOCK)
     error = await error_of(client, net)
     assert error.code == "conv-in-channels"
     assert error.message.startswith("In blocks.py, line 7: Given groups=1, weight of size [8, 3, 3, 3]")
@@ -230,9 +199,10 @@ async def test_error_inside_an_imported_block(client):
     if client.profile == "visual_studio_code":
         assert quick[0].edit.document_changes is not None  # VS Code takes versioned document changes
         assert quick[0].edit.document_changes[0].text_document.version == 1
-    fixed = apply_text_edits(WRONG_BLOCK, edits[blocks], client.encoding)
+    fixed = apply_text_edits(CROSS_FILE_BLOCK, edits[blocks], client.encoding)
     assert "nn.Conv2d(16, 8, 3, padding=1)" in fixed
-    assert torch_truth_of_files({"blocks.py": fixed, "net.py": FEEDS_BLOCK}, "net.py", "Net()", [2, 3, 32, 32])["ok"]
+    assert torch_truth_of_files({"blocks.py": fixed, "net.py": CROSS_FILE_USES_BLOCK}, "net.py", "Net()",
+                                [2, 3, 32, 32])["ok"]
 
     fix_all = await actions_for(client, net, error, only=["source.fixAll.cnnshape"])
     assert all(blocks not in edits_by_uri(a.edit) for a in fix_all)  # fix-all never edits the other file
