@@ -2,10 +2,13 @@
 
 An instance's attributes are shared by both branches: a layer assigned in one branch and another layer in
 the other must leave a module that may be either (unknown), never the branch that happened to run last
-(an EfficientNet "static same" stem: ``ZeroPad2d`` when padding is needed, else ``Identity``).
+(an EfficientNet "static same" stem: ``ZeroPad2d`` when padding is needed, else ``Identity``; that stem
+itself is drawn against torch in tests/test_reach_forward_vs_torch.py).
 """
 
 from __future__ import annotations
+
+import textwrap
 
 import pytest
 
@@ -90,46 +93,6 @@ def test_branches_the_analysis_cannot_choose_are_never_a_wrong_shape(source: str
     assert_never_wrong(source, [2, CHANNELS, size, size])
 
 
-def test_static_same_padding_stem() -> None:
-    """Issue 14's wrong shape: the pad is computed from ``self.stride`` in a conv subclass; 224 vs 225."""
-    source = '''
-import math
-from functools import partial
-import torch.nn as nn
-
-class Conv2dStaticSamePadding(nn.Conv2d):
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, image_size=None, **kwargs):
-        super().__init__(in_channels, out_channels, kernel_size, stride, **kwargs)
-        self.stride = self.stride if len(self.stride) == 2 else [self.stride[0]] * 2
-        ih, iw = (image_size, image_size) if isinstance(image_size, int) else image_size
-        kh, kw = self.weight.size()[-2:]
-        sh, sw = self.stride
-        oh, ow = math.ceil(ih / sh), math.ceil(iw / sw)
-        pad_h = max((oh - 1) * self.stride[0] + (kh - 1) * self.dilation[0] + 1 - ih, 0)
-        pad_w = max((ow - 1) * self.stride[1] + (kw - 1) * self.dilation[1] + 1 - iw, 0)
-        if pad_h > 0 or pad_w > 0:
-            self.static_padding = nn.ZeroPad2d((pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
-        else:
-            self.static_padding = nn.Identity()
-
-    def forward(self, x):
-        x = self.static_padding(x)
-        x = super().forward(x)
-        return x
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        Conv2d = partial(Conv2dStaticSamePadding, image_size=224)
-        self.conv_stem = Conv2d(3, 32, kernel_size=3, stride=2, bias=False)
-        self.bn = nn.BatchNorm2d(32)
-
-    def forward(self, x):
-        return self.bn(self.conv_stem(x))
-'''
-    assert_never_wrong(source, [2, 3, 224, 224])
-
-
 INIT_LOOPS = {
     "init": """
         for m in self.modules():
@@ -174,3 +137,20 @@ class Net(nn.Module):
     truth = torch_truth(source, "Net()", [2, 3, 16, 16])
     if loop != "replace":  # setattr under a name from a loop: the analysis may say unknown, never wrong
         assert ours["output"] == truth["output"], (loop, ours["output"], truth["output"])
+
+
+def test_only_weight_init_loops_are_left_unrun() -> None:
+    """The loops above as the analysis sees them: only the first is skipped (a loop over anything but the
+    module's own walk, or one that sets an attribute or applies a module, runs)."""
+    import ast
+
+    from cnnshape_ls.analysis.branches import initialises_only
+
+    def loop(text: str) -> ast.For:
+        return ast.parse(textwrap.dedent(text)).body[0]
+
+    assert initialises_only(loop(INIT_LOOPS["init"]))
+    assert not initialises_only(loop(INIT_LOOPS["stride"]))
+    assert not initialises_only(loop(INIT_LOOPS["replace"]))
+    assert not initialises_only(loop("for layer in self.layers:\n    nn.init.zeros_(layer.weight)"))
+    assert not initialises_only(loop("for m in self.modules():\n    x = m(x)"))

@@ -92,6 +92,8 @@ def undo_writes(writes: list[AttributeWrite]) -> dict[tuple[int, str], Attribute
 PURE_CALLS = frozenset({"isinstance", "hasattr", "getattr", "len", "print", "int", "float", "abs", "min", "max",
                         "size", "dim", "numel", "sqrt", "fan_in", "_calculate_fan_in_and_fan_out"})
 """Calls a weight-initialising loop may make besides ``nn.init.*`` and the methods below."""
+MODULE_WALKS = frozenset({"modules", "named_modules", "children", "named_children", "parameters",
+                          "named_parameters"})
 INITIALISING_METHODS = frozenset({"normal_", "uniform_", "zero_", "fill_", "copy_", "mul_", "add_", "sub_", "div_",
                                   "clamp_", "requires_grad_", "bernoulli_", "exponential_", "random_",
                                   "trunc_normal_", "orthogonal_", "kaiming_normal_", "kaiming_uniform_",
@@ -103,20 +105,32 @@ def initialises_only(loop: ast.For) -> bool:
     """A loop that only initialises weights (``for m in self.modules(): if isinstance(m, nn.Conv2d):
     nn.init.kaiming_normal_(m.weight)``): it changes no shape and registers nothing, so it is not run (in a
     network of a hundred layers it was a fifth of the analysis). Local names it assigns are forgotten."""
-    for sub in ast.walk(loop):
-        if sub is loop:
-            continue
+    if not _walks_modules(loop.iter):
+        return False
+    initialises = False
+    for sub in (node for stmt in loop.body for node in ast.walk(stmt)):
         if isinstance(sub, (ast.Return, ast.Yield, ast.YieldFrom, ast.Delete, ast.Global, ast.Nonlocal, ast.Await,
-                            ast.With, ast.Try, ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.NamedExpr, ast.While)):
+                            ast.With, ast.Try, ast.FunctionDef, ast.ClassDef, ast.Lambda, ast.NamedExpr, ast.While,
+                            ast.For)):
             return False
         if isinstance(sub, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
             if not all(isinstance(t, ast.Name) for t in targets):
                 return False  # an attribute or an item set: it may replace a layer
-        if isinstance(sub, ast.Call) and not _initialising_call(sub.func):
-            return False
-    return any(isinstance(sub, ast.Call) and _initialising_call(sub.func) and not _pure_call(sub.func)
-               for sub in ast.walk(loop))
+        if isinstance(sub, ast.Call):
+            if not _initialising_call(sub.func):
+                return False
+            initialises = initialises or not _pure_call(sub.func)
+    return initialises
+
+
+def _walks_modules(iterable: ast.expr) -> bool:
+    """``self.modules()`` and its kin (``list(...)`` of one): iterating them changes nothing."""
+    if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) and iterable.func.id == "list" \
+            and len(iterable.args) == 1:
+        iterable = iterable.args[0]
+    return isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Attribute) and \
+        iterable.func.attr in MODULE_WALKS and not iterable.args and not iterable.keywords
 
 
 def _pure_call(func: ast.expr) -> bool:
