@@ -9,10 +9,10 @@ __version__ = "0.1.0"
 
 def analyze(source: str, *, path: str | None = None, input: str | None = None,  # noqa: A002 - the contract's name
             model: str | None = None, batch_name: str = "BS", config_input: object = None) -> Analysis:
-    """Analyse one buffer without importing torch or executing it; ``.to_json()`` gives the contract's form.
+    """Analyze one buffer without importing torch or executing it; ``.to_json()`` gives the contract's form.
 
     With a ``path`` that exists, the files of its project it imports (``from blocks import Block``) are
-    read and analysed with it, as ``cnnshape check`` does."""
+    read and analyzed with it, as ``cnnshape check`` does."""
     return analyze_source(source, path, Options(input=input, model=model, batch_name=batch_name,
                                                 config_input=config_input, module_loader=_loader_for(path)))
 

@@ -215,7 +215,7 @@ class Video(nn.Module):
 
 def test_annotate_writes_every_hinted_line_with_the_hints_text() -> None:
     from cnnshape_ls.analysis.source import split_lines
-    from cnnshape_ls.views import line_hints
+    from cnnshape_ls.display import line_hints
 
     analysis = cnnshape_ls.analyze(CONV3D, path="video.py")
     new_text, changes = annotate_text(CONV3D, analysis)

@@ -86,7 +86,7 @@ def test_inheritance_chain_of_600_classes(tmp_path):
     assert notes and "base classes" in notes[0]["message"]
     depth = LIMITS.inheritance_depth
     by_name = {m["name"]: m for m in entry["models"]}
-    assert by_name[f"C{depth - 1}"]["output"] == ["BS", 3]  # within the budget: analysed as before
+    assert by_name[f"C{depth - 1}"]["output"] == ["BS", 3]  # within the budget: analyzed as before
     assert f"C{depth}" not in by_name  # past it: unknown, not guessed
     assert not errors(entry)
 
@@ -176,7 +176,7 @@ def test_steps_per_model_and_per_file(tmp_path):
     assert not errors(entry)
 
 
-def test_a_model_within_its_budget_is_analysed_after_a_long_one():
+def test_a_model_within_its_budget_is_analyzed_after_a_long_one():
     source = "import torch.nn as nn\n\n" + long_loop_model("Slow") + textwrap.dedent("""\
         # in: (BS, 8)
         class Fine(nn.Module):

@@ -247,7 +247,7 @@ def test_model_selected_with_arguments() -> None:
 
 
 def test_symbolic_dims_pickled_in_another_process_hash_as_local_ones() -> None:
-    """``cnnshape check`` analyses folders in worker processes: their dimensions (hashed once and
+    """``cnnshape check`` analyzes folders in worker processes: their dimensions (hashed once and
     cached) must meet equal local ones in sets and dicts."""
     import pickle
     import subprocess

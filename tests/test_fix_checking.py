@@ -1,4 +1,4 @@
-"""Fixes checked by analysing the fixed text (analysis/checking.py): the first fix is one after which the
+"""Fixes checked by analyzing the fixed text (analysis/checking.py): the first fix is one after which the
 model has no error, one root cause gives one error, and guesses that do not work are never offered."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.torch
 SETTINGS = settings(max_examples=120, deadline=None)
 
 
-def analysed(source: str, shape: tuple[int, ...]) -> tuple[dict, list[dict]]:
+def analyzed(source: str, shape: tuple[int, ...]) -> tuple[dict, list[dict]]:
     result = cnnshape_ls.analyze(source, input=str(tuple(shape)), model="Net()").to_json()
     errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
     return result["models"][0], errors
@@ -58,7 +58,7 @@ def cpu_truth(source: str, shape: tuple[int, ...]) -> dict:
 
 
 def assert_same_as_torch(source: str, shape: tuple[int, ...]) -> None:
-    model, errors = analysed(source, shape)
+    model, errors = analyzed(source, shape)
     truth = cpu_truth(source, shape)
     if truth["ok"]:
         assert not errors, f"torch runs it, we report {errors}\n{source}"
@@ -191,7 +191,7 @@ def test_functional_unpool(drawn: tuple[str, tuple[int, ...]]) -> None:
     """The indices of a functional max pool undo it: the size torch computes, or its output_size."""
     source, shape = drawn
     assert_same_as_torch(source, shape)
-    model, _ = analysed(source, shape)
+    model, _ = analyzed(source, shape)
     truth = cpu_truth(source, shape)
     if truth["ok"]:
         assert model["output"] == truth["output"], f"ours {model['output']}, torch {truth['output']}\n{source}"
@@ -219,7 +219,7 @@ def test_sum_of_branches_and_keyword_repeat(channels: list[int], generator: bool
     )
     shape = (2, 2, 2, 2)
     assert_same_as_torch(source, shape)
-    model, errors = analysed(source, shape)
+    model, errors = analyzed(source, shape)
     truth = cpu_truth(source, shape)
     if truth["ok"]:
         assert model["output"] == truth["output"], f"ours {model['output']}, torch {truth['output']}\n{source}"
@@ -252,7 +252,7 @@ def test_values_indices_topk_eye_and_legacy_tensor(rank: int, data) -> None:
         f"        eye = torch.eye({n}, device=x.device).flatten().unsqueeze(0).repeat(x.size(0), 1)\n"
         "        return torch.cat([y.flatten(), F.linear(x, self.weight).flatten(), eye.flatten()])\n"
     )
-    model, errors = analysed(source, shape)
+    model, errors = analyzed(source, shape)
     truth = cpu_truth(source, shape)
     if truth["ok"]:
         assert not errors, errors
@@ -265,7 +265,7 @@ def test_values_indices_topk_eye_and_legacy_tensor(rank: int, data) -> None:
 @given(reparametrised())
 def test_reparametrised_layer(drawn: tuple[str, tuple[int, ...]]) -> None:
     source, shape = drawn
-    model, _errors = analysed(source, shape)
+    model, _errors = analyzed(source, shape)
     truth = torch_truth(source, "Net()", list(shape))
     assert truth["ok"], truth
     assert model["output"] == truth["output"]
@@ -315,7 +315,7 @@ class Net(nn.Module):
     def forward(self, x):
         return self.head(self.blocks(x))
 '''
-    model, _errors = analysed(source, (2, 8))
+    model, _errors = analyzed(source, (2, 8))
     truth = cpu_truth(source, (2, 8))  # .item() cannot run on the meta device
     ours = [(layer["path"], layer["op"], layer["out"]) for layer in model["layers"] if layer["path"]]
     assert [(p, s) for p, _t, s in ours] == [tuple(c) for c in truth["calls"]]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 import cnnshape_ls
-from cnnshape_ls import views
+from cnnshape_ls import display
 from cnnshape_ls.analysis import dims, layers
 from cnnshape_ls.analysis.layers.base import Args, Call, Functional, LayerRule, ShapeError, channels_first
 
@@ -77,11 +77,11 @@ def test_hints_hover_input_and_params_follow_from_the_rule(with_halve) -> None:
     assert described["input_source"] == "inferred" and described["input"] == ["BS", 3, 32, 32]  # via the Linear
     assert described["output"] == ["BS", 10]
     assert not [f for f in analysis.findings if f.severity in ("error", "warning")]
-    hints = {hint.line: hint.label for hint in views.line_hints(analysis, MODEL.splitlines())}
+    hints = {hint.line: hint.label for hint in display.line_hints(analysis, MODEL.splitlines())}
     assert hints[13] == "# out: (BS, 8, 16, 16)" and hints[14] == "# out: (BS, 16, 8, 8)"
     assert hints[15] == "# out: (BS, 16, 4, 4)"  # F.halve2d, the functional form
     second = next(r for r in model.records if r.path == "second")
-    hover = views.layer_hover([second])
+    hover = display.layer_hover([second])
     assert "out = (N, out_channels, H // 2, W // 2)" in hover
     assert "8*16*4 + 16 (bias) = 528" in hover
     first = next(r for r in model.records if r.path == "first")
@@ -105,7 +105,7 @@ def test_the_weight_shape_comes_from_the_rule(with_halve) -> None:
     analysis = cnnshape_ls.analyze(source)
     view = next(r for r in analysis.model("Net").records if r.line == 15 and r.op.endswith(".view"))
     assert view.output == (1, 16, 1, 1)  # the bias is (out_channels,)
-    hints = {hint.line: hint.label for hint in views.line_hints(analysis, source.splitlines())}
+    hints = {hint.line: hint.label for hint in display.line_hints(analysis, source.splitlines())}
     assert hints[15] == "# out: (BS, 16, 4, 4)"  # what the line ends with: x + the bias, broadcast
     assert analysis.model("Net").to_json()["output"] == ["BS", 10]
 

@@ -1,6 +1,6 @@
 """Realistic model files (tests/models) checked against torch, layer by layer.
 
-For every entry of tests/models/manifest.json the file is analysed with a concrete
+For every entry of tests/models/manifest.json the file is analyzed with a concrete
 input of batch 2 and run under torch on the meta device (tests/truth.py, in this
 process, so torch is imported once). The checks:
 

@@ -5,7 +5,7 @@ hovers that name the argument and the call, checks that still run where the size
 from __future__ import annotations
 
 import cnnshape_ls
-from cnnshape_ls.views import annotate_edits, layer_hover, line_hints
+from cnnshape_ls.display import annotate_edits, layer_hover, line_hints
 
 MODEL = '''import os
 import torch.nn as nn
@@ -40,7 +40,7 @@ class Block(nn.Module):
 '''
 
 
-def analysed(source: str = MODEL):
+def analyzed(source: str = MODEL):
     return cnnshape_ls.analyze(source, input="(2, 3, 32, 32)", model="Net()")
 
 
@@ -49,7 +49,7 @@ def record(analysis, path: str):
 
 
 def test_every_size_that_does_not_depend_on_the_unknown_argument_is_given() -> None:
-    analysis = analysed()
+    analysis = analyzed()
     assert record(analysis, "stem").output == (2, 8, None, None)  # kernel unknown: spatial only
     assert record(analysis, "bn").output == (2, 8, None, None)
     assert record(analysis, "body.conv").output == (2, 64, None, None)  # in_channels unknown: 64 out
@@ -60,7 +60,7 @@ def test_every_size_that_does_not_depend_on_the_unknown_argument_is_given() -> N
 
 
 def test_hints_show_question_marks_and_no_comment_is_written_for_them() -> None:
-    analysis = analysed()
+    analysis = analyzed()
     lines = MODEL.splitlines()
     labels = {h.line: h.label for h in line_hints(analysis, lines)}
     assert labels[16] == "# out: (BS, 8, ?, ?)" or labels[16] == "# out: (2, 8, ?, ?)"
@@ -70,7 +70,7 @@ def test_hints_show_question_marks_and_no_comment_is_written_for_them() -> None:
 
 
 def test_the_hover_names_the_argument_and_the_call_it_came_from() -> None:
-    analysis = analysed()
+    analysis = analyzed()
     stem = layer_hover([record(analysis, "stem")])
     assert "kernel_size: kernel_for(...) could not be followed" in stem
     # an argument passed down from the constructor's default, through Block(width)
@@ -81,22 +81,22 @@ def test_the_hover_names_the_argument_and_the_call_it_came_from() -> None:
 
 def test_a_size_pinned_after_the_unknown_is_still_checked_where_it_is_known() -> None:
     wrong = MODEL.replace("nn.BatchNorm2d(8)", "nn.BatchNorm2d(16)")
-    errors = [d for d in analysed(wrong).diagnostics if d.severity == "error"]
+    errors = [d for d in analyzed(wrong).diagnostics if d.severity == "error"]
     assert [d.code for d in errors] == ["norm-num-features"]
     # the channels after the unknown kernel are known: a conv wanting others is torch's error too
     wrong = MODEL.replace("nn.BatchNorm2d(8)", "nn.Conv2d(5, 8, 1)")
-    errors = [d for d in analysed(wrong).diagnostics if d.severity == "error"]
+    errors = [d for d in analyzed(wrong).diagnostics if d.severity == "error"]
     assert [d.code for d in errors] == ["conv-in-channels"]
     # a Linear after a flatten of unknown sizes cannot be checked: no error, its width is known
     narrow = MODEL.replace("nn.Linear(64, 10)", "nn.Linear(63, 10)")
-    analysis = analysed(narrow)
+    analysis = analyzed(narrow)
     assert not [d for d in analysis.diagnostics if d.severity == "error"]
     assert record(analysis, "fc").output == (2, 10)
 
 
 def test_a_conv_whose_kernel_is_unknown_still_checks_its_channels() -> None:
     source = MODEL.replace("nn.Conv2d(3, 8, kernel_size=kernel_for(3))", "nn.Conv2d(4, 8, kernel_size=kernel_for(3))")
-    analysis = analysed(source)
+    analysis = analyzed(source)
     errors = [d for d in analysis.diagnostics if d.severity == "error"]
     assert [d.code for d in errors] == ["conv-in-channels"]
     assert "to have 4 channels, but got 3 channels instead" in errors[0].message
@@ -104,7 +104,7 @@ def test_a_conv_whose_kernel_is_unknown_still_checks_its_channels() -> None:
 
 
 def test_the_json_keeps_out_for_full_shapes_and_adds_the_part_known() -> None:
-    model = analysed().to_json()["models"][0]
+    model = analyzed().to_json()["models"][0]
     stem = next(layer for layer in model["layers"] if layer["path"] == "stem")
     assert stem["out"] is None and stem["out_partial"] == [2, 8, None, None]
     fc = next(layer for layer in model["layers"] if layer["path"] == "fc")
@@ -128,7 +128,7 @@ class Net(nn.Module):
     def forward(self, x):
         return self.pool(self.conv(x))
 '''
-    analysis = analysed(source)
+    analysis = analyzed(source)
     conv = record(analysis, "conv")
     assert conv.output == (2, 8, None, None)
     assert conv.unknown_args == ("kernel_size: kernel_for(...) could not be followed",

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.torch
 SETTINGS = settings(max_examples=60, deadline=None)
 
 
-def analysed(source: str, model: str, shape: tuple[int, ...]) -> dict:
+def analyzed(source: str, model: str, shape: tuple[int, ...]) -> dict:
     return cnnshape_ls.analyze(textwrap.dedent(source), input=input_text(shape), model=model).to_json()
 
 
@@ -44,7 +44,7 @@ def assert_follows_torch(source: str, shape: tuple[int, ...], model: str = "Net(
     """Every leaf call torch makes has torch's shape here (``complete``), or at least none a wrong one; no
     error where torch runs; the output is torch's."""
     truth = torch_truth(source, model, list(shape))
-    result = analysed(source, model, shape)
+    result = analyzed(source, model, shape)
     ours = [(layer["path"], layer["out"]) for m in result["models"] for layer in m["layers"] if layer["path"]]
     errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
     output = result["models"][0]["output"]
@@ -261,7 +261,7 @@ def test_modules_listing_unknown_where_a_torch_layer_has_submodules() -> None:
                 return self.fc(x).view(n, -1)
     '''
     truth = torch_truth(source, "Net()", [3, 2, 8])
-    result = analysed(source, "Net()", (3, 2, 8))
+    result = analyzed(source, "Net()", (3, 2, 8))
     assert truth["ok"] and truth["output"] == [4, 6]  # Net, attn, attn.out_proj, fc
     assert result["models"][0]["output"] is None
 
@@ -327,7 +327,7 @@ def test_checkpoint_with_keywords_under_the_reentrant_form_is_not_guessed() -> N
     '''
     truth = torch_truth(source, "Net()", [2, 3, 8, 8])
     assert not truth["ok"]  # ValueError: Unexpected keyword arguments
-    assert analysed(source, "Net()", (2, 3, 8, 8))["models"][0]["output"] is None
+    assert analyzed(source, "Net()", (2, 3, 8, 8))["models"][0]["output"] is None
     assert_follows_torch(source.replace("use_reentrant=True", "use_reentrant=False"), (2, 3, 8, 8))
 
 
@@ -433,7 +433,7 @@ def test_einsum_error_in_torchs_words() -> None:
     '''
     assert_follows_torch(source, (2, 8))
     truth = torch_truth(source.replace("'bi,bj->bij'", "'bi,bi->bi'"), "Net()", [2, 8])
-    result = analysed(source.replace("'bi,bj->bij'", "'bi,bi->bi'"), "Net()", (2, 8))
+    result = analyzed(source.replace("'bi,bj->bij'", "'bi,bi->bi'"), "Net()", (2, 8))
     errors = [d["message"] for d in result["diagnostics"] if d["severity"] == "error"]
     assert not truth["ok"]
     assert errors == ["einsum(): subscript i has size 6 for operand 1 which does not broadcast with previously "
@@ -595,7 +595,7 @@ def test_efficientnet_static_same_stem(kernel, stride, image: int) -> None:
 
 def test_static_same_stem_of_an_unknown_image_size_is_unknown_never_224() -> None:
     source = STATIC_SAME.replace("KERNEL", "3").replace("STRIDE", "2").replace("image_size=IMAGE", "image_size")
-    result = analysed(source, "Stem(size)", (2, 3, 224, 224))
+    result = analyzed(source, "Stem(size)", (2, 3, 224, 224))
     pads = [layer["out"] for m in result["models"] for layer in m["layers"]
             if layer["path"] == "conv_stem.static_padding"]
     assert all(out is None for out in pads), pads

@@ -98,7 +98,7 @@ def assert_value_like_python(source: str, must_know: bool = True) -> None:
     assert same_value(got, want), f"ours {got!r}, Python {want!r}\n{source}"
 
 
-def analysed(source: str, shape: tuple[int, ...]) -> tuple[dict, list[dict]]:
+def analyzed(source: str, shape: tuple[int, ...]) -> tuple[dict, list[dict]]:
     result = cnnshape_ls.analyze(textwrap.dedent(source), input=str(tuple(shape)), model="Net()").to_json()
     errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
     return result["models"][0], errors
@@ -125,7 +125,7 @@ def torch_run(source: str, shape: tuple[int, ...]) -> dict:
 
 
 def assert_model_like_torch(source: str, shape: tuple[int, ...], must_know: bool = True) -> dict:
-    model, errors = analysed(source, shape)
+    model, errors = analyzed(source, shape)
     truth = torch_run(source, shape)
     if truth["ok"]:
         assert not errors, f"torch runs it, we report {errors}\n{source}"
@@ -400,7 +400,7 @@ class Net(nn.Module):
 @given(image_size=st.sampled_from([16, 32, 24]), n=st.integers(1, 3))
 def test_stargan_kernel_from_np_power_as_torch(image_size: int, n: int) -> None:
     source = STARGAN.format(image_size=image_size, n=n)
-    model, errors = analysed(source, (2, 3, image_size, image_size))
+    model, errors = analyzed(source, (2, 3, image_size, image_size))
     namespace: dict = {}
     exec(compile(source, "model.py", "exec"), namespace)
     net = namespace["Net"]()
@@ -533,7 +533,7 @@ class Net(nn.Module):
         return self.b(self.a(x))
 """
     assert ours(source, "args") is not UNKNOWN  # a namespace: which names exist is known ...
-    model, errors = analysed(source, (1, 3, 8, 8))
+    model, errors = analyzed(source, (1, 3, 8, 8))
     layers = {layer["path"]: layer["out"] for layer in model["layers"]}
     assert not errors
     assert layers["a"] is None or layers["a"][1] != 8  # ... their values are not (never the default)
@@ -620,7 +620,7 @@ class Net(nn.Module):
 def test_attributes_named_like_module_methods_as_torch(extra: str, call: str, a: int, b: int) -> None:
     source = SHADOWING.format(a=a, b=b, extra=extra, call=call)
     truth = assert_model_like_torch(source, (1, 3, 8, 8), must_know=False)
-    model, _ = analysed(source, (1, 3, 8, 8))
+    model, _ = analyzed(source, (1, 3, 8, 8))
     if truth["ok"]:
         assert model["output"] == truth["output"]
 
@@ -766,7 +766,7 @@ def test_a_class_attribute_hides_a_submodule_of_its_name_as_torch(body: str) -> 
     (``fc = None`` in the class body makes ``self.fc`` None); an annotation alone is no attribute."""
     source = CLASS_ATTRIBUTE.format(body=body)
     truth = assert_model_like_torch(source, (1, 3, 8, 8), must_know=False)
-    model, _ = analysed(source, (1, 3, 8, 8))
+    model, _ = analyzed(source, (1, 3, 8, 8))
     if truth["ok"]:
         assert model["output"] == truth["output"]
 

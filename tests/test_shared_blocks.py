@@ -8,7 +8,7 @@ from pathlib import Path
 import cnnshape_ls
 from cnnshape_ls.analysis.labels import written_comment
 from cnnshape_ls.cli import main
-from cnnshape_ls.views import annotate_edits, line_hints
+from cnnshape_ls.display import annotate_edits, line_hints
 
 MODELS = Path(__file__).resolve().parent / "models"
 RESNET = (MODELS / "m07_resnet_cifar.py").read_text()

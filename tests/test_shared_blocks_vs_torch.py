@@ -62,7 +62,7 @@ def torch_calls(file: str, expr: str, shape: tuple[int, ...]) -> dict[str, list[
 
 
 @functools.cache
-def analysed(file: str, expr: str, shape: tuple[int, ...]) -> ModelResult:
+def analyzed(file: str, expr: str, shape: tuple[int, ...]) -> ModelResult:
     source = (MODELS / file).read_text()
     analysis = cnnshape_ls.analyze(source, path=file, input=input_text(list(shape)), model=expr)
     assert len(analysis.models) == 1, [m.name for m in analysis.models]
@@ -127,7 +127,7 @@ def fits(label: str, shape: tuple, arguments: dict[str, int]) -> bool:
 
 @pytest.mark.parametrize("file,expr,shape", CASES, ids=[c[0] for c in CASES])
 def test_every_label_is_true_for_every_instance(file: str, expr: str, shape: tuple[int, ...]) -> None:
-    model = analysed(file, expr, shape)
+    model = analyzed(file, expr, shape)
     calls = torch_calls(file, expr, shape)
     labels = line_labels([model])
     checked = shared = 0
@@ -155,7 +155,7 @@ def test_every_label_is_true_for_every_instance(file: str, expr: str, shape: tup
 
 def test_shared_label_names_parameters_and_counts_instances() -> None:
     """In the small ResNet, the block's conv lines name the channels by the constructor's ``planes``."""
-    model = analysed("m07_resnet_cifar.py", "ResNet18()", (2, 3, 32, 32))
+    model = analyzed("m07_resnet_cifar.py", "ResNet18()", (2, 3, 32, 32))
     source = (MODELS / "m07_resnet_cifar.py").read_text().splitlines()
     line = next(i for i, t in enumerate(source, 1) if "out = self.bn2(self.conv2(out))" in t)
     # 8 blocks of 64, 128, 256 and 512 channels on 32, 16, 8 and 4 pixels: four sizes are more than three
@@ -163,7 +163,7 @@ def test_shared_label_names_parameters_and_counts_instances() -> None:
 
 
 def test_a_single_instance_keeps_its_concrete_shape() -> None:
-    model = analysed("m07_resnet_cifar.py", "ResNet18()", (2, 3, 32, 32))
+    model = analyzed("m07_resnet_cifar.py", "ResNet18()", (2, 3, 32, 32))
     source = (MODELS / "m07_resnet_cifar.py").read_text().splitlines()
     line = next(i for i, t in enumerate(source, 1) if "out = self.layer2(out)" in t)
     assert line_labels([model])[line].text("BS") == "(2, 128, 16, 16)"
@@ -213,9 +213,9 @@ def test_every_known_line_has_a_hint_and_torch_ticks_it(tmp_path: Path) -> None:
     """Binary ops, torch.cat, reshape and functional calls get hints; torch's run ticks every one of them
     (not only lines whose outermost call is a module); the block is run by torch inside Net, not on its own."""
     from cnnshape_ls.analysis import Options, analyze_source
+    from cnnshape_ls.display import line_hints
     from cnnshape_ls.verify.merge import merge_answer, plan
     from cnnshape_ls.verify.worker import Worker
-    from cnnshape_ls.views import line_hints
 
     path = tmp_path / "residual.py"
     path.write_text(RESIDUAL)
@@ -239,7 +239,7 @@ def test_every_known_line_has_a_hint_and_torch_ticks_it(tmp_path: Path) -> None:
         line = next(i for i, text in enumerate(lines, 1) if code in text)
         assert hints[line].label == label, (code, hints[line].label)
         assert hints[line].verified, f"no ✓ on {code}"
-    from cnnshape_ls.views import instances_hover
+    from cnnshape_ls.display import instances_hover
     shared = next(i for i, text in enumerate(lines, 1) if "out = out + identity" in text)
     hover = instances_hover(merged, shared)
     assert "✓ torch agrees in every instance" in hover and "block3    (BS, 64, 16, 16) -> (BS, 64, 16, 16)" in hover

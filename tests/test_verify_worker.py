@@ -414,7 +414,7 @@ def test_a_hung_worker_does_not_outlive_the_server(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- the whole path
 def verify_text(client: WorkerClient, text: str, path: Path) -> tuple[object, list, object]:
-    """Analyse ``text``, plan, run the plan in the worker and merge: (merged analysis, torch's findings, plan)."""
+    """Analyze ``text``, plan, run the plan in the worker and merge: (merged analysis, torch's findings, plan)."""
     from cnnshape_ls.analysis import Options, analyze_source
     from cnnshape_ls.verify.merge import merge_answer, plan
 

@@ -61,7 +61,7 @@ TRAINING_ONLY = re.compile(r"Expected more than 1 (value per channel|spatial ele
 
 def training_only(case: Case, error: BaseException) -> bool:
     """A norm that tracks running statistics refuses a single value per channel in training mode only
-    (modules are built in training mode here); the analyser cannot know the mode, so it accepts it.
+    (modules are built in training mode here); the analyzer cannot know the mode, so it accepts it.
     Without running statistics the check holds in eval mode too, and the rule must raise."""
     if not TRAINING_ONLY.search(str(error)):
         return False
@@ -87,7 +87,7 @@ class Module:
     def torch(self) -> nn.Module:
         return getattr(nn, self.op)(**{k: _torch_value(v) for k, v in self.kwargs.items()})
 
-    def analysed(self) -> SimpleNamespace:
+    def analyzed(self) -> SimpleNamespace:
         """What the interpreter hands a rule for a layer value: its rule and bound arguments."""
         rule = RULES[self.op]
         return SimpleNamespace(rule=rule, args=rule.bind([], {k: _rule_value(v) for k, v in self.kwargs.items()}))
@@ -101,7 +101,7 @@ def _torch_value(value: Any) -> Any:
 
 
 def _rule_value(value: Any) -> Any:
-    return value.analysed() if isinstance(value, Module) else value
+    return value.analyzed() if isinstance(value, Module) else value
 
 
 @dataclass

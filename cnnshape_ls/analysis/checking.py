@@ -1,4 +1,4 @@
-"""Checking a model's fixes by applying them and analysing the fixed text again.
+"""Checking a model's fixes by applying them and analyzing the fixed text again.
 
 A fix is judged by what the analysis says after it. Of all the fixes of a model's errors, the one after which
 the model has the fewest errors goes first on its error (the first offered, of equals; the checks stop at
@@ -23,7 +23,7 @@ MAX_CHECKS = 10
 """Analyses of the fixed text per model: a model with many errors gets its first ones checked."""
 MAX_CHAIN = 3
 
-Reanalyse = Callable[[str], "list[Finding] | None"]
+Reanalyze = Callable[[str], "list[Finding] | None"]
 """The errors of the model in a fixed text; None where that analysis could not tell (the model is gone)."""
 
 
@@ -32,7 +32,7 @@ class FixChecker:
     prepare: Callable[[], tuple[str, Collection[int]]]
     """The text to check fixes on and which of its lines are the file's (the rest is blank: edits there
     cannot be checked). Made on the first check: most models have no fix that needs one."""
-    reanalyse: Reanalyse
+    reanalyze: Reanalyze
     budget: int = MAX_CHECKS
     prepared: tuple[str, Collection[int]] | None = None
 
@@ -48,16 +48,16 @@ class FixChecker:
         edited, applied = apply_edits(text, fix.edits)
         if applied != len(fix.edits):
             return None
-        return self.reanalyse(edited)
+        return self.reanalyze(edited)
 
 
 def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: list[Finding],
-                reanalyse: Reanalyse) -> None:
+                reanalyze: Reanalyze) -> None:
     """The fix that leaves the model the fewest errors, of all its errors' fixes, goes first on its error,
     and the errors it ends are dropped: they were that one mistake, met again further on. Each other error
     gets its own best fix first. Guesses that are not chosen are dropped."""
     errors = [f for f in findings if f.severity == "error"]
-    checker = FixChecker(prepare, reanalyse)
+    checker = FixChecker(prepare, reanalyze)
     tried: dict[int, list[tuple[Fix, list[Finding]]]] = {}
     for finding in errors:
         if not finding.fixes or _settled(finding, errors):

@@ -23,7 +23,7 @@ Monomial = tuple["Atom", ...]
 
 
 def _without_hash(state: dict) -> dict:
-    """What is pickled (``cnnshape check`` analyses folders in parallel): a string's hash differs
+    """What is pickled (``cnnshape check`` analyzes folders in parallel): a string's hash differs
     from one process to the next, so a cached hash must not travel."""
     return {k: v for k, v in state.items() if k != "_hash"}
 

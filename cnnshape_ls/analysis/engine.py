@@ -65,7 +65,7 @@ class Options:
     input: str | None = None
     """The input shape given on the command line (``--input``): it wins over everything."""
     model: str | None = None
-    """Analyse only this model: a name in the file, or a call such as ``CNN(3, 10)``."""
+    """Analyze only this model: a name in the file, or a call such as ``CNN(3, 10)``."""
     config_input: Any = None
     """``cnnshape.input`` from pyproject.toml or the editor: a shape, or a table of model name -> shape."""
     batch_name: str = "BS"
@@ -74,9 +74,9 @@ class Options:
     cache: Any = field(default=None, compare=False)
     """A :class:`cache.ModelCache` of one document: models whose text did not change are not re-run."""
     check_fixes: bool = True
-    """Analyse each error's fixes applied (:mod:`checking`); off in those analyses themselves."""
+    """Analyze each error's fixes applied (:mod:`checking`); off in those analyses themselves."""
     only: str | None = None
-    """Analyse only the model of this name (a fix being checked)."""
+    """Analyze only the model of this name (a fix being checked)."""
 
 
 @dataclass
@@ -141,27 +141,27 @@ def _analyze(text: str, path: str | None, options: Options) -> Analysis:
     reported = {(f.span, f.code) for f in analysis.findings}
     for cand in candidates:
         key = regions = None
-        analysed: Any = None
+        analyzed: Any = None
         if cache is not None and layout is not None and cand.node is not None:
             key, regions = cache.key(src, layout, cand.name, cand.line, cand.end_line, settings_key,
                                      read_elsewhere(src, cand))
-            analysed = cache.get(key, regions)
-        if analysed is None:
+            analyzed = cache.get(key, regions)
+        if analyzed is None:
             try:
-                analysed = analyze_model(src, env, cand, options) or (None, [])
-                if options.check_fixes and any(f.fixes and f.severity == "error" for f in analysed[1]):
-                    _check_model_fixes(src, path, options, cand, analysed[1])
+                analyzed = analyze_model(src, env, cand, options) or (None, [])
+                if options.check_fixes and any(f.fixes and f.severity == "error" for f in analyzed[1]):
+                    _check_model_fixes(src, path, options, cand, analyzed[1])
             except (RecursionError, MemoryError):
                 continue
             except Exception as err:  # noqa: BLE001 - a defect of ours loses one model, never the buffer
                 analysis.findings.append(Finding(
                     Span(cand.line, 0, cand.line, 0), "information", "analysis-error",
-                    f"cnnshape could not analyse {cand.name} ({type(err).__name__}: {err}); its shapes are not "
+                    f"cnnshape could not analyze {cand.name} ({type(err).__name__}: {err}); its shapes are not "
                     "shown. Please report this", model=cand.name))
                 continue
             if key is not None:
-                cache.put(key, regions, *analysed)
-        result, findings = analysed
+                cache.put(key, regions, *analyzed)
+        result, findings = analyzed
         if result is None:
             continue
         analysis.models.append(result)
@@ -276,7 +276,7 @@ class ImportContext:
 
 
 def shown_from(path: str, importer: str | None) -> str:
-    """``path`` as seen from the analysed file's folder: ``blocks.py``, ``layers/blocks.py``."""
+    """``path`` as seen from the analyzed file's folder: ``blocks.py``, ``layers/blocks.py``."""
     if importer is None:
         return Path(path).name
     try:

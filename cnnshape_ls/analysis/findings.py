@@ -28,7 +28,7 @@ class Edit:
     new_text: str
     path: str | None = None
     """Another file's edit (an imported block's argument): that file's path, ``span`` in its lines.
-    None: an edit of the analysed buffer."""
+    None: an edit of the analyzed buffer."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Related:
     span: Span
     message: str
     shown: str = ""
-    """The other file as messages name it (relative to the analysed file's folder)."""
+    """The other file as messages name it (relative to the analyzed file's folder)."""
 
 
 @dataclass
@@ -126,7 +126,7 @@ class LayerRecord:
         return self._params_text
 
     def __getstate__(self) -> dict:
-        """Made now when sent to another process (``cnnshape check`` analyses folders in parallel)."""
+        """Made now when sent to another process (``cnnshape check`` analyzes folders in parallel)."""
         state = dict(self.__dict__)
         state["_params_text"], state["params_text_of"] = self.params_text, None
         return state

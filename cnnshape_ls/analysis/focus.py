@@ -1,8 +1,8 @@
 """The part of a file that one model's analysis reads, for checking its fixes quickly.
 
-A fix is checked by analysing the fixed text again (:mod:`checking`). Analysing the whole file again for
+A fix is checked by analyzing the fixed text again (:mod:`checking`). Analyzing the whole file again for
 each fix would cost as much as the first analysis, and more the more models the file has. So the check
-analyses only the top-level statements the model needs: the ones that define a name it uses, then the names
+analyzes only the top-level statements the model needs: the ones that define a name it uses, then the names
 those use, and the statements that name the model (``model = CNN(3, 10)``, ``summary(model, ...)``), which
 may show its input. Every other line is blank, so line numbers stay the file's; comment lines stay (``# in:``).
 """

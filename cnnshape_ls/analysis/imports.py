@@ -1,4 +1,4 @@
-"""Finding the source of a module the analysed file imports (``from .blocks import ConvBlock``).
+"""Finding the source of a module the analyzed file imports (``from .blocks import ConvBlock``).
 
 The engine evaluates an imported file of the workspace the same way it evaluates
 the buffer, so that blocks and constants defined elsewhere keep their shapes.

@@ -8,7 +8,7 @@ differ the label says what holds for every run (:func:`shared_text`: ``(BS, plan
 and a written comment is checked against every run (:func:`comment_fits`): never one instance's shape
 as if it were the only one.
 
-Pure: no LSP types, no I/O. The views (:mod:`cnnshape_ls.views`) build hints and comment edits on it;
+Pure: no LSP types, no I/O. The display (:mod:`cnnshape_ls.display`) build hints and comment edits on it;
 the engine checks written comments with it.
 """
 

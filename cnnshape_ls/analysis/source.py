@@ -78,12 +78,12 @@ class SourceFile:
 @dataclass(eq=False)
 class ForeignFile:
     """The file an imported node comes from (``node._cnnshape_foreign``): positions and text of an
-    imported block's nodes are read in its lines, never in the analysed buffer's."""
+    imported block's nodes are read in its lines, never in the analyzed buffer's."""
 
     path: str
     source: SourceFile
     shown: str = ""
-    """How messages name it: relative to the analysed file's folder (``layers/blocks.py``)."""
+    """How messages name it: relative to the analyzed file's folder (``layers/blocks.py``)."""
 
 
 def foreign_file(node: Any) -> ForeignFile | None:

@@ -112,7 +112,7 @@ class Trace:
                           f"In {name}, line {there.line}: {error.message}",
                           related=[Related(origin.path, there, error.message, name)])
         if anchor is None and self.anchor is None:
-            return finding  # no call of this file runs it: that file's problem, reported when it is analysed
+            return finding  # no call of this file runs it: that file's problem, reported when it is analyzed
         if severity == "error":
             self.failed_elsewhere += 1
         return self.add(finding)

@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     check = commands.add_parser(
-        "check", help="analyse files or folders and report shapes and problems",
-        description="Analyse files or folders. A folder is walked for *.py files, leaving out what .gitignore "
+        "check", help="analyze files or folders and report shapes and problems",
+        description="Analyze files or folders. A folder is walked for *.py files, leaving out what .gitignore "
                     "ignores (git itself is never run) and saying how many it left out; a file named here is "
                     "always checked.",
         epilog="exit codes: 0 clean (no shape errors); 1 shape errors found; 2 usage or I/O error, or nothing "
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0) if isinstance(exit_.code, int) or exit_.code is None else EXIT_USAGE
     if args.command == "serve":
         return _serve(args)
-    # the analysed code may hold invalid escapes: parsing it must not print Python's warnings
+    # the analyzed code may hold invalid escapes: parsing it must not print Python's warnings
     warnings.filterwarnings("ignore", category=SyntaxWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     module = importlib.import_module(args.handler)

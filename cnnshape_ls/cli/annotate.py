@@ -1,7 +1,7 @@
 """``cnnshape annotate``: write or refresh ``# out: (BS, 16, 6, 6)`` comments at the end of layer lines.
 
 Each line that has an inlay hint in the editor gets that hint's text, through the same
-function the editor's "Annotate layer shapes" action uses (:func:`cnnshape_ls.views.annotate_edits`):
+function the editor's "Annotate layer shapes" action uses (:func:`cnnshape_ls.display.annotate_edits`):
 a layer's call, and its ``__init__`` line where it is used once. Lines are left
 alone where the shape is unknown (or partly so), where one line gives different
 shapes on different runs (a layer applied in a loop, a block built several times), and where a comment
@@ -24,9 +24,9 @@ from typing import IO
 
 from ..analysis.edits import apply_edits
 from ..analysis.result import Analysis
-from ..views import CannotAnnotate, annotate_edits
+from ..display import CannotAnnotate, annotate_edits
 from . import files
-from .check import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Request, UsageError, analyse_text, build_requests, run_all
+from .check import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Request, UsageError, analyze_text, build_requests, run_all
 from .check import validate_options as validate_analysis_options
 
 
@@ -48,7 +48,7 @@ class AnnotateOutcome:
 
 def annotate_text(text: str, analysis: Analysis, batch_name: str = "BS") -> tuple[str, list[Change]]:
     """The text with its ``# out:`` comments written or refreshed, and what changed: the edits of the
-    editor's annotate action (:func:`cnnshape_ls.views.annotate_edits`), applied."""
+    editor's annotate action (:func:`cnnshape_ls.display.annotate_edits`), applied."""
     edits = annotate_edits(analysis, text, batch_name)
     changes = [Change(e.line, e.kind, e.comment.removeprefix("# out: ")) for e in edits]
     new_text, _ = apply_edits(text, [e.edit for e in edits])
@@ -61,7 +61,7 @@ def annotate_file(request: Request, *, write: bool) -> AnnotateOutcome:
     path = Path(request.path)
     try:
         source = files.read_source(path)
-        analysis = analyse_text(source.text, request)
+        analysis = analyze_text(source.text, request)
         try:
             new_text, outcome.changes = annotate_text(source.text, analysis, request.batch_name)
         except CannotAnnotate as err:

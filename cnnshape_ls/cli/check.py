@@ -1,4 +1,4 @@
-"""``cnnshape check``: analyse files or folders and report shapes and problems.
+"""``cnnshape check``: analyze files or folders and report shapes and problems.
 
 Exit codes: 0 when no error-severity finding remains, 1 when shape errors are
 found, 2 for a usage or I/O error (a missing or unreadable file, a bad ``--input``)
@@ -30,9 +30,9 @@ from . import files
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 PARALLEL_THRESHOLD = 4
-"""More files than this are analysed in worker processes."""
+"""More files than this are analyzed in worker processes."""
 MAX_FIX_PASSES = 3
-"""A fix can uncover the next problem (the Linear after a fixed convolution): fix, re-analyse, up to this often."""
+"""A fix can uncover the next problem (the Linear after a fixed convolution): fix, re-analyze, up to this often."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -44,7 +44,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", metavar="SHAPE",
                         help='input shape for the models, e.g. "(BS, 3, 32, 32)", "[B,1,28,28]" or "3x32x32"')
     parser.add_argument("--model", metavar="NAME",
-                        help='analyse only this model: a name in the file, or a call such as "CNN(3, 10)"')
+                        help='analyze only this model: a name in the file, or a call such as "CNN(3, 10)"')
     parser.add_argument("--batch-name", metavar="NAME", default=None,
                         help='how the batch dimension is written (default "BS", or batchName from pyproject.toml)')
 
@@ -108,7 +108,7 @@ def defines_name(text: str, name: str) -> bool:
 
 @dataclass(frozen=True)
 class Request:
-    """One file to analyse, with everything the worker needs (picklable)."""
+    """One file to analyze, with everything the worker needs (picklable)."""
 
     path: str
     display: str
@@ -183,7 +183,7 @@ def skipped_text(ignored: int) -> str | None:
     return f"{ignored} file{'s' if ignored != 1 else ''} skipped: ignored by .gitignore"
 
 
-def analyse_text(text: str, request: Request) -> Analysis:
+def analyze_text(text: str, request: Request) -> Analysis:
     loader = module_loader(request.project_root)
     if loader is None:
         return analyze(text, path=request.display, input=request.input, model=request.model,
@@ -199,12 +199,12 @@ def module_loader(root: str | None) -> FileModuleLoader | None:
 
 
 def check_file(request: Request) -> Outcome:
-    """Analyse one file (and with ``fix``, fix it, write it and analyse it again). Runs in a worker process."""
+    """Analyze one file (and with ``fix``, fix it, write it and analyze it again). Runs in a worker process."""
     outcome = Outcome(request.display)
     path = Path(request.path)
     try:
         source = files.read_source(path)
-        analysis = analyse_text(source.text, request)
+        analysis = analyze_text(source.text, request)
         if request.fix and odd_line_breaks(source.text):
             outcome.skipped = (f"{request.display}: not fixed: it has a form feed or another character that the "
                                "analysis counts as a line break, so its positions may be off")
@@ -216,7 +216,7 @@ def check_file(request: Request) -> Outcome:
                     break
                 outcome.fixes_applied += applied
                 source.text = new_text
-                analysis = analyse_text(source.text, request)
+                analysis = analyze_text(source.text, request)
             if source.text != original:
                 files.write_source(path, source)
     except files.SourceError as err:

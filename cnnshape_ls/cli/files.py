@@ -1,4 +1,4 @@
-"""Which files to analyse, and how to read and write them.
+"""Which files to analyze, and how to read and write them.
 
 Folders are walked for ``*.py``, skipping hidden folders, virtual environments
 (``pyvenv.cfg``), ``site-packages``, ``__pycache__`` and ``node_modules``. Inside a git

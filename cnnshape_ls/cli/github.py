@@ -62,7 +62,7 @@ def annotation(finding: Finding, path: str) -> str:
 
 
 def write_github_report(outcomes: Iterable[Any], out: IO[str]) -> None:
-    """One workflow command per diagnostic of the analysed files (``Outcome`` objects); nothing when clean."""
+    """One workflow command per diagnostic of the analyzed files (``Outcome`` objects); nothing when clean."""
     for outcome in outcomes:
         path = annotation_path(outcome.display)
         for finding in outcome.analysis.diagnostics:

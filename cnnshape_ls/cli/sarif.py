@@ -77,7 +77,7 @@ def result_for(finding: Finding, uri: str, rule_index: int) -> dict[str, Any]:
 
 
 def sarif_report(outcomes: Iterable[Any]) -> dict[str, Any]:
-    """The SARIF log of analysed files (``Outcome`` objects with ``.display`` and ``.analysis``)."""
+    """The SARIF log of analyzed files (``Outcome`` objects with ``.display`` and ``.analysis``)."""
     outcomes = list(outcomes)
     codes = list(RULES)
     for outcome in outcomes:

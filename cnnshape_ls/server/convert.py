@@ -102,11 +102,11 @@ def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding, batch_n
     )
 
 
-def view_diagnostics(workspace: Any, view: Any) -> list[types.Diagnostic]:
-    """The diagnostics of a document's view (pushed when it lands, or pulled), in the client's positions."""
+def snapshot_diagnostics(workspace: Any, snapshot: Any) -> list[types.Diagnostic]:
+    """The diagnostics of a document's snapshot (pushed when it lands, or pulled), in the client's positions."""
     others = OtherFiles(workspace.text_documents, read_file)
-    return [diagnostic(workspace.position_codec, view.lines, f, view.settings.batch_name, others)
-            for f in view.findings]
+    return [diagnostic(workspace.position_codec, snapshot.lines, f, snapshot.settings.batch_name, others)
+            for f in snapshot.findings]
 
 
 def text_edit(codec: PositionCodec, lines: list[str], edit: Edit) -> types.TextEdit:

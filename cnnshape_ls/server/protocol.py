@@ -9,7 +9,7 @@
 - A request before ``initialize``: pygls runs it against a workspace that does not exist yet. Here it
   gets ``ServerNotInitialized``; a notification then is ignored.
 - ``didChange`` of a document that was never opened: pygls raises ``KeyError`` and reports it as a server
-  error. Here it is ignored (the server analyses only what the client opened, never a file from disk).
+  error. Here it is ignored (the server analyzes only what the client opened, never a file from disk).
 """
 
 from __future__ import annotations

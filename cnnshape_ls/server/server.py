@@ -14,9 +14,9 @@ from pygls.lsp.server import LanguageServer
 from .. import __version__
 from ..analysis.imports import FileModuleLoader
 from ..settings import Settings, settings_for
-from .convert import view_diagnostics
+from .convert import snapshot_diagnostics
 from .protocol import CnnshapeProtocol
-from .state import DocumentState, Scheduler, View
+from .state import DocumentState, Scheduler, Snapshot
 
 
 def uri_to_path(uri: str) -> str | None:
@@ -77,7 +77,7 @@ class CnnshapeServer(LanguageServer):
         return settings
 
     async def refresh_configuration(self) -> None:
-        """Ask the client for the ``cnnshape`` section, per folder; re-analyse on change."""
+        """Ask the client for the ``cnnshape`` section, per folder; re-analyze on change."""
         if not self.supports("workspace", "configuration"):
             return
         scopes = self.folders() or [""]
@@ -90,7 +90,7 @@ class CnnshapeServer(LanguageServer):
         for scope, answer in zip(scopes, answers or []):
             self.client_sections[scope] = answer
         for state in list(self.documents.values()):
-            self.analyse(state.uri)
+            self.analyze(state.uri)
 
     # ------------------------------------------------------------------ documents
     def state(self, uri: str) -> DocumentState:
@@ -110,8 +110,8 @@ class CnnshapeServer(LanguageServer):
     def is_open(self, uri: str) -> bool:
         return unquote(uri) in self.workspace.text_documents
 
-    def analyse(self, uri: str) -> None:
-        """Analyse an open document; never one the client did not open (that would read it from disk)."""
+    def analyze(self, uri: str) -> None:
+        """Analyze an open document; never one the client did not open (that would read it from disk)."""
         document = self.workspace.text_documents.get(unquote(uri))
         if document is None:
             return
@@ -120,29 +120,29 @@ class CnnshapeServer(LanguageServer):
                                 self.on_landed, self.on_error, self.loader())
 
     def dependents_of(self, uri: str) -> list[str]:
-        """Open documents that may import ``uri`` (by module name): re-analyse them when it changes."""
+        """Open documents that may import ``uri`` (by module name): re-analyze them when it changes."""
         path = uri_to_path(uri)
         if not path:
             return []
         stem = Path(path).stem
-        return [u for u, s in self.documents.items() if u != uri and s.view is not None and stem in s.view.text]
+        return [u for u, s in self.documents.items() if u != uri and s.snapshot is not None and stem in s.snapshot.text]
 
-    async def on_landed(self, state: DocumentState, view: View) -> None:
+    async def on_landed(self, state: DocumentState, snapshot: Snapshot) -> None:
         """A new analysis: show it, then let torch check it."""
-        self.show(state, view)
+        self.show(state, snapshot)
         if self.verifier is not None:
-            self.verifier.schedule(state, view)
+            self.verifier.schedule(state, snapshot)
 
-    async def on_verified(self, state: DocumentState, view: View) -> None:
-        """Torch's answer merged into the view: show it again."""
-        self.show(state, view)
+    async def on_verified(self, state: DocumentState, snapshot: Snapshot) -> None:
+        """Torch's answer merged into the snapshot: show it again."""
+        self.show(state, snapshot)
 
-    def show(self, state: DocumentState, view: View) -> None:
+    def show(self, state: DocumentState, snapshot: Snapshot) -> None:
         """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
         if not self.pull_diagnostics:
-            found = view_diagnostics(self.workspace, view)
+            found = snapshot_diagnostics(self.workspace, snapshot)
             self.text_document_publish_diagnostics(
-                types.PublishDiagnosticsParams(uri=state.uri, diagnostics=found, version=view.version))
+                types.PublishDiagnosticsParams(uri=state.uri, diagnostics=found, version=snapshot.version))
         elif self.supports("workspace", "diagnostics", "refresh_support"):
             self.workspace_diagnostic_refresh(None)
         if self.supports("workspace", "inlay_hint", "refresh_support"):
@@ -159,15 +159,15 @@ class CnnshapeServer(LanguageServer):
         except Exception:  # noqa: BLE001 - not connected (tests), nothing to do
             pass
 
-    async def view(self, uri: str, wait: bool = False) -> View | None:
+    async def snapshot(self, uri: str, wait: bool = False) -> Snapshot | None:
         """The last analysis of ``uri``; before the first one has landed, wait for it (a client asking
         for hints right after opening a file would otherwise get none, and not every client refreshes)."""
         state = self.documents.get(uri)
         if state is None:
             return None
-        if wait or state.view is None:
+        if wait or state.snapshot is None:
             return await self.scheduler.wait(state)
-        return state.view
+        return state.snapshot
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Errors go to the log, never to a popup."""

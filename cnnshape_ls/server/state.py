@@ -1,7 +1,7 @@
 """What the server knows about each open document, and how analyses are scheduled.
 
-Handlers answer from :attr:`DocumentState.view`, the last analysis that landed;
-a new version is analysed off the event loop after a short quiet time, and a
+Handlers answer from :attr:`DocumentState.snapshot`, the last analysis that landed;
+a new version is analyzed off the event loop after a short quiet time, and a
 result whose version is no longer current is dropped. While a buffer is half
 typed, models that vanished from the new analysis keep their last good hints.
 
@@ -22,13 +22,13 @@ from typing import Any
 from ..analysis import Analysis, Options, analyze_source
 from ..analysis.cache import ModelCache
 from ..analysis.source import split_lines
+from ..display import LineHint, line_hints
 from ..settings import Settings
-from ..views import LineHint, line_hints
-from .text import analysable
+from .text import analyzable
 
 
 @dataclass
-class View:
+class Snapshot:
     """One analysis of one version; its hints are made when first asked for (diagnostics go out first)."""
 
     version: int | None
@@ -38,8 +38,8 @@ class View:
     settings: Settings
     extra_findings: list = field(default_factory=list)
     """Findings of torch verification for this version (source ``torch``)."""
-    previous: View | None = field(default=None, repr=False)
-    """The view before, until this one's hints are made (they keep its hints of vanished models)."""
+    previous: Snapshot | None = field(default=None, repr=False)
+    """The snapshot before, until this one's hints are made (they keep its hints of vanished models)."""
     made_hints: list[LineHint] | None = field(default=None, repr=False)
 
     @property
@@ -60,17 +60,17 @@ class View:
 class DocumentState:
     uri: str
     path: str | None
-    view: View | None = None
+    snapshot: Snapshot | None = None
     pending: asyncio.Task | None = None
     landed: asyncio.Event = field(default_factory=asyncio.Event)
     latest_version: int | None = None
     running: asyncio.Future | None = None
     """This document's analysis under way in the pool (the next one waits for it: they share ``cache``)."""
     cache: ModelCache = field(default_factory=ModelCache)
-    """Models whose text did not change are not analysed again."""
+    """Models whose text did not change are not analyzed again."""
 
 
-def carry_over(previous: View | None, fresh: Analysis, lines: list[str], hints: list[LineHint]) -> list[LineHint]:
+def carry_over(previous: Snapshot | None, fresh: Analysis, lines: list[str], hints: list[LineHint]) -> list[LineHint]:
     """Keep the last good hints of models the new buffer no longer yields (half-typed code)."""
     if previous is None:
         return hints
@@ -90,15 +90,15 @@ def carry_over(previous: View | None, fresh: Analysis, lines: list[str], hints: 
     return sorted(hints + kept, key=lambda h: h.line)
 
 
-def analyse(text: str, path: str | None, settings: Settings, loader: Any = None,
+def analyze(text: str, path: str | None, settings: Settings, loader: Any = None,
             cache: ModelCache | None = None) -> Analysis:
     options = Options(config_input=settings.input, batch_name="BS", module_loader=loader, cache=cache)
-    return analyze_source(analysable(text), path, options)
+    return analyze_source(analyzable(text), path, options)
 
 
 ANALYSIS_THREADS = 4
-"""Documents analysed at once; more wait for a thread (each document's own analyses run one at a time)."""
-FIRST_VIEW_WAIT = 3.0
+"""Documents analyzed at once; more wait for a thread (each document's own analyses run one at a time)."""
+FIRST_SNAPSHOT_WAIT = 3.0
 """Seconds a request waits for a document's first analysis before answering without it."""
 
 
@@ -111,7 +111,7 @@ class Scheduler:
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cnnshape-analysis")
 
     def schedule(self, state: DocumentState, version: int | None, get_text: Callable[[], str],
-                 settings: Settings, on_landed: Callable[[DocumentState, View], Any],
+                 settings: Settings, on_landed: Callable[[DocumentState, Snapshot], Any],
                  on_error: Callable[[BaseException], Any], loader: Any = None) -> None:
         state.latest_version = version
         if state.pending is not None and not state.pending.done():
@@ -130,7 +130,7 @@ class Scheduler:
             def job() -> Analysis | None:
                 if state.latest_version != version:
                     return None  # a newer version is queued: do not spend time on this one
-                return analyse(text, state.path, settings, loader, state.cache)
+                return analyze(text, state.path, settings, loader, state.cache)
 
             while state.running is not None and not state.running.done():
                 await asyncio.wait([state.running])  # this document's analysis before: never cancelled with us
@@ -141,13 +141,13 @@ class Scheduler:
             if analysis is None or state.latest_version != version:
                 return
             lines = split_lines(text)
-            previous = state.view
+            previous = state.snapshot
             if previous is not None and previous.made_hints is None:
-                previous.previous = None  # keep one view back, not a chain of unseen ones
-            view = View(version, text, lines, analysis, settings, previous=previous)
-            state.view = view
+                previous.previous = None  # keep one snapshot back, not a chain of unseen ones
+            snapshot = Snapshot(version, text, lines, analysis, settings, previous=previous)
+            state.snapshot = snapshot
             state.landed.set()
-            result = on_landed(state, view)
+            result = on_landed(state, snapshot)
             if asyncio.iscoroutine(result):
                 await result
         except asyncio.CancelledError:
@@ -156,14 +156,14 @@ class Scheduler:
             state.landed.set()
             on_error(err)
 
-    async def wait(self, state: DocumentState, timeout: float = FIRST_VIEW_WAIT) -> View | None:
-        """The view of the latest version, waiting for an analysis under way."""
+    async def wait(self, state: DocumentState, timeout: float = FIRST_SNAPSHOT_WAIT) -> Snapshot | None:
+        """The snapshot of the latest version, waiting for an analysis under way."""
         if state.pending is not None and not state.pending.done():
             try:
                 await asyncio.wait_for(asyncio.shield(state.landed.wait()), timeout)
             except asyncio.TimeoutError:
                 pass
-        return state.view
+        return state.snapshot
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -4,7 +4,7 @@ The command line decodes files as Python does, so a leading byte-order mark neve
 a client may keep it in the buffer, and Python's parser rejects it in a ``str``. A client may also send a
 lone surrogate (invalid UTF-16, say half an emoji pasted into a comment), which the parser cannot encode:
 the whole file would lose its hints. Both are replaced one code point for one, so every line and column
-the analysis reports is still right in the client's buffer (the view keeps the client's own text).
+the analysis reports is still right in the client's buffer (the snapshot keeps the client's own text).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """JSON decoding joins valid pairs into one code point, so any surrogate left is a lone one."""
 
 
-def analysable(text: str) -> str:
+def analyzable(text: str) -> str:
     if text.isascii():
         return text
     if text.startswith(BOM):
@@ -26,4 +26,4 @@ def analysable(text: str) -> str:
     return LONE_SURROGATE.sub("\ufffd", text)
 
 
-__all__ = ["analysable"]
+__all__ = ["analyzable"]

@@ -3,7 +3,7 @@
 After an analysis lands and the document has been quiet for ``cnnshape.verify.delayMs``, its models run
 under torch in the worker process (on a thread of their own, never the event loop's). A result for a version
 that is no longer current is dropped. Trouble (a hang, a crash, a missing module, no torch) is reported once
-and never costs the user a hint: hints and hovers keep answering from the static view meanwhile.
+and never costs the user a hint: hints and hovers keep answering from the static snapshot meanwhile.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from lsprotocol import types
 from ..analysis.findings import Finding, Span
 from ..verify.client import VerifyBackoff, VerifyCrashed, VerifyTimeout, VerifyUnavailable, WorkerClient
 from ..verify.merge import merge_answer, plan
-from .state import DocumentState, View
-from .text import analysable
+from .state import DocumentState, Snapshot
+from .text import analyzable
 
 UNTRUSTED_NOTICE = (
     "cnnshape: torch verification is off because your editor has not said this workspace is trusted "
@@ -46,18 +46,18 @@ class Verifier:
     def enabled(settings) -> bool:
         return settings.verify_enabled and settings.trusted
 
-    def schedule(self, state: DocumentState, view: View) -> None:
+    def schedule(self, state: DocumentState, snapshot: Snapshot) -> None:
         previous = self.tasks.get(state.uri)
         if previous is not None and not previous.done():
             previous.cancel()
-        if not self.enabled(view.settings):
-            if view.settings.verify_enabled and view.settings.workspace_trusted is None:
+        if not self.enabled(snapshot.settings):
+            if snapshot.settings.verify_enabled and snapshot.settings.workspace_trusted is None:
                 # the editor said nothing about trust: say once why torch stays off and how to turn it on
                 self.announce(UNTRUSTED_NOTICE, types.MessageType.Info, popup=True)
-            elif view.settings.verify_enabled:  # the editor said untrusted, and shows it its own way
+            elif snapshot.settings.verify_enabled:  # the editor said untrusted, and shows it its own way
                 self.announce(UNTRUSTED_LOG, types.MessageType.Info)
             return
-        self.tasks[state.uri] = asyncio.ensure_future(self.run(state, view))
+        self.tasks[state.uri] = asyncio.ensure_future(self.run(state, snapshot))
 
     def worker(self, settings) -> WorkerClient:
         python = settings.python or __import__("sys").executable
@@ -82,67 +82,67 @@ class Verifier:
 
         loop.run_in_executor(self.executor, warm)
 
-    async def run(self, state: DocumentState, view: View) -> None:
+    async def run(self, state: DocumentState, snapshot: Snapshot) -> None:
         try:
-            await asyncio.sleep(view.settings.verify_delay_ms / 1000)
+            await asyncio.sleep(snapshot.settings.verify_delay_ms / 1000)
         except asyncio.CancelledError:
             return
-        if state.view is not view:
+        if state.snapshot is not snapshot:
             return
-        job = plan(view.analysis, analysable(view.text))  # the text the analysis parsed (BOM, surrogates)
+        job = plan(snapshot.analysis, analyzable(snapshot.text))  # the text the analysis parsed (BOM, surrogates)
         if job is None:
             return
-        notes = [self.skipped_note(view, name, why) for name, why in job.skipped.items()]
+        notes = [self.skipped_note(snapshot, name, why) for name, why in job.skipped.items()]
         answer: dict | None = None
         if job.models:
-            client = self.worker(view.settings)
+            client = self.worker(snapshot.settings)
             token = await self.progress_begin(len(job.models))
             loop = asyncio.get_running_loop()
             try:
                 answer = await loop.run_in_executor(
                     self.executor, client.verify, job.source, state.path, job.models,
-                    view.settings.verify_timeout_seconds)
+                    snapshot.settings.verify_timeout_seconds)
             except asyncio.CancelledError:
                 return
             except VerifyTimeout:
-                notes += [self.model_note(view, m, f"torch verification stopped after "
-                                                   f"{view.settings.verify_timeout_seconds:g} s: building or running "
-                                                   "this model took too long (the worker was restarted)")
+                notes += [self.model_note(snapshot, m, f"torch verification stopped after "
+                                                   f"{snapshot.settings.verify_timeout_seconds:g} s: building or "
+                                                   "running this model took too long (the worker was restarted)")
                           for m in job.models]
                 self.server.log(f"verification of {state.uri} timed out", types.MessageType.Warning)
             except VerifyCrashed as err:
-                notes += [self.model_note(view, m, f"torch verification failed: the torch worker died ({err}); "
+                notes += [self.model_note(snapshot, m, f"torch verification failed: the torch worker died ({err}); "
                                                    "it was restarted for the next edit") for m in job.models]
                 self.announce(f"cnnshape: the torch worker died ({err})", types.MessageType.Warning)
             except VerifyBackoff as err:  # a model that kills the worker on every edit: a note, not a popup each time
-                notes += [self.model_note(view, m, f"torch verification is paused: {err}") for m in job.models]
+                notes += [self.model_note(snapshot, m, f"torch verification is paused: {err}") for m in job.models]
             except VerifyUnavailable as err:
                 self.announce(f"cnnshape: torch verification is off: {err}", types.MessageType.Info, popup=True)
             finally:
                 self.progress_end(token)
-        if state.view is not view:
+        if state.snapshot is not snapshot:
             return  # the document changed meanwhile: this result is obsolete
-        state.view = self.merged(view, answer, notes)
-        await self.server.on_verified(state, state.view)
+        state.snapshot = self.merged(snapshot, answer, notes)
+        await self.server.on_verified(state, state.snapshot)
 
-    # -------------------------------------------------------------- merging into the view
-    def merged(self, view: View, answer: dict | None, notes: list[Finding]) -> View:
+    # -------------------------------------------------------------- merging into the snapshot
+    def merged(self, snapshot: Snapshot, answer: dict | None, notes: list[Finding]) -> Snapshot:
         findings = [n for n in notes if n is not None]
-        analysis = view.analysis
+        analysis = snapshot.analysis
         if answer is not None:
             python = self.client.ready.get("python", "") if self.client else ""
-            analysis, found = merge_answer(analysis, answer, view.lines, python)
+            analysis, found = merge_answer(analysis, answer, snapshot.lines, python)
             findings += found
-        return replace(view, analysis=analysis, extra_findings=findings, previous=None, made_hints=None)
+        return replace(snapshot, analysis=analysis, extra_findings=findings, previous=None, made_hints=None)
 
-    def skipped_note(self, view: View, name: str, why: str) -> Finding | None:
-        model = next((m for m in view.analysis.models if m.name == name), None)
+    def skipped_note(self, snapshot: Snapshot, name: str, why: str) -> Finding | None:
+        model = next((m for m in snapshot.analysis.models if m.name == name), None)
         if model is None:
             return None
         return Finding(Span(model.line, 0, model.line, 0), "information", "torch-skipped",
                        f"torch verification skipped {name}: {why}", source="torch", model=name)
 
-    def model_note(self, view: View, spec: dict, message: str) -> Finding:
+    def model_note(self, snapshot: Snapshot, spec: dict, message: str) -> Finding:
         line = spec.get("line", 1)
         return Finding(Span(line, 0, line, 0), "information", "torch-verify", message, source="torch",
                        model=spec.get("name"))

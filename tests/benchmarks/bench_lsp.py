@@ -7,7 +7,7 @@ by the server), ``didChange`` to the diagnostics of that version (target p50 <= 
 the inlay-hint round trip (target p50 <= 5 ms). ``didChange`` is measured twice: one-character
 edits that type a digit into a kernel size and take it back, plus a line added now and then
 (versions the server has seen before), and typing a comment into a model one character at a
-time (every version new: that model is analysed again each time).
+time (every version new: that model is analyzed again each time).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ async def run(lines: int, edits: int) -> None:
 
     typed = []
     comment = "  # try a larger kernel here"
-    for n, char in enumerate(comment):  # every version is new text: the model is analysed again
+    for n, char in enumerate(comment):  # every version is new text: the model is analyzed again
         version = edits + 2 + n
         line = source_lines[target]
         change = types.TextDocumentContentChangePartial(

@@ -137,7 +137,7 @@ vim.wait(10000, function()
 end, 50)
 report.fixed_line = vim.api.nvim_buf_get_lines(bufnr, 18, 19, false)[1]
 vim.cmd("silent write")
--- The error goes once the server has analysed the new text.
+-- The error goes once the server has analyzed the new text.
 report.error_cleared = vim.wait(15000, function()
   for _, d in ipairs(vim.diagnostic.get(bufnr)) do
     if d.severity == vim.diagnostic.severity.ERROR then

@@ -1,7 +1,7 @@
 """One long analysis never holds back another document or a request (issue 13, part 5).
 
 A buffer whose analysis takes its whole step budget (forty models that each loop a million times) is
-opened; meanwhile another document is analysed and answered, and the long document's own hovers are
+opened; meanwhile another document is analyzed and answered, and the long document's own hovers are
 answered from its last analysis. Code actions on a 10,000-layer Sequential are answered, and so is the
 hover sent after them.
 """

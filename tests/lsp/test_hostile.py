@@ -3,7 +3,7 @@
 Each case opens a model whose construction misbehaves: it never returns, exits after flooding stdout with
 text that looks like protocol, segfaults, asks for 100 GB, imports a module that does not exist, or is a
 training script whose loop and main block would write files. In every case, while the trouble happens,
-hovers and inlay hints are answered within a second from the static view; the trouble is reported as
+hovers and inlay hints are answered within a second from the static snapshot; the trouble is reported as
 information (source ``torch``); and after an edit that makes the model harmless, the next verification
 succeeds (a hint gets its ✓), so the worker was restarted when it had died.
 """

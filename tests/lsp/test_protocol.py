@@ -223,7 +223,7 @@ def test_unopened_documents_are_answered_quietly_and_never_read(raw, tmp_path):
     """didChange of a document never opened, and pulls for it and for a missing file: quiet, empty answers."""
     raw.start(tmp_path)
     on_disk = tmp_path / "on_disk.py"
-    on_disk.write_text(BROKEN)  # analysing it would give a linear-in-features error
+    on_disk.write_text(BROKEN)  # analyzing it would give a linear-in-features error
     uri = on_disk.as_uri()
     raw.notify("textDocument/didChange", {
         "textDocument": {"uri": uri, "version": 2},
@@ -238,7 +238,7 @@ def test_unopened_documents_are_answered_quietly_and_never_read(raw, tmp_path):
     assert not [m for m in raw.seen if m.get("method") == "textDocument/publishDiagnostics"], raw.seen
     assert on_disk.read_text() == BROKEN
     assert not raw.log_errors() and "Traceback" not in raw.stderr, (raw.log_errors(), raw.stderr)
-    # the same document once opened is analysed as usual: the quiet answers above were not from a broken server
+    # the same document once opened is analyzed as usual: the quiet answers above were not from a broken server
     raw.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
                                                          "text": BROKEN}})
     answer = raw.request(4, "textDocument/diagnostic", {"textDocument": {"uri": uri}})

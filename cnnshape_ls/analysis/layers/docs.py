@@ -17,8 +17,8 @@ PAGE = Path(__file__).resolve().parents[3] / "docs" / "layers.md"
 INTRO = """\
 # Layer shape rules
 
-Every `torch.nn` layer the analyser knows, grouped by family: its constructor as the
-analyser binds it (positional order and defaults, as in torch), how the output shape
+Every `torch.nn` layer the analyzer knows, grouped by family: its constructor as the
+analyzer binds it (positional order and defaults, as in torch), how the output shape
 follows from the input, and how many parameters the layer has.
 
 Generated from the rule table in `cnnshape_ls/analysis/layers/` by

@@ -5,29 +5,29 @@ from __future__ import annotations
 from lsprotocol import types
 
 from ...analysis.edits import fixes_to_apply
-from ...views import CannotAnnotate, annotate_edits
+from ...display import CannotAnnotate, annotate_edits
 from ..convert import OtherFiles, diagnostic, fix_edit, read_file, workspace_edit
 
 FIX_ALL = "source.fixAll.cnnshape"
 ANNOTATE = "source.annotate.cnnshape"
 
 
-def annotate_edit(ls, uri: str, view) -> types.WorkspaceEdit:
+def annotate_edit(ls, uri: str, snapshot) -> types.WorkspaceEdit:
     """The ``# out:`` comments ``cnnshape annotate`` writes (none in a buffer that does not tokenize)."""
     try:
-        edits = [e.edit for e in annotate_edits(view.analysis, view.text, view.settings.batch_name)]
+        edits = [e.edit for e in annotate_edits(snapshot.analysis, snapshot.text, snapshot.settings.batch_name)]
     except CannotAnnotate:
         edits = []
-    return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
+    return workspace_edit(ls.workspace.position_codec, snapshot.lines, uri, edits)
 
 
-def fix_all_edit(ls, uri: str, view) -> types.WorkspaceEdit | None:
+def fix_all_edit(ls, uri: str, snapshot) -> types.WorkspaceEdit | None:
     """The fixes ``cnnshape check --fix`` applies (one pass of it): never a fix of another file (an imported
     block's), which is left to the quick fix the user picks."""
-    edits = [edit for fix in fixes_to_apply(view.text, view.findings) for edit in fix.edits]
+    edits = [edit for fix in fixes_to_apply(snapshot.text, snapshot.findings) for edit in fix.edits]
     if not edits:
         return None
-    return workspace_edit(ls.workspace.position_codec, view.lines, uri, edits)
+    return workspace_edit(ls.workspace.position_codec, snapshot.lines, uri, edits)
 
 
 def register(server) -> None:
@@ -36,8 +36,8 @@ def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))
     async def code_actions(ls, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
-        view = await ls.view(uri)
-        if view is None:
+        snapshot = await ls.snapshot(uri)
+        if snapshot is None:
             return []
         only = params.context.only or []
 
@@ -50,22 +50,22 @@ def register(server) -> None:
         if wanted(types.CodeActionKind.QuickFix):
             others = OtherFiles(ls.workspace.text_documents, read_file)
             changes = ls.supports("workspace", "workspace_edit", "document_changes")
-            for finding in view.findings:
+            for finding in snapshot.findings:
                 if not finding.fixes or finding.span.end_line < first or finding.span.line > last:
                     continue
-                diag = diagnostic(codec, view.lines, finding, view.settings.batch_name, others)
+                diag = diagnostic(codec, snapshot.lines, finding, snapshot.settings.batch_name, others)
                 # a fix of another file is never preferred: editors apply preferred fixes without a pick
                 preferred = not finding.fixes[0].elsewhere
                 for i, fix in enumerate(finding.fixes):
                     actions.append(types.CodeAction(
                         title=fix.title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
                         is_preferred=preferred and i == 0,
-                        edit=fix_edit(codec, view.lines, uri, view.version, fix, others, changes)))
+                        edit=fix_edit(codec, snapshot.lines, uri, snapshot.version, fix, others, changes)))
         if wanted(FIX_ALL):
-            edit = fix_all_edit(ls, uri, view)
+            edit = fix_all_edit(ls, uri, snapshot)
             if edit is not None:
                 actions.append(types.CodeAction(title="Fix all shape errors (cnnshape)", kind=FIX_ALL, edit=edit))
-        if wanted(ANNOTATE) and view.analysis.models:
+        if wanted(ANNOTATE) and snapshot.analysis.models:
             actions.append(types.CodeAction(title="Annotate layer shapes", kind=ANNOTATE,
-                                            edit=annotate_edit(ls, uri, view)))
+                                            edit=annotate_edit(ls, uri, snapshot)))
         return actions

@@ -5,21 +5,21 @@ from __future__ import annotations
 from lsprotocol import types
 
 from ...analysis.result import shown_models
-from ...views import lens_title
+from ...display import lens_title
 
 
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(ls, params: types.CodeLensParams) -> list[types.CodeLens]:
-        view = await ls.view(params.text_document.uri)
-        if view is None or not view.settings.code_lens_enabled:
+        snapshot = await ls.snapshot(params.text_document.uri)
+        if snapshot is None or not snapshot.settings.code_lens_enabled:
             return []
         lenses = []
-        for model in shown_models(view.analysis.models):  # a block is shown through its instances
+        for model in shown_models(snapshot.analysis.models):  # a block is shown through its instances
             line = max(model.line - 1, 0)
             where = types.Range(start=types.Position(line=line, character=0),
                                 end=types.Position(line=line, character=0))
             lenses.append(types.CodeLens(range=where, command=types.Command(
-                title=lens_title(model, view.settings.batch_name), command="cnnshape.showSummary",
+                title=lens_title(model, snapshot.settings.batch_name), command="cnnshape.showSummary",
                 arguments=[params.text_document.uri, model.name])))
         return lenses

@@ -1,10 +1,10 @@
-"""Commands editors bind: annotate the file, show a model summary, re-analyse."""
+"""Commands editors bind: annotate the file, show a model summary, re-analyze."""
 
 from __future__ import annotations
 
 from lsprotocol import types
 
-from ...views import model_summary
+from ...display import model_summary
 from .code_actions import annotate_edit
 
 
@@ -13,11 +13,11 @@ def register(server) -> None:
     async def annotate(ls, *args) -> dict:
         args = _arguments(args)
         uri = _first(args)
-        view = await ls.view(uri, wait=True) if uri else None
-        if view is None:
+        snapshot = await ls.snapshot(uri, wait=True) if uri else None
+        if snapshot is None:
             return {"applied": False}
         result = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=annotate_edit(ls, uri, view), label="Annotate layer shapes"))
+            types.ApplyWorkspaceEditParams(edit=annotate_edit(ls, uri, snapshot), label="Annotate layer shapes"))
         return {"applied": bool(result and result.applied)}
 
     @server.command("cnnshape.showSummary")
@@ -25,10 +25,10 @@ def register(server) -> None:
         args = _arguments(args)
         uri = _first(args)
         name = args[1] if isinstance(args, list) and len(args) > 1 else None
-        view = await ls.view(uri, wait=True) if uri else None
-        if view is None:
+        snapshot = await ls.snapshot(uri, wait=True) if uri else None
+        if snapshot is None:
             return ""
-        text = "\n\n".join(model_summary(m, view.settings.batch_name) for m in view.analysis.models
+        text = "\n\n".join(model_summary(m, snapshot.settings.batch_name) for m in snapshot.analysis.models
                            if name in (None, m.name))
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info,
                                                        message=text.replace("**", "").replace("`", "")))
@@ -37,7 +37,7 @@ def register(server) -> None:
     @server.command("cnnshape.reanalyze")
     def reanalyze(ls, *args) -> None:
         for uri in list(ls.documents):
-            ls.analyse(uri)
+            ls.analyze(uri)
 
 
 def _arguments(args: tuple) -> list:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ..convert import view_diagnostics
+from ..convert import snapshot_diagnostics
 
 
-def items(server, view) -> list[types.Diagnostic]:
-    return view_diagnostics(server.workspace, view)
+def items(server, snapshot) -> list[types.Diagnostic]:
+    return snapshot_diagnostics(server.workspace, snapshot)
 
 
 def register(server) -> None:
@@ -20,7 +20,7 @@ def register(server) -> None:
         if not ls.is_open(uri):
             return types.RelatedFullDocumentDiagnosticReport(items=[])  # not opened: not read from disk either
         if uri not in ls.documents:
-            ls.analyse(uri)
-        view = await ls.view(uri, wait=True)
-        found = items(ls, view) if view is not None else []
+            ls.analyze(uri)
+        snapshot = await ls.snapshot(uri, wait=True)
+        found = items(ls, snapshot) if snapshot is not None else []
         return types.RelatedFullDocumentDiagnosticReport(items=found)

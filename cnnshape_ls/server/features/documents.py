@@ -20,19 +20,19 @@ def register(server) -> None:
     def did_open(ls, params: types.DidOpenTextDocumentParams) -> None:
         if params.text_document.language_id not in ("python", "", None):
             return
-        ls.analyse(params.text_document.uri)
+        ls.analyze(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls, params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
-        ls.analyse(uri)
+        ls.analyze(uri)
         for other in ls.dependents_of(uri):
-            ls.analyse(other)
+            ls.analyze(other)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls, params: types.DidSaveTextDocumentParams) -> None:
         for other in ls.dependents_of(params.text_document.uri):
-            ls.analyse(other)
+            ls.analyze(other)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls, params: types.DidCloseTextDocumentParams) -> None:
@@ -49,7 +49,7 @@ def register(server) -> None:
         if isinstance(settings, dict) and "cnnshape" in settings and not ls.supports("workspace", "configuration"):
             ls.client_sections[""] = settings["cnnshape"]
             for uri in list(ls.documents):
-                ls.analyse(uri)
+                ls.analyze(uri)
             return
         await ls.refresh_configuration()
 

@@ -5,30 +5,30 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ...views import instances_hover, layer_hover, model_summary, records_at
+from ...display import instances_hover, layer_hover, model_summary, records_at
 from ..convert import column_from_client
 
 
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def hover(ls, params: types.HoverParams) -> types.Hover | None:
-        view = await ls.view(params.text_document.uri)
-        if view is None:
+        snapshot = await ls.snapshot(params.text_document.uri)
+        if snapshot is None:
             return None
         line = params.position.line + 1
-        column = column_from_client(ls.workspace.position_codec, view.lines, params.position)
-        text = view.lines[line - 1] if 0 < line <= len(view.lines) else ""
+        column = column_from_client(ls.workspace.position_codec, snapshot.lines, params.position)
+        text = snapshot.lines[line - 1] if 0 < line <= len(snapshot.lines) else ""
         word = _word_at(text, column)
-        for model in view.analysis.models:
+        for model in snapshot.analysis.models:
             if line == model.line and word in (model.name, *model.aliases):
-                return _markdown(model_summary(model, view.settings.batch_name))
-        shared = instances_hover(view.analysis, line, column, view.settings.batch_name)
+                return _markdown(model_summary(model, snapshot.settings.batch_name))
+        shared = instances_hover(snapshot.analysis, line, column, snapshot.settings.batch_name)
         if shared is not None:  # a line several instances run with different shapes: every instance
             return _markdown(shared)
-        records = records_at(view.analysis, line, column) or records_at(view.analysis, line)
+        records = records_at(snapshot.analysis, line, column) or records_at(snapshot.analysis, line)
         if not records:
             return None
-        return _markdown(layer_hover(records[:3], view.settings.batch_name))
+        return _markdown(layer_hover(records[:3], snapshot.settings.batch_name))
 
 
 def _markdown(value: str) -> types.Hover:

@@ -4,40 +4,40 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ...views import VERIFIED_MARK
+from ...display import VERIFIED_MARK
 from ..convert import position
 
 
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=True))
     async def inlay_hints(ls, params: types.InlayHintParams) -> list[types.InlayHint]:
-        view = await ls.view(params.text_document.uri)
-        if view is None or not view.settings.hints_enabled:
+        snapshot = await ls.snapshot(params.text_document.uri)
+        if snapshot is None or not snapshot.settings.hints_enabled:
             return []
         codec = ls.workspace.position_codec
         first, last = params.range.start.line + 1, params.range.end.line + 1
         hints = []
-        for hint in view.hints:
-            if not first <= hint.line <= last or hint.line > len(view.lines):
+        for hint in snapshot.hints:
+            if not first <= hint.line <= last or hint.line > len(snapshot.lines):
                 continue
-            at = position(codec, view.lines, hint.line, hint.column)
+            at = position(codec, snapshot.lines, hint.line, hint.column)
             label = hint.label + VERIFIED_MARK if hint.verified else hint.label
-            text = view.lines[hint.line - 1]
+            text = snapshot.lines[hint.line - 1]
             # double-clicking the hint writes the comment annotate would (on a line without a comment yet)
             insert = "  " + hint.comment if hint.comment and "#" not in text[hint.column:] else None
             hints.append(types.InlayHint(
                 position=at, label=label, kind=types.InlayHintKind.Type, padding_left=True,
                 text_edits=[types.TextEdit(range=types.Range(start=at, end=at), new_text=insert)] if insert else None,
-                data={"uri": params.text_document.uri, "line": hint.line, "version": view.version}))
+                data={"uri": params.text_document.uri, "line": hint.line, "version": snapshot.version}))
         return hints
 
     @server.feature(types.INLAY_HINT_RESOLVE)
     async def resolve(ls, hint: types.InlayHint) -> types.InlayHint:
         data = hint.data or {}
-        view = await ls.view(data.get("uri", ""))
-        if view is None:
+        snapshot = await ls.snapshot(data.get("uri", ""))
+        if snapshot is None:
             return hint
-        for line_hint in view.hints:
+        for line_hint in snapshot.hints:
             if line_hint.line == data.get("line"):
                 hint.tooltip = types.MarkupContent(kind=types.MarkupKind.PlainText, value=line_hint.tooltip)
                 break
