@@ -521,10 +521,11 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
         run = run_model(src, env, cand, shape, batch_symbol, root)
     trace = run.trace
     output = _first_tensor(run.output)
-    params = total_params(run.root) if run.root is not None else None
+    modules = iter_modules(run.root) if run.root is not None else None  # one walk for both
+    params = total_params(run.root, modules) if modules is not None else None
     result = ModelResult(cand.name, cand.line, shape, source, output.shape if output is not None else None, params,
                          trace.records, cand.aliases, cand.end_line, run.complete, construct=cand.construct,
-                         instances=block_instances(src, run.root) if run.root is not None else {})
+                         instances=block_instances(modules) if modules is not None else {})
     if cand.unbuilt and options.model is None:
         extra.append(Finding(Span(cand.line, 0, cand.line, 0), "information", "model-arguments",
                              f"{cand.name}'s constructor needs arguments this file never passes: what depends on them "
@@ -535,10 +536,10 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     return result, findings
 
 
-def block_instances(src: SourceFile, root: Module) -> dict[str, BlockInstance]:
-    """Every instance of a class of the user's in the model, by module path, with what built it."""
+def block_instances(modules: list[tuple[str, Module]]) -> dict[str, BlockInstance]:
+    """Every instance of a class of the user's in the model (:func:`iter_modules`), by path, with what built it."""
     found = {}
-    for path, module in iter_modules(root):
+    for path, module in modules:
         if isinstance(module, Instance) and module.cls.is_module:
             node = module.cls.node
             line = 0 if is_foreign(node) else node.lineno
@@ -703,11 +704,12 @@ def infer_input(src: SourceFile, env: Env, cand: Candidate, first: Layer, batch:
     ), symbolic
 
 
-def total_params(root: Module) -> dims.Dim | None:
-    """``sum(p.numel() for p in model.parameters())``, or None where any part of it is unknown."""
+def total_params(root: Module, modules: list[tuple[str, Module]] | None = None) -> dims.Dim | None:
+    """``sum(p.numel() for p in model.parameters())``, or None where any part of it is unknown; ``modules`` is
+    :func:`iter_modules` of ``root`` where already made."""
     total: dims.Dim = 0
     counted: set[int] = set()  # a parameter registered twice is one, as parameters() gives it
-    for _, module in iter_modules(root):
+    for _, module in modules if modules is not None else iter_modules(root):
         if isinstance(module, Layer):
             count = module.params
             if count is NOT_COUNTED:  # never applied

@@ -214,6 +214,9 @@ class CallDispatcher:
     # ------------------------------------------------------------------ externals
     def external(self, qualname: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
         name = tail(qualname)
+        rule = self.rules.by_op.get(name)
+        if rule is not None and name not in CONTAINERS and is_nn(qualname):  # the common case: a layer built
+            return self.construct(rule, args, kwargs, node)
         if qualname in CHECKPOINTS:
             return self.checkpoint(name, args, kwargs, node)
         made = self.python_external(qualname, name, args, kwargs)

@@ -93,12 +93,13 @@ class Recorder:
         """Each layer's unknown arguments and why (:func:`unknowns.unknown_arguments`), found once per layer."""
 
     def unknown_arguments(self, layer: Layer) -> tuple[str, ...]:
-        if not self.trace.recording or not any(v is UNKNOWN or type(v) in (tuple, list) and has_unknown(v)
-                                               for v in layer.args.values.values()):
+        if not self.trace.recording:
             return ()
-        found = self.unknown_why.get(id(layer))
+        found = self.unknown_why.get(id(layer))  # a layer is recorded in every run and every pass of a loop
         if found is None:
-            found = self.unknown_why[id(layer)] = unknown_arguments(self.trace, layer)
+            unknown = any(v is UNKNOWN or type(v) in (tuple, list) and has_unknown(v)
+                          for v in layer.args.values.values())
+            found = self.unknown_why[id(layer)] = unknown_arguments(self.trace, layer) if unknown else ()
         return found
 
     # ------------------------------------------------------------------ records
@@ -110,7 +111,8 @@ class Recorder:
             return
         first = next((a for a in args if isinstance(a, Tensor)), None)
         outputs = shapes_of(result)
-        if self.anchor is not None or is_foreign(node) or (module is not None and is_foreign(module.node)):
+        foreign = self.anchor is not None or is_foreign(node) or (module is not None and is_foreign(module.node))
+        if foreign:
             line = self.anchor or line  # another file's lines are not this buffer's
             node = None
             module = None
@@ -122,11 +124,11 @@ class Recorder:
             formula=formula, explain=list(explain or []), params_text_of=params_text_of, outputs=tuple(outputs),
             column=span.column if span and span.line == line else 0,
             end_column=span.end_column if span and span.line == line and span.end_line == line else 0,
-            leaf=leaf, arg_spans=self.arg_spans(module), unknown_args=unknown_args,
+            leaf=leaf, arg_spans={} if foreign else self.arg_spans(module), unknown_args=unknown_args,
             owner=self.running[-1] if self.running else None))
 
     def arg_spans(self, module: Module | None) -> dict:
-        if not isinstance(module, Layer) or is_foreign(module.node):
+        if not isinstance(module, Layer):
             return {}
         if module.arg_spans is not None:  # the same layer in every run and every pass of a loop
             return module.arg_spans
