@@ -107,3 +107,21 @@ def test_a_size_one_instance_does_not_know_is_a_question_mark_and_nothing_is_wri
     assert shared_text(known) == "(2, cout, 2|4|8)"
     assert shared_text([*known, run("e", 3, (2, 3, 1))]) == "(2, cout, *)"  # four values: more than three
     assert shared_text([*known, run("e", 3, (2, 3))]) is None  # ranks differ: nothing holds for all
+
+
+def test_cli_check_shows_a_block_through_its_instances(tmp_path: Path, capsys) -> None:
+    """``cnnshape check`` prints no table of a block's generic shapes (``cin``, ``H``): it says which models
+    build it and how often; those models' tables hold its instances' shapes."""
+    target = tmp_path / "m12.py"
+    target.write_text((MODELS / "m12_inception_block.py").read_text())
+    analysis = cnnshape_ls.analyze(target.read_text(), path=str(target))
+    built = {m.name: sum(1 for path, i in m.instances.items() if path and i.cls == "BasicConv2d")
+             for m in analysis.models}
+    main(["check", str(target)])
+    out = capsys.readouterr().out
+    assert "Model BasicConv2d" not in out
+    said = next(line for line in out.splitlines() if "Block BasicConv2d" in line)
+    for name, count in built.items():
+        if count:
+            assert f"{count}× in {name}" in said, said
+    assert "Model MiniGoogLeNet" in out and "a3.branch1" in out

@@ -128,7 +128,7 @@ class Attributes:
 
     def subscript(self, owner: Any, key: Any, node: ast.AST) -> Any:
         if isinstance(owner, Tensor):
-            return self.calls.tensor_index(owner, key)
+            return self.calls.tensor_index(owner, key, node)
         if key is UNKNOWN or owner is UNKNOWN:
             return UNKNOWN
         if isinstance(owner, Container):

@@ -249,8 +249,16 @@ def index(shape: Shape, key: Any) -> Shape:
             raise CannotTell("too many indices")
         size = shape[axis]
         if isinstance(k, int):
+            if not isinstance(size, int):
+                if k not in (0, -1):  # in range only for sizes the analysis cannot tell
+                    raise CannotTell("index")
+            elif not -size <= k < size:
+                raise ShapeError("index-out-of-range",
+                                 f"index {k} is out of bounds for dimension {axis} with size {size}")
             axis += 1
             continue
+        if k.step is not None and (not isinstance(k.step, int) or k.step <= 0):
+            raise CannotTell("slice step")  # torch: "step must be greater than zero"
         if k == slice(None):
             out.append(size)
         elif isinstance(size, int):

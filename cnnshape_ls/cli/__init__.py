@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -87,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=SyntaxWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     module = importlib.import_module(args.handler)
-    return module.run(args)
+    try:
+        return module.run(args)
+    except BrokenPipeError:  # ``cnnshape check . | head``: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 128 + 13  # what a tool stopped by SIGPIPE exits with
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:

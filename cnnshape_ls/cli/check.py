@@ -24,7 +24,7 @@ from ..analysis import Options, analyze_source, dims
 from ..analysis.edits import apply_fixes, fixes_to_apply, odd_line_breaks
 from ..analysis.findings import LayerRecord, shape_text
 from ..analysis.imports import FileModuleLoader, ProjectRoots
-from ..analysis.result import Analysis, ModelResult
+from ..analysis.result import Analysis, ModelResult, block_ids
 from ..settings import Settings, settings_for
 from . import files
 
@@ -376,6 +376,15 @@ def model_header(display: str, model: ModelResult) -> str:
     return f"{display}: Model {model.name} ({where})"
 
 
+def block_line(display: str, block: ModelResult, models: Sequence[ModelResult]) -> str:
+    """A class another model builds: where its instances are, not a table of its generic shapes."""
+    builders = [(m.name, sum(1 for path, i in m.instances.items() if path and (i.cls, i.cls_line) ==
+                             (block.name, block.line)))
+                for m in models if m is not block]
+    said = ", ".join(f"{count}× in {name}" for name, count in builders if count)
+    return f"{display}: Block {block.name} (line {block.line}): built {said}; its shapes are in those tables"
+
+
 def model_table(model: ModelResult) -> list[str]:
     rows = [layer_row(r) for r in model.layers]
     heads = ("Layer", "Type", "Line", "Output shape", "Param #")
@@ -423,7 +432,11 @@ def write_text_report(outcomes: Sequence[Outcome], out: IO[str], skipped: str | 
     for outcome in outcomes:
         analysis = outcome.analysis
         blocks: list[list[str]] = []
+        built = block_ids(analysis.models)
         for model in analysis.models:
+            if id(model) in built:  # a block speaks through the models that build it, as in the editor
+                blocks.append([block_line(outcome.display, model, analysis.models)])
+                continue
             models += 1
             blocks.append([model_header(outcome.display, model), *model_table(model)])
         diags = diagnostic_lines(outcome.display, analysis)

@@ -111,9 +111,12 @@ class CallDispatcher:
     def tensor_binary(self, op: ast.operator, a: Any, b: Any, node: ast.AST | None) -> Any:
         return tensor_binary(self.cx, op, a, b, node)
 
-    @staticmethod
-    def tensor_index(x: Tensor, key: Any) -> Any:
-        return tensor_index(x, key)
+    def tensor_index(self, x: Tensor, key: Any, node: ast.AST | None = None) -> Any:
+        """``x[:, :64]``: recorded like an op, so the line gets its hint (a read in a store is not)."""
+        result = tensor_index(x, key)
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            self.rec.record_op(node, [x], result)
+        return result
 
     # ------------------------------------------------------------------ entry point
     def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:

@@ -143,6 +143,9 @@ class Recorder:
     def op_name(self, node: ast.AST | None) -> str:
         if isinstance(node, ast.Call):
             return self.trace.text(node.func) or "op"
+        if isinstance(node, ast.Subscript):  # ``x[:, :64]`` names itself, shortened like a table cell
+            text = " ".join(self.trace.text(node).split())
+            return text if len(text) <= 24 else text[:23] + "…"
         return "op"
 
     def record_op(self, node: ast.AST | None, args: list[Any], result: Any) -> Any:
