@@ -11,7 +11,7 @@ import ast
 import re
 from typing import Any
 
-from . import dims
+from . import dims, fixes_size
 from .findings import Edit, Finding, Fix, Span
 from .layers import RULES, Args, Call, CannotTell, ShapeError
 from .tensor_ops import broadcast
@@ -204,6 +204,8 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     if error.code == "rank-mismatch":
         fix = rank_fix(trace, layer, first)
         return [fix] if fix is not None else []
+    if error.code == "output-too-small":
+        return fixes_size.output_too_small(trace, layer)
     if error.code == "linear-in-features":
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
@@ -230,6 +232,10 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     if fix is not None:
         fixes.append(fix)
     fixes += branch_fixes(trace, error, layer, first)
+    if error.code == "linear-in-features":
+        pool = fixes_size.global_pool_fix(trace, layer, first.flat_from)
+        if pool is not None:  # first where the Linear takes the channels alone: a global pool was meant
+            fixes.insert(0 if pool[1] else len(fixes), pool[0])
     return fixes
 
 
