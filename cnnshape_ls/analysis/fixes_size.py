@@ -74,7 +74,7 @@ def _keyword_of(layer: Layer, node: ast.AST) -> ast.keyword | None:
     return None
 
 
-def set_argument(trace: Trace, window: Window, name: str, value: int, title: str) -> Fix | None:
+def set_argument(trace: Trace, window: Window, name: str, value: Any, title: str) -> Fix | None:
     """Change (or add, as a keyword) one integer argument of the window's layer."""
     layer = window.layer
     if not isinstance(layer.node, ast.Call) or getattr(layer.node, "_cnnshape_foreign", False):
@@ -83,7 +83,7 @@ def set_argument(trace: Trace, window: Window, name: str, value: int, title: str
     if node is not None:
         if trace.elsewhere(node) is not None:
             return None
-        return trace.fix(title, trace.replace(node, str(value)))
+        return trace.fix(title, trace.replace(node, _text(value)))
     if any(kw.arg is None for kw in layer.node.keywords):
         return None  # **kwargs may hold it already
     call = layer.node
@@ -92,7 +92,7 @@ def set_argument(trace: Trace, window: Window, name: str, value: int, title: str
         return None
     end = trace.span(last)
     return trace.fix(title, Edit(Span(end.end_line, end.end_column, end.end_line, end.end_column),
-                                 f", {name}={value}"))
+                                 f", {name}={_text(value)}"))
 
 
 # ------------------------------------------------------------------ shapes, by the rules
@@ -158,7 +158,10 @@ def _int(value: Any) -> int | None:
 def _name(window: Window) -> str:
     layer = window.layer
     if window.functional:
-        return f"{layer.rule.op} here" if not isinstance(layer.node, ast.Call) else "this pool"
+        call = layer.node
+        func = call.func if isinstance(call, ast.Call) else None
+        name = (func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else "pool")
+        return f"{name} on line {getattr(call, 'lineno', '?')}"
     path = layer.path
     if path and path.rsplit(".", 1)[-1].isdigit():
         return f"layer {path} ({layer.rule.op})"
@@ -180,8 +183,7 @@ def too_small_fixes(trace: Trace, failing: Window) -> list[Fix]:
             fixes.append(fix)
     chain = chain_before(trace.windows, failing)
     pools = [i for i, w in enumerate(chain) if POOL.match(w.layer.rule.op)]
-    if POOL.match(layer.rule.op):
-        fixes += _own_pool_fixes(trace, failing)
+    fixes += _own_kernel_fixes(trace, failing)
     for index in reversed(pools[-2:]):  # the nearest pools before it
         fixes += _pool_fixes(trace, chain, index, failing)
     removable = [chain[i] for i in pools[-1:]]
@@ -218,45 +220,57 @@ def _padding_fix(trace: Trace, failing: Window) -> Fix | None:
     return None
 
 
-def _own_pool_fixes(trace: Trace, failing: Window) -> list[Fix]:
-    """A pool whose window is larger than its input: the largest smaller kernel that fits."""
+def _smaller(value: Any, floor: int = 1) -> list:
+    """Smaller values of a kernel or stride, the nearest first: an int, or a tuple one axis at a time."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return list(range(value - 1, floor - 1, -1))
+    if isinstance(value, tuple) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        if len(set(value)) == 1:
+            return [v for v in range(value[0] - 1, floor - 1, -1)]
+        return [(*value[:i], v, *value[i + 1:]) for i in range(len(value)) for v in range(value[i] - 1, 0, -1)]
+    return []
+
+
+def _text(value: Any) -> str:
+    return str(value) if not isinstance(value, tuple) else "(" + ", ".join(str(v) for v in value) + ")"
+
+
+def _own_kernel_fixes(trace: Trace, failing: Window) -> list[Fix]:
+    """A window larger than its input: the largest smaller kernel that fits (not 1 for a pool that strides
+    by its kernel: that is no pool, offered as removing it)."""
     layer = failing.layer
-    kernel = _int(layer.args.values.get("kernel_size"))
-    if kernel is None:
-        return []
-    for value in range(kernel - 1, 0, -1):
+    strides_by_kernel = POOL.match(layer.rule.op) and layer.args.values.get("stride") in (None, (), [])
+    for value in _smaller(layer.args.values.get("kernel_size"), 2 if strides_by_kernel else 1):
         if _output(layer, {"kernel_size": value}, failing.shape_in) is not None:
             fix = set_argument(trace, failing, "kernel_size", value,
-                               f"Change kernel_size of {_name(failing)} to {value}")
+                               f"Change kernel_size of {_name(failing)} to {_text(value)}")
             return [fix] if fix is not None else []
     return []
 
 
 def _pool_fixes(trace: Trace, chain: list[Window], index: int, failing: Window) -> list[Fix]:
-    """The largest smaller kernel, then the largest smaller stride, of an earlier pool, after which the
+    """The nearest smaller kernel, then the nearest smaller stride, of an earlier pool, after which the
     failing layer runs."""
     window = chain[index]
     layer = window.layer
-    kernel = _int(layer.args.values.get("kernel_size"))
-    stride_value = layer.args.values.get("stride")
-    stride = kernel if stride_value in (None, (), []) else _int(stride_value)
+    kernel = layer.args.values.get("kernel_size")
+    stride = layer.args.values.get("stride")
+    strides_by_kernel = stride in (None, (), [])
     fixes = []
-    if kernel is not None and kernel > 1:
-        for value in range(kernel - 1, 0, -1):
-            changes: dict = {"kernel_size": value}
-            if _runs_after(chain, index, _output(layer, changes, window.shape_in), failing):
-                fix = set_argument(trace, window, "kernel_size", value,
-                                   f"Change kernel_size of {_name(window)} to {value}")
-                if fix is not None:
-                    fixes.append(fix)
-                break
-    if stride is not None and stride > 1 and (stride_value not in (None, (), []) or kernel is not None):
-        for value in range(stride - 1, 0, -1):
-            if _runs_after(chain, index, _output(layer, {"stride": value}, window.shape_in), failing):
-                fix = set_argument(trace, window, "stride", value, f"Change stride of {_name(window)} to {value}")
-                if fix is not None:
-                    fixes.append(fix)
-                break
+    # a kernel of 1 that strides as it is (the default) keeps every value: that is removing the pool
+    for value in _smaller(kernel, 2 if strides_by_kernel else 1):
+        if _runs_after(chain, index, _output(layer, {"kernel_size": value}, window.shape_in), failing):
+            fix = set_argument(trace, window, "kernel_size", value,
+                               f"Change kernel_size of {_name(window)} to {_text(value)}")
+            if fix is not None:
+                fixes.append(fix)
+            break
+    for value in _smaller(kernel if strides_by_kernel else stride):
+        if _runs_after(chain, index, _output(layer, {"stride": value}, window.shape_in), failing):
+            fix = set_argument(trace, window, "stride", value, f"Change stride of {_name(window)} to {_text(value)}")
+            if fix is not None:
+                fixes.append(fix)
+            break
     return fixes
 
 
@@ -267,8 +281,6 @@ def remove_pool(trace: Trace, window: Window, chain: list[Window], failing: Wind
         index = next((i for i, w in enumerate(chain) if w is window), None)
         if index is None or not _runs_after(chain, index, window.shape_in, failing):
             return None
-    else:
-        pass  # without the failing pool, nothing fails there; what follows is for the check to see
     title = f"Remove the pool {_name(window)}"
     layer = window.layer
     applied = window.applied if not window.functional else layer.node
@@ -295,11 +307,9 @@ def remove_pool(trace: Trace, window: Window, chain: list[Window], failing: Wind
     if isinstance(statement, ast.Assign) and statement.value is applied and len(statement.targets) == 1 \
             and trace.text(statement.targets[0]) == trace.text(inner):
         where = trace.span(statement)
-        line_text = trace.source.line_text(where.line)
-        if line_text[:where.column].strip() == "" and trace.source.line_text(where.end_line)[where.end_column:].strip() \
-                in ("", ):
-            return trace.fix(title, Edit(Span(where.line, 0, where.end_line + 1, 0), ""))
-        return None
+        alone = trace.source.line_text(where.line)[:where.column].strip() == "" \
+            and trace.source.line_text(where.end_line)[where.end_column:].strip() == ""
+        return trace.fix(title, Edit(Span(where.line, 0, where.end_line + 1, 0), "")) if alone else None
     return trace.fix(title, trace.replace(applied, trace.text(inner)))
 
 
@@ -390,7 +400,8 @@ def _product(values: tuple) -> int:
 
 
 # ------------------------------------------------------------------ the smallest input a model accepts
-def smallest_input_note(name: str, findings: list[Finding], shape: tuple | None, rerun) -> Finding | None:
+def smallest_input_note(name: str, line: int, findings: list[Finding], shape: tuple | None,
+                        rerun) -> Finding | None:
     """Where a map grew too small for a window: the smallest square input the model accepts, as information
     (solved as the input is solved for, over one run with the spatial sizes as a symbol). ``rerun`` runs the
     model over a shape and gives that run's :class:`Trace`."""
@@ -421,12 +432,12 @@ def smallest_input_note(name: str, findings: list[Finding], shape: tuple | None,
     found = next((s for s in range(spatial[0] + 1, MAX_SOLVE + 1) if fits(s)), None)
     if found is None:
         return None
-    where = errors[0].span
+    where = Span(line, 0, line, 0)  # on the model, as the notes about its input
     given = "x".join(str(d) for d in spatial)
     wanted = "x".join(str(found) for _ in spatial)
     return Finding(where, "information", "output-too-small",
                    f"The smallest input {name} accepts is {wanted} (this one is {given}): its convolutions and "
-                   f"pools shrink a smaller one to nothing", model=name)
+                   f"pools shrink a smaller one to nothing (line {errors[0].span.line})", model=name)
 
 
 def output_too_small(trace: Trace, layer: Layer) -> list[Fix]:

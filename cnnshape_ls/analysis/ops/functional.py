@@ -6,8 +6,8 @@ import ast
 from typing import Any
 
 from .. import dims
-from ..layers import RULES, UNKNOWN, Call, CannotTell, Functional, LayerRule, ShapeError
 from ..fixes_size import narrow_to_argument, note_window, output_too_small
+from ..layers import RULES, UNKNOWN, Call, CannotTell, Functional, LayerRule, ShapeError
 from ..layers.floats import any_float
 from ..values import Layer, Tensor
 from .context import Context
