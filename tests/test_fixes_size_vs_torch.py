@@ -201,3 +201,37 @@ def test_a_classifier_written_for_28x28_given_64x64() -> None:
     errors, fixed = _torch_fails_then_first_fix_runs(SEQUENTIAL_FOR_28, [2, 1, 64, 64])
     assert [e["line"] for e in errors] == [9]
     assert "nn.Linear(64 * 16 * 16, 10)" in fixed
+
+
+NAMED_SIZE = """\
+import torch.nn as nn
+import torch.nn.functional as F
+{top}
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        {init}
+        self.fc1 = nn.Linear({name}, 128)
+        self.fc2 = nn.Linear(128, 10)
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.reshape(-1, {name})
+        return self.fc2(F.relu(self.fc1(x)))
+"""
+
+
+@pytest.mark.parametrize("top, init, name", [("", "self.num_flat = 64 * 7 * 7", "self.num_flat"),
+                                             ("FLAT = 3136", "pass", "FLAT")])
+def test_a_size_written_as_a_name_changes_where_it_is_written(top: str, init: str, name: str) -> None:
+    """The view and the Linear both say ``self.num_flat`` (28x28's size) for a 64x64 input: one edit, of
+    the name's value, in the style it was written; the error stays on the view."""
+    source = NAMED_SIZE.format(top=top, init=init, name=name)
+    errors, fixed = _torch_fails_then_first_fix_runs(source, [2, 1, 64, 64])
+    assert [e["line"] for e in errors] == [16]
+    assert len(errors[0]["fixes"][0]["edits"]) == 1
+    expected = "64 * 16 * 16" if "*" in init else "16384"
+    assert fixed == source.replace("64 * 7 * 7" if "*" in init else "3136", expected)

@@ -444,6 +444,12 @@ class ViewFix:
         if found is None or target is None or target is self.node:
             return None
         rest, total = found
+        defined = fixes_size.definition_of(self.trace, target)
+        if defined is not None:  # x.view(-1, self.num_flat): the number changes where it is written
+            text = size_text(total, tuple(rest) if isinstance(defined, ast.BinOp) else None, defined)
+            fix = self.trace.fix(f"Change {self.trace.text(target)} to {text}", self.trace.replace(defined, text))
+            fix.checked = True  # kept where the model then runs; the error stays on the view
+            return fix
         text = size_text(total, tuple(rest), target)
         return self.trace.fix(f"Change the view to ({self.trace.text(self.node.args[0]) if self.node.args else '-1'},"
                               f" {text})", self.trace.replace(target, text))

@@ -446,3 +446,24 @@ def output_too_small(trace: Trace, layer: Layer) -> list[Fix]:
     if failing is None:
         return []
     return too_small_fixes(trace, failing)
+
+
+# ------------------------------------------------------------------ a size written as a name
+def definition_of(trace: Trace, node: ast.AST | None) -> ast.expr | None:
+    """Where a size written as a name gets its value: ``self.num_flat = 64 * 7 * 7`` for ``self.num_flat``,
+    ``FLAT = 3136`` at the top of the file for ``FLAT``; None unless it is assigned exactly once."""
+    if getattr(node, "_cnnshape_foreign", False) or trace.elsewhere(node) is not None:
+        return None
+    if isinstance(node, ast.Name):
+        found = [s.value for s in trace.source.tree.body if isinstance(s, ast.Assign) and len(s.targets) == 1
+                 and isinstance(s.targets[0], ast.Name) and s.targets[0].id == node.id]
+        stores = sum(isinstance(n, ast.Name) and n.id == node.id and isinstance(n.ctx, ast.Store)
+                     for n in ast.walk(trace.source.tree))
+        return found[0] if len(found) == 1 and stores == 1 else None
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        found = [n for n in ast.walk(trace.source.tree) if isinstance(n, ast.Attribute) and n.attr == node.attr
+                 and isinstance(n.ctx, ast.Store) and isinstance(n.value, ast.Name) and n.value.id == "self"]
+        values = [s.value for s in ast.walk(trace.source.tree) if isinstance(s, ast.Assign) and len(s.targets) == 1
+                  and any(s.targets[0] is f for f in found)]
+        return values[0] if len(found) == 1 and len(values) == 1 else None
+    return None
