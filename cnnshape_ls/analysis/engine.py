@@ -533,7 +533,7 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     findings = built_notes + trace.findings + extra
     smallest = smallest_input_note(cand.name, cand.line, findings, shape, lambda s: run_model(
         src, env, cand, s, batch if s and isinstance(s[0], dims.Expr) and str(s[0]) == batch else None,
-        run.root).trace) if run.root is not None else None
+        run.root).trace) if run.root is not None and options.check_fixes else None  # not when checking a fix
     if smallest is not None:
         findings.append(smallest)
     for f in findings:
