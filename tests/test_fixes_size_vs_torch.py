@@ -235,3 +235,29 @@ def test_a_size_written_as_a_name_changes_where_it_is_written(top: str, init: st
     assert len(errors[0]["fixes"][0]["edits"]) == 1
     expected = "64 * 16 * 16" if "*" in init else "16384"
     assert fixed == source.replace("64 * 7 * 7" if "*" in init else "3136", expected)
+
+
+POOL_MODULE = """\
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(128, 256, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.avgpool = nn.AvgPool2d(kernel_size={k}, stride={k})
+        self.fc = nn.Linear(256, 10)
+    def forward(self, x):
+        x = self.avgpool(self.features(x))
+        x = x.view(x.size(0), -1)
+        return self.fc(x)
+"""
+
+
+def test_a_pool_module_written_for_32x32_given_64x64() -> None:
+    """An 8x8 map pooled by 4: the kernel and the stride written with it both become 8."""
+    errors, fixed = _torch_fails_then_first_fix_runs(POOL_MODULE.format(k=4), [2, 3, 64, 64])
+    assert errors[0]["line"] == 11
+    assert fixed == POOL_MODULE.format(k=8)

@@ -381,7 +381,8 @@ def global_pool_fix(trace: Trace, layer: Layer, flat_from: tuple | None) -> tupl
                 return None
             edits.append(trace.replace(node, str(value)))
         what = "one value per channel" if value == size[0] else f"a {'x'.join([str(out[2])] * n)} map"
-        fix = trace.fix(f"Change the pool's kernel_size to {value} ({what}, {want} features for "
+        names = " and ".join(changes)
+        fix = trace.fix(f"Change {names} of {_name(window)} to {value} ({what}, {want} features for "
                         f"{describe_linear(layer)})", *edits)
         fix.checked = True
         return fix, want == channels
