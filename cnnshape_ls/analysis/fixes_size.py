@@ -99,8 +99,8 @@ def set_argument(trace: Trace, window: Window, name: str, value: Any, title: str
 def _output(layer: Layer, changes: dict, shape_in: tuple) -> tuple | None:
     try:
         out = layer.rule.infer(Call(Args(layer.args.op, {**layer.args.values, **changes}), [shape_in]))
-    except (ShapeError, CannotTell, TypeError, ValueError):
-        return None
+    except (ShapeError, CannotTell, TypeError, ValueError, ArithmeticError, LookupError, AttributeError):
+        return None  # a rule given arguments no layer was built with: that change is not offered
     return tuple(out) if isinstance(out, tuple) else None
 
 
@@ -430,7 +430,10 @@ def smallest_input_note(name: str, line: int, findings: list[Finding], shape: tu
     def fits(s: int) -> bool:
         return all((f(s) or 0) >= 1 for f in sizes) and all(f(s) == v for f, v in pinned)
 
-    found = next((s for s in range(spatial[0] + 1, MAX_SOLVE + 1) if fits(s)), None)
+    try:
+        found = next((s for s in range(spatial[0] + 1, MAX_SOLVE + 1) if fits(s)), None)
+    except (ArithmeticError, TypeError, ValueError):
+        return None  # a size the symbolic run wrote that cannot be evaluated: no note
     if found is None:
         return None
     where = Span(line, 0, line, 0)  # on the model, as the notes about its input
