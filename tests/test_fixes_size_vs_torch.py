@@ -137,8 +137,11 @@ def test_a_global_pool_first_when_the_linear_takes_the_last_convs_width(pool: st
     errors, fixed = _torch_fails_then_first_fix_runs(source)
     assert errors[0]["code"] == "linear-in-features" and errors[0]["line"] == 9  # where torch fails
     assert fixed == GLOBAL_POOL.format(features=256, pool=fixed_pool)
-    second = apply_edits(source, errors[0]["fixes"][1]["edits"])
-    assert "nn.Linear(256 * 2 * 2, 10)" in second and torch_truth(second, "Net()", SHAPE)["ok"]
+    titles = [f["title"] for f in errors[0]["fixes"]]
+    assert titles[1].startswith("Use F.adaptive_"), titles
+    for fix in errors[0]["fixes"][1:]:  # the adaptive pool, then in_features = 256 * 2 * 2: each runs
+        assert torch_truth(apply_edits(source, fix["edits"]), "Net()", SHAPE)["ok"], fix["title"]
+    assert "nn.Linear(256 * 2 * 2, 10)" in apply_edits(source, errors[0]["fixes"][2]["edits"])
 
 
 def test_the_linears_number_first_when_it_is_not_the_width() -> None:

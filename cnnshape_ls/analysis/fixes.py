@@ -233,9 +233,9 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         fixes.append(fix)
     fixes += branch_fixes(trace, error, layer, first)
     if error.code == "linear-in-features":
-        pool = fixes_size.global_pool_fix(trace, layer, first.flat_from)
-        if pool is not None:  # first where the Linear takes the channels alone: a global pool was meant
-            fixes.insert(0 if pool[1] else len(fixes), pool[0])
+        pools, channels_alone = fixes_size.global_pool_fixes(trace, layer, first.flat_from)
+        # first where the Linear takes the channels alone: a global pool was meant
+        fixes = [*pools, *fixes] if channels_alone else [*fixes, *pools]
     return fixes
 
 

@@ -347,10 +347,47 @@ def narrow_to_argument(trace: Trace, finding: Finding, layer: Layer) -> None:
 
 
 # ------------------------------------------------------------------ a global pool before the classifier
-def global_pool_fix(trace: Trace, layer: Layer, flat_from: tuple | None) -> tuple[Fix, bool] | None:
+def global_pool_fixes(trace: Trace, layer: Layer, flat_from: tuple | None) -> tuple[list[Fix], bool]:
     """``F.avg_pool2d(out, 2)`` on a 4x4 map before ``Linear(256, ...)``: the pool's kernel that gives the
-    Linear the features it takes (``4``: a 1x1 map). Also says whether the Linear takes the channels alone
-    (the evident intent: a global pool), when this fix goes first."""
+    Linear the features it takes (``4``: a 1x1 map), then, where that is one value per channel, the adaptive
+    pool (``F.adaptive_avg_pool2d(out, 1)``). Also says whether the Linear takes the channels alone (the
+    evident intent: a global pool), when these fixes go first."""
+    found = global_pool_fix(trace, layer, flat_from)
+    if found is None:
+        return [], False
+    fix, channels_alone = found
+    window = next((w for w in reversed(trace.windows) if w.shape_out is not None
+                   and tuple(w.shape_out[1:]) == tuple(flat_from or ())), None)
+    adaptive = adaptive_fix(trace, window) if channels_alone and window is not None else None
+    return [fix, *([adaptive] if adaptive is not None else [])], channels_alone
+
+
+def adaptive_fix(trace: Trace, window: Window) -> Fix | None:
+    """``F.avg_pool2d(out, 2)`` -> ``F.adaptive_avg_pool2d(out, 1)``, ``nn.AvgPool2d(4)`` ->
+    ``nn.AdaptiveAvgPool2d(1)``: one value per channel whatever the input's size."""
+    layer = window.layer
+    call = layer.node
+    if not isinstance(call, ast.Call) or trace.elsewhere(call) is not None:
+        return None
+    op = layer.rule.op
+    func = trace.text(call.func)
+    if window.functional:
+        name = f"{'avg' if op.startswith('Avg') else 'max'}_pool{_rank(layer)}d"
+        if not func.endswith(name) or not call.args or isinstance(call.args[0], ast.Starred):
+            return None
+        text = f"{func[:-len(name)]}adaptive_{name}({trace.text(call.args[0])}, 1)"
+    else:
+        if not func.endswith(op):
+            return None
+        text = f"{func[:-len(op)]}Adaptive{op}(1)"
+    fix = trace.fix(f"Use {text}: one value per channel for any input size", trace.replace(call, text))
+    fix.checked = True
+    return fix
+
+
+def global_pool_fix(trace: Trace, layer: Layer, flat_from: tuple | None) -> tuple[Fix, bool] | None:
+    """The pool's kernel that gives the Linear the features it takes, and whether those are the channels
+    alone."""
     want = _int(layer.args.values.get("in_features"))
     if want is None or not flat_from or len(flat_from) < 2 or not all(isinstance(d, int) for d in flat_from):
         return None
