@@ -170,9 +170,10 @@ def _name(window: Window) -> str:
 
 # ------------------------------------------------------------------ output too small
 def too_small_fixes(trace: Trace, failing: Window) -> list[Fix]:
-    """In this order, each only where the shape rules say the failing layer then runs: padding on the
-    failing conv; a smaller kernel or stride on the pool that shrank the map too far (the failing pool
-    itself first); removing that pool."""
+    """In this order, each only where the shape rules say the failing layer then runs (:mod:`checking` then
+    keeps those after which the whole model does): padding on the failing conv; a smaller kernel on the
+    failing window itself; a smaller kernel, then stride, on the two nearest pools that shrank the map;
+    removing a pool (the failing one, else the nearest before it)."""
     fixes: list[Fix] = []
     layer = failing.layer
     if failing.functional and getattr(layer.node, "_cnnshape_foreign", False):
