@@ -25,7 +25,11 @@ Kinds (``KINDS``):
  9  kernel_size / stride / padding of a conv or pool changed so that a later Linear no longer
     fits (kept only when torch's error is a Linear size mismatch, or a hard-coded
     ``view(-1, N)`` right before it that no longer fits: sub-kinds ``/linear`` and ``/view``);
-10  BatchNorm2d where BatchNorm1d is needed and vice versa (and BatchNorm3d -> BatchNorm2d).
+10  BatchNorm2d where BatchNorm1d is needed and vice versa (and BatchNorm3d -> BatchNorm2d);
+11  output too small: kernel_size / stride of a conv or pool made larger, or its padding 0, kept only when
+    torch's error is a window larger than its input (``Kernel size can't be greater than actual input
+    size``, ``Output size is too small``). The line to change is the mutated one; torch fails there or at
+    a later window, where the diagnostic stays (so ``on-line`` counts only the first case).
 
 Which layer feeds a cat, which Linear feeds a Linear and what a view receives is
 found by one instrumented torch run of each correct model (module construction
@@ -77,6 +81,7 @@ KINDS = {
     8: "view/reshape size",
     9: "kernel/stride/padding -> Linear",
     10: "BatchNorm 1d<->2d",
+    11: "output too small",
 }
 
 CONVS = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
@@ -88,6 +93,7 @@ GEOMETRY_KW = {"kernel_size", "stride", "padding", "dilation", "output_padding",
 # torch's error when a Linear gets the wrong number of features (CPU wording, meta-device wording),
 # or when a hard-coded flatten right before the Linear no longer fits: "|" separates alternatives
 LINEAR_MISFIT = "mat1 and mat2|same reduction dim|is invalid for input of size"
+TOO_SMALL = "Kernel size can't be greater|Output size is too small|Invalid computed output size|smaller than kernel"
 SPATIAL_CAT = "Sizes of tensors must match except in dimension"  # a cat that fails on H/W, not channels
 BN_SWAP = {"BatchNorm1d": "BatchNorm2d", "BatchNorm2d": "BatchNorm1d", "BatchNorm3d": "BatchNorm2d"}
 # leaf modules that keep the channel / feature identity of their input (data flow passes through)
@@ -565,6 +571,8 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
             text = seg(arg)
             for new in _geometry_values(arg, kw):
                 add(9, kw, arg, f"{name}.{kw}", text, new, require=LINEAR_MISFIT)
+            for new in _shrinking_values(arg, kw):
+                add(11, kw, arg, f"{name}.{kw}", text, new, require=TOO_SMALL)
         # 10: BatchNorm rank swap
         if name in BN_SWAP:
             fn = c.func
@@ -634,6 +642,24 @@ def _geometry_values(node: ast.expr, param: str) -> list[str]:
         new = [f(x) for x in vals]
         low = 0 if param == "padding" else 1
         if min(new) < low or new == vals:
+            continue
+        out.append(str(new[0]) if v is not None else "(" + ", ".join(map(str, new)) + ")")
+    return list(dict.fromkeys(out))
+
+
+def _shrinking_values(node: ast.expr, param: str) -> list[str]:
+    """Kind 11: values that shrink a map more than the written one (a larger kernel or stride, no padding),
+    some of which leave a later window larger than its input."""
+    v = int_const(node)
+    tup = int_tuple(node)
+    if v is None and tup is None:
+        return []
+    vals = [v] if v is not None else tup
+    changes = [lambda x: 0] if param == "padding" else [lambda x: x + 1, lambda x: x * 2, lambda x: x * 4]
+    out = []
+    for f in changes:
+        new = [f(x) for x in vals]
+        if new == vals:
             continue
         out.append(str(new[0]) if v is not None else "(" + ", ".join(map(str, new)) + ")")
     return list(dict.fromkeys(out))

@@ -55,3 +55,22 @@ def test_wide_generated_bugs_on_line_and_first_fix(results, capsys):
     for k in KINDS:
         assert results[k]["records"], f"kind {k} ({bugs_wide.KINDS[k]}) kept no mutation"
     assert ok / n >= MIN_RATE, f"on-line + first-fix rate {ok}/{n} = {ok / n:.1%} < {MIN_RATE:.0%}\n\n{text}"
+
+
+# Kind 11, output too small (issue 15): torch fails at a window larger than its input, often after the mutated
+# layer (an earlier pool's kernel or stride). The error stays where torch fails, so "on the mutated line" counts
+# only the mutations of the failing layer itself; what is floored is that the first fix makes torch run.
+# Measured (torch 2.13 CPU, 60 kept): first fix runs 56/60 = 93.3% (0% before issue 15), on-line + first fix
+# 25/60 = 41.7%. Runtime about 45 s.
+TOO_SMALL = 11
+TOO_SMALL_MIN_ANY_FIX = 0.90
+TOO_SMALL_MIN_ON_LINE_FIX = 0.40
+
+
+def test_output_too_small_first_fix_runs():
+    results = bugs_wide.run((TOO_SMALL,), CAP, bugs_wide.SEED)
+    records = results[TOO_SMALL]["records"]
+    assert records, "no output-too-small mutation was rejected by torch"
+    text = bugs_wide.report(results, max_examples=3)
+    assert bugs_wide.rate(records, "any_fixed") >= TOO_SMALL_MIN_ANY_FIX, text
+    assert bugs_wide.rate(records, "fixed") >= TOO_SMALL_MIN_ON_LINE_FIX, text

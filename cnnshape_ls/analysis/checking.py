@@ -82,21 +82,25 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
                 fix, after = chained
         _prefer(finding, fix)
         ended += _ended(after, others, fix)
+    clean = {id(fix) for outcomes in tried.values() for fix, after in outcomes if not after}
     for finding in errors:
-        finding.fixes = [f for f in finding.fixes if not f.tentative]
+        finding.fixes = [f for f in finding.fixes if not f.tentative and (not f.checked or id(f) in clean)]
     findings[:] = [f for f in findings if not any(f is e for e in ended)]
 
 
 def _try(checker: FixChecker, finding: Finding) -> list[tuple[Fix, list[Finding]]]:
-    """Each fix of ``finding`` with the errors the model has after it, in order, until one leaves none."""
+    """Each fix of ``finding`` with the errors the model has after it, in order, until one leaves none;
+    after that, only the alternatives that are offered where they leave none (:attr:`Fix.checked`)."""
     outcomes = []
+    solved = False
     for fix in list(finding.fixes):
+        if solved and not fix.checked:
+            continue
         after = checker.errors_after(fix)
         if after is None:
             break  # out of checks, or the analysis of the fixed text could not tell
         outcomes.append((fix, after))
-        if not after:
-            break
+        solved = solved or not after
     return outcomes
 
 
@@ -176,8 +180,10 @@ def _prefer(finding: Finding, fix: Fix) -> None:
     fix.tentative = False
     finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
     lines = {e.span.line for e in fix.edits}
-    if finding.span.line not in lines and len(lines) == 1 and not fix.elsewhere:
-        # only the layer that makes the size can be changed (a conv's out_channels): the mistake is there
+    if finding.span.line not in lines and len(lines) == 1 and not fix.elsewhere and not fix.checked:
+        # only the layer that makes the size can be changed (a conv's out_channels): the mistake is there.
+        # A checked alternative (an earlier pool's kernel) is one cause of several: the error stays where
+        # torch fails
         edit = fix.edits[0]
         finding.span = Span(edit.span.line, edit.span.column, edit.span.end_line, edit.span.end_column)
 

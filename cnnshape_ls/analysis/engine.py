@@ -21,6 +21,7 @@ from . import dims
 from .cache import IDENTIFIER, FileLayout
 from .checking import check_fixes
 from .findings import Edit, Finding, Fix, Span
+from .fixes_size import smallest_input_note
 from .focus import focus, outline
 from .inputs import (
     FoundInput,
@@ -531,6 +532,11 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
                              f"{cand.name}'s constructor needs arguments this file never passes: what depends on them "
                              f"is unknown. Build it once in the file (model = {cand.name}(...)) to see every shape"))
     findings = built_notes + trace.findings + extra
+    smallest = smallest_input_note(cand.name, cand.line, findings, shape, lambda s: run_model(
+        src, env, cand, s, batch if s and isinstance(s[0], dims.Expr) and str(s[0]) == batch else None,
+        run.root).trace) if run.root is not None and options.check_fixes else None  # not when checking a fix
+    if smallest is not None:
+        findings.append(smallest)
     for f in findings:
         f.model = cand.name
     return result, findings

@@ -52,6 +52,9 @@ class Fix:
     """The layer whose output size this fix changes, while the run that wrote it ends (``drop_cascades``)."""
     tentative: bool = field(default=False, compare=False)
     """A guess (swapped sizes): kept only where applying it is checked to leave no error (:mod:`checking`)."""
+    checked: bool = field(default=False, compare=False)
+    """One of several alternatives (a padding, a pool's kernel): each kept only where applying it is checked
+    to leave no error, all that do in their order (:mod:`checking`)."""
 
     @property
     def elsewhere(self) -> bool:

@@ -11,7 +11,7 @@ import ast
 import re
 from typing import Any
 
-from . import dims
+from . import dims, fixes_size
 from .findings import Edit, Finding, Fix, Span
 from .layers import RULES, Args, Call, CannotTell, ShapeError
 from .tensor_ops import broadcast
@@ -204,6 +204,8 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     if error.code == "rank-mismatch":
         fix = rank_fix(trace, layer, first)
         return [fix] if fix is not None else []
+    if error.code == "output-too-small":
+        return fixes_size.output_too_small(trace, layer)
     if error.code == "linear-in-features":
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
@@ -230,6 +232,10 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     if fix is not None:
         fixes.append(fix)
     fixes += branch_fixes(trace, error, layer, first)
+    if error.code == "linear-in-features":
+        pools, channels_alone = fixes_size.global_pool_fixes(trace, layer, first.flat_from)
+        # first where the Linear takes the channels alone: a global pool was meant
+        fixes = [*pools, *fixes] if channels_alone else [*fixes, *pools]
     return fixes
 
 
@@ -438,6 +444,12 @@ class ViewFix:
         if found is None or target is None or target is self.node:
             return None
         rest, total = found
+        defined = fixes_size.definition_of(self.trace, target)
+        if defined is not None:  # x.view(-1, self.num_flat): the number changes where it is written
+            text = size_text(total, tuple(rest) if isinstance(defined, ast.BinOp) else None, defined)
+            fix = self.trace.fix(f"Change {self.trace.text(target)} to {text}", self.trace.replace(defined, text))
+            fix.checked = True  # kept where the model then runs; the error stays on the view
+            return fix
         text = size_text(total, tuple(rest), target)
         return self.trace.fix(f"Change the view to ({self.trace.text(self.node.args[0]) if self.node.args else '-1'},"
                               f" {text})", self.trace.replace(target, text))

@@ -36,6 +36,8 @@ class Trace:
     first_layer: Layer | None = None
     """The first layer ``forward`` applies to its input: its rank and channels imply the input's."""
     first_applied: bool = False
+    windows: list = field(default_factory=list)
+    """The convs and pools applied, in order (``fixes_size.Window``): the fixes of a map shrunk too far."""
     """A layer was applied to a tensor (``first_layer`` is None when that was not the input itself)."""
     anchor: Span | None = None
     """While another file's code runs (an imported block's ``forward`` or ``__init__``): the call of this

@@ -6,6 +6,7 @@ import ast
 from typing import Any
 
 from .. import dims
+from ..fixes_size import narrow_to_argument, note_window, output_too_small
 from ..layers import RULES, UNKNOWN, Call, CannotTell, Functional, LayerRule, ShapeError
 from ..layers.floats import any_float
 from ..values import Layer, Tensor
@@ -101,9 +102,13 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
         if "indices" in values else []
     call = Call(layer.args, [x.shape, *indices])
     out, error = attempt(lambda: layer.rule.shape(call))
+    note_window(cx.trace, layer, node, None, x.shape, out, functional=True)
     if error is not None:
         finding = cx.rec.report(error, node, x.taint)
         out = error.recover if finding is None or not finding.related else None
+        if finding is not None and error.code == "output-too-small" and not finding.fixes:
+            finding.fixes = output_too_small(cx.trace, layer)
+            narrow_to_argument(cx.trace, finding, layer)
     for note in call.notes:
         if node is not None:
             cx.trace.note(node, note)

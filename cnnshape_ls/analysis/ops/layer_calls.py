@@ -9,6 +9,7 @@ from typing import Any
 from .. import dims
 from ..findings import Finding
 from ..fixes import blame_fix, keep_batch_fix
+from ..fixes_size import definition_of, note_window
 from ..layers import Args, Call, CannotTell, LayerRule, Out, ShapeError
 from ..values import Container, Layer, Tensor, layer_params
 from .record import Recorder, attempt, is_foreign
@@ -44,6 +45,8 @@ def apply_layer(rec: Recorder, layer: Layer, args: list[Any], kwargs: dict[str, 
             out = error.recover if not error.integer else as_integers(rule, call, error)
             if finding is not None and finding.related:
                 out = None  # another file's layer cannot run: everything after it is unknown
+    if first is not None and first.shape is not None:
+        note_window(rec.trace, layer, node, sequence, first.shape, out)
     for note in call.notes:
         if layer.node is not None:
             rec.trace.note(layer.node, note)
@@ -147,6 +150,10 @@ def layer_error(rec: Recorder, error: ShapeError, layer: Layer, first: Tensor, n
                 sequence: Container | None, line: int = 0) -> Finding | None:
     if first.taint is not None:
         extra = blame_fix(rec.trace, error, layer, first)
+        named = definition_of(rec.trace, rec.trace.argument_node(layer, error.blame) if error.blame else None)
+        if named is not None and first.taint.fixes and any(e.span == rec.trace.span(named)
+                                                           for e in first.taint.fixes[0].edits):
+            extra = None  # Linear(self.num_flat, ...): the view's fix changed the name's value already
         if extra is not None and first.taint.fixes:
             fix = first.taint.fixes[0]
             written = {edit.span: edit.new_text for edit in fix.edits}
