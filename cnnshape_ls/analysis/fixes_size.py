@@ -19,7 +19,8 @@ from .layers import Args, Call, CannotTell, ShapeError
 from .trace import Trace
 from .values import Container, Layer
 
-WINDOWED = re.compile(r"^(Conv|MaxPool|AvgPool|LPPool)[123]d$")
+WINDOWED = frozenset(f"{kind}{n}d" for kind in ("Conv", "MaxPool", "AvgPool", "LPPool") for n in (1, 2, 3))
+"""A set, not a pattern: every layer applied in a recording run is tested against it."""
 POOL = re.compile(r"^(MaxPool|AvgPool)[123]d$")
 CONV = re.compile(r"^Conv[123]d$")
 MAX_CHAIN = 12
@@ -43,7 +44,7 @@ class Window:
 def note_window(trace: Trace, layer: Layer, applied: ast.AST | None, sequence: Container | None,
                 shape_in: Any, shape_out: Any, functional: bool = False) -> None:
     """Remember a conv or a pool the run applied (only in the run that records)."""
-    if not trace.recording or not WINDOWED.match(layer.rule.op) or not isinstance(shape_in, tuple):
+    if not trace.recording or layer.rule.op not in WINDOWED or not isinstance(shape_in, tuple):
         return
     out = shape_out if isinstance(shape_out, tuple) else None
     trace.windows.append(Window(layer, applied, sequence, functional, shape_in, out))
