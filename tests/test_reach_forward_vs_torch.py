@@ -714,3 +714,34 @@ def test_modules_registry_holding_none_does_not_break_the_run() -> None:
                 return x
     '''
     assert_follows_torch(source, (2, 3, 8, 8), complete=False)
+
+
+@SETTINGS
+@given(channels=st.integers(1, 12), size=st.integers(4, 20), stride=st.integers(1, 3),
+       decorator=st.sampled_from(["staticmethod", "classmethod"]))
+def test_a_forward_written_as_a_static_or_class_method(channels: int, size: int, stride: int,
+                                                        decorator: str) -> None:
+    """YOLOv5's ``SiLU``: ``@staticmethod def forward(x)`` (no ``self``); torch calls it like any forward."""
+    first = "cls, x" if decorator == "classmethod" else "x"
+    source = f"""
+        import torch
+        import torch.nn as nn
+
+
+        class SiLU(nn.Module):
+            @{decorator}
+            def forward({first}):
+                return x * torch.sigmoid(x)
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, {channels}, 3, padding=1)
+                self.act = SiLU()
+                self.conv2 = nn.Conv2d({channels}, 4, 3, stride={stride}, padding=1)
+
+            def forward(self, x):
+                return self.conv2(self.act(self.conv(x)))
+    """
+    assert_follows_torch(source, (2, 3, size, size))

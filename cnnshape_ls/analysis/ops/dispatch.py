@@ -492,6 +492,10 @@ class CallDispatcher:
                        call_line: int, sequence: Container | None) -> Any:
         """A module of the user's: its ``forward``, or the ``nn.Sequential`` or torch layer it extends."""
         forward = module.cls.lookup("forward")
+        bound: list[Any] = [module]
+        if isinstance(forward, tuple) and len(forward) == 2 and forward[0] in ("static", "classmethod"):
+            kind, forward = forward  # YOLOv5's SiLU: ``@staticmethod def forward(x)``
+            bound = [] if kind == "static" else [module.cls]
         if module.base is not None and isinstance(forward, FunctionValue):  # a masked conv's own forward
             self.rec.note_first_layer(module.base, next((a for a in args if isinstance(a, Tensor)), None))
         if isinstance(forward, FunctionValue):
@@ -504,9 +508,9 @@ class CallDispatcher:
                 if entering:  # anchored on the call here, or where this file builds the block it applies
                     here = node if node is not None or is_foreign(module.node) else module.node
                     with self.running_elsewhere(here, call_line):
-                        result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                        result = self.interp.call_function(forward, [*bound, *args], dict(kwargs))
                 else:
-                    result = self.interp.call_function(forward, [module, *args], dict(kwargs))
+                    result = self.interp.call_function(forward, [*bound, *args], dict(kwargs))
             finally:
                 self.rec.running.pop()
                 if entering:
