@@ -7,6 +7,7 @@ from typing import Any
 
 from . import dims
 from .layers import UNKNOWN
+from .libraries import library_value
 from .ops.layer_attributes import layer_attribute
 from .ops.names import MODULE_METHOD_NAMES
 from .ops.stdlib import (
@@ -43,6 +44,11 @@ class Attributes:
         if isinstance(owner, ModuleNamespace):
             return owner.env.vars.get(name, UNKNOWN)
         if isinstance(owner, External):
+            if owner.library:  # an installed package's name: its value, read from the package's source
+                found = library_value(owner.qualname)
+                if found is not None:
+                    return self.get_attr(found, name, node)
+                return library_value(f"{owner.qualname}.{name}") or External(f"{owner.qualname}.{name}")
             return external_constant(f"{owner.qualname}.{name}")
         if isinstance(owner, Instance):
             if name in owner.attrs and not registered_under_method(owner, name):

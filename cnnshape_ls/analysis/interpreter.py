@@ -17,6 +17,7 @@ from .attributes import Attributes
 from .branches import ABSENT, AttributeWrite, BudgetExceeded, ControlFlow, Frame, LoopBreak, LoopContinue, Returned
 from .findings import Finding
 from .layers import UNKNOWN
+from .libraries import absolute, library_value
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .ops.layer_attributes import write_layer_attribute
@@ -73,6 +74,8 @@ class Interpreter(ControlFlow, Attributes):
         self.current_env: Env | None = None
         self.imports: Callable[[str, int], Env | None] | None = None
         """Evaluates a workspace module this file imports; None keeps imports opaque."""
+        self.package: str | None = None
+        """The package of an installed package's module being evaluated: its relative imports' base."""
         self.attribute_writes: list[list[AttributeWrite]] = []
         """One log per branch being run whose condition the analysis cannot tell (innermost last)."""
         self.calls = CallDispatcher(self)
@@ -208,7 +211,7 @@ class Interpreter(ControlFlow, Attributes):
         env.vars[node.name] = self.make_class(node, env)
 
     def make_class(self, node: ast.ClassDef, env: Env) -> ClassValue | Any:
-        bases = [self.eval(b, env) for b in node.bases]
+        bases = [self.eval(b, env) for b in node.bases]  # an installed package's class is read (get_attr)
         depth = 1 + max((b.depth for b in bases if isinstance(b, ClassValue)), default=0)
         if depth > LIMITS.inheritance_depth:
             return self.over_budget(node, f"a chain of more than {LIMITS.inheritance_depth} base classes")
@@ -255,6 +258,12 @@ class Interpreter(ControlFlow, Attributes):
 
     def _stmt_ImportFrom(self, node: ast.ImportFrom, env: Env, frame: Frame) -> None:
         module = node.module or ""
+        if node.level and self.package is not None:  # a package's own module: names read when used
+            module = absolute(module, node.level, self.package) or module
+            for alias in node.names:
+                if alias.name != "*":
+                    env.vars[alias.asname or alias.name] = External(f"{module}.{alias.name}")
+            return
         loaded = self.load_module(module, node.level)
         for alias in node.names:
             if alias.name == "*":
@@ -392,9 +401,12 @@ class Interpreter(ControlFlow, Attributes):
 
     def _expr_Name(self, node: ast.Name, env: Env) -> Any:
         try:
-            return env.lookup(node.id)
+            value = env.lookup(node.id)
         except KeyError:
             return BUILTINS.get(node.id, UNKNOWN)
+        if type(value) is External and value.library:
+            return library_value(value.qualname) or value  # ``from torchvision.models import resnet18``
+        return value
 
     def _expr_Tuple(self, node: ast.Tuple, env: Env) -> Any:
         return tuple(self.eval_elements(node.elts, env))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dims
 from .layers import UNKNOWN, Args, LayerRule, Shape
+from .libraries import MODELED_ROOTS
 
 NOT_COUNTED: Any = object()
 """A layer's parameter count before it is applied."""
@@ -199,6 +200,12 @@ class External:
     """Something imported from a library, by its qualified name (``torch.nn.Conv2d``)."""
 
     qualname: str
+    library: bool = field(init=False, compare=False, repr=False)
+    """Of an installed package the engine does not model itself: read from its source when used
+    (:mod:`libraries`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "library", self.qualname.partition(".")[0] not in MODELED_ROOTS)
 
 
 @dataclass(eq=False)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..layers import UNKNOWN, LayerRule, rules_in_use
+from ..libraries import library_value
 from ..values import (
     ArgumentParser,
     BoundMethod,
@@ -244,6 +245,9 @@ class CallDispatcher:
             return math_function(self.cx, name, args, kwargs)
         if qualname.startswith("torch.") and name in SAME_SHAPE and args and isinstance(args[0], Tensor):
             return args[0].derive(args[0].shape, keep_flat=True)
+        found = library_value(qualname)
+        if found is not None:  # an installed package's helper or model, read from its source
+            return self.interp.call(found, args, kwargs, node)
         if name[:1].isupper() and (qualname.startswith(("torchvision.", "timm.", "transformers."))):
             return OpaqueModule(node, name=name)
         return unknown_result(args)
