@@ -100,20 +100,17 @@ class LibrarySources:
         return self._located[qualname]
 
     def _locate(self, qualname: str, depth: int) -> Location | object | None:
+        """A name bound in its parent module's text wins over a submodule of that name (``from .alexnet
+        import *`` rebinds ``torchvision.models.alexnet`` to the function), as Python's import does."""
         if depth > 16:
             return None  # a cycle of re-exports
-        if self.module_file(qualname) is not None:
-            return MODULE
         module, _, name = qualname.rpartition(".")
-        if not module:
-            return None
-        path = self.module_file(module)
-        if path is None:
-            return None
-        tree = self.tree(path)
-        if tree is None:
-            return None
-        return self._in_module(module, path, tree, name, depth)
+        path = self.module_file(module) if module else None
+        tree = self.tree(path) if path is not None else None
+        found = self._in_module(module, path, tree, name, depth) if path is not None and tree is not None else None
+        if found is None and self.module_file(qualname) is not None:
+            return MODULE
+        return found
 
     def _in_module(self, module: str, path: Path, tree: ast.Module, name: str, depth: int) -> Any:
         """The definition of ``name`` in a module's text: a def, class or assignment there, or the one an
@@ -135,17 +132,36 @@ class LibrarySources:
                     if alias.name == "*":
                         stars.append(source)
                     elif (alias.asname or alias.name) == name:
+                        if f"{source}.{alias.name}" == f"{module}.{name}" or \
+                                self.module_file(f"{source}.{alias.name}") is not None:
+                            return MODULE  # ``from torchvision import models``: the submodule
                         return self._locate(f"{source}.{alias.name}", depth + 1)
             elif isinstance(stmt, ast.Import):
                 for alias in stmt.names:
                     if alias.asname == name:
-                        return self._locate(alias.name, depth + 1)
-        if self.module_file(f"{module}.{name}") is not None:
-            return MODULE
+                        return MODULE if self.module_file(alias.name) is not None else None
         for source in stars:
+            exported = self.exported(source)
+            if exported is not None and name not in exported:
+                continue
             found = self._locate(f"{source}.{name}", depth + 1)
-            if found is not None:
+            if found is not None and found is not MODULE:
                 return found
+        return None
+
+    def exported(self, module: str) -> set[str] | None:
+        """A module's literal ``__all__`` (what ``import *`` takes), None where it has none."""
+        path = self.module_file(module)
+        tree = self.tree(path) if path is not None else None
+        if tree is None:
+            return None
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                                    for t in stmt.targets):
+                try:
+                    return {str(n) for n in ast.literal_eval(stmt.value)}
+                except (ValueError, TypeError, SyntaxError):
+                    return None
         return None
 
     def tree(self, path: Path) -> ast.Module | None:

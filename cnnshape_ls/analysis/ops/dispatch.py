@@ -425,7 +425,8 @@ class CallDispatcher:
             elif isinstance(args[1], Module) or args[1] is UNKNOWN:
                 target.incomplete = True  # a submodule under a name the analysis cannot tell
             return None
-        if name in ("append", "extend", "insert") and target.cls.container_base:
+        if name in ("append", "extend", "insert", "items", "keys", "values") and target.cls.container_base:
+            # a subclass of nn.ModuleList / nn.ModuleDict (torchvision's ``_DenseBlock.items()``)
             temp = Container(target.node, kind=target.cls.container_base, children=target.modules)
             result = container_method(self.cx, temp, name, args)
             target.incomplete = target.incomplete or temp.incomplete
