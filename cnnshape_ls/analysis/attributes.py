@@ -22,6 +22,7 @@ from .values import (
     BoundMethod,
     ClassValue,
     Container,
+    EnumMember,
     Env,
     External,
     FunctionValue,
@@ -76,6 +77,11 @@ class Attributes:
             if owner.base is not None:
                 return self.get_attr(owner.base, name, node)
             return MethodOf(owner, name, node)
+        if isinstance(owner, EnumMember) and name not in ("value", "name"):
+            found = owner.owner.lookup(name)
+            if isinstance(found, tuple) and len(found) == 2 and found[0] == "property" \
+                    and isinstance(found[1], FunctionValue):  # torchvision's ``weights.meta``
+                return self.call_function(found[1], [owner], {})
         made = attribute_of_value(owner, name)  # a namespace, an enum member, a namedtuple: never an Instance
         if made is not NOT_HANDLED:
             return made

@@ -14,6 +14,7 @@ from ..limits import LIMITS, text_fits
 from ..values import (
     ClassValue,
     Container,
+    EnumMember,
     External,
     Instance,
     Layer,
@@ -243,6 +244,8 @@ def is_instance(args: list[Any]) -> Any:
         elif isinstance(kind, ClassValue):
             if isinstance(value, Instance):
                 results.append(kind in value.cls.mro())
+            elif isinstance(value, EnumMember):  # ``isinstance(weights, ResNet18_Weights)``
+                results.append(kind in value.owner.mro())
             elif isinstance(value, (Layer, Container, OpaqueModule, Tensor, int, float, str, list, tuple, dict)):
                 results.append(False)
             else:
@@ -318,6 +321,8 @@ def type_of(value: Any) -> Any:
         return External("torch.Tensor")
     if isinstance(value, Instance):
         return value.cls
+    if isinstance(value, EnumMember):
+        return value.owner
     if isinstance(value, Partial):
         return External("functools.partial")
     return UNKNOWN

@@ -302,7 +302,7 @@ def _field(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node
 
 def enum_members(cls: ClassValue) -> None:
     """``class Act(Enum): RELU = 'relu'``: each plain value of the body becomes a member."""
-    if len(cls.bases) != 1 or cls.bases[0] != External("enum.Enum"):
+    if len(cls.bases) != 1 or not plain_enum(cls.bases[0]):
         return  # IntEnum, StrEnum, a str or int mixin: members that compare as their values, not followed
     for name, value in list(cls.namespace.items()):
         if name.startswith("_") or isinstance(value, (FunctionValue, FieldDefault)) or _is_method(value):
@@ -311,6 +311,14 @@ def enum_members(cls: ClassValue) -> None:
                       isinstance(value, (int, float, str, tuple)) and type(m.value) is type(value) and
                       m.value == value), None)
         cls.namespace[name] = alias or EnumMember(cls, name, value)
+
+
+def plain_enum(base: Any) -> bool:
+    """``enum.Enum``, or a class of its own that extends it without members (torchvision's ``WeightsEnum``:
+    only methods), whose subclasses are enums with its methods."""
+    if isinstance(base, ClassValue):
+        return len(base.bases) == 1 and not is_enum(base) and plain_enum(base.bases[0])
+    return base == External("enum.Enum")
 
 
 def _is_method(value: Any) -> bool:
