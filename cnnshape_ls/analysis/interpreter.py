@@ -22,6 +22,7 @@ from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .ops.layer_attributes import write_layer_attribute
 from .ops.stdlib import (
+    array_arith,
     enum_members,
     external_constant,
     set_namedtuple_defaults,
@@ -482,6 +483,8 @@ class Interpreter(ControlFlow, Attributes):
                 return left % right
             except Exception:
                 return UNKNOWN
+        if isinstance(left, NumberArray) or isinstance(right, NumberArray):
+            return array_arith(type(op), left, right)
         if isinstance(left, Container) and isinstance(right, Container) and isinstance(op, ast.Add):
             merged = Container(left.node, kind=left.kind)
             for child in [*left.children.values(), *right.children.values()]:

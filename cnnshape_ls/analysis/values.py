@@ -388,6 +388,9 @@ class NumberArray:
     """``np.array([...])`` of numbers (flattened), for its reductions: ``np.array([2, 3]).prod()``."""
 
     items: tuple
+    shape: tuple[int, ...] | None = None
+    """Its shape where known: ``(n,)`` for ``np.linspace`` and the array of a flat list (a tensor made from it
+    has that shape); None for a nested list, flattened here."""
 
 
 @dataclass(eq=False)
