@@ -381,6 +381,10 @@ class Interpreter(ControlFlow, Attributes):
             write_layer_attribute(owner, name, UNKNOWN if self.attribute_writes else value)
         elif isinstance(owner, Record):
             owner.fields[name] = value
+        elif isinstance(owner, ClassValue) and not name.startswith("__"):
+            # ``Cfg.width = 7``: what its instances and the class read from then on (unknown where the
+            # write's condition cannot be told)
+            owner.namespace[name] = UNKNOWN if self.attribute_writes else value
         else:
             set_namedtuple_defaults(owner, name, value)
 

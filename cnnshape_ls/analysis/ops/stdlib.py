@@ -444,6 +444,10 @@ def numpy_function(cx: Context, name: str, args: list[Any], kwargs: dict[str, An
             return UNKNOWN
         flat = isinstance(args[0], NumberArray) and args[0].shape is not None and len(args[0].shape) == 1 or \
             isinstance(args[0], (list, tuple)) and all(_number(i) for i in args[0])
+        if any(isinstance(i, float) for i in items):  # one dtype for all: float64 where any item is a float
+            if any(isinstance(i, int) and abs(i) > EXACT_FLOAT for i in items):
+                return UNKNOWN
+            items = [float(i) for i in items]
         return NumberArray(tuple(items), (len(items),) if flat else None)
     if name == "diff" and len(args) == 1 and isinstance(args[0], NumberArray) and args[0].shape is not None \
             and len(args[0].shape) == 1:
