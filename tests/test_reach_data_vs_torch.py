@@ -192,3 +192,30 @@ def test_sincnet_parameters_from_data(out_channels: int, kernel: int, rate: int,
             return self.bn(F.conv1d(x, filters.view(self.low_hz_.shape[0], 1, -1)))
     """
     assert_follows_torch(source, (2, 1, 400))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 64), st.integers(1, 64), st.booleans())
+def test_dataclass_init_from_a_subclass_and_shallow_copies(width: int, depth: int, keyword: bool) -> None:
+    """torchvision's EfficientNet configs: a subclass's ``super().__init__(...)`` is the dataclass's generated
+    one, and ``copy.copy`` of a config is a new object with the same attributes."""
+    call = "super().__init__(width=w * 2, depth=d)" if keyword else "super().__init__(w * 2, d)"
+    source = f"""
+    import copy
+    from dataclasses import dataclass
+
+    @dataclass
+    class _Config:
+        width: int
+        depth: int
+
+    class Config(_Config):
+        def __init__(self, w, d):
+            {call}
+
+    first = Config({width}, {depth})
+    second = copy.copy(first)
+    second.width = 1
+    RESULT = (first.width, first.depth, second.width, second.depth, second is first)
+    """
+    assert ours(source) == python(source)

@@ -97,7 +97,8 @@ class Net(nn.Module):
 
 @pytest.mark.parametrize("name", ["resnet18", "vgg11", "mobilenet_v2", "densenet121", "alexnet",
                                   "mobilenet_v3_small", "resnext50_32x4d", "shufflenet_v2_x1_0",
-                                  "squeezenet1_0", "mnasnet0_5", "convnext_tiny"])
+                                  "squeezenet1_0", "mnasnet0_5", "convnext_tiny", "efficientnet_b0",
+                                  "mobilenet_v3_large", "resnet50"])
 def test_torchvision_classifier(name: str) -> None:
     assert_follows_torch(BACKBONE.format(name=name, arguments="weights=None"), (2, 3, 64, 64))
 

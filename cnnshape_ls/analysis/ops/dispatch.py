@@ -295,6 +295,9 @@ class CallDispatcher:
             return deep_copy(args[0])
         if qualname == "copy.copy" and args:  # a shallow copy of a module would be a module of its own
             value = args[0]
+            if isinstance(value, Instance) and not value.cls.is_module and not value.modules:
+                # a config object (torchvision's ``copy.copy(cnf)``): its attributes, shared values, a new object
+                return Instance(value.node, cls=value.cls, attrs=dict(value.attrs))
             return type(value)(value) if isinstance(value, (list, dict)) else UNKNOWN if isinstance(value, Module) \
                 else value
         if name in REPARAMETRISATIONS and qualname.startswith("torch.nn.utils.") and args:
@@ -455,6 +458,9 @@ class CallDispatcher:
         rule = self.torch_layer_rule([proxy.cls, *following])
         if rule is not None:
             inst.base = self.construct(rule, args, kwargs, base_node(inst, node))
+        elif following and not inst.cls.is_module and (args or kwargs):
+            # a dataclass's generated __init__, called by a subclass (torchvision's MBConvConfig)
+            self.fill_record_class(following[0], inst, args, kwargs, node)
 
     def torch_layer_rule(self, classes: list[ClassValue]) -> LayerRule | None:
         """The rule of the torch layer the first of ``classes`` to extend one extends (``nn.Conv2d``)."""
