@@ -297,3 +297,41 @@ def test_a_file_past_the_size_budget_stays_unknown(tmp_path: Path) -> None:
     result = analyzed(source, "Net()", (2, 3, 10, 10), path=tmp_path / "net.py")
     assert result["models"][0]["output"] is None
     assert not [d for d in result["diagnostics"] if d["severity"] == "error"]
+
+
+def test_a_long_top_level_statement_of_a_package_loses_only_itself(tmp_path: Path) -> None:
+    """A package that builds a large table at import (timm's pretrained configurations): that statement
+    stops at its budget, its name is unknown, and what the module defines after it is still read."""
+    site = tmp_path / ".venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (tmp_path / ".venv" / "pyvenv.cfg").write_text("home = /nowhere\n")
+    (site / "slownets.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+
+        def table(n):
+            out = {}
+            for i in range(n):
+                out['cfg%d' % i] = {'width': i % 7, 'name': str(i)}
+            return out
+
+        CFGS = table(100000)
+
+        def head(classes):
+            return nn.Linear(16, classes)
+        """))
+    (tmp_path / "pyproject.toml").write_text("")
+    source = """
+    import torch.nn as nn
+    from slownets import head
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = head(3)
+
+        def forward(self, x):
+            return self.fc(x)
+    """
+    result = analyzed(source, "Net()", (2, 16), path=tmp_path / "net.py")
+    assert result["models"][0]["output"] == [2, 3]
+    assert not [d for d in result["diagnostics"] if d["code"] == "analysis-budget"]

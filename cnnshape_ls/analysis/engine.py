@@ -305,11 +305,15 @@ def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path:
         interp.imports = lambda module, level: imports.load(module, level, path)
     env = Env(values={"__name__": "__cnnshape__"})
     frame = Frame()
+    skipped = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith) + ((ast.Try,) if package is None else ())
     for stmt in src.tree.body:
-        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+        if isinstance(stmt, skipped):
             continue  # a training loop at top level: nothing a model needs, possibly long
         try:
-            interp.exec_stmt(stmt, env, frame)
+            if package is not None:
+                library_statement(interp, stmt, env, frame)
+            else:
+                interp.exec_stmt(stmt, env, frame)
         except BudgetExceeded as stop:
             interp.trace.add(budget_note(interp.trace.span(stmt), "the file's top level", stop.what))
             break
@@ -320,6 +324,23 @@ def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path:
     if notes is not None:
         notes.extend(f for f in interp.trace.findings if f.code == BUDGET_CODE)
     return env
+
+
+def library_statement(interp: Interpreter, stmt: ast.stmt, env: Env, frame: Frame) -> None:
+    """A top-level statement of an installed package's module, within ``LIMITS.library_statement_steps``:
+    past it, the names it binds stay unknown and the next statement runs (timm builds its tables of
+    pretrained configurations at import: seconds here, and nothing a shape needs)."""
+    left = interp.not_drawn
+    interp.not_drawn = min(left, LIMITS.library_statement_steps)
+    granted = interp.not_drawn
+    try:
+        interp.exec_stmt(stmt, env, frame)
+    except BudgetExceeded:
+        if interp.not_drawn > 0 or left <= granted:
+            raise  # the file's pool or the module's own budget: the rest of the module is not evaluated
+        interp.steps_left = 0
+    finally:
+        interp.not_drawn = left - (granted - interp.not_drawn)
 
 
 def budget_note(where: Span, what: str, budget: str) -> Finding:

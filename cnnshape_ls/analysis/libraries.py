@@ -194,10 +194,10 @@ class LibrarySources:
 
     def shown(self, path: Path) -> str:
         """``torchvision/models/resnet.py``: the path under the environment's entry that holds it."""
-        for entry in self.sys_path():
-            if path.is_relative_to(entry):
-                return path.relative_to(entry).as_posix()
-        return path.name
+        holding = [entry for entry in self.sys_path() if path.is_relative_to(entry)]
+        if not holding:
+            return path.name
+        return path.relative_to(max(holding, key=lambda entry: len(entry.parts))).as_posix()
 
 
 def top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
