@@ -335,3 +335,23 @@ def test_a_long_top_level_statement_of_a_package_loses_only_itself(tmp_path: Pat
     result = analyzed(source, "Net()", (2, 16), path=tmp_path / "net.py")
     assert result["models"][0]["output"] == [2, 3]
     assert not [d for d in result["diagnostics"] if d["code"] == "analysis-budget"]
+
+
+def test_reading_a_package_imports_neither_it_nor_torch() -> None:
+    """The analysis reads torchvision's text: neither torchvision nor torch is imported in its process,
+    and jedi only once a package's name is used."""
+    import subprocess
+
+    script = textwrap.dedent('''
+        import sys
+        import cnnshape_ls
+        plain = cnnshape_ls.analyze("import torch.nn as nn\\nnet = nn.Sequential(nn.Linear(3, 4))\\n")
+        assert "jedi" not in sys.modules
+        source = "import torch.nn as nn\\nfrom torchvision import models\\nm = models.resnet18(weights=None)\\n"
+        found = cnnshape_ls.analyze(source, input="(2, 3, 64, 64)").to_json()
+        assert found["models"][0]["output"] == [2, 1000], found["models"]
+        assert not {"torch", "torchvision"} & set(sys.modules), sorted(sys.modules)
+        print("ok")
+        ''')
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
