@@ -49,7 +49,8 @@ class Attributes:
                 found = library_value(owner.qualname)
                 if found is not None:
                     return self.get_attr(found, name, node)
-                return library_value(f"{owner.qualname}.{name}") or External(f"{owner.qualname}.{name}")
+                inner = library_value(f"{owner.qualname}.{name}")
+                return External(f"{owner.qualname}.{name}") if inner is None else inner
             return external_constant(f"{owner.qualname}.{name}")
         if isinstance(owner, Instance):
             if name in owner.attrs and not registered_under_method(owner, name):

@@ -409,8 +409,9 @@ class Interpreter(ControlFlow, Attributes):
             value = env.lookup(node.id)
         except KeyError:
             return BUILTINS.get(node.id, UNKNOWN)
-        if type(value) is External and value.library:
-            return library_value(value.qualname) or value  # ``from torchvision.models import resnet18``
+        if type(value) is External and value.library:  # ``from torchvision.models import resnet18``
+            found = library_value(value.qualname)
+            return value if found is None else found
         return value
 
     def _expr_Tuple(self, node: ast.Tuple, env: Env) -> Any:

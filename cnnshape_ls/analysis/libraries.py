@@ -88,10 +88,6 @@ class LibrarySources:
                     return candidate
         return None
 
-    def is_package(self, dotted: str) -> bool:
-        found = self.module_file(dotted)
-        return found is not None and found.name == "__init__.py"
-
     # ------------------------------------------------------------------ names
     def locate(self, qualname: str) -> Location | object | None:
         """Where ``qualname`` is defined: a :class:`Location`, :data:`MODULE`, or None (not found in text)."""
