@@ -7,6 +7,7 @@ from typing import Any
 
 from . import dims
 from .layers import UNKNOWN
+from .libraries import library_value
 from .ops.layer_attributes import layer_attribute
 from .ops.names import MODULE_METHOD_NAMES
 from .ops.stdlib import (
@@ -21,6 +22,7 @@ from .values import (
     BoundMethod,
     ClassValue,
     Container,
+    EnumMember,
     Env,
     External,
     FunctionValue,
@@ -43,6 +45,12 @@ class Attributes:
         if isinstance(owner, ModuleNamespace):
             return owner.env.vars.get(name, UNKNOWN)
         if isinstance(owner, External):
+            if owner.library:  # an installed package's name: its value, read from the package's source
+                found = library_value(owner.qualname)
+                if found is not None:
+                    return self.get_attr(found, name, node)
+                inner = library_value(f"{owner.qualname}.{name}")
+                return External(f"{owner.qualname}.{name}") if inner is None else inner
             return external_constant(f"{owner.qualname}.{name}")
         if isinstance(owner, Instance):
             if name in owner.attrs and not registered_under_method(owner, name):
@@ -70,6 +78,11 @@ class Attributes:
             if owner.base is not None:
                 return self.get_attr(owner.base, name, node)
             return MethodOf(owner, name, node)
+        if isinstance(owner, EnumMember) and name not in ("value", "name"):
+            found = owner.owner.lookup(name)
+            if isinstance(found, tuple) and len(found) == 2 and found[0] == "property" \
+                    and isinstance(found[1], FunctionValue):  # torchvision's ``weights.meta``
+                return self.call_function(found[1], [owner], {})
         made = attribute_of_value(owner, name)  # a namespace, an enum member, a namedtuple: never an Instance
         if made is not NOT_HANDLED:
             return made

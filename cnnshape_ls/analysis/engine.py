@@ -35,11 +35,12 @@ from .inputs import (
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
 from .labels import line_labels, refreshed_shape, written_comment
+from .libraries import LibraryContext, LibrarySources, reading
 from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .ops import ConstraintFound, FirstLayerFound
 from .ops.record import is_foreign
 from .result import Analysis, BlockInstance, ModelResult, block_ids
-from .source import ForeignFile, SourceFile, parse_tolerant
+from .source import ForeignFile, SourceFile, foreign_file, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
     NOT_COUNTED,
@@ -113,7 +114,7 @@ def analyze_source(text: str, path: str | None = None, options: Options = Option
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with file_budget():
+        with file_budget(), reading(library_context(options.module_loader)):
             return _analyze(text, path, options)
     finally:
         if collecting:
@@ -286,19 +287,34 @@ def shown_from(path: str, importer: str | None) -> str:
         return Path(path).name
 
 
+def library_context(loader: Any) -> LibraryContext | None:
+    """How this analysis reads installed packages: through the loader's :class:`LibrarySources` (kept
+    by the server or the command line across analyses); None where the loader has none."""
+    sources = getattr(loader, "libraries", None)
+    if not isinstance(sources, LibrarySources):
+        return None
+    return LibraryContext(sources, lambda src, package: evaluate_module(src, package=package))
+
+
 def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path: str | None = None,
-                    notes: list[Finding] | None = None) -> Env:
-    """The file's top level evaluated; ``notes`` receives what went past a budget (``analysis-budget``)."""
+                    notes: list[Finding] | None = None, package: str | None = None) -> Env:
+    """The file's top level evaluated; ``notes`` receives what went past a budget (``analysis-budget``);
+    ``package``: the file is a module of that installed package (:mod:`libraries`)."""
     interp = Interpreter(Trace(src), MODULE_BUDGET)
+    interp.package = package
     if imports is not None and imports.loader is not None:
         interp.imports = lambda module, level: imports.load(module, level, path)
     env = Env(values={"__name__": "__cnnshape__"})
     frame = Frame()
+    skipped = (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith) + ((ast.Try,) if package is None else ())
     for stmt in src.tree.body:
-        if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+        if isinstance(stmt, skipped):
             continue  # a training loop at top level: nothing a model needs, possibly long
         try:
-            interp.exec_stmt(stmt, env, frame)
+            if package is not None:
+                library_statement(interp, stmt, env, frame)
+            else:
+                interp.exec_stmt(stmt, env, frame)
         except BudgetExceeded as stop:
             interp.trace.add(budget_note(interp.trace.span(stmt), "the file's top level", stop.what))
             break
@@ -309,6 +325,23 @@ def evaluate_module(src: SourceFile, imports: ImportContext | None = None, path:
     if notes is not None:
         notes.extend(f for f in interp.trace.findings if f.code == BUDGET_CODE)
     return env
+
+
+def library_statement(interp: Interpreter, stmt: ast.stmt, env: Env, frame: Frame) -> None:
+    """A top-level statement of an installed package's module, within ``LIMITS.library_statement_steps``:
+    past it, the names it binds stay unknown and the next statement runs (timm builds its tables of
+    pretrained configurations at import: seconds here, and nothing a shape needs)."""
+    left = interp.not_drawn
+    interp.not_drawn = min(left, LIMITS.library_statement_steps)
+    granted = interp.not_drawn
+    try:
+        interp.exec_stmt(stmt, env, frame)
+    except BudgetExceeded:
+        if interp.not_drawn > 0 or left <= granted:
+            raise  # the file's pool or the module's own budget: the rest of the module is not evaluated
+        interp.steps_left = 0
+    finally:
+        interp.not_drawn = left - (granted - interp.not_drawn)
 
 
 def budget_note(where: Span, what: str, budget: str) -> Finding:
@@ -358,9 +391,21 @@ def discover(src: SourceFile, env: Env, options: Options) -> list[Candidate]:
                     seen_values.add(id(value))
                     found.append(Candidate(target.id, stmt.lineno, stmt.end_lineno or stmt.lineno,
                                            lambda interp, v=value: v, stmt))
+                elif is_installed_model(value) and id(value) not in seen_values:
+                    seen_values.add(id(value))  # ``m = resnet18(weights=None)``: an installed package's model
+                    found.append(Candidate(target.id, stmt.lineno, stmt.end_lineno or stmt.lineno,
+                                           lambda interp, v=value: v, stmt, (target.id,), (stmt.lineno,)))
     if options.model:
         return select(src, env, found, options.model)
     return found
+
+
+def is_installed_model(value: Any) -> bool:
+    """An instance of a module class read from an installed package (:mod:`libraries`)."""
+    if not isinstance(value, Instance) or not value.cls.is_module or not _has_forward(value.cls):
+        return False
+    origin = foreign_file(value.cls.node)
+    return origin is not None and origin.installed
 
 
 def _class_builder(cls: ClassValue, instance: Any, factory: ast.expr | None = None,

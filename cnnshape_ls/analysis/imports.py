@@ -3,7 +3,7 @@
 The engine evaluates an imported file of the workspace the same way it evaluates
 the buffer, so that blocks and constants defined elsewhere keep their shapes.
 Only files under the given roots (the workspace, the importer's folder) are
-read; installed packages are never looked at.
+read as workspace files; installed packages are read by :mod:`libraries` (``libraries``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .libraries import LibrarySources
+
 
 @dataclass
 class FileModuleLoader:
     roots: tuple[Path, ...] = ()
     overlay: dict[str, str] = field(default_factory=dict)
     """Unsaved text of open buffers, by absolute path: it wins over the file on disk."""
+    libraries: LibrarySources | None = None
+    """Installed packages' sources (:mod:`libraries`), read where a name of one is used; None: never."""
 
     def find(self, module: str, level: int, importer: str | None) -> Path | None:
         parts = [p for p in module.split(".") if p] if module else []

@@ -17,10 +17,12 @@ from .attributes import Attributes
 from .branches import ABSENT, AttributeWrite, BudgetExceeded, ControlFlow, Frame, LoopBreak, LoopContinue, Returned
 from .findings import Finding
 from .layers import UNKNOWN
+from .libraries import absolute, library_value
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .ops.layer_attributes import write_layer_attribute
 from .ops.stdlib import (
+    array_arith,
     enum_members,
     external_constant,
     set_namedtuple_defaults,
@@ -73,6 +75,8 @@ class Interpreter(ControlFlow, Attributes):
         self.current_env: Env | None = None
         self.imports: Callable[[str, int], Env | None] | None = None
         """Evaluates a workspace module this file imports; None keeps imports opaque."""
+        self.package: str | None = None
+        """The package of an installed package's module being evaluated: its relative imports' base."""
         self.attribute_writes: list[list[AttributeWrite]] = []
         """One log per branch being run whose condition the analysis cannot tell (innermost last)."""
         self.calls = CallDispatcher(self)
@@ -208,7 +212,7 @@ class Interpreter(ControlFlow, Attributes):
         env.vars[node.name] = self.make_class(node, env)
 
     def make_class(self, node: ast.ClassDef, env: Env) -> ClassValue | Any:
-        bases = [self.eval(b, env) for b in node.bases]
+        bases = [self.eval(b, env) for b in node.bases]  # an installed package's class is read (get_attr)
         depth = 1 + max((b.depth for b in bases if isinstance(b, ClassValue)), default=0)
         if depth > LIMITS.inheritance_depth:
             return self.over_budget(node, f"a chain of more than {LIMITS.inheritance_depth} base classes")
@@ -255,6 +259,12 @@ class Interpreter(ControlFlow, Attributes):
 
     def _stmt_ImportFrom(self, node: ast.ImportFrom, env: Env, frame: Frame) -> None:
         module = node.module or ""
+        if node.level and self.package is not None:  # a package's own module: names read when used
+            module = absolute(module, node.level, self.package) or module
+            for alias in node.names:
+                if alias.name != "*":
+                    env.vars[alias.asname or alias.name] = External(f"{module}.{alias.name}")
+            return
         loaded = self.load_module(module, node.level)
         for alias in node.names:
             if alias.name == "*":
@@ -371,6 +381,10 @@ class Interpreter(ControlFlow, Attributes):
             write_layer_attribute(owner, name, UNKNOWN if self.attribute_writes else value)
         elif isinstance(owner, Record):
             owner.fields[name] = value
+        elif isinstance(owner, ClassValue) and not name.startswith("__"):
+            # ``Cfg.width = 7``: what its instances and the class read from then on (unknown where the
+            # write's condition cannot be told)
+            owner.namespace[name] = UNKNOWN if self.attribute_writes else value
         else:
             set_namedtuple_defaults(owner, name, value)
 
@@ -392,9 +406,13 @@ class Interpreter(ControlFlow, Attributes):
 
     def _expr_Name(self, node: ast.Name, env: Env) -> Any:
         try:
-            return env.lookup(node.id)
+            value = env.lookup(node.id)
         except KeyError:
             return BUILTINS.get(node.id, UNKNOWN)
+        if type(value) is External and value.library:  # ``from torchvision.models import resnet18``
+            found = library_value(value.qualname)
+            return value if found is None else found
+        return value
 
     def _expr_Tuple(self, node: ast.Tuple, env: Env) -> Any:
         return tuple(self.eval_elements(node.elts, env))
@@ -470,6 +488,8 @@ class Interpreter(ControlFlow, Attributes):
                 return left % right
             except Exception:
                 return UNKNOWN
+        if isinstance(left, NumberArray) or isinstance(right, NumberArray):
+            return array_arith(type(op), left, right)
         if isinstance(left, Container) and isinstance(right, Container) and isinstance(op, ast.Add):
             merged = Container(left.node, kind=left.kind)
             for child in [*left.children.values(), *right.children.values()]:

@@ -42,6 +42,12 @@ class Limits:
     """Classes in the longest chain of bases of one class."""
     copy_cost_items: int = 32
     """A list copied costs one step per this many items, so loops over copies stay bounded."""
+    library_file_bytes: int = 256_000
+    """An installed package's file larger than this is not read (:mod:`libraries`): its names stay unknown."""
+    library_statement_steps: int = 5_000
+    """One top-level statement of an installed package's module; past it that statement's names are unknown."""
+    library_files: int = 48
+    """Installed packages' modules one analysis reads at most; the names of any further one stay unknown."""
 
 
 LIMITS = Limits()

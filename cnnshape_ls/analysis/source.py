@@ -84,6 +84,8 @@ class ForeignFile:
     source: SourceFile
     shown: str = ""
     """How messages name it: relative to the analyzed file's folder (``layers/blocks.py``)."""
+    installed: bool = False
+    """A module of an installed package (:mod:`libraries`), not a file of the workspace."""
 
 
 def foreign_file(node: Any) -> ForeignFile | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import dims
 from .layers import UNKNOWN, Args, LayerRule, Shape
+from .libraries import MODELED_ROOTS
 
 NOT_COUNTED: Any = object()
 """A layer's parameter count before it is applied."""
@@ -199,6 +200,12 @@ class External:
     """Something imported from a library, by its qualified name (``torch.nn.Conv2d``)."""
 
     qualname: str
+    library: bool = field(init=False, compare=False, repr=False)
+    """Of an installed package the engine does not model itself: read from its source when used
+    (:mod:`libraries`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "library", self.qualname.partition(".")[0] not in MODELED_ROOTS)
 
 
 @dataclass(eq=False)
@@ -381,6 +388,9 @@ class NumberArray:
     """``np.array([...])`` of numbers (flattened), for its reductions: ``np.array([2, 3]).prod()``."""
 
     items: tuple
+    shape: tuple[int, ...] | None = None
+    """Its shape where known: ``(n,)`` for ``np.linspace`` and the array of a flat list (a tensor made from it
+    has that shape); None for a nested list, flattened here."""
 
 
 @dataclass(eq=False)

@@ -24,6 +24,7 @@ from ..analysis import Options, analyze_source, dims
 from ..analysis.edits import apply_fixes, fixes_to_apply, odd_line_breaks
 from ..analysis.findings import LayerRecord, shape_text
 from ..analysis.imports import FileModuleLoader, ProjectRoots
+from ..analysis.libraries import LibrarySources
 from ..analysis.result import Analysis, ModelResult, block_ids
 from ..settings import Settings, settings_for
 from . import files
@@ -195,7 +196,7 @@ def analyze_text(text: str, request: Request) -> Analysis:
 
 def module_loader(root: str | None) -> FileModuleLoader | None:
     """A loader for the files of the project a file imports; ``None`` without a project folder."""
-    return None if root is None else FileModuleLoader(roots=(Path(root),))
+    return None if root is None else FileModuleLoader(roots=(Path(root),), libraries=LibrarySources(Path(root)))
 
 
 def check_file(request: Request) -> Outcome:

@@ -13,6 +13,7 @@ from pygls.lsp.server import LanguageServer
 
 from .. import __version__
 from ..analysis.imports import FileModuleLoader
+from ..analysis.libraries import LibrarySources
 from ..settings import Settings, settings_for
 from .convert import snapshot_diagnostics
 from .protocol import CnnshapeProtocol
@@ -40,6 +41,8 @@ class CnnshapeServer(LanguageServer):
         """workspace/configuration answers by folder URI ("" for the whole workspace)."""
         self.reported_problems: set[str] = set()
         self.verifier: Any = None
+        self.libraries: dict[Path | None, LibrarySources] = {}
+        """Installed packages' sources by project folder, kept across analyses (lookups cost)."""
 
     # ------------------------------------------------------------------ capabilities of the client
     @property
@@ -105,7 +108,10 @@ class CnnshapeServer(LanguageServer):
             path = uri_to_path(uri)
             if path:
                 overlay[path] = doc.source
-        return FileModuleLoader(roots, overlay)
+        project = roots[0] if roots else None
+        if project not in self.libraries:
+            self.libraries[project] = LibrarySources(project)
+        return FileModuleLoader(roots, overlay, self.libraries[project])
 
     def is_open(self, uri: str) -> bool:
         return unquote(uri) in self.workspace.text_documents

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import dims
 from ..layers import UNKNOWN
-from ..values import Tensor
+from ..values import NumberArray, Tensor
 from .context import Context
 
 MAX_VALUES = 4096
@@ -21,8 +21,8 @@ def create(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node
         return x.derive(x.shape) if isinstance(x, Tensor) else UNKNOWN
     if name == "tensor" and args:
         data = args[0]
-        if isinstance(data, (list, tuple)) and len(data) == 1:
-            data = data[0]
+        if isinstance(data, (list, tuple)) and len(data) == 1 and not isinstance(data[0], (list, tuple)):
+            data = data[0]  # [[1.0, 2.0]] is (1, 2): only a number is unwrapped
         if isinstance(data, (int, float, dims.Expr)) and not isinstance(data, bool):
             return data  # torch.tensor([h2 - h1]) is used as a number (F.pad amounts)
         if isinstance(data, (list, tuple)) and _numbers(data) and len(data) <= MAX_VALUES:
@@ -33,15 +33,33 @@ def create(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node
         sizes = (rows, cols)
         ok = all(isinstance(v, (int, dims.Expr)) and not isinstance(v, bool) for v in sizes)
         return Tensor(sizes if ok else None)
-    if name in ("from_numpy", "as_tensor"):
-        return Tensor(None)  # a tensor of data the analysis does not see: its shape unknown
-    if name in ("Tensor", "FloatTensor") and not all(isinstance(a, (int, dims.Expr)) for a in args):
-        return Tensor(None)  # the legacy constructor of data, not of sizes
+    if name in ("from_numpy", "as_tensor", "tensor") or \
+            name in ("Tensor", "FloatTensor") and not all(isinstance(a, (int, dims.Expr)) for a in args):
+        # a tensor of data: its shape where the data's is known (``torch.Tensor(np.linspace(0, 1, 80))``)
+        shape = data_shape(args[0]) if len(args) == 1 and not kwargs.keys() - {"dtype", "requires_grad"} \
+            and (name != "from_numpy" or isinstance(args[0], NumberArray)) else None
+        return Tensor(shape)
     if name in ("arange", "linspace"):
         made = arange(args, kwargs) if name == "arange" else linspace(args, kwargs)
         if made is not None:
             return Tensor((len(made),), values=made)
     return _of_sizes(cx, name, args, kwargs)
+
+
+def data_shape(data: Any, depth: int = 0) -> tuple[int, ...] | None:
+    """The shape torch gives data: a numpy array of known shape, or nested lists of numbers, rectangular."""
+    if isinstance(data, NumberArray):
+        return data.shape
+    if isinstance(data, (int, float)) and not isinstance(data, bool):
+        return ()
+    if not isinstance(data, (list, tuple)) or depth > 8 or len(data) > MAX_VALUES:
+        return None
+    inner = [data_shape(item, depth + 1) for item in data]
+    if not inner:
+        return (0,)
+    if any(s is None or s != inner[0] for s in inner):
+        return None
+    return (len(data), *inner[0])
 
 
 def _of_sizes(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any]) -> Tensor:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..layers import UNKNOWN, LayerRule, rules_in_use
+from ..libraries import library_value
 from ..values import (
     ArgumentParser,
     BoundMethod,
@@ -250,6 +251,9 @@ class CallDispatcher:
             return math_function(self.cx, name, args, kwargs)
         if qualname.startswith("torch.") and name in SAME_SHAPE and args and isinstance(args[0], Tensor):
             return args[0].derive(args[0].shape, keep_flat=True)
+        found = library_value(qualname)
+        if found is not None:  # an installed package's helper or model, read from its source
+            return self.interp.call(found, args, kwargs, node)
         if name[:1].isupper() and (qualname.startswith(("torchvision.", "timm.", "transformers."))):
             return OpaqueModule(node, name=name)
         return unknown_result(args)
@@ -297,6 +301,9 @@ class CallDispatcher:
             return deep_copy(args[0])
         if qualname == "copy.copy" and args:  # a shallow copy of a module would be a module of its own
             value = args[0]
+            if isinstance(value, Instance) and not value.cls.is_module and not value.modules:
+                # a config object (torchvision's ``copy.copy(cnf)``): its attributes, shared values, a new object
+                return Instance(value.node, cls=value.cls, attrs=dict(value.attrs))
             return type(value)(value) if isinstance(value, (list, dict)) else UNKNOWN if isinstance(value, Module) \
                 else value
         if name in REPARAMETRISATIONS and qualname.startswith("torch.nn.utils.") and args:
@@ -427,7 +434,8 @@ class CallDispatcher:
             elif isinstance(args[1], Module) or args[1] is UNKNOWN:
                 target.incomplete = True  # a submodule under a name the analysis cannot tell
             return None
-        if name in ("append", "extend", "insert") and target.cls.container_base:
+        if name in ("append", "extend", "insert", "items", "keys", "values") and target.cls.container_base:
+            # a subclass of nn.ModuleList / nn.ModuleDict (torchvision's ``_DenseBlock.items()``)
             temp = Container(target.node, kind=target.cls.container_base, children=target.modules)
             result = container_method(self.cx, temp, name, args)
             target.incomplete = target.incomplete or temp.incomplete
@@ -456,6 +464,9 @@ class CallDispatcher:
         rule = self.torch_layer_rule([proxy.cls, *following])
         if rule is not None:
             inst.base = self.construct(rule, args, kwargs, base_node(inst, node))
+        elif following and not inst.cls.is_module and (args or kwargs):
+            # a dataclass's generated __init__, called by a subclass (torchvision's MBConvConfig)
+            self.fill_record_class(following[0], inst, args, kwargs, node)
 
     def torch_layer_rule(self, classes: list[ClassValue]) -> LayerRule | None:
         """The rule of the torch layer the first of ``classes`` to extend one extends (``nn.Conv2d``)."""

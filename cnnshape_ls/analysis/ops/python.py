@@ -14,6 +14,8 @@ from ..limits import LIMITS, text_fits
 from ..values import (
     ClassValue,
     Container,
+    EnumMember,
+    Env,
     External,
     Instance,
     Layer,
@@ -169,7 +171,26 @@ def _hasattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], no
 
 @BUILTINS.register("type")
 def _type(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
-    return type_of(args[0]) if len(args) == 1 else UNKNOWN
+    if len(args) == 3 and not kwargs:
+        return made_class(*args)
+    return type_of(args[0]) if len(args) == 1 and not kwargs else UNKNOWN
+
+
+def made_class(name: Any, bases: Any, namespace: Any) -> Any:
+    """``type('Args', (), {'n_classes': 10})``: a class whose attributes are the dict's (its instances read
+    them as Python does); unknown where the name, the bases or a key is not known."""
+    if not isinstance(name, str) or not isinstance(bases, tuple) or not isinstance(namespace, dict) \
+            or not all(isinstance(key, str) for key in namespace):
+        return UNKNOWN
+    if not all(isinstance(b, ClassValue) or b == External("builtins.object") for b in bases):
+        return UNKNOWN
+    classes = [b for b in bases if isinstance(b, ClassValue)]
+    node = ast.ClassDef(name=name, bases=[], keywords=[], body=[], decorator_list=[], type_params=[])
+    depth = 1 + max((b.depth for b in classes), default=0)
+    if depth > LIMITS.inheritance_depth:
+        return UNKNOWN
+    return ClassValue(node, name, classes, dict(namespace), Env(), any(b.is_module for b in classes),
+                      next((b.container_base for b in classes if b.container_base), None), depth)
 
 
 @BUILTINS.register("getattr")
@@ -243,6 +264,8 @@ def is_instance(args: list[Any]) -> Any:
         elif isinstance(kind, ClassValue):
             if isinstance(value, Instance):
                 results.append(kind in value.cls.mro())
+            elif isinstance(value, EnumMember):  # ``isinstance(weights, ResNet18_Weights)``
+                results.append(kind in value.owner.mro())
             elif isinstance(value, (Layer, Container, OpaqueModule, Tensor, int, float, str, list, tuple, dict)):
                 results.append(False)
             else:
@@ -318,6 +341,8 @@ def type_of(value: Any) -> Any:
         return External("torch.Tensor")
     if isinstance(value, Instance):
         return value.cls
+    if isinstance(value, EnumMember):
+        return value.owner
     if isinstance(value, Partial):
         return External("functools.partial")
     return UNKNOWN

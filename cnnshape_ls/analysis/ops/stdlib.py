@@ -302,7 +302,7 @@ def _field(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node
 
 def enum_members(cls: ClassValue) -> None:
     """``class Act(Enum): RELU = 'relu'``: each plain value of the body becomes a member."""
-    if len(cls.bases) != 1 or cls.bases[0] != External("enum.Enum"):
+    if len(cls.bases) != 1 or not plain_enum(cls.bases[0]):
         return  # IntEnum, StrEnum, a str or int mixin: members that compare as their values, not followed
     for name, value in list(cls.namespace.items()):
         if name.startswith("_") or isinstance(value, (FunctionValue, FieldDefault)) or _is_method(value):
@@ -311,6 +311,14 @@ def enum_members(cls: ClassValue) -> None:
                       isinstance(value, (int, float, str, tuple)) and type(m.value) is type(value) and
                       m.value == value), None)
         cls.namespace[name] = alias or EnumMember(cls, name, value)
+
+
+def plain_enum(base: Any) -> bool:
+    """``enum.Enum``, or a class of its own that extends it without members (torchvision's ``WeightsEnum``:
+    only methods), whose subclasses are enums with its methods."""
+    if isinstance(base, ClassValue):
+        return len(base.bases) == 1 and not is_enum(base) and plain_enum(base.bases[0])
+    return base == External("enum.Enum")
 
 
 def _is_method(value: Any) -> bool:
@@ -432,7 +440,20 @@ def numpy_function(cx: Context, name: str, args: list[Any], kwargs: dict[str, An
         return UNKNOWN if items is None else numpy_reduce(items, _NUMPY_REDUCE[name])
     if name in ("array", "asarray") and len(args) == 1:
         items = _flat(cx, args[0])
-        return UNKNOWN if items is None or not all(_number(i) for i in items) else NumberArray(tuple(items))
+        if items is None or not all(_number(i) for i in items):
+            return UNKNOWN
+        flat = isinstance(args[0], NumberArray) and args[0].shape is not None and len(args[0].shape) == 1 or \
+            isinstance(args[0], (list, tuple)) and all(_number(i) for i in args[0])
+        if any(isinstance(i, float) for i in items):  # one dtype for all: float64 where any item is a float
+            if any(isinstance(i, int) and abs(i) > EXACT_FLOAT for i in items):
+                return UNKNOWN
+            items = [float(i) for i in items]
+        return NumberArray(tuple(items), (len(items),) if flat else None)
+    if name == "diff" and len(args) == 1 and isinstance(args[0], NumberArray) and args[0].shape is not None \
+            and len(args[0].shape) == 1:
+        items = args[0].items
+        return array_arith(ast.Sub, NumberArray(items[1:], (max(len(items) - 1, 0),)),
+                           NumberArray(items[:-1], (max(len(items) - 1, 0),)))
     if name == "linspace" and len(args) == 3 and all(_number(a) for a in args):
         return _linspace(*args)
     if not args or not all(_number(a) for a in args):
@@ -452,11 +473,11 @@ def _linspace(start: float, stop: float, num: int) -> Any:
     div = num - 1
     delta = stop - start
     if div <= 0:
-        return NumberArray(tuple(i * delta + start for i in range(num)))
+        return NumberArray(tuple(i * delta + start for i in range(num)), (num,))
     step = delta / div
     items = [(i / div * delta if step == 0 else i * step) + start for i in range(num)]
     items[-1] = stop
-    return NumberArray(tuple(items))
+    return NumberArray(tuple(items), (num,))
 
 
 def _numpy_scalar(name: str, args: list[Any]) -> Any:
@@ -522,7 +543,8 @@ def array_method(cx: Context, array: NumberArray, name: str, args: list[Any], kw
 def array_items(array: NumberArray, key: Any) -> Any:
     """``dpr[i]`` of a 1-D array of numbers; a slice is an array again."""
     if isinstance(key, slice):
-        return NumberArray(array.items[key])
+        items = array.items[key]
+        return NumberArray(items, (len(items),) if array.shape is not None and len(array.shape) == 1 else None)
     if isinstance(key, int) and not isinstance(key, bool) and -len(array.items) <= key < len(array.items):
         return array.items[key]
     return UNKNOWN
@@ -568,3 +590,44 @@ def make_namedtuple(cls: type, args: list[Any], kwargs: dict[str, Any]) -> Any:
         return cls(*args, **kwargs)
     except TypeError:
         return UNKNOWN  # a field missing or given twice: Python raises
+
+
+EXACT_FLOAT = 2 ** 53
+"""Integers numpy and Python both turn into the same float64 (every one up to this is exact)."""
+_ARRAY_OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+              ast.Div: lambda a, b: a / b}
+
+
+def array_arith(op: type, left: Any, right: Any) -> Any:
+    """``mel / 2``, ``hz[1:] - hz[:-1]``: a 1-D array of numbers with a number or an array of its length,
+    item by item as numpy computes it (float64 or int64: Python's float arithmetic is IEEE's, as numpy's;
+    an int past int64 or one that does not convert exactly is unknown)."""
+    fn = _ARRAY_OPS.get(op)
+    arrays = [v for v in (left, right) if isinstance(v, NumberArray)]
+    if fn is None or any(a.shape is None or len(a.shape) != 1 for a in arrays):
+        return UNKNOWN
+    length = len(arrays[0].items)
+    sides = []
+    for value in (left, right):
+        if isinstance(value, NumberArray):
+            if len(value.items) != length:
+                return UNKNOWN
+            sides.append(list(value.items))
+        elif _number(value):
+            sides.append([value] * length)
+        else:
+            return UNKNOWN
+    floats = op is ast.Div or any(isinstance(v, float) for side in sides for v in side)
+    if floats:
+        if any(isinstance(v, int) and abs(v) > EXACT_FLOAT for side in sides for v in side):
+            return UNKNOWN
+        sides = [[float(v) for v in side] for side in sides]
+    try:
+        items = tuple(fn(a, b) for a, b in zip(*sides))
+    except ZeroDivisionError:
+        return UNKNOWN  # numpy gives inf or nan with a warning
+    if not floats and any(not -INT64 <= v < INT64 for v in items):
+        return UNKNOWN
+    if floats and any(math.isinf(v) or math.isnan(v) for v in items):
+        return UNKNOWN
+    return NumberArray(items, (length,))
