@@ -20,7 +20,7 @@ from typing import Any
 from . import dims
 from .cache import IDENTIFIER, FileLayout
 from .checking import check_fixes
-from .findings import Edit, Finding, Fix, Span
+from .findings import Finding, Span
 from .fixes_size import smallest_input_note
 from .focus import focus, outline
 from .inputs import (
@@ -34,7 +34,8 @@ from .inputs import (
     solve_square,
 )
 from .interpreter import BudgetExceeded, Frame, Interpreter
-from .labels import line_labels, refreshed_shape, written_comment
+from .labels import stale_comments
+from .layers import UNKNOWN
 from .libraries import LibraryContext, LibrarySources, reading
 from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .ops import ConstraintFound, FirstLayerFound
@@ -538,7 +539,8 @@ def analyze_model(src: SourceFile, env: Env, cand: Candidate,
     except (TooLarge, RecursionError, MemoryError):
         root = None
     built_notes = [f for f in interp.trace.findings if f.code == BUDGET_CODE]
-    if isinstance(root, Instance) and not root.modules and not options.model:
+    if isinstance(root, Instance) and not root.modules and not options.model \
+            and not any(v is UNKNOWN for v in root.attrs.values()):  # one may be a module: a model, unknown
         return None  # a module without submodules (the user's Flatten) is a layer, not a model
     probe: Run | None = None
     found = find_input(src, cand, options, root)
@@ -778,26 +780,4 @@ def total_params(root: Module, modules: list[tuple[str, Module]] | None = None) 
 
 
 # ---------------------------------------------------------------------- comments
-def stale_comments(src: SourceFile, models: list[ModelResult]) -> list[Finding]:
-    """A ``# out:`` comment that is false for the line's label: for a line run by several instances, false
-    for one of them (a comment true for every instance is never flagged)."""
-    findings: list[Finding] = []
-    commented = {n for n, text in enumerate(src.lines, 1) if "out:" in text}  # a cheap test before the regex
-    if not commented:
-        return findings
-    for label in line_labels(models, commented).values():
-        said = label.text() if label.complete else None  # a shape known in part is never checked
-        match = written_comment(src.line_text(label.line)) if said is not None else None
-        if match is None or label.fits(match.group("shape")):
-            continue
-        ours = refreshed_shape(match.group("shape"), label.shape) if label.shape is not None else \
-            said.rpartition(" ×")[0]
-        span = Span(label.line, match.start("shape"), label.line, match.end("shape"))
-        what = "the output is" if label.shape is not None else f"its {label.count} runs give"
-        findings.append(Finding(span, "warning", "stale-comment",
-                                f"This comment says {match.group('shape')}, but {what} {ours}",
-                                [Fix(f"Update the comment to {ours}", [Edit(span, ours)])], model=label.model))
-    return findings
-
-
 __all__ = ["Options", "analyze_source"]

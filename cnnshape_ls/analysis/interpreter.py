@@ -31,6 +31,7 @@ from .py_values import (
     BUILTINS,
     COMPARISONS,
     CONTAINERS,
+    accepts,
     arith,
     merge,
     nested_items,
@@ -675,6 +676,8 @@ class Interpreter(ControlFlow, Attributes):
 
     def call_function(self, func: FunctionValue, args: list[Any], kwargs: dict[str, Any]) -> Any:
         node = func.node
+        if not accepts(node.args, len(args), kwargs):
+            return UNKNOWN  # Python's TypeError: torchvision's resnet18(pretrained=True) without its decorator
         local = Env(func.closure)
         params = node.args
         positional = [*params.posonlyargs, *params.args]
@@ -770,3 +773,4 @@ Interpreter._expr_methods = _dispatch_table("_expr_")
 
 
 __all__ = ["BudgetExceeded", "Interpreter", "Frame", "merge", "truth"]
+

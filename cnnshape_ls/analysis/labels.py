@@ -19,9 +19,9 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from . import dims
-from .findings import LayerRecord, shape_text
+from .findings import Edit, Finding, Fix, LayerRecord, Span, shape_text
 from .result import BlockInstance, ModelResult, shown_models
-from .source import OUT_COMMENT, comment_start
+from .source import OUT_COMMENT, SourceFile, comment_start
 
 BATCH = re.compile(r"\bBS\b")
 
@@ -311,5 +311,27 @@ def refreshed_shape(written: str, shape: tuple) -> str:
     return shape_text(shape)
 
 
+def stale_comments(src: SourceFile, models: list[ModelResult]) -> list[Finding]:
+    """A ``# out:`` comment that is false for the line's label: for a line run by several instances, false
+    for one of them (a comment true for every instance is never flagged)."""
+    findings: list[Finding] = []
+    commented = {n for n, text in enumerate(src.lines, 1) if "out:" in text}  # a cheap test before the regex
+    if not commented:
+        return findings
+    for label in line_labels(models, commented).values():
+        said = label.text() if label.complete else None  # a shape known in part is never checked
+        match = written_comment(src.line_text(label.line)) if said is not None else None
+        if match is None or label.fits(match.group("shape")):
+            continue
+        ours = refreshed_shape(match.group("shape"), label.shape) if label.shape is not None else \
+            said.rpartition(" ×")[0]
+        span = Span(label.line, match.start("shape"), label.line, match.end("shape"))
+        what = "the output is" if label.shape is not None else f"its {label.count} runs give"
+        findings.append(Finding(span, "warning", "stale-comment",
+                                f"This comment says {match.group('shape')}, but {what} {ours}",
+                                [Fix(f"Update the comment to {ours}", [Edit(span, ours)])], model=label.model))
+    return findings
+
+
 __all__ = ["InstanceRun", "LineLabel", "comment_fits", "comment_matches", "line_labels", "pass_outputs",
-           "refreshed_shape", "rename_batch", "shared_text", "symbol_count", "written_comment"]
+           "refreshed_shape", "rename_batch", "shared_text", "stale_comments", "symbol_count", "written_comment"]

@@ -157,3 +157,16 @@ BUILTINS: dict[str, Any] = {name: _builtin(name) for name in (
     "ValueError", "TypeError", "NotImplementedError", "RuntimeError", "AssertionError", "Exception",
 )}
 BUILTINS.update({"True": True, "False": False, "None": None, "__name__": "__cnnshape__"})
+
+
+def accepts(params: ast.arguments, positional: int, kwargs: dict[str, Any]) -> bool:
+    """Whether Python binds these arguments to these parameters (else the call raises ``TypeError``)."""
+    names = [p.arg for p in (*params.posonlyargs, *params.args)]
+    if positional > len(names) and params.vararg is None:
+        return False
+    taken = set(names[len(params.posonlyargs):positional])
+    keywords = {*names[len(params.posonlyargs):], *(p.arg for p in params.kwonlyargs)}
+    return all((name in keywords and name not in taken) or params.kwarg is not None and name not in taken
+               for name in kwargs)
+
+

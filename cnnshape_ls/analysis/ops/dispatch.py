@@ -10,6 +10,7 @@ from typing import Any
 
 from ..layers import UNKNOWN, LayerRule, rules_in_use
 from ..libraries import library_value
+from ..py_values import accepts
 from ..values import (
     ArgumentParser,
     BoundMethod,
@@ -170,6 +171,8 @@ class CallDispatcher:
         inst = Instance(node, cls=cls)
         init = cls.lookup("__init__")
         if isinstance(init, FunctionValue):
+            if not accepts(init.node.args, 1 + len(args), kwargs):
+                return UNKNOWN  # Python's TypeError: the object is never made
             self.building.append((init, node, inst))
             try:
                 if is_foreign(init.node) and not is_foreign(node):
