@@ -103,7 +103,7 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
     out, error = attempt(lambda: layer.rule.shape(call))
     if error is not None:
         finding = cx.rec.report(error, node, x.taint)
-        out = error.recover if finding is None or not finding.related else None
+        out = error.recover if finding is None or not finding.in_other_file else None
     for note in call.notes:
         if node is not None:
             cx.trace.note(node, note)

@@ -173,10 +173,10 @@ class Recorder:
         if error is not None:
             finding = self.report(error, where, x.taint)
             # an op of another file: what follows it there is unknown, so no fix here can be checked whole
-            if finding is not None and make_fix is not None and not finding.related:
+            if finding is not None and make_fix is not None and not finding.in_other_file:
                 self.note_op_fix(finding, where, x, make_fix)
             shape = make_fix.recover(x) if finding is not None and make_fix is not None \
-                and hasattr(make_fix, "recover") and not finding.related else None  # another file's: unknown
+                and hasattr(make_fix, "recover") and not finding.in_other_file else None  # another file's: unknown
         result = Tensor(shape, taint=finding if finding is not None else x.taint)
         if keep_flat and shape == x.shape:
             result.keep_flatten_of(x)
