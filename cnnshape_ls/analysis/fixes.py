@@ -13,6 +13,7 @@ from typing import Any
 
 from . import dims
 from .findings import Edit, Finding, Fix, Span
+from .fixes_cat import cat_call_site_fix
 from .layers import RULES, Args, Call, CannotTell, ShapeError
 from .tensor_ops import broadcast
 from .trace import Trace
@@ -216,7 +217,8 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         fix = call_site_fix(trace, error, layer) or (None if written_here else blame_fix(trace, error, layer, first,
                                                                                              siblings))
     else:
-        fix = blame_fix(trace, error, layer, first, siblings) or call_site_fix(trace, error, layer)
+        fix = cat_call_site_fix(trace, error, layer, first) or blame_fix(trace, error, layer, first, siblings) \
+            or call_site_fix(trace, error, layer)
     if fix is not None:
         fixes.append(fix)
     if len([s for s in siblings or [] if s.seen is not None]) <= 1:  # one copy: its neighbour may change
