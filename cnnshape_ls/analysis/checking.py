@@ -176,7 +176,8 @@ def _prefer(finding: Finding, fix: Fix) -> None:
     fix.tentative = False
     finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
     lines = {e.span.line for e in fix.edits}
-    if finding.span.line not in lines and len(lines) == 1 and not fix.elsewhere:
+    shown = any(r.path is None and r.span.line in lines for r in finding.related)  # pointed at already
+    if finding.span.line not in lines and len(lines) == 1 and not fix.elsewhere and not shown:
         # only the layer that makes the size can be changed (a conv's out_channels): the mistake is there
         edit = fix.edits[0]
         finding.span = Span(edit.span.line, edit.span.column, edit.span.end_line, edit.span.end_column)

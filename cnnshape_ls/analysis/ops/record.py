@@ -14,6 +14,7 @@ from typing import Any
 from .. import dims
 from ..findings import Finding, Fix, LayerRecord
 from ..fixes import copies_of, drop_cascades, fixes_for_layer, one_cause, relocate
+from ..fixes_producer import note_producer
 from ..layers import UNKNOWN, CannotTell, Out, ShapeError
 from ..trace import Constraint, Trace
 from ..unknowns import has_unknown, unknown_arguments
@@ -247,6 +248,7 @@ class Recorder:
             if not finding.fixes:
                 siblings = copies_of(self.trace, layer)
                 finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
+                note_producer(self.trace, finding, error, layer, first)
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)
