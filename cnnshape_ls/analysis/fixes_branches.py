@@ -223,51 +223,70 @@ def _out_channels_fix(trace: Trace, conv: Layer, wanted: int) -> Fix | None:
 
 
 def _condition_fix(trace: Trace, block: Instance, expr: ast.expr) -> tuple[Span, Fix] | None:
-    """``out + self.shortcut(x)`` where ``self.shortcut`` is empty, and ``__init__`` makes it a projection
-    only ``if stride != 1:``: the condition also asks whether the channels change."""
-    if not isinstance(expr, ast.Call) or not isinstance(expr.func, ast.Attribute) \
-            or not isinstance(expr.func.value, ast.Name) or expr.func.value.id != "self":
-        return None
-    name = expr.func.attr
-    module = block.modules.get(name)
-    if not (isinstance(module, Container) and not module.children):
+    """``out + self.shortcut(x)`` (or ``out + identity`` after ``identity = self.downsample(x)``) where the
+    shortcut is empty, and the projection is made only ``if stride != 1:``: the condition also asks whether
+    the channels change. The ``if`` is looked for in the block's ``__init__``, then in the whole file (a
+    torchvision ResNet makes ``downsample`` in ``_make_layer``)."""
+    names = _shortcut_names(block, expr)
+    if not names:
         return None
     init = _init_of(block)
-    if init is None:
-        return None
-    for statement in ast.walk(init):
-        if not isinstance(statement, ast.If) or not _assigns(statement.body, name):
-            continue
-        conv = _first_conv(statement.body)
-        if conv is None or len(conv.args) < 2:
-            return None
-        cin, cout = trace.text(conv.args[0]), trace.text(conv.args[1])
-        test = statement.test
-        written = trace.text(test)
-        if not cin or not cout or cin in written and cout in written:
-            return None  # the condition already compares the channels: something else is wrong
-        simple = isinstance(test, (ast.Compare, ast.Name, ast.Attribute, ast.Call)) or \
-            isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or)
-        new = f"{written if simple else f'({written})'} or {cin} != {cout}"
-        span = trace.span(test)
-        fix = trace.fix(f"Project the shortcut when the channels change too: if {new}:", trace.replace(test, new))
-        return span, fix
+    places = [init] if init is not None else []
+    for place in [*places, trace.source.tree]:
+        for statement in ast.walk(place):
+            if not isinstance(statement, ast.If) or not any(_assigns(statement.body, n) for n in names):
+                continue
+            conv = _first_conv(statement.body)
+            if conv is None or len(conv.args) < 2:
+                return None
+            cin, cout = trace.text(conv.args[0]), trace.text(conv.args[1])
+            test = statement.test
+            written = trace.text(test)
+            if not cin or not cout or cin in written and cout in written:
+                return None  # the condition already compares the channels: something else is wrong
+            simple = isinstance(test, (ast.Compare, ast.Name, ast.Attribute, ast.Call)) or \
+                isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or)
+            new = f"{written if simple else f'({written})'} or {cin} != {cout}"
+            fix = trace.fix(f"Project the shortcut when the channels change too: if {new}:",
+                            trace.replace(test, new))
+            return trace.span(test), fix
     return None
 
 
+def _shortcut_names(block: Instance, expr: ast.expr) -> set[str]:
+    """The names of the empty shortcut that ``expr`` applies (``self.shortcut(x)``), or that made the name
+    ``expr`` is (``identity = self.downsample(x)``, run only where it is not None)."""
+    calls = [expr] if isinstance(expr, ast.Call) else []
+    if isinstance(expr, ast.Name):
+        for node in ast.walk(block.cls.node):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) \
+                    and any(isinstance(t, ast.Name) and t.id == expr.id for t in node.targets):
+                calls.append(node.value)
+    names = set()
+    for call in calls:
+        func = call.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+            module = block.modules.get(func.attr)
+            if module is None or isinstance(module, Container) and not module.children:
+                names.add(func.attr)
+    return names
+
+
 def _assigns(body: list[ast.stmt], name: str) -> bool:
-    return any(isinstance(s, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == name
-                                                 and isinstance(t.value, ast.Name) and t.value.id == "self"
-                                                 for t in s.targets) for s in body)
+    """``self.name = ...`` or ``name = ...`` among the statements."""
+    return any(isinstance(s, ast.Assign) and any(
+        isinstance(t, ast.Attribute) and t.attr == name and isinstance(t.value, ast.Name) and t.value.id == "self"
+        or isinstance(t, ast.Name) and t.id == name for t in s.targets) for s in body)
 
 
 def _first_conv(body: list[ast.stmt]) -> ast.Call | None:
+    """The projection: a convolution, or a helper that makes one (``conv1x1(inplanes, planes, stride)``)."""
     for statement in body:
         for node in ast.walk(statement):
             if isinstance(node, ast.Call):
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-                if CONV.match(name):
+                if CONV.match(name) or "conv" in name.lower() and "transpose" not in name.lower():
                     return node
     return None
 
