@@ -26,6 +26,14 @@ Kinds (``KINDS``):
     fits (kept only when torch's error is a Linear size mismatch, or a hard-coded
     ``view(-1, N)`` right before it that no longer fits: sub-kinds ``/linear`` and ``/view``);
 10  BatchNorm2d where BatchNorm1d is needed and vice versa (and BatchNorm3d -> BatchNorm2d).
+12  residual adds whose branches differ (issue 15, kind 2; kept only when torch's error is a broadcast
+    mismatch): the condition that makes a shortcut's projection loses its channel test
+    (``if stride != 1 or in_planes != planes:`` -> ``if stride != 1:``, sub-kind ``condition``), or the
+    projection's stride is 1 (``stride``);
+13  a block built with the wrong channel count after a torch.cat (issue 15, kind 3): an integer argument of
+    a block constructor (a class or a helper function) that is the channel count of a cat its layers are
+    fed, set to one part of that cat (the U-Net decoder that forgot the skip's channels).
+(11 is left for the output-too-small kind of issue 15, generated on another branch.)
 
 Which layer feeds a cat, which Linear feeds a Linear and what a view receives is
 found by one instrumented torch run of each correct model (module construction
@@ -77,6 +85,8 @@ KINDS = {
     8: "view/reshape size",
     9: "kernel/stride/padding -> Linear",
     10: "BatchNorm 1d<->2d",
+    12: "residual add branches",
+    13: "block arg after a cat",
 }
 
 CONVS = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
@@ -89,6 +99,9 @@ GEOMETRY_KW = {"kernel_size", "stride", "padding", "dilation", "output_padding",
 # or when a hard-coded flatten right before the Linear no longer fits: "|" separates alternatives
 LINEAR_MISFIT = "mat1 and mat2|same reduction dim|is invalid for input of size"
 SPATIAL_CAT = "Sizes of tensors must match except in dimension"  # a cat that fails on H/W, not channels
+# torch's broadcast error (CPU wording, meta-device wording)
+BROADCAST = "must match the size of tensor|Attempting to broadcast"
+SHORTCUT_NAMES = ("shortcut", "downsample", "skip", "proj", "residual")
 BN_SWAP = {"BatchNorm1d": "BatchNorm2d", "BatchNorm2d": "BatchNorm1d", "BatchNorm3d": "BatchNorm2d"}
 # leaf modules that keep the channel / feature identity of their input (data flow passes through)
 PASS_THROUGH_PKGS = (
@@ -261,6 +274,7 @@ class Profile:
     feeds_cat: set = field(default_factory=set)  # sites of convs whose output is a channel-cat input
     after_cat: set = field(default_factory=set)  # sites of convs / norms whose input is a cat output
     block_sites: set = field(default_factory=set)  # outer constructor sites above such layers
+    block_cat: dict = field(default_factory=dict)  # outer constructor site -> {(cat total, parts)} fed inside
     linear_to_linear: set = field(default_factory=set)  # sites of Linears whose output reaches a Linear
     views: dict = field(default_factory=dict)  # call span -> (input shape, output shape)
     instances: dict = field(default_factory=dict)  # constructor call span -> modules it made (max over entries)
@@ -339,6 +353,8 @@ def _profile_one(path: str, source: str, expr: str, shape, prof: Profile):
     def pass_through(mod):
         return type(mod).__module__ in PASS_THROUGH_PKGS or type(mod).__name__ == "Identity"
 
+    cat_parts = {}  # channel total of a recent cat -> its parts' channels
+
     def pre_hook(mod, args):
         p = first_prov(args)
         name = type(mod).__name__
@@ -349,6 +365,10 @@ def _profile_one(path: str, source: str, expr: str, shape, prof: Profile):
         if p == "cat" and (name in CONVS or name in BATCHNORMS):
             prof.after_cat.add(s)
             prof.block_sites.update(sites_of(mod)[1:])
+            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            if x is not None and x.dim() >= 2 and int(x.shape[1]) in cat_parts:
+                for outer in sites_of(mod)[1:]:
+                    prof.block_cat.setdefault(outer, set()).add((int(x.shape[1]), cat_parts[int(x.shape[1])]))
         if name == "Linear" and isinstance(p, nn.Linear) and site(p) is not None:
             prof.linear_to_linear.add(site(p))
 
@@ -377,6 +397,8 @@ def _profile_one(path: str, source: str, expr: str, shape, prof: Profile):
                 dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
                 if isinstance(out, torch.Tensor) and dim < 0:
                     dim += out.dim()
+                if dim == 1 and len(tensors) >= 2 and all(t.dim() >= 2 for t in tensors):
+                    cat_parts[sum(int(t.shape[1]) for t in tensors)] = tuple(int(t.shape[1]) for t in tensors)
                 for t in tensors:
                     p = prov.get(id(t))
                     if (
@@ -585,6 +607,35 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
                     for new in (str(v + 1), str(v * 2)):
                         add(7, "block-arg", k.value, f"{name}({k.arg}=)", str(v), new, forbid=SPATIAL_CAT)
 
+    # 13: a block built after a cat with the channels of one part of it (the skip forgotten)
+    for c in calls if variant == "" else ():
+        name = call_name(c)
+        if byte_key(c) not in prof.block_cat or name in CONVS or name in BATCHNORMS:
+            continue
+        takes = _input_params(tree, name)
+        given = [*((p, a) for p, a in zip(takes[1], c.args)), *((k.arg, k.value) for k in c.keywords)]
+        for total, parts in sorted(prof.block_cat[byte_key(c)]):
+            for i, (param, a) in enumerate(given):
+                if int_const(a) != total or param not in takes[0]:
+                    continue  # another size that happens to equal the cat's (Fire's expand planes)
+                for part in sorted(set(parts)):
+                    if part != total:
+                        add(13, "forgot-part", a, f"{name}(arg {i})", str(total), str(part))
+
+    # 12: residual adds whose branches differ
+    for node in ast.walk(tree) if variant == "" else ():
+        # the condition that makes the projection (or allows the identity) loses its channel test
+        test = node.test if isinstance(node, ast.If) else node.value if isinstance(node, ast.Assign) else None
+        if isinstance(test, ast.BoolOp) and len(test.values) >= 2 and _about_shortcut(source, node):
+            add(12, "condition", test, "condition", seg(test), seg(test.values[0]), require=BROADCAST)
+        # the projection's stride
+        if isinstance(node, (ast.If, ast.Assign)) and _about_shortcut(source, node):
+            for c in ast.walk(node):
+                if isinstance(c, ast.Call) and call_name(c) in PLAIN_CONVS:
+                    arg, _how = get_arg(c, 3, "stride")
+                    if arg is not None and int_const(arg) != 1:
+                        add(12, "stride", arg, f"{call_name(c)}.stride", seg(arg), "1", require=BROADCAST)
+
     # 8: view / reshape flatten sizes
     for c in calls if variant == "" else ():
         if call_name(c) not in ("view", "reshape") or not isinstance(c.func, ast.Attribute):
@@ -613,6 +664,39 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
             for w in wrong:
                 add(8, "alt-first", (s0[0], s0[1], s1[2], s1[3]), f"{c.func.attr}.args", old, f"{alt_first}, {w}")
     return out
+
+
+def _input_params(tree: ast.Module, name: str | None) -> tuple[set[str], list[str]]:
+    """For the class or function ``name`` of the file: the parameters it passes as the first argument of a
+    call (the input channels of a layer or block it builds), and its positional parameters in order."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+            if init is None:
+                return set(), []
+            params, body = [a.arg for a in init.args.args[1:]], init
+            break
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            params, body = [a.arg for a in node.args.args], node
+            break
+    else:
+        return set(), []
+    first = {c.args[0].id for c in ast.walk(body) if isinstance(c, ast.Call) and c.args
+             and isinstance(c.args[0], ast.Name)}
+    return first & set(params), params
+
+
+def _about_shortcut(source: str, node: ast.AST) -> bool:
+    """An ``if`` whose body assigns a shortcut (``self.shortcut = ...``, ``downsample = ...``), or an
+    assignment to one or to a flag about one (``self.use_res_connect = ...``, ``self.convShortcut = ...``)."""
+    if isinstance(node, ast.If):
+        targets = [t for s in node.body if isinstance(s, ast.Assign) for t in s.targets]
+    elif isinstance(node, ast.Assign):
+        targets = node.targets
+    else:
+        return False
+    names = [ast.get_source_segment(source, t) or "" for t in targets]
+    return any(any(k in n.lower() for k in (*SHORTCUT_NAMES, "res_connect")) for n in names)
 
 
 def _text_between(source: str, s0, s1) -> str:

@@ -38,10 +38,10 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
         return
     operands = _operands(node)
     fixes: list[Fix] = []
-    moved: tuple[Span, Fix] | None = None
+    moved: tuple[Span, Fix, str] | None = None
+    block = _adding_block(a, b, node)
     for tensor, other, expr in ((a, b, operands[0]), (b, a, operands[1])):
         conv = tensor.producer
-        block = _block_of(other.producer) or _block_of(conv)
         if conv is not None and CONV.match(conv.rule.op) and block is not None and _built_in(conv, block) \
                 and _is_projection(conv):
             fix = _projection_fix(trace, conv, tensor, other)
@@ -49,7 +49,7 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
                 fixes.append(fix)
         elif block is not None and expr is not None and tensor.shape[1] != other.shape[1] \
                 and not _built_in(conv, block):
-            condition = _condition_fix(trace, block, expr)
+            condition = _condition_fix(trace, block, expr) or _flag_fix(trace, block, node, tensor, other)
             if condition is not None:
                 moved = condition
                 fixes.insert(0, condition[1])
@@ -69,16 +69,24 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
         return
     finding.fixes = fixes
     if moved is not None and any(f is finding for f in trace.findings):
-        span, fix = moved
+        span, fix, why = moved
         finding.related.append(Related(None, finding.span, f"torch fails here: {finding.message}"))
-        finding.message += (" (the shortcut projects only when the stride changes; here the channels change: "
-                            f"{tensor_channels(a, b)})")
+        finding.message += f" ({why}; here the channels change: {a.shape[1]} and {b.shape[1]})"
         finding.layer_path = None
         trace.move(finding, span)
 
 
-def tensor_channels(a: Tensor, b: Tensor) -> str:
-    return f"{a.shape[1]} and {b.shape[1]}"
+def _adding_block(a: Tensor, b: Tensor, node: ast.AST | None) -> Instance | None:
+    """The instance whose class's ``forward`` makes the add: of the blocks that built either side's layer,
+    innermost first, the one whose class holds ``node``."""
+    for tensor in (a, b):
+        layer = tensor.producer
+        for entry in reversed(layer.built_chain if layer is not None else ()):
+            owner = entry[2]
+            if isinstance(owner, Instance) and node is not None \
+                    and any(n is node for n in ast.walk(owner.cls.node)):
+                return owner
+    return None
 
 
 # ---------------------------------------------------------------------- where things are
@@ -222,7 +230,7 @@ def _out_channels_fix(trace: Trace, conv: Layer, wanted: int) -> Fix | None:
     return trace.fix(f"Change out_channels of {describe(conv)} to {text}", trace.replace(target, text))
 
 
-def _condition_fix(trace: Trace, block: Instance, expr: ast.expr) -> tuple[Span, Fix] | None:
+def _condition_fix(trace: Trace, block: Instance, expr: ast.expr) -> tuple[Span, Fix, str] | None:
     """``out + self.shortcut(x)`` (or ``out + identity`` after ``identity = self.downsample(x)``) where the
     shortcut is empty, and the projection is made only ``if stride != 1:``: the condition also asks whether
     the channels change. The ``if`` is looked for in the block's ``__init__``, then in the whole file (a
@@ -249,8 +257,38 @@ def _condition_fix(trace: Trace, block: Instance, expr: ast.expr) -> tuple[Span,
             new = f"{written if simple else f'({written})'} or {cin} != {cout}"
             fix = trace.fix(f"Project the shortcut when the channels change too: if {new}:",
                             trace.replace(test, new))
-            return trace.span(test), fix
+            return trace.span(test), fix, "the shortcut projects only when the stride changes"
     return None
+
+
+def _flag_fix(trace: Trace, block: Instance, node: ast.AST | None, identity: Tensor,
+              branch: Tensor) -> tuple[Span, Fix, str] | None:
+    """``if self.use_res_connect: return x + self.conv(x)`` with ``self.use_res_connect = self.stride == 1``
+    in ``__init__``: the flag also asks that the channels stay (``and inp == oup``)."""
+    init = _init_of(block)
+    if node is None or init is None:
+        return None
+    guard = next((s for s in ast.walk(block.cls.node) if isinstance(s, ast.If)
+                  and any(n is node for b in s.body for n in ast.walk(b))), None)
+    test = guard.test if guard is not None else None
+    if not (isinstance(test, ast.Attribute) and isinstance(test.value, ast.Name) and test.value.id == "self"):
+        return None
+    made = next((s.value for s in ast.walk(init) if isinstance(s, ast.Assign) and any(
+        isinstance(t, ast.Attribute) and t.attr == test.attr for t in s.targets)), None)
+    if made is None:
+        return None
+    layers = _block_layers(trace, block)
+    params = [a.arg for a in init.args.args[1:]]
+    cin, cout = _name_for(trace, identity.shape[1], layers, params), _name_for(trace, branch.shape[1], layers, params)
+    written = trace.text(made)
+    if cin.isdigit() or cout.isdigit() or cin in written and cout in written:
+        return None
+    loose = isinstance(made, (ast.Compare, ast.Name, ast.Attribute, ast.Call)) or \
+        isinstance(made, ast.BoolOp) and isinstance(made.op, ast.And)
+    new = f"{written if loose else f'({written})'} and {cin} == {cout}"
+    fix = trace.fix(f"Add the identity only where the channels stay: self.{test.attr} = {new}",
+                    trace.replace(made, new))
+    return trace.span(made), fix, f"self.{test.attr} does not ask whether the channels stay"
 
 
 def _shortcut_names(block: Instance, expr: ast.expr) -> set[str]:
