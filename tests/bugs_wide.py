@@ -40,7 +40,9 @@ found by one instrumented torch run of each correct model (module construction
 sites from the call stack, data flow through forward hooks and a TorchFunctionMode).
 
 For every kept mutation: ``detected`` = an error-severity finding of
-``cnnshape_ls.analyze`` whose line range covers the mutated line(s); ``fixed`` =
+``cnnshape_ls.analyze`` whose line range, or one of its related places in the same file (issue 15: the
+error stays where torch fails, the producer's line is related information), covers the mutated line(s);
+``detected_strict`` counts the finding's own range only (``fixed_strict`` likewise); ``fixed`` =
 that finding's ``fixes[0]`` gives a file torch runs for every manifest entry of
 the file; ``anywhere`` = any error-severity finding. Also measured: ``any_fixed``
 (the on-line finding's first fix, or else the first fix of the first error finding
@@ -861,6 +863,8 @@ def evaluate(m: Mutation) -> dict | None:
         "torch_error": torch_error,
         "instances": _instances(m),
         "detected": False,
+        "detected_strict": False,
+        "fixed_strict": False,
         "fixed": False,
         "anywhere": False,
         "any_fixed": False,
@@ -886,8 +890,16 @@ def evaluate(m: Mutation) -> dict | None:
     diags = analysis.get("diagnostics", [])
     errors = [d for d in diags if d.get("severity") == "error"]
     rec["diagnostics"] = [dict(_diag_brief(d), severity=d.get("severity")) for d in diags]
-    on_line = [d for d in errors if d["line"] <= m.end_line and m.line <= d.get("end_line", d["line"])]
+    def covers(d: dict) -> bool:
+        return d["line"] <= m.end_line and m.line <= d.get("end_line", d["line"])
+
+    def points_at(d: dict) -> bool:
+        return any(r.get("path") in (None, m.file) and r["line"] <= m.end_line and m.line <= r["end_line"]
+                   for r in d.get("related", ()))
+
+    on_line = [d for d in errors if covers(d) or points_at(d)]
     rec["detected"] = bool(on_line)
+    rec["detected_strict"] = any(covers(d) for d in errors)
     rec["anywhere"] = bool(errors)
     if on_line:
         diag = next((d for d in on_line if d.get("fixes")), on_line[0])
@@ -909,6 +921,7 @@ def evaluate(m: Mutation) -> dict | None:
     rec["after_fix"] = err
     rec["any_fixed"] = runs
     rec["fixed"] = runs and rec["detected"]
+    rec["fixed_strict"] = rec["fixed"] and covers(diag)
     rec["same_output"] = runs and same
     if not rec["fixed"]:
         _find_repair(m, mutated, errors, rec)
@@ -984,8 +997,14 @@ def report(results: dict[int, dict], max_examples: int = 8) -> str:
         if n
         else "overall: nothing kept"
     )
+    strict = [r for k in asserted for r in results[k]["records"]]
+    if strict:
+        n_strict = sum(1 for r in strict if r["fixed_strict"])
+        out.append(f"  strict (the error's own range on the mutated line, related places not counted): "
+                   f"{n_strict}/{len(strict)} = {n_strict / len(strict):.1%}")
     out.append(
-        "columns: on-line = error finding on the mutated line; 1st-fix = on-line AND its fixes[0] makes torch run\n"
+        "columns: on-line = error finding on the mutated line (its range, or a related place in the file);\n"
+        "  1st-fix = on-line AND its fixes[0] makes torch run\n"
         "  every entry; anywhere = any error finding; any-fix = fixes[0] of the on-line finding, else of the first\n"
         "  error finding that offers a fix (the finding shown for a miss), makes torch run; same-out = after that fix\n"
         "  every output shape equals the correct model's"
