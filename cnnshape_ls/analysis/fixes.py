@@ -209,6 +209,7 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
             return [flat]
+    cat = None
     if trace.elsewhere(layer.node) is not None:
         # an imported block's layer: where this file's builder gives the size (``ConvBlock(8, 32)``), that
         # argument is the fix; the block's own code changes only where the size is written there as a number
@@ -217,7 +218,10 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         fix = call_site_fix(trace, error, layer) or (None if written_here else blame_fix(trace, error, layer, first,
                                                                                              siblings))
     else:
-        fix = cat_call_site_fix(trace, error, layer, first) or blame_fix(trace, error, layer, first, siblings) \
+        # a block built after a cat: its call's argument, never the block's own conv; after the branches'
+        # guesses (one of the cat's parts may be what is wrong), the checker takes the first that works
+        cat = cat_call_site_fix(trace, error, layer, first)
+        fix = None if cat is not None else blame_fix(trace, error, layer, first, siblings) \
             or call_site_fix(trace, error, layer)
     if fix is not None:
         fixes.append(fix)
@@ -232,6 +236,8 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     if fix is not None:
         fixes.append(fix)
     fixes += branch_fixes(trace, error, layer, first)
+    if cat is not None:
+        fixes.append(cat)
     return fixes
 
 

@@ -69,7 +69,7 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
         return
     finding.fixes = fixes
     if moved is not None and any(f is finding for f in trace.findings):
-        span, fix, why = moved
+        span, _, why = moved
         finding.related.append(Related(None, finding.span, f"torch fails here: {finding.message}"))
         finding.message += f" ({why}; here the channels change: {a.shape[1]} and {b.shape[1]})"
         finding.layer_path = None
@@ -333,8 +333,9 @@ def _new_shortcut_fix(trace: Trace, block: Instance, expr: ast.expr, identity: T
     """A block without a projection whose branch changes the channels: a 1x1 convolution as its shortcut,
     made at the end of ``__init__`` and applied to the identity in ``forward``."""
     init = _init_of(block)
-    if init is None or not init.body or getattr(init, "_cnnshape_foreign", False) or trace.elsewhere(expr):
-        return None
+    if init is None or not init.body or getattr(init, "_cnnshape_foreign", False) or trace.elsewhere(expr) \
+            or not isinstance(expr, ast.Name):
+        return None  # the identity is a name (``x``, ``identity``), not another branch's output
     layers = _block_layers(trace, block)
     convs = [layer for layer in layers if CONV.match(layer.rule.op) and isinstance(layer.node, ast.Call)]
     if not convs:
