@@ -28,8 +28,8 @@ def note_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Laye
     information, and that fix first where the producer breaks its stage's pattern."""
     producer = first.producer
     size = SIZE.get(error.code)
-    if producer is None or size is None or producer is layer or not finding.fixes:
-        return
+    if producer is None or size is None or producer is layer or not finding.fixes or finding.in_other_file:
+        return  # an imported block's error: its related place is where in that file
     arg, noun = size
     node = trace.argument_node(producer, arg)
     if node is None or trace.elsewhere(node) is not None:
