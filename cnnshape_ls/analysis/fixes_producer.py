@@ -35,7 +35,8 @@ def note_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Laye
     if node is None or trace.elsewhere(node) is not None:
         return
     span = trace.span(node)
-    fix = next((f for f in finding.fixes if len(f.edits) == 1 and f.edits[0].span == span), None)
+    fix = next((f for f in finding.fixes if len(f.edits) == 1 and f.edits[0].span == span and not f.tentative),
+               None)  # a guess may be dropped by the checks: the related place would name a fix not offered
     if fix is None or any(r.path is None and r.span == span for r in finding.related):
         return
     made = producer.args.values.get(arg)
