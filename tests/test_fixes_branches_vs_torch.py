@@ -260,3 +260,33 @@ def test_a_producer_one_off_a_round_size(mid: int, made: int, taken: int, produc
     assert lines[0] == ({7} if producer_first else {9})
     for fix in error["fixes"]:
         assert torch_truth(apply_edits(source, fix["edits"]), "model", [2, 3, 8, 8])["ok"]
+
+
+WIDER = """\
+import torch.nn as nn
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1)
+        self.conv2 = nn.Conv2d(c, c * 2, 3, padding=1)
+    def forward(self, x):
+        out = self.conv2(self.conv1(x).relu())
+        return (out + x).relu()
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1)
+        self.blocks = nn.Sequential(Block(16), Block(16))
+        self.head = nn.Conv2d(16, 10, 1)
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)))
+"""
+
+
+def test_a_branch_conv_that_widens_where_the_blocks_after_it_keep_the_width() -> None:
+    """A projection would make 32 channels the next Block(16) cannot take: the fix is the branch's conv,
+    written with the block's parameter, and the projection (checked, and failing) is not offered."""
+    error, fixed = fixed_by_first(WIDER, "Net()", (2, 3, 16, 16))
+    assert error["line"] == 6
+    assert "self.conv2 = nn.Conv2d(c, c, 3, padding=1)" in fixed
+    assert [f["title"] for f in error["fixes"]] == ["Change out_channels of blocks.0.conv2 to c"]

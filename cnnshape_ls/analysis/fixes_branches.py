@@ -363,7 +363,9 @@ def _new_shortcut_fix(trace: Trace, block: Instance, expr: ast.expr, identity: T
     made = f"self.{attribute} = {prefix}{op}({cin}, {cout}, 1{', ' + stride if stride else ''})"
     edits = [Edit(Span(end_line, end, end_line, end), f"\n{indent}{made}"),
              trace.replace(expr, f"self.{attribute}({trace.text(expr)})")]
-    return trace.fix(f"Add a shortcut that projects {cin} to {cout} channels: {made}", *edits)
+    fix = trace.fix(f"Add a shortcut that projects {cin} to {cout} channels: {made}", *edits)
+    fix.tentative = True  # the branch's last conv may be what is wrong instead: offered where the check chose it
+    return fix
 
 
 def _stride_text(trace: Trace, identity: Tensor, branch: Tensor, convs: list[Layer], params: list[str]) -> str | None:
