@@ -29,14 +29,23 @@ Kinds (``KINDS``):
 11  output too small: kernel_size / stride of a conv or pool made larger, or its padding 0, kept only when
     torch's error is a window larger than its input (``Kernel size can't be greater than actual input
     size``, ``Output size is too small``). The line to change is the mutated one; torch fails there or at
-    a later window, where the diagnostic stays (so ``on-line`` counts only the first case).
+    a later window, where the diagnostic stays (so ``on-line`` counts only the first case);
+12  residual adds whose branches differ (issue 15, kind 2; kept only when torch's error is a broadcast
+    mismatch): the condition that makes a shortcut's projection loses its channel test
+    (``if stride != 1 or in_planes != planes:`` -> ``if stride != 1:``, sub-kind ``condition``), or the
+    projection's stride is 1 (``stride``);
+13  a block built with the wrong channel count after a torch.cat (issue 15, kind 3): an integer argument of
+    a block constructor (a class or a helper function) that is the channel count of a cat its layers are
+    fed, set to one part of that cat (the U-Net decoder that forgot the skip's channels).
 
 Which layer feeds a cat, which Linear feeds a Linear and what a view receives is
 found by one instrumented torch run of each correct model (module construction
 sites from the call stack, data flow through forward hooks and a TorchFunctionMode).
 
 For every kept mutation: ``detected`` = an error-severity finding of
-``cnnshape_ls.analyze`` whose line range covers the mutated line(s); ``fixed`` =
+``cnnshape_ls.analyze`` whose line range, or one of its related places in the same file (issue 15: the
+error stays where torch fails, the producer's line is related information), covers the mutated line(s);
+``detected_strict`` counts the finding's own range only (``fixed_strict`` likewise); ``fixed`` =
 that finding's ``fixes[0]`` gives a file torch runs for every manifest entry of
 the file; ``anywhere`` = any error-severity finding. Also measured: ``any_fixed``
 (the on-line finding's first fix, or else the first fix of the first error finding
@@ -82,6 +91,8 @@ KINDS = {
     9: "kernel/stride/padding -> Linear",
     10: "BatchNorm 1d<->2d",
     11: "output too small",
+    12: "residual add branches",
+    13: "block arg after a cat",
 }
 
 CONVS = {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"}
@@ -95,6 +106,9 @@ GEOMETRY_KW = {"kernel_size", "stride", "padding", "dilation", "output_padding",
 LINEAR_MISFIT = "mat1 and mat2|same reduction dim|is invalid for input of size"
 TOO_SMALL = "Kernel size can't be greater|Output size is too small|Invalid computed output size|smaller than kernel"
 SPATIAL_CAT = "Sizes of tensors must match except in dimension"  # a cat that fails on H/W, not channels
+# torch's broadcast error (CPU wording, meta-device wording)
+BROADCAST = "must match the size of tensor|Attempting to broadcast"
+SHORTCUT_NAMES = ("shortcut", "downsample", "skip", "proj", "residual")
 BN_SWAP = {"BatchNorm1d": "BatchNorm2d", "BatchNorm2d": "BatchNorm1d", "BatchNorm3d": "BatchNorm2d"}
 # leaf modules that keep the channel / feature identity of their input (data flow passes through)
 PASS_THROUGH_PKGS = (
@@ -267,6 +281,7 @@ class Profile:
     feeds_cat: set = field(default_factory=set)  # sites of convs whose output is a channel-cat input
     after_cat: set = field(default_factory=set)  # sites of convs / norms whose input is a cat output
     block_sites: set = field(default_factory=set)  # outer constructor sites above such layers
+    block_cat: dict = field(default_factory=dict)  # outer constructor site -> {(cat total, parts)} fed inside
     linear_to_linear: set = field(default_factory=set)  # sites of Linears whose output reaches a Linear
     views: dict = field(default_factory=dict)  # call span -> (input shape, output shape)
     instances: dict = field(default_factory=dict)  # constructor call span -> modules it made (max over entries)
@@ -345,6 +360,8 @@ def _profile_one(path: str, source: str, expr: str, shape, prof: Profile):
     def pass_through(mod):
         return type(mod).__module__ in PASS_THROUGH_PKGS or type(mod).__name__ == "Identity"
 
+    cat_parts = {}  # channel total of a recent cat -> its parts' channels
+
     def pre_hook(mod, args):
         p = first_prov(args)
         name = type(mod).__name__
@@ -355,6 +372,10 @@ def _profile_one(path: str, source: str, expr: str, shape, prof: Profile):
         if p == "cat" and (name in CONVS or name in BATCHNORMS):
             prof.after_cat.add(s)
             prof.block_sites.update(sites_of(mod)[1:])
+            x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+            if x is not None and x.dim() >= 2 and int(x.shape[1]) in cat_parts:
+                for outer in sites_of(mod)[1:]:
+                    prof.block_cat.setdefault(outer, set()).add((int(x.shape[1]), cat_parts[int(x.shape[1])]))
         if name == "Linear" and isinstance(p, nn.Linear) and site(p) is not None:
             prof.linear_to_linear.add(site(p))
 
@@ -383,6 +404,8 @@ def _profile_one(path: str, source: str, expr: str, shape, prof: Profile):
                 dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
                 if isinstance(out, torch.Tensor) and dim < 0:
                     dim += out.dim()
+                if dim == 1 and len(tensors) >= 2 and all(t.dim() >= 2 for t in tensors):
+                    cat_parts[sum(int(t.shape[1]) for t in tensors)] = tuple(int(t.shape[1]) for t in tensors)
                 for t in tensors:
                     p = prov.get(id(t))
                     if (
@@ -593,6 +616,35 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
                     for new in (str(v + 1), str(v * 2)):
                         add(7, "block-arg", k.value, f"{name}({k.arg}=)", str(v), new, forbid=SPATIAL_CAT)
 
+    # 13: a block built after a cat with the channels of one part of it (the skip forgotten)
+    for c in calls if variant == "" else ():
+        name = call_name(c)
+        if byte_key(c) not in prof.block_cat or name in CONVS or name in BATCHNORMS:
+            continue
+        takes = _input_params(tree, name)
+        given = [*((p, a) for p, a in zip(takes[1], c.args)), *((k.arg, k.value) for k in c.keywords)]
+        for total, parts in sorted(prof.block_cat[byte_key(c)]):
+            for i, (param, a) in enumerate(given):
+                if int_const(a) != total or param not in takes[0]:
+                    continue  # another size that happens to equal the cat's (Fire's expand planes)
+                for part in sorted(set(parts)):
+                    if part != total:
+                        add(13, "forgot-part", a, f"{name}(arg {i})", str(total), str(part))
+
+    # 12: residual adds whose branches differ
+    for node in ast.walk(tree) if variant == "" else ():
+        # the condition that makes the projection (or allows the identity) loses its channel test
+        test = node.test if isinstance(node, ast.If) else node.value if isinstance(node, ast.Assign) else None
+        if isinstance(test, ast.BoolOp) and len(test.values) >= 2 and _about_shortcut(source, node):
+            add(12, "condition", test, "condition", seg(test), seg(test.values[0]), require=BROADCAST)
+        # the projection's stride
+        if isinstance(node, (ast.If, ast.Assign)) and _about_shortcut(source, node):
+            for c in ast.walk(node):
+                if isinstance(c, ast.Call) and call_name(c) in PLAIN_CONVS:
+                    arg, _how = get_arg(c, 3, "stride")
+                    if arg is not None and int_const(arg) != 1:
+                        add(12, "stride", arg, f"{call_name(c)}.stride", seg(arg), "1", require=BROADCAST)
+
     # 8: view / reshape flatten sizes
     for c in calls if variant == "" else ():
         if call_name(c) not in ("view", "reshape") or not isinstance(c.func, ast.Attribute):
@@ -621,6 +673,39 @@ def _candidates_for_file(rel: str, variant: str, entries: tuple) -> list[Mutatio
             for w in wrong:
                 add(8, "alt-first", (s0[0], s0[1], s1[2], s1[3]), f"{c.func.attr}.args", old, f"{alt_first}, {w}")
     return out
+
+
+def _input_params(tree: ast.Module, name: str | None) -> tuple[set[str], list[str]]:
+    """For the class or function ``name`` of the file: the parameters it passes as the first argument of a
+    call (the input channels of a layer or block it builds), and its positional parameters in order."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+            if init is None:
+                return set(), []
+            params, body = [a.arg for a in init.args.args[1:]], init
+            break
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            params, body = [a.arg for a in node.args.args], node
+            break
+    else:
+        return set(), []
+    first = {c.args[0].id for c in ast.walk(body) if isinstance(c, ast.Call) and c.args
+             and isinstance(c.args[0], ast.Name)}
+    return first & set(params), params
+
+
+def _about_shortcut(source: str, node: ast.AST) -> bool:
+    """An ``if`` whose body assigns a shortcut (``self.shortcut = ...``, ``downsample = ...``), or an
+    assignment to one or to a flag about one (``self.use_res_connect = ...``, ``self.convShortcut = ...``)."""
+    if isinstance(node, ast.If):
+        targets = [t for s in node.body if isinstance(s, ast.Assign) for t in s.targets]
+    elif isinstance(node, ast.Assign):
+        targets = node.targets
+    else:
+        return False
+    names = [ast.get_source_segment(source, t) or "" for t in targets]
+    return any(any(k in n.lower() for k in (*SHORTCUT_NAMES, "res_connect")) for n in names)
 
 
 def _text_between(source: str, s0, s1) -> str:
@@ -803,6 +888,8 @@ def evaluate(m: Mutation) -> dict | None:
         "torch_error": torch_error,
         "instances": _instances(m),
         "detected": False,
+        "detected_strict": False,
+        "fixed_strict": False,
         "fixed": False,
         "anywhere": False,
         "any_fixed": False,
@@ -828,8 +915,16 @@ def evaluate(m: Mutation) -> dict | None:
     diags = analysis.get("diagnostics", [])
     errors = [d for d in diags if d.get("severity") == "error"]
     rec["diagnostics"] = [dict(_diag_brief(d), severity=d.get("severity")) for d in diags]
-    on_line = [d for d in errors if d["line"] <= m.end_line and m.line <= d.get("end_line", d["line"])]
+    def covers(d: dict) -> bool:
+        return d["line"] <= m.end_line and m.line <= d.get("end_line", d["line"])
+
+    def points_at(d: dict) -> bool:
+        return any(r.get("path") in (None, m.file) and r["line"] <= m.end_line and m.line <= r["end_line"]
+                   for r in d.get("related", ()))
+
+    on_line = [d for d in errors if covers(d) or points_at(d)]
     rec["detected"] = bool(on_line)
+    rec["detected_strict"] = any(covers(d) for d in errors)
     rec["anywhere"] = bool(errors)
     if on_line:
         diag = next((d for d in on_line if d.get("fixes")), on_line[0])
@@ -851,6 +946,7 @@ def evaluate(m: Mutation) -> dict | None:
     rec["after_fix"] = err
     rec["any_fixed"] = runs
     rec["fixed"] = runs and rec["detected"]
+    rec["fixed_strict"] = rec["fixed"] and covers(diag)
     rec["same_output"] = runs and same
     if not rec["fixed"]:
         _find_repair(m, mutated, errors, rec)
@@ -926,8 +1022,14 @@ def report(results: dict[int, dict], max_examples: int = 8) -> str:
         if n
         else "overall: nothing kept"
     )
+    strict = [r for k in asserted for r in results[k]["records"]]
+    if strict:
+        n_strict = sum(1 for r in strict if r["fixed_strict"])
+        out.append(f"  strict (the error's own range on the mutated line, related places not counted): "
+                   f"{n_strict}/{len(strict)} = {n_strict / len(strict):.1%}")
     out.append(
-        "columns: on-line = error finding on the mutated line; 1st-fix = on-line AND its fixes[0] makes torch run\n"
+        "columns: on-line = error finding on the mutated line (its range, or a related place in the file);\n"
+        "  1st-fix = on-line AND its fixes[0] makes torch run\n"
         "  every entry; anywhere = any error finding; any-fix = fixes[0] of the on-line finding, else of the first\n"
         "  error finding that offers a fix (the finding shown for a miss), makes torch run; same-out = after that fix\n"
         "  every output shape equals the correct model's"

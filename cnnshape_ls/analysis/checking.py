@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from .edits import apply_edits
-from .findings import Edit, Finding, Fix, Span
+from .findings import Edit, Finding, Fix, Related, Span
 from .fixes import SIZE_CODES
 
 MAX_CHECKS = 10
@@ -180,12 +180,19 @@ def _prefer(finding: Finding, fix: Fix) -> None:
     fix.tentative = False
     finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
     lines = {e.span.line for e in fix.edits}
-    if finding.span.line not in lines and len(lines) == 1 and not fix.elsewhere and not fix.checked:
-        # only the layer that makes the size can be changed (a conv's out_channels): the mistake is there.
-        # A checked alternative (an earlier pool's kernel) is one cause of several: the error stays where
-        # torch fails
-        edit = fix.edits[0]
-        finding.span = Span(edit.span.line, edit.span.column, edit.span.end_line, edit.span.end_column)
+    if finding.span.line in lines or len(lines) != 1 or fix.elsewhere or fix.checked:
+        return  # a checked alternative (an earlier pool's kernel) is one cause of several: it stays
+    shown = [r for r in finding.related if r.path is None and r.span.line in lines]
+    own = any(e.span.line == finding.span.line for f in finding.fixes if f is not fix and not f.tentative
+              for e in f.edits)
+    if shown and own:
+        return  # a producer one off: the error stays where torch fails, the producer's line is related
+    # only the layer that makes the size can be changed (a conv's out_channels): the mistake is there
+    edit = fix.edits[0]
+    where = finding.span
+    finding.span = Span(edit.span.line, edit.span.column, edit.span.end_line, edit.span.end_column)
+    finding.related = [Related(None, where, f"torch fails here: {finding.message}") if r in shown else r
+                       for r in finding.related]
 
 
 __all__ = ["MAX_CHAIN", "MAX_CHECKS", "check_fixes"]

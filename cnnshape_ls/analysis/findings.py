@@ -33,9 +33,10 @@ class Edit:
 
 @dataclass(frozen=True)
 class Related:
-    """A place in another file that a finding comes from (LSP ``relatedInformation``)."""
+    """A place a finding comes from or bears on (LSP ``relatedInformation``): in another file (an imported
+    block's layer), or, with ``path`` None, in this one (the Linear a wrong view agrees with)."""
 
-    path: str
+    path: str | None
     span: Span
     message: str
     shown: str = ""
@@ -74,7 +75,12 @@ class Finding:
     layer_path: str | None = None
     related: list[Related] = field(default_factory=list)
     """Where in another file the problem is, for an error inside an imported block (reported on the line
-    of this file that builds or applies it)."""
+    of this file that builds or applies it); and places of this file that bear on it (``path`` None)."""
+
+    @property
+    def in_other_file(self) -> bool:
+        """The error is in another file's code (an imported block): what follows it here is unknown."""
+        return any(r.path is not None for r in self.related)
 
     @property
     def local_fixes(self) -> list[Fix]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import dims, fixes_size
 from .findings import Edit, Finding, Fix, Span
+from .fixes_cat import cat_call_site_fix
 from .layers import RULES, Args, Call, CannotTell, ShapeError
 from .tensor_ops import broadcast
 from .trace import Trace
@@ -210,6 +211,7 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:
             return [flat]
+    cat = None
     if trace.elsewhere(layer.node) is not None:
         # an imported block's layer: where this file's builder gives the size (``ConvBlock(8, 32)``), that
         # argument is the fix; the block's own code changes only where the size is written there as a number
@@ -218,7 +220,11 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         fix = call_site_fix(trace, error, layer) or (None if written_here else blame_fix(trace, error, layer, first,
                                                                                              siblings))
     else:
-        fix = blame_fix(trace, error, layer, first, siblings) or call_site_fix(trace, error, layer)
+        # a block built after a cat: its call's argument, never the block's own conv; after the branches'
+        # guesses (one of the cat's parts may be what is wrong), the checker takes the first that works
+        cat = cat_call_site_fix(trace, error, layer, first)
+        fix = None if cat is not None else blame_fix(trace, error, layer, first, siblings) \
+            or call_site_fix(trace, error, layer)
     if fix is not None:
         fixes.append(fix)
     if len([s for s in siblings or [] if s.seen is not None]) <= 1:  # one copy: its neighbour may change
@@ -232,6 +238,8 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
     if fix is not None:
         fixes.append(fix)
     fixes += branch_fixes(trace, error, layer, first)
+    if cat is not None:
+        fixes.append(cat)
     if error.code == "linear-in-features":
         pools, channels_alone = fixes_size.global_pool_fixes(trace, layer, first.flat_from)
         # first where the Linear takes the channels alone: a global pool was meant

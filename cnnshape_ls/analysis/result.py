@@ -124,7 +124,8 @@ def finding_json(f: Finding, path: str | None = None) -> dict[str, Any]:
     """One diagnostic. ``fixes`` holds only edits of this file (applying ``fixes[0]`` fixes the file; it is
     empty where the preferred fix is in another file). An error inside an imported block adds ``related``
     (where in the other file) and ``workspace_fixes`` (every fix in order, each edit with its ``path``;
-    ``path``: this file's path, for its own edits)."""
+    ``path``: this file's path, for its own edits). A place of this file that bears on the error (the Linear a
+    wrong view agrees with) is in ``related`` too, with this file's ``path``."""
     entry: dict[str, Any] = {
         "line": f.span.line, "column": f.span.column + 1,
         "end_line": f.span.end_line, "end_column": f.span.end_column + 1,
@@ -132,7 +133,7 @@ def finding_json(f: Finding, path: str | None = None) -> dict[str, Any]:
         "fixes": [{"title": fix.title, "edits": [_edit_json(e) for e in fix.edits]} for fix in f.local_fixes],
     }
     if f.related:
-        entry["related"] = [{"path": r.path, **_span_json(r.span), "message": r.message} for r in f.related]
+        entry["related"] = [{"path": r.path or path, **_span_json(r.span), "message": r.message} for r in f.related]
     if any(fix.elsewhere for fix in f.fixes):
         entry["workspace_fixes"] = [
             {"title": fix.title, "edits": [{"path": e.path or path, **_edit_json(e)} for e in fix.edits]}

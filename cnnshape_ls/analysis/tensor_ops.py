@@ -191,17 +191,20 @@ def broadcast(a: Shape, b: Shape) -> Shape:
     n = max(len(a), len(b))
     pa = (1,) * (n - len(a)) + tuple(a)
     pb = (1,) * (n - len(b)) + tuple(b)
+    # torch walks from the last dimension and names the first mismatch it meets: the rightmost
+    for i in reversed(range(n)):
+        x, y = pa[i], pb[i]
+        if x != 1 and y != 1 and _same(x, y) is False:
+            raise ShapeError("add-mismatch", f"The size of tensor a ({dims.to_text(x)}) must match the size of "
+                             f"tensor b ({dims.to_text(y)}) at non-singleton dimension {i}")
     out: list[dims.Dim | None] = []
-    for i, (x, y) in enumerate(zip(pa, pb)):
+    for x, y in zip(pa, pb):
         if x == 1:
             out.append(y)
         elif y == 1:
             out.append(x)
         elif _same(x, y) is True:
             out.append(x)
-        elif _same(x, y) is False:
-            raise ShapeError("add-mismatch", f"The size of tensor a ({dims.to_text(x)}) must match the size of "
-                             f"tensor b ({dims.to_text(y)}) at non-singleton dimension {i}")
         else:
             out.append(x if isinstance(x, dims.Expr) and x == y else None)
     return tuple(out)

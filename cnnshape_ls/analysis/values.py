@@ -96,6 +96,10 @@ class Layer(Module):
     built_chain: tuple = ()
     """Every ``__init__`` under way when it was built, outermost first (each as in ``built_in``)."""
     built_in: tuple | None = None
+    made_in: tuple = ()
+    """Every call of the user's functions and ``__init__``s under way when it was built, outermost first:
+    (the function, the call, whether its first parameter is ``self``). A size passed down as a parameter
+    (``block(in_ch, ...)``, ``Up(64, 32)``) is written at one of these calls."""
     """(the ``__init__`` it was built in, the call that built that instance: ``Fire(384, 64, ...)``, the instance)."""
     seen: Any = None
     """The input shape it was last applied to."""
@@ -293,6 +297,7 @@ def _copy_module(module: Module, memo: dict[int, Any]) -> Module:
     if isinstance(module, Layer):
         copied = Layer(module.node, rule=module.rule, args=Args(module.args.op, deep_copy(module.args.values, memo)),
                        scope=module.scope, built_chain=module.built_chain, built_in=module.built_in,
+                       made_in=module.made_in,
                        arg_spans=module.arg_spans, extra_params=module.extra_params,
                        extra_params_text=module.extra_params_text)
     elif isinstance(module, Container):

@@ -417,7 +417,9 @@ def diagnostic_lines(display: str, analysis: Analysis) -> list[str]:
     for f in analysis.diagnostics:
         out.append(f"{display}:{f.span.line}:{f.span.column + 1}: {f.severity} {f.code} {f.message}")
         for related in f.related:
-            out.append(f"    in: {shown_path(related.path, display)}:{related.span.line}:{related.span.column + 1}")
+            where = f"{shown_path(related.path, display)}:{related.span.line}:{related.span.column + 1}"
+            # another file's place is where the error is; a place of this file bears on it (says how)
+            out.append(f"    in: {where}" if related.path is not None else f"    see: {where}: {related.message}")
         if f.fixes and f.fixes[0].elsewhere:
             where = ", ".join(sorted({shown_path(e.path, display) for e in f.fixes[0].edits if e.path}))
             out.append(f"    fix in {where} (not applied by --fix): {f.fixes[0].title}")

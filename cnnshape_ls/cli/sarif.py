@@ -61,7 +61,8 @@ def result_for(finding: Finding, uri: str, rule_index: int) -> dict[str, Any]:
     if finding.related:
         result["relatedLocations"] = [
             {"id": i, "message": {"text": r.message},
-             "physicalLocation": {"artifactLocation": {"uri": Path(r.path).as_uri()}, "region": region(r.span)}}
+             "physicalLocation": {"artifactLocation": {"uri": uri if r.path is None else Path(r.path).as_uri()},
+                                  "region": region(r.span)}}
             for i, r in enumerate(finding.related)]
     if finding.fixes:
         result["fixes"] = [

@@ -83,14 +83,16 @@ def read_file(path: str) -> str | None:
 
 
 def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding, batch_name: str = "BS",
-               others: OtherFiles | None = None) -> types.Diagnostic:
+               others: OtherFiles | None = None, uri: str | None = None) -> types.Diagnostic:
+    """``uri``: the document's, for related places of its own (``Related.path`` None); without it they are left out."""
     message = finding.message if batch_name == "BS" else BATCH.sub(batch_name, finding.message)
     related = None
-    if finding.related and others is not None:  # an error inside an imported block: where, in that file
+    if finding.related:  # an error inside an imported block: where, in that file; or a place here that bears on it
         related = [types.DiagnosticRelatedInformation(
-            location=types.Location(uri=others.uri(r.path), range=to_range(codec, others.lines(r.path), r.span)),
+            location=types.Location(uri=others.uri(r.path), range=to_range(codec, others.lines(r.path), r.span))
+            if r.path is not None else types.Location(uri=uri, range=to_range(codec, lines, r.span)),
             message=r.message if batch_name == "BS" else BATCH.sub(batch_name, r.message))
-            for r in finding.related]
+            for r in finding.related if (others is not None if r.path is not None else uri is not None)] or None
     return types.Diagnostic(
         range=to_range(codec, lines, finding.span),
         message=message,
@@ -102,10 +104,10 @@ def diagnostic(codec: PositionCodec, lines: list[str], finding: Finding, batch_n
     )
 
 
-def snapshot_diagnostics(workspace: Any, snapshot: Any) -> list[types.Diagnostic]:
+def snapshot_diagnostics(workspace: Any, snapshot: Any, uri: str | None = None) -> list[types.Diagnostic]:
     """The diagnostics of a document's snapshot (pushed when it lands, or pulled), in the client's positions."""
     others = OtherFiles(workspace.text_documents, read_file)
-    return [diagnostic(workspace.position_codec, snapshot.lines, f, snapshot.settings.batch_name, others)
+    return [diagnostic(workspace.position_codec, snapshot.lines, f, snapshot.settings.batch_name, others, uri)
             for f in snapshot.findings]
 
 

@@ -146,7 +146,7 @@ class CnnshapeServer(LanguageServer):
     def show(self, state: DocumentState, snapshot: Snapshot) -> None:
         """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
         if not self.pull_diagnostics:
-            found = snapshot_diagnostics(self.workspace, snapshot)
+            found = snapshot_diagnostics(self.workspace, snapshot, state.uri)
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=state.uri, diagnostics=found, version=snapshot.version))
         elif self.supports("workspace", "diagnostics", "refresh_support"):

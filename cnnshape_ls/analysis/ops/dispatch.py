@@ -77,6 +77,8 @@ class CallDispatcher:
         """The ``__init__`` calls under way, innermost last: (init, the call that made the instance, the instance)."""
         self.building_from: int | None = None
         """While a call of this file runs another file's function: that call's line (see ``Module.placed``)."""
+        self.frames: list[tuple] = []
+        """The calls of the user's functions and ``__init__``s under way, innermost last (see ``Layer.made_in``)."""
 
     @property
     def trace(self):
@@ -122,6 +124,16 @@ class CallDispatcher:
 
     # ------------------------------------------------------------------ entry point
     def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+        if isinstance(func, (FunctionValue, BoundMethod)):
+            self.frames.append((func if isinstance(func, FunctionValue) else func.func, node,
+                                isinstance(func, BoundMethod)))
+            try:
+                return self._dispatch(func, args, kwargs, node)
+            finally:
+                self.frames.pop()
+        return self._dispatch(func, args, kwargs, node)
+
+    def _dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
         if isinstance(func, FunctionValue):
             if self.building_from is None and is_foreign(func.node) and node is not None and not is_foreign(node):
                 self.building_from = node.lineno
@@ -174,6 +186,7 @@ class CallDispatcher:
             if not accepts(init.node.args, 1 + len(args), kwargs):
                 return UNKNOWN  # Python's TypeError: the object is never made
             self.building.append((init, node, inst))
+            self.frames.append((init, node, True))
             try:
                 if is_foreign(init.node) and not is_foreign(node):
                     with self.running_elsewhere(node, getattr(node, "lineno", 0)):
@@ -182,6 +195,7 @@ class CallDispatcher:
                     self.interp.call_function(init, [inst, *args], dict(kwargs))
             finally:
                 self.building.pop()
+                self.frames.pop()
         elif cls.container_base:
             fill_container_instance(self.cx, inst, cls.container_base, args, self.building_from)
         elif is_enum(cls):
@@ -323,6 +337,7 @@ class CallDispatcher:
         layer.placed = self.building_from
         layer.built_in = self.building[-1] if self.building else None
         layer.built_chain = tuple(self.building)
+        layer.made_in = tuple(self.frames)
         layer.scope = self.scope_names()
         if isinstance(node, ast.Call):
             layer.scope.update(self.subexpression_values(node))

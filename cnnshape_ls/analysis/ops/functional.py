@@ -105,7 +105,7 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
     note_window(cx.trace, layer, node, None, x.shape, out, functional=True)
     if error is not None:
         finding = cx.rec.report(error, node, x.taint)
-        out = error.recover if finding is None or not finding.related else None
+        out = error.recover if finding is None or not finding.in_other_file else None
         if finding is not None and error.code == "output-too-small" and not finding.fixes:
             finding.fixes = output_too_small(cx.trace, layer)
             narrow_to_argument(cx.trace, finding, layer)

@@ -7,10 +7,11 @@ import re
 from typing import Any
 
 from .. import dims
-from ..findings import Finding
+from ..findings import Finding, Fix, Related
 from ..fixes import blame_fix, keep_batch_fix
 from ..fixes_size import definition_of, note_window
 from ..layers import Args, Call, CannotTell, LayerRule, Out, ShapeError
+from ..trace import Trace
 from ..values import Container, Layer, Tensor, layer_params
 from .record import Recorder, attempt, is_foreign
 from .tensors import mark_swallowed
@@ -43,7 +44,7 @@ def apply_layer(rec: Recorder, layer: Layer, args: list[Any], kwargs: dict[str, 
         if error is not None:
             finding = layer_error(rec, error, layer, first, node, sequence, line)
             out = error.recover if not error.integer else as_integers(rule, call, error)
-            if finding is not None and finding.related:
+            if finding is not None and finding.in_other_file:
                 out = None  # another file's layer cannot run: everything after it is unknown
     if first is not None and first.shape is not None:
         note_window(rec.trace, layer, node, sequence, first.shape, out)
@@ -162,6 +163,7 @@ def layer_error(rec: Recorder, error: ShapeError, layer: Layer, first: Tensor, n
             elif any(edit.span not in written for edit in extra.edits):
                 fix.edits.extend(edit for edit in extra.edits if edit.span not in written)
                 fix.title += f"; change {layer.path or layer.rule.op}'s {error.blame} to match"
+                agrees_with(rec.trace, first.taint, layer, error, extra)
         return None
     where = (rec.trace.argument_node(layer, error.blame) if error.blame else None) or layer.node or node
     if where is None:
@@ -176,6 +178,17 @@ def layer_error(rec: Recorder, error: ShapeError, layer: Layer, first: Tensor, n
     if not finding.fixes:
         rec.defer(finding, error, layer, first, node, sequence)
     return finding
+
+
+def agrees_with(trace: Trace, finding: Finding, layer: Layer, error: ShapeError, fix: Fix) -> None:
+    """The layer after a wrong view (``Linear(1568, ...)`` after ``view(-1, 1568)``) was written to agree
+    with it: one error, the view's, whose fix changes both; the layer is shown as a related place."""
+    edit = fix.edits[0]
+    if edit.path is not None or any(r.path is None and r.span == edit.span for r in finding.related):
+        return
+    value = layer.args.values.get(error.blame) if error.blame else None
+    finding.related.append(Related(None, edit.span, f"{layer.path or layer.rule.op}'s {error.blame} ({value}) "
+                                   "agrees with the view: the fix changes both"))
 
 
 def as_integers(rule: LayerRule, call: Call, error: ShapeError) -> Out:

@@ -14,6 +14,7 @@ from typing import Any
 from .. import dims
 from ..findings import Finding, Fix, LayerRecord
 from ..fixes import copies_of, drop_cascades, fixes_for_layer, one_cause, relocate
+from ..fixes_producer import note_producer
 from ..fixes_size import narrow_to_argument
 from ..layers import UNKNOWN, CannotTell, Out, ShapeError
 from ..trace import Constraint, Trace
@@ -179,10 +180,10 @@ class Recorder:
         if error is not None:
             finding = self.report(error, where, x.taint)
             # an op of another file: what follows it there is unknown, so no fix here can be checked whole
-            if finding is not None and make_fix is not None and not finding.related:
+            if finding is not None and make_fix is not None and not finding.in_other_file:
                 self.note_op_fix(finding, where, x, make_fix)
             shape = make_fix.recover(x) if finding is not None and make_fix is not None \
-                and hasattr(make_fix, "recover") and not finding.related else None  # another file's: unknown
+                and hasattr(make_fix, "recover") and not finding.in_other_file else None  # another file's: unknown
         result = Tensor(shape, taint=finding if finding is not None else x.taint)
         if keep_flat and shape == x.shape:
             result.keep_flatten_of(x)
@@ -255,6 +256,7 @@ class Recorder:
                 finding.fixes = fixes_for_layer(self.trace, error, layer, first, node, sequence, siblings)
                 if error.code == "output-too-small":
                     narrow_to_argument(self.trace, finding, layer)
+                note_producer(self.trace, finding, error, layer, first)
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)

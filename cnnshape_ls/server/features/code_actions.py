@@ -53,7 +53,7 @@ def register(server) -> None:
             for finding in snapshot.findings:
                 if not finding.fixes or finding.span.end_line < first or finding.span.line > last:
                     continue
-                diag = diagnostic(codec, snapshot.lines, finding, snapshot.settings.batch_name, others)
+                diag = diagnostic(codec, snapshot.lines, finding, snapshot.settings.batch_name, others, uri)
                 # a fix of another file is never preferred: editors apply preferred fixes without a pick
                 preferred = not finding.fixes[0].elsewhere
                 for i, fix in enumerate(finding.fixes):

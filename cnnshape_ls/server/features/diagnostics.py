@@ -7,8 +7,8 @@ from lsprotocol import types
 from ..convert import snapshot_diagnostics
 
 
-def items(server, snapshot) -> list[types.Diagnostic]:
-    return snapshot_diagnostics(server.workspace, snapshot)
+def items(server, snapshot, uri: str | None = None) -> list[types.Diagnostic]:
+    return snapshot_diagnostics(server.workspace, snapshot, uri)
 
 
 def register(server) -> None:
@@ -22,5 +22,5 @@ def register(server) -> None:
         if uri not in ls.documents:
             ls.analyze(uri)
         snapshot = await ls.snapshot(uri, wait=True)
-        found = items(ls, snapshot) if snapshot is not None else []
+        found = items(ls, snapshot, uri) if snapshot is not None else []
         return types.RelatedFullDocumentDiagnosticReport(items=found)

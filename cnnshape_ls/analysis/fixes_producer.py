@@ -1,0 +1,99 @@
+"""A producer one off a round size (``Conv2d(64, 129)`` before ``Conv2d(128, 256)``).
+
+torch fails at the consumer, and the error stays there; the producer's line is shown as related information
+and both fixes are offered. The consumer's fix goes first, as torch puts the error, unless the producer's
+size is the only one of its stage that breaks a pattern the others keep (every other convolution doubles the
+width): then the producer's does.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from fractions import Fraction
+
+from .findings import Finding, Related
+from .fixes import describe
+from .layers import ShapeError
+from .trace import Trace
+from .values import Layer, Tensor
+
+CONV = re.compile(r"^Conv[123]d$")
+SIZE = {"conv-in-channels": ("out_channels", "channels"), "norm-num-features": ("out_channels", "channels"),
+        "linear-in-features": ("out_features", "features")}
+
+
+def note_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Layer, first: Tensor) -> None:
+    """Where a fix of ``finding`` changes what the previous layer makes: that layer's place as related
+    information, and that fix first where the producer breaks its stage's pattern."""
+    producer = first.producer
+    size = SIZE.get(error.code)
+    if producer is None or size is None or producer is layer or not finding.fixes or finding.in_other_file:
+        return  # an imported block's error: its related place is where in that file
+    arg, noun = size
+    node = trace.argument_node(producer, arg)
+    if node is None or trace.elsewhere(node) is not None:
+        return
+    span = trace.span(node)
+    fix = next((f for f in finding.fixes if len(f.edits) == 1 and f.edits[0].span == span and not f.tentative),
+               None)  # a guess may be dropped by the checks: the related place would name a fix not offered
+    if fix is None or any(r.path is None and r.span == span for r in finding.related):
+        return
+    made = producer.args.values.get(arg)
+    wanted = fix.edits[0].new_text
+    finding.related.append(Related(None, span, f"{describe(producer)} makes {made} {noun} here "
+                                   f"(one fix makes it {wanted})"))
+    if _breaks_pattern(trace, producer, layer, error):
+        finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
+
+
+def _breaks_pattern(trace: Trace, producer: Layer, consumer: Layer, error: ShapeError) -> bool:
+    """Every other convolution of the producer's stage scales the width by one ratio (doubles it), and the
+    producer would too with the size its consumer wants."""
+    if not CONV.match(producer.rule.op) or not CONV.match(consumer.rule.op) or not error.blame:
+        return False
+    wanted = consumer.args.values.get(error.blame)
+    given = producer.args.values.get("in_channels")
+    if not isinstance(wanted, int) or not isinstance(given, int) or given <= 0:
+        return False
+    ratios = []
+    for conv in _stage(trace, producer):
+        if conv is producer:
+            continue
+        cin, cout = conv.args.values.get("in_channels"), conv.args.values.get("out_channels")
+        if not isinstance(cin, int) or not isinstance(cout, int) or cin <= 0:
+            return False
+        ratios.append(Fraction(cout, cin))
+    if ratios and ratios[0] != ratios[-1] and len(set(ratios[1:])) == 1:
+        ratios = ratios[1:]  # the stem (3 -> 32) is not the stage's pattern
+    return len(ratios) >= 2 and len(set(ratios)) == 1 and ratios[0] != 1 and Fraction(wanted, given) == ratios[0]
+
+
+def _stage(trace: Trace, producer: Layer) -> list[Layer]:
+    """The convolutions written next to the producer: the arguments of the ``Sequential(...)`` it is one of,
+    else those its block's ``__init__`` built for the same instance; in the order they are written."""
+    call = _container_call(trace, producer.node)
+    if call is not None:
+        nodes = list(call.args)
+        found = [_copy(trace, n, producer) for n in nodes]
+        return [c for c in found if c is not None and CONV.match(c.rule.op)]
+    if producer.built_in is None:
+        return []
+    owner = producer.built_in[2]
+    layers = [layer for built in trace.source.built.values() for layer in built
+              if layer.built_in is not None and layer.built_in[2] is owner and CONV.match(layer.rule.op)]
+    return sorted(layers, key=lambda layer: (getattr(layer.node, "lineno", 0), getattr(layer.node, "col_offset", 0)))
+
+
+def _container_call(trace: Trace, node: ast.AST | None) -> ast.Call | None:
+    for candidate in ast.walk(trace.source.tree):
+        if isinstance(candidate, ast.Call) and any(a is node for a in candidate.args):
+            return candidate
+    return None
+
+
+def _copy(trace: Trace, node: ast.AST, like: Layer) -> Layer | None:
+    built = trace.source.built.get(node, [])
+    same = [b for b in built if b.built_in is like.built_in or
+            (b.built_in is not None and like.built_in is not None and b.built_in[2] is like.built_in[2])]
+    return (same or built or [None])[0]
