@@ -111,7 +111,7 @@ def test_num_classes_and_sizes(name: str, classes: int, size: int, batch: int) -
                          (batch, 3, size, size))
 
 
-@pytest.mark.parametrize("arguments", ["weights=None", "pretrained=False", "weights='IMAGENET1K_V1'",
+@pytest.mark.parametrize("arguments", ["weights=None", "pretrained=False", "pretrained=True", "weights='IMAGENET1K_V1'",
                                        "weights=models.ResNet18_Weights.IMAGENET1K_V1",
                                        "weights=models.ResNet18_Weights.DEFAULT"])
 def test_weights_requested_give_the_same_shapes(arguments: str) -> None:
@@ -124,6 +124,21 @@ def test_weights_requested_give_the_same_shapes(arguments: str) -> None:
     ours = [(layer["path"], layer["out"]) for layer in result["models"][0]["layers"] if layer["path"]]
     assert ours == [(name, out) for name, out in truth["calls"]]
     assert result["models"][0]["params"] == truth["params"]
+
+
+@pytest.mark.parametrize("arguments", ["pretrained=True, num_classes=10", "weights='DEFAULT', num_classes=10",
+                                       "weights=models.ResNet18_Weights.IMAGENET1K_V1, num_classes=7"])
+def test_weights_with_another_class_count_show_no_shape(arguments: str) -> None:
+    """torchvision refuses pretrained weights with a class count other than theirs (``ValueError``, through
+    its ``handle_legacy_interface`` decorator and ``_ovewrite_named_param``): no shape is shown for it."""
+    source = BACKBONE.format(name="resnet18", arguments=arguments)
+    with pytest.raises(ValueError):
+        torch_side = {}
+        exec(compile(textwrap.dedent(source), "<model>", "exec"), torch_side)  # noqa: S102 - the test's own text
+        torch_side["Net"]()
+    result = analyzed(source, "Net()", (2, 3, 64, 64))
+    assert all(m["output"] is None for m in result["models"]), result["models"]
+    assert not [layer for m in result["models"] for layer in m["layers"] if layer["path"] and layer["out"]]
 
 
 @settings(max_examples=10, deadline=None)

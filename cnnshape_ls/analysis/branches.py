@@ -40,6 +40,14 @@ class Returned(Exception):
         self.value = value
 
 
+class Raised(Returned):
+    """A ``raise`` reached on the only path that ran (under a condition the analysis cannot tell, a branch
+    that raises is merged as a plain return of unknown)."""
+
+    def __init__(self) -> None:
+        super().__init__(UNKNOWN)
+
+
 class LoopBreak(Exception):
     pass
 

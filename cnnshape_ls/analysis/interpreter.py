@@ -14,7 +14,17 @@ from typing import Any
 
 from . import dims
 from .attributes import Attributes
-from .branches import ABSENT, AttributeWrite, BudgetExceeded, ControlFlow, Frame, LoopBreak, LoopContinue, Returned
+from .branches import (
+    ABSENT,
+    AttributeWrite,
+    BudgetExceeded,
+    ControlFlow,
+    Frame,
+    LoopBreak,
+    LoopContinue,
+    Raised,
+    Returned,
+)
 from .findings import Finding
 from .layers import UNKNOWN
 from .libraries import absolute, library_value
@@ -38,6 +48,7 @@ from .py_values import (
     safe_number,
     truth,
 )
+from .source import is_installed
 from .trace import Trace
 from .values import (
     ClassValue,
@@ -72,6 +83,8 @@ class Interpreter(ControlFlow, Attributes):
         if self.pool is None:
             self.steps_left, self.not_drawn = budget, 0
         self.depth = 0
+        self.installed_depth = 0
+        """Functions of installed packages under way: a raise in one fails its package callers too."""
         self.training = False  # as torch's eval(): the mode truth and verification run in
         self.current_env: Env | None = None
         self.imports: Callable[[str, int], Env | None] | None = None
@@ -189,7 +202,10 @@ class Interpreter(ControlFlow, Attributes):
         self.exec_block(node.body, env, frame)
 
     def _stmt_Try(self, node: ast.Try, env: Env, frame: Frame) -> None:
-        self.exec_block(node.body, env, frame)
+        try:
+            self.exec_block(node.body, env, frame)
+        except Raised:
+            raise Returned(UNKNOWN) from None  # a handler may catch it: this function's value is unknown
         self.exec_block(node.orelse, env, frame)
         self.exec_block(node.finalbody, env, frame)
 
@@ -200,6 +216,9 @@ class Interpreter(ControlFlow, Attributes):
 
     def decorated(self, func: FunctionValue, node: ast.FunctionDef) -> Any:
         for deco in node.decorator_list:
+            if isinstance(deco, ast.Call) and getattr(deco.func, "id", "") == "handle_legacy_interface":
+                func.legacy = tuple(kw for kw in deco.keywords if kw.arg and isinstance(kw.value, ast.Tuple)
+                                    and len(kw.value.elts) == 2 and isinstance(kw.value.elts[0], ast.Constant))
             name = deco.attr if isinstance(deco, ast.Attribute) else getattr(deco, "id", "")
             if name == "property":
                 return ("property", func)
@@ -298,7 +317,7 @@ class Interpreter(ControlFlow, Attributes):
 
     def _stmt_Raise(self, node: ast.Raise, env: Env, frame: Frame) -> None:
         # an unconditional raise ends this path: nothing after it runs
-        raise Returned(UNKNOWN)
+        raise Raised()
 
     def _stmt_Delete(self, node: ast.Delete, env: Env, frame: Frame) -> None:
         for target in node.targets:
@@ -676,6 +695,8 @@ class Interpreter(ControlFlow, Attributes):
 
     def call_function(self, func: FunctionValue, args: list[Any], kwargs: dict[str, Any]) -> Any:
         node = func.node
+        if func.legacy and not self.legacy_keywords(func, kwargs):
+            return UNKNOWN
         if not accepts(node.args, len(args), kwargs):
             return UNKNOWN  # Python's TypeError: torchvision's resnet18(pretrained=True) without its decorator
         local = Env(func.closure)
@@ -715,16 +736,40 @@ class Interpreter(ControlFlow, Attributes):
         if isinstance(node, ast.Lambda):
             return self.eval(node.body, local)
         frame = Frame()
+        installed = is_installed(node)
+        self.installed_depth += installed
         try:
             self.exec_block(node.body, local, frame)
             result: Any = None
+        except Raised:
+            if installed and self.installed_depth > 1:
+                raise  # a package's builder fails with its helper (torchvision: weights with num_classes=10)
+            result = UNKNOWN
         except Returned as ret:
             result = ret.value
         except (LoopBreak, LoopContinue):
             result = UNKNOWN
+        finally:
+            self.installed_depth -= installed
         for pending in frame.pending:
             result = merge(pending, result)
         return result
+
+    def legacy_keywords(self, func: FunctionValue, kwargs: dict[str, Any]) -> bool:
+        """``resnet18(pretrained=True)``: ``weights=`` the decorator's default (False: None), as torchvision's
+        ``handle_legacy_interface`` passes it; False where the flag's truth cannot be told."""
+        for keyword in func.legacy:
+            old = keyword.value.elts[0].value  # type: ignore[attr-defined]
+            if old not in kwargs or keyword.arg in kwargs:
+                continue
+            flag = truth(kwargs.pop(old))
+            if flag is None:
+                return False
+            default = self.eval(keyword.value.elts[1], func.closure) if flag else None  # type: ignore[attr-defined]
+            if isinstance(default, FunctionValue):  # a default computed from the other keywords
+                default = self.call_function(default, [dict(kwargs)], {})
+            kwargs[keyword.arg] = default
+        return True
 
     def unbound_parameter(self, name: str) -> Any:
         """A parameter nobody gave a value: a named symbol, so shapes read ``num_classes``."""

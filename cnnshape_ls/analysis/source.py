@@ -93,6 +93,12 @@ def foreign_file(node: Any) -> ForeignFile | None:
     return found if isinstance(found, ForeignFile) else None
 
 
+def is_installed(node: Any) -> bool:
+    """A node of an installed package's module (:mod:`libraries`)."""
+    found = getattr(node, "_cnnshape_foreign", None)
+    return isinstance(found, ForeignFile) and found.installed
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 

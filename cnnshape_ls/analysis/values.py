@@ -191,6 +191,8 @@ class FunctionValue:
     node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
     closure: Env
     owner: ClassValue | None = None
+    legacy: tuple[ast.keyword, ...] = ()
+    """torchvision's ``@handle_legacy_interface(weights=("pretrained", default))``: a keyword it renames."""
 
 
 @dataclass(eq=False)
