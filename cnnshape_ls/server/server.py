@@ -15,6 +15,7 @@ from .. import __version__
 from ..analysis.imports import FileModuleLoader
 from ..settings import Settings, settings_for
 from .convert import snapshot_diagnostics
+from .notebooks import NOTEBOOK_SYNC, Frame, cell_frames, frame_diagnostics, frame_of, notebook_of, program_of
 from .protocol import CnnshapeProtocol
 from .state import DocumentState, Scheduler, Snapshot
 
@@ -30,7 +31,8 @@ class CnnshapeServer(LanguageServer):
     """Holds per-document state; no global mutable state anywhere."""
 
     def __init__(self) -> None:
-        super().__init__("cnnshape-ls", __version__, protocol_cls=CnnshapeProtocol)
+        super().__init__("cnnshape-ls", __version__, protocol_cls=CnnshapeProtocol,
+                         notebook_document_sync=NOTEBOOK_SYNC)
         self.exit_code = 0
         """What the process exits with: 1 when the client sent ``exit`` without ``shutdown``."""
         self.documents: dict[str, DocumentState] = {}
@@ -40,6 +42,8 @@ class CnnshapeServer(LanguageServer):
         """workspace/configuration answers by folder URI ("" for the whole workspace)."""
         self.reported_problems: set[str] = set()
         self.verifier: Any = None
+        self.published_cells: dict[str, set[str]] = {}
+        """The cells of each notebook whose diagnostics were pushed (cleared when a cell leaves it)."""
 
     # ------------------------------------------------------------------ capabilities of the client
     @property
@@ -110,8 +114,21 @@ class CnnshapeServer(LanguageServer):
     def is_open(self, uri: str) -> bool:
         return unquote(uri) in self.workspace.text_documents
 
+    def owner(self, uri: str) -> str:
+        """The document analyzed for ``uri``: the notebook of a notebook's cell, else ``uri`` itself."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        return notebook.uri if notebook is not None else uri
+
     def analyze(self, uri: str) -> None:
-        """Analyze an open document; never one the client did not open (that would read it from disk)."""
+        """Analyze an open document; never one the client did not open (that would read it from disk).
+        A notebook, or a cell of one, analyzes the notebook's cells as one program."""
+        notebook = notebook_of(self.workspace, uri)
+        if notebook is not None:
+            workspace = self.workspace
+            self.scheduler.schedule(self.state(notebook.uri), notebook.version,
+                                    lambda: program_of(workspace, notebook), self.settings(notebook.uri),
+                                    self.on_landed, self.on_error, self.loader())
+            return
         document = self.workspace.text_documents.get(unquote(uri))
         if document is None:
             return
@@ -139,7 +156,9 @@ class CnnshapeServer(LanguageServer):
 
     def show(self, state: DocumentState, snapshot: Snapshot) -> None:
         """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
-        if not self.pull_diagnostics:
+        if not self.pull_diagnostics and snapshot.cells is not None:
+            self.publish_cells(state.uri, snapshot)
+        elif not self.pull_diagnostics:
             found = snapshot_diagnostics(self.workspace, snapshot)
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=state.uri, diagnostics=found, version=snapshot.version))
@@ -149,6 +168,19 @@ class CnnshapeServer(LanguageServer):
             self.workspace_inlay_hint_refresh(None)
         if self.supports("workspace", "code_lens", "refresh_support"):
             self.workspace_code_lens_refresh(None)
+
+    def publish_cells(self, notebook_uri: str, snapshot: Snapshot | None) -> None:
+        """A notebook's diagnostics, pushed cell by cell; a cell that left the notebook is cleared."""
+        frames = cell_frames(snapshot) if snapshot is not None else []
+        for frame in frames:
+            document = self.workspace.text_documents.get(unquote(frame.uri))
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                uri=frame.uri, diagnostics=frame_diagnostics(self.workspace, snapshot, frame),
+                version=document.version if document is not None else None))
+        shown = {frame.uri for frame in frames}
+        for gone in self.published_cells.get(notebook_uri, set()) - shown:
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=gone, diagnostics=[]))
+        self.published_cells[notebook_uri] = shown
 
     def on_error(self, err: BaseException) -> None:
         self.log("analysis failed: " + "".join(traceback.format_exception(err))[-2000:], types.MessageType.Error)
@@ -162,12 +194,21 @@ class CnnshapeServer(LanguageServer):
     async def snapshot(self, uri: str, wait: bool = False) -> Snapshot | None:
         """The last analysis of ``uri``; before the first one has landed, wait for it (a client asking
         for hints right after opening a file would otherwise get none, and not every client refreshes)."""
-        state = self.documents.get(uri)
+        state = self.documents.get(self.owner(uri))
         if state is None:
             return None
         if wait or state.snapshot is None:
             return await self.scheduler.wait(state)
         return state.snapshot
+
+    async def locate(self, uri: str, wait: bool = False) -> tuple[Snapshot, Frame] | None:
+        """The last analysis holding ``uri`` and where ``uri`` is in it: a file is all of its snapshot, a
+        notebook's cell its part of the notebook's program."""
+        snapshot = await self.snapshot(uri, wait)
+        if snapshot is None:
+            return None
+        frame = frame_of(snapshot, uri)
+        return (snapshot, frame) if frame is not None else None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Errors go to the log, never to a popup."""
