@@ -58,8 +58,8 @@ def test_the_notebook_reports_what_the_script_does_in_its_cells(entry, converted
             assert converted.notebook.cells[cell - 1].cell_type == "code" and edit["line"] >= 1
 
     def layers(model: dict, cells: bool) -> list:
-        return [(x["path"], x["op"], x["out"], (x["cell"], x["line"]) if cells else script_in_cells(converted, x["line"]))
-                for x in model["layers"]]
+        return [(x["path"], x["op"], x["out"],
+                 (x["cell"], x["line"]) if cells else script_in_cells(converted, x["line"])) for x in model["layers"]]
 
     assert [(m["name"], m["input"], m["input_source"], m["output"], m["params"], layers(m, True))
             for m in ours["models"]] == \
