@@ -42,8 +42,8 @@ class CnnshapeServer(LanguageServer):
         """workspace/configuration answers by folder URI ("" for the whole workspace)."""
         self.reported_problems: set[str] = set()
         self.verifier: Any = None
-        self.published_cells: dict[str, set[str]] = {}
-        """The cells of each notebook whose diagnostics were pushed (cleared when a cell leaves it)."""
+        self.published_cells: dict[str, dict[str, tuple]] = {}
+        """What was last pushed to each notebook's cells, by cell URI: (version, diagnostics)."""
 
     # ------------------------------------------------------------------ capabilities of the client
     @property
@@ -170,15 +170,21 @@ class CnnshapeServer(LanguageServer):
             self.workspace_code_lens_refresh(None)
 
     def publish_cells(self, notebook_uri: str, snapshot: Snapshot | None) -> None:
-        """A notebook's diagnostics, pushed cell by cell; a cell that left the notebook is cleared."""
+        """A notebook's diagnostics, pushed cell by cell: only to cells whose diagnostics or version changed
+        since the last push (an edit in one cell changes one cell's, usually); a cell that left the notebook
+        is cleared."""
         frames = cell_frames(snapshot) if snapshot is not None else []
+        last = self.published_cells.get(notebook_uri, {})
+        shown: dict[str, tuple] = {}
         for frame in frames:
             document = self.workspace.text_documents.get(unquote(frame.uri))
-            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-                uri=frame.uri, diagnostics=frame_diagnostics(self.workspace, snapshot, frame),
-                version=document.version if document is not None else None))
-        shown = {frame.uri for frame in frames}
-        for gone in self.published_cells.get(notebook_uri, set()) - shown:
+            version = document.version if document is not None else None
+            found = frame_diagnostics(self.workspace, snapshot, frame)
+            shown[frame.uri] = (version, [(d.range, d.message, d.severity, d.code, d.source) for d in found])
+            if last.get(frame.uri) != shown[frame.uri]:
+                self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                    uri=frame.uri, diagnostics=found, version=version))
+        for gone in set(last) - set(shown):
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=gone, diagnostics=[]))
         self.published_cells[notebook_uri] = shown
 
