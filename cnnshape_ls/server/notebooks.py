@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from lsprotocol import types
 
@@ -71,7 +72,7 @@ def frame_of(snapshot: Any, uri: str) -> Frame | None:
     program: Program | None = getattr(snapshot, "cells", None)
     if program is None:
         return Frame(uri)
-    place = program.place(uri)
+    place = program.place(uri) or next((p for p in program.cells if unquote(p.key) == unquote(uri)), None)
     if place is None:
         return None
     return Frame(uri, place.first_line - 1, place.line_count)
@@ -90,7 +91,7 @@ def program_of(workspace: Any, notebook: types.NotebookDocument) -> Program:
     for number, cell in enumerate(notebook.cells, start=1):
         if cell.kind != types.NotebookCellKind.Code:
             continue
-        document = workspace.text_documents.get(cell.document)
+        document = workspace.text_documents.get(unquote(cell.document))  # pygls keys them unquoted
         if document is None or (document.language_id or "python") != "python":
             continue
         cells.append(CodeCell(document.source, number, cell.document))

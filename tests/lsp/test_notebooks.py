@@ -44,7 +44,8 @@ async def client(lsp_client: LanguageClient, tmp_path):
 
 
 def cell_uri(notebook: Path, number: int) -> str:
-    return f"vscode-notebook-cell:{notebook.as_posix()}#C{number}"
+    """As VS Code names a cell: its fragment base64, quoted (pygls keys documents unquoted)."""
+    return f"vscode-notebook-cell:{notebook.as_posix()}#W{number}sZmlsZQ%3D%3D"
 
 
 def open_notebook(client, name: str, converted: Converted) -> tuple[str, dict[int, str]]:
