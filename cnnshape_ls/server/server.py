@@ -156,7 +156,9 @@ class CnnshapeServer(LanguageServer):
 
     def show(self, state: DocumentState, snapshot: Snapshot) -> None:
         """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
-        if not self.pull_diagnostics and snapshot.cells is not None:
+        if snapshot.cells is not None:
+            # a notebook's cells are pushed to even where the client pulls: VS Code (vscode-languageclient 9)
+            # pulls the diagnostics of documents open in tabs, and a notebook's cells are not
             self.publish_cells(state.uri, snapshot)
         elif not self.pull_diagnostics:
             found = snapshot_diagnostics(self.workspace, snapshot)

@@ -38,7 +38,8 @@ def test_vscode_notebook_cells(editor_tools: Tools, vsix: Path, session: Session
     assert installed.returncode == 0 and "successfully installed" in installed.stdout, installed.stdout
     (user_data / "User" / "settings.json").write_text(json.dumps(
         {**USER_SETTINGS, "cnnshape.python": sys.executable, "notebook.lineNumbers": "on",
-         "workbench.editorAssociations": {"*.ipynb": "jupyter-notebook"}, "cnnshape-ls.trace.server": "verbose"}, indent=2))
+         "workbench.editorAssociations": {"*.ipynb": "jupyter-notebook"},
+         "cnnshape-ls.trace.server": "verbose"}, indent=2))
     port = _free_port()
     log_path = tmp_path / "code-server.log"
     with open(log_path, "w") as log:

@@ -41,6 +41,22 @@ const hoverText = (page) => page.evaluate(() =>
   [...document.querySelectorAll('.monaco-hover:not(.hidden) .monaco-hover-content, .monaco-hover:not(.hidden) .hover-contents')]
     .map((el) => el.innerText).join('\n'));
 
+// Scroll the notebook with the mouse wheel, as a person would, until the squiggle is well inside the view
+// (the notebook's list scrolls itself; scrollIntoView does not move it).
+async function scrollToSquiggle(page) {
+  const squiggle = page.locator('.notebook-editor .monaco-editor .squiggly-error').first();
+  await page.mouse.move(800, 450);
+  for (let i = 0; i < 40; i++) {
+    const box = await squiggle.boundingBox();
+    if (box && box.y > 250 && box.y < 600) {
+      break;
+    }
+    await page.mouse.wheel(0, box && box.y < 250 ? -120 : 120);
+    await page.waitForTimeout(150);
+  }
+  await page.waitForTimeout(500);
+}
+
 async function step(page, name, fn) {
   const start = Date.now();
   try {
@@ -107,16 +123,14 @@ async function step(page, name, fn) {
         120000, 'the # out: hint in the model cell');
       await page.waitForSelector('.notebook-editor .monaco-editor .squiggly-error', { timeout: 30000 });
       await page.waitForTimeout(800);
-      // the model's cell at the top of the view, as a person would scroll to it
-      const squiggle = page.locator('.notebook-editor .monaco-editor .squiggly-error').first();
-      await squiggle.scrollIntoViewIfNeeded();
-      await page.waitForTimeout(500);
+      await scrollToSquiggle(page);
       await shot(page, 'vscode-notebook-hints.png');
       return { hints: await hintTexts(page), lines: await cellLines(page) };
     });
 
     report.diagnostic = await step(page, 'diagnostic-hover', async () => {
       report.squigglesBefore = await page.locator('.notebook-editor .monaco-editor .squiggly-error').count();
+      await scrollToSquiggle(page);
       const box = await page.locator('.notebook-editor .monaco-editor .squiggly-error').first().boundingBox();
       await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
       const text = await poll(async () => {
@@ -130,6 +144,7 @@ async function step(page, name, fn) {
     });
 
     report.quickfix = await step(page, 'quick-fix', async () => {
+      await scrollToSquiggle(page);
       const box = await page.locator('.notebook-editor .monaco-editor .squiggly-error').first().boundingBox();
       await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);  // the cursor on the squiggle
       await page.waitForTimeout(500);

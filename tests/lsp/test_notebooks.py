@@ -28,7 +28,23 @@ IDS = [entry["id"] for entry, _ in CASES]
 @pytest_lsp.fixture(config=SERVER)
 async def client(lsp_client: LanguageClient, tmp_path):
     """VS Code's capabilities, with notebook document sync as VS Code announces it."""
+    await start(lsp_client, tmp_path, pulls=False)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def pulling_client(lsp_client: LanguageClient, tmp_path):
+    """The same, pulling diagnostics (as VS Code does for files, never for a notebook's cells)."""
+    await start(lsp_client, tmp_path, pulls=True)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def start(lsp_client: LanguageClient, tmp_path: Path, pulls: bool) -> None:
     capabilities = client_capabilities("visual_studio_code")
+    if pulls:
+        capabilities.text_document.diagnostic = types.DiagnosticClientCapabilities()
     capabilities.notebook_document = types.NotebookDocumentClientCapabilities(
         synchronization=types.NotebookDocumentSyncClientCapabilities(execution_summary_support=True))
     result = await lsp_client.initialize_session(types.InitializeParams(
@@ -39,8 +55,6 @@ async def client(lsp_client: LanguageClient, tmp_path):
     lsp_client.encoding = str(result.capabilities.position_encoding or "utf-16")
     lsp_client.workspace_path = tmp_path
     lsp_client.profile = "visual_studio_code"
-    yield
-    await lsp_client.shutdown_session()
 
 
 def cell_uri(notebook: Path, number: int) -> str:
@@ -253,3 +267,18 @@ async def test_a_file_beside_the_notebook_still_works(client):
     uri = open_document(client, "plain.py", converted.script)
     await settled(client, uri, 1)
     assert await inlay_hints(client, uri)
+
+
+@pytest.mark.asyncio
+async def test_cells_are_pushed_to_a_client_that_pulls(pulling_client):
+    """VS Code pulls the diagnostics of documents in its tabs, and a notebook's cells are not: the server
+    pushes them to the cells whatever the client pulls; a pull of a cell answers the same."""
+    client = pulling_client
+    entry, converted = next((e, c) for e, c in CASES if e["id"] == "s09")
+    _, cells = open_notebook(client, "s09.ipynb", converted)
+    number, line = converted.places[entry["fix_line"]]
+    pushed = await diagnostics(client, cells[number], 1)  # waits for the push of the cell's version 1
+    assert [d.range.start.line for d in pushed if d.severity == types.DiagnosticSeverity.Error] == [line - 1]
+    report = await client.text_document_diagnostic_async(
+        types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=cells[number])))
+    assert [d.message for d in report.items] == [d.message for d in pushed]

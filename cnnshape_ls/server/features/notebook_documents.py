@@ -24,6 +24,5 @@ def register(server) -> None:
         state = ls.documents.pop(uri, None)
         if state is not None and state.pending is not None:
             state.pending.cancel()
-        if not ls.pull_diagnostics:
-            ls.publish_cells(uri, None)  # clears every cell it pushed diagnostics to
+        ls.publish_cells(uri, None)  # clears every cell it pushed diagnostics to (pushed to whatever the client)
         ls.published_cells.pop(uri, None)
