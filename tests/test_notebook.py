@@ -118,3 +118,17 @@ def test_the_json_form_tells_lines_in_cells() -> None:
     [diag] = [d for d in entry["diagnostics"] if d["severity"] == "error"]
     assert (diag["cell"], diag["line"], diag["end_line"]) == (2, 5, 5)
     assert [(e["cell"], e["line"], e["new_text"]) for e in diag["fixes"][0]["edits"]] == [(2, 5, "8 * 26 * 26")]
+
+
+def test_verification_slices_the_notebook_like_a_file() -> None:
+    """Only what the model needs goes to torch: never the training cell, never an IPython line."""
+    from cnnshape_ls.verify.merge import plan
+
+    nb = program("%matplotlib inline\nimport torch\nimport torch.nn as nn", NET, "model = Net()",
+                 "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\nfor epoch in range(3):\n"
+                 "    loss = model(torch.randn(4, 1, 28, 28)).sum()\n    loss.backward()\n    optimizer.step()",
+                 "%%time\nout = model(torch.randn(4, 1, 28, 28))")
+    job = plan(cnnshape_ls.analyze(nb.text), nb.text)
+    assert job is not None and [spec["name"] for spec in job.models] == ["Net"]
+    assert "class Net" in job.source and job.models[0]["expr"] == "Net()"  # the slice builds it itself
+    assert "optimizer" not in job.source and "backward" not in job.source and "%" not in job.source
