@@ -42,7 +42,8 @@ R = TypeVar("R")
 
 # ---------------------------------------------------------------------- options shared with annotate
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders (walked for *.py)")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="Python files, Jupyter notebooks or folders (walked for *.py and *.ipynb)")
     parser.add_argument("--input", metavar="SHAPE",
                         help='input shape for the models, e.g. "(BS, 3, 32, 32)", "[B,1,28,28]" or "3x32x32"')
     parser.add_argument("--model", metavar="NAME",
