@@ -29,9 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser(
         "check", help="analyze files or folders and report shapes and problems",
-        description="Analyze files or folders. A folder is walked for *.py files, leaving out what .gitignore "
-                    "ignores (git itself is never run) and saying how many it left out; a file named here is "
-                    "always checked.",
+        description="Analyze files or folders. A folder is walked for *.py files and *.ipynb notebooks, leaving "
+                    "out what .gitignore ignores (git itself is never run) and saying how many it left out; a "
+                    "file named here is always checked.",
         epilog="exit codes: 0 clean (no shape errors); 1 shape errors found; 2 usage or I/O error, or nothing "
                "to check (no Python files found under the folders given).")
     add_analysis_options(check)

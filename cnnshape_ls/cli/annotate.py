@@ -28,6 +28,7 @@ from ..display import CannotAnnotate, annotate_edits
 from . import files
 from .check import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Request, UsageError, analyze_text, build_requests, run_all
 from .check import validate_options as validate_analysis_options
+from .notebooks import apply_by_cell, is_notebook, read_notebook, write_notebook
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class Change:
     line: int
     kind: str  # "missing" | "stale"
     shape: str
+    cell: int | None = None
+    """In a notebook: the cell's number (``line`` is then the cell's line)."""
+
+    def where(self, display: str) -> str:
+        return f"{display}[cell {self.cell}]:{self.line}" if self.cell is not None else f"{display}:{self.line}"
 
 
 @dataclass
@@ -56,7 +62,37 @@ def annotate_text(text: str, analysis: Analysis, batch_name: str = "BS") -> tupl
 
 
 # ---------------------------------------------------------------------- the command
+def annotate_notebook(request: Request, *, write: bool) -> AnnotateOutcome:
+    """:func:`annotate_file` for a notebook: the comments go into its code cells, and the notebook is written
+    back with nbformat (outputs and metadata as they were)."""
+    outcome = AnnotateOutcome(request.display)
+    path = Path(request.path)
+    try:
+        notebook = read_notebook(path)
+        program = notebook.program
+        analysis = analyze_text(program.text, request)
+        try:
+            edits = annotate_edits(analysis, program.text, request.batch_name)
+        except CannotAnnotate as err:
+            outcome.skipped = f"{request.display}: left alone: {err}"
+            return outcome
+        for e in edits:
+            cell = program.cell_at(e.line)
+            outcome.changes.append(Change(cell.cell_line(e.line) if cell else e.line, e.kind,
+                                          e.comment.removeprefix("# out: "), cell.number if cell else None))
+        sources, _ = apply_by_cell(notebook, [[e.edit] for e in edits])
+        if write and sources != list(program.sources):
+            write_notebook(path, notebook.with_sources(sources))
+    except files.SourceError as err:
+        outcome.error = f"{request.display}: {err}"
+    except Exception as err:  # noqa: BLE001 - one file's crash must not lose the others
+        outcome.error = f"{request.display}: internal error in the analysis: {type(err).__name__}: {err}"
+    return outcome
+
+
 def annotate_file(request: Request, *, write: bool) -> AnnotateOutcome:
+    if is_notebook(request.path):
+        return annotate_notebook(request, write=write)
     outcome = AnnotateOutcome(request.display)
     path = Path(request.path)
     try:
@@ -100,7 +136,7 @@ def run(args: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str]
             lines += len(outcome.changes)
         if args.check:
             for change in outcome.changes:
-                print(f"{outcome.display}:{change.line}: {change.kind} out comment: {change.shape}", file=stdout)
+                print(f"{change.where(outcome.display)}: {change.kind} out comment: {change.shape}", file=stdout)
     if not args.check:
         print(f"Wrote {lines} out comment{'s' if lines != 1 else ''} in {changed_files} "
               f"file{'s' if changed_files != 1 else ''}", file=stdout)

@@ -26,8 +26,10 @@ from ..analysis.findings import LayerRecord, shape_text
 from ..analysis.imports import FileModuleLoader, ProjectRoots
 from ..analysis.libraries import LibrarySources
 from ..analysis.result import Analysis, ModelResult, block_ids
+from ..notebook import Program, cell_json
 from ..settings import Settings, settings_for
 from . import files
+from .notebooks import apply_by_cell, is_notebook, line_label, location, read_notebook, write_notebook
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 PARALLEL_THRESHOLD = 4
@@ -41,7 +43,8 @@ R = TypeVar("R")
 
 # ---------------------------------------------------------------------- options shared with annotate
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="Python files or folders (walked for *.py)")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="Python files, Jupyter notebooks or folders (walked for *.py and *.ipynb)")
     parser.add_argument("--input", metavar="SHAPE",
                         help='input shape for the models, e.g. "(BS, 3, 32, 32)", "[B,1,28,28]" or "3x32x32"')
     parser.add_argument("--model", metavar="NAME",
@@ -132,6 +135,8 @@ class Outcome:
     missing_model: bool = False
     skipped: str | None = None
     """Why ``--fix`` left the file alone: a warning."""
+    program: Program | None = None
+    """A notebook's code cells as the one program analyzed: its positions are told in cells."""
 
 
 @dataclass
@@ -203,6 +208,8 @@ def check_file(request: Request) -> Outcome:
     """Analyze one file (and with ``fix``, fix it, write it and analyze it again). Runs in a worker process."""
     outcome = Outcome(request.display)
     path = Path(request.path)
+    if is_notebook(path):
+        return check_notebook(request, outcome)
     try:
         source = files.read_source(path)
         analysis = analyze_text(source.text, request)
@@ -232,6 +239,42 @@ def check_file(request: Request) -> Outcome:
             analysis.models = []  # not a model of this file: drop the empty result the engine makes for it
             outcome.missing_model = True
     outcome.analysis = analysis
+    return outcome
+
+
+def check_notebook(request: Request, outcome: Outcome) -> Outcome:
+    """:func:`check_file` for a notebook: its code cells analyzed as one program; ``--fix`` edits the cells
+    and writes the notebook back with nbformat (outputs and metadata as they were)."""
+    path = Path(request.path)
+    try:
+        notebook = read_notebook(path)
+        analysis = analyze_text(notebook.program.text, request)
+        if request.fix:
+            changed = False
+            for _ in range(MAX_FIX_PASSES):
+                fixes = fixes_to_apply(notebook.program.text, analysis.diagnostics)
+                sources, applied = apply_by_cell(notebook, [fix.edits for fix in fixes])
+                if not applied or sources == list(notebook.program.sources):
+                    break
+                outcome.fixes_applied += applied
+                notebook = notebook.with_sources(sources)
+                analysis = analyze_text(notebook.program.text, request)
+                changed = True
+            if changed:
+                write_notebook(path, notebook)
+    except files.SourceError as err:
+        outcome.error = f"{request.display}: {err}"
+        return outcome
+    except Exception as err:  # noqa: BLE001 - one file's crash must not lose the report on the others
+        outcome.error = f"{request.display}: internal error in the analysis: {type(err).__name__}: {err}"
+        return outcome
+    if request.model is not None:
+        name = model_name(request.model)
+        if name is not None and not defines_name(notebook.program.text, name):
+            analysis.models = []
+            outcome.missing_model = True
+    outcome.analysis = analysis
+    outcome.program = notebook.program
     return outcome
 
 
@@ -320,6 +363,8 @@ def json_report(outcomes: Iterable[Outcome]) -> dict[str, Any]:
         for diag in entry["diagnostics"]:  # other files' places, written as this file's path is
             for item in [*diag.get("related", ()), *(e for f in diag.get("workspace_fixes", ()) for e in f["edits"])]:
                 item["path"] = shown_path(item["path"], outcome.display)
+        if outcome.program is not None:
+            entry = cell_json(entry, outcome.program)
         entries.append(entry)
     return {"version": 1, "files": entries}
 
@@ -361,11 +406,11 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 
-def layer_row(record: LayerRecord) -> tuple[str, str, str, str, str]:
+def layer_row(record: LayerRecord, line_text: Callable[[int], str] = str) -> tuple[str, str, str, str, str]:
     functional = record.path is None
     name = record.op if functional else (record.path or record.op)
     kind = "op" if functional else record.op
-    return name, kind, str(record.line), shape_text(record.output), params_text(record.params, functional)
+    return name, kind, line_text(record.line), shape_text(record.output), params_text(record.params, functional)
 
 
 def model_header(display: str, model: ModelResult) -> str:
@@ -386,11 +431,12 @@ def block_line(display: str, block: ModelResult, models: Sequence[ModelResult]) 
     return f"{display}: Block {block.name} (line {block.line}): built {said}; its shapes are in those tables"
 
 
-def model_table(model: ModelResult) -> list[str]:
-    rows = [layer_row(r) for r in model.layers]
-    heads = ("Layer", "Type", "Line", "Output shape", "Param #")
+def model_table(model: ModelResult, program: Program | None = None) -> list[str]:
+    rows = [layer_row(r, line_label(program)) for r in model.layers]
+    heads = ("Layer", "Type", "Cell:Line" if program is not None else "Line", "Output shape", "Param #")
     keys = ("layer", "type", "line", "shape", "params")
-    widths = [min(CAPS[k], max([len(h)] + [len(row[i]) for row in rows])) for i, (k, h) in enumerate(zip(keys, heads))]
+    caps = {**CAPS, "line": 9} if program is not None else CAPS
+    widths = [min(caps[k], max([len(h)] + [len(row[i]) for row in rows])) for i, (k, h) in enumerate(zip(keys, heads))]
     right = (False, False, True, False, True)
 
     def fmt(cells: Sequence[str]) -> str:
@@ -412,10 +458,11 @@ def model_table(model: ModelResult) -> list[str]:
     return lines
 
 
-def diagnostic_lines(display: str, analysis: Analysis) -> list[str]:
+def diagnostic_lines(display: str, analysis: Analysis, program: Program | None = None) -> list[str]:
     out = []
+    where = location(display, program)
     for f in analysis.diagnostics:
-        out.append(f"{display}:{f.span.line}:{f.span.column + 1}: {f.severity} {f.code} {f.message}")
+        out.append(f"{where(f.span)}: {f.severity} {f.code} {f.message}")
         for related in f.related:
             where = f"{shown_path(related.path, display)}:{related.span.line}:{related.span.column + 1}"
             # another file's place is where the error is; a place of this file bears on it (says how)
@@ -441,8 +488,8 @@ def write_text_report(outcomes: Sequence[Outcome], out: IO[str], skipped: str | 
                 blocks.append([block_line(outcome.display, model, analysis.models)])
                 continue
             models += 1
-            blocks.append([model_header(outcome.display, model), *model_table(model)])
-        diags = diagnostic_lines(outcome.display, analysis)
+            blocks.append([model_header(outcome.display, model), *model_table(model, outcome.program)])
+        diags = diagnostic_lines(outcome.display, analysis, outcome.program)
         if diags:
             blocks.append(diags)
         for f in analysis.findings:

@@ -1,7 +1,8 @@
 """Which files to analyze, and how to read and write them.
 
-Folders are walked for ``*.py``, skipping hidden folders, virtual environments
-(``pyvenv.cfg``), ``site-packages``, ``__pycache__`` and ``node_modules``. Inside a git
+Folders are walked for ``*.py`` and ``*.ipynb`` (notebooks, :mod:`.notebooks`), skipping hidden folders,
+virtual environments (``pyvenv.cfg``), ``site-packages``, ``__pycache__``, ``node_modules`` and
+``.ipynb_checkpoints`` (Jupyter's autosaved copies). Inside a git
 work tree the walk also skips what ``.gitignore`` files (and ``.git/info/exclude``)
 ignore, read by :mod:`.gitignore`: git itself is never run, since running it would run
 what the repository's ``.git/config`` names (``core.fsmonitor``). A path named on the
@@ -21,7 +22,10 @@ from pathlib import Path
 
 from .gitignore import IgnoreStack
 
-SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "__pypackages__", "venv", "virtualenv"})
+SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "__pypackages__", "venv", "virtualenv",
+                       ".ipynb_checkpoints"})
+SOURCE_SUFFIXES = (".py", ".ipynb")
+"""What a folder walk checks: Python files and Jupyter notebooks."""
 
 
 class SourceError(Exception):
@@ -119,7 +123,7 @@ def scan_folder(folder: Path) -> FolderWalk:
             rel = _join(rel_dir, entry.name)
             try:
                 is_folder = entry.is_dir(follow_symlinks=False)
-                is_python = not is_folder and entry.name.endswith(".py") and entry.is_file()
+                is_python = not is_folder and entry.name.endswith(SOURCE_SUFFIXES) and entry.is_file()
             except OSError:
                 continue
             if is_folder:
@@ -146,7 +150,7 @@ def count_python_files(folder: Path) -> int:
     count = 0
     for parent, dirs, names in os.walk(folder):
         dirs[:] = [d for d in dirs if not _skip_dir(parent, d)]
-        count += sum(1 for name in names if name.endswith(".py"))
+        count += sum(1 for name in names if name.endswith(SOURCE_SUFFIXES))
     return count
 
 

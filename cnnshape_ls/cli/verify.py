@@ -22,8 +22,12 @@ def verify_outcomes(pairs: list[tuple[str, Any]], timeout: float = 10.0, python:
             analysis: Analysis | None = outcome.analysis
             if analysis is None or not analysis.models:
                 continue
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read()
+            program = getattr(outcome, "program", None)
+            if program is not None:  # a notebook: the program its code cells make, as analyzed
+                text = program.text
+            else:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
             job = plan(analysis, text)
             if job is None:
                 continue

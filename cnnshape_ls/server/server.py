@@ -16,6 +16,7 @@ from ..analysis.imports import FileModuleLoader
 from ..analysis.libraries import LibrarySources
 from ..settings import Settings, settings_for
 from .convert import snapshot_diagnostics
+from .notebooks import NOTEBOOK_SYNC, Frame, cell_frames, frame_diagnostics, frame_of, notebook_of, program_of
 from .protocol import CnnshapeProtocol
 from .state import DocumentState, Scheduler, Snapshot
 
@@ -31,7 +32,8 @@ class CnnshapeServer(LanguageServer):
     """Holds per-document state; no global mutable state anywhere."""
 
     def __init__(self) -> None:
-        super().__init__("cnnshape-ls", __version__, protocol_cls=CnnshapeProtocol)
+        super().__init__("cnnshape-ls", __version__, protocol_cls=CnnshapeProtocol,
+                         notebook_document_sync=NOTEBOOK_SYNC)
         self.exit_code = 0
         """What the process exits with: 1 when the client sent ``exit`` without ``shutdown``."""
         self.documents: dict[str, DocumentState] = {}
@@ -43,6 +45,8 @@ class CnnshapeServer(LanguageServer):
         self.verifier: Any = None
         self.libraries: dict[Path | None, LibrarySources] = {}
         """Installed packages' sources by project folder, kept across analyses (lookups cost)."""
+        self.published_cells: dict[str, dict[str, tuple]] = {}
+        """What was last pushed to each notebook's cells, by cell URI: (version, diagnostics)."""
 
     # ------------------------------------------------------------------ capabilities of the client
     @property
@@ -116,8 +120,21 @@ class CnnshapeServer(LanguageServer):
     def is_open(self, uri: str) -> bool:
         return unquote(uri) in self.workspace.text_documents
 
+    def owner(self, uri: str) -> str:
+        """The document analyzed for ``uri``: the notebook of a notebook's cell, else ``uri`` itself."""
+        notebook = self.workspace.get_notebook_document(cell_uri=uri)
+        return notebook.uri if notebook is not None else uri
+
     def analyze(self, uri: str) -> None:
-        """Analyze an open document; never one the client did not open (that would read it from disk)."""
+        """Analyze an open document; never one the client did not open (that would read it from disk).
+        A notebook, or a cell of one, analyzes the notebook's cells as one program."""
+        notebook = notebook_of(self.workspace, uri)
+        if notebook is not None:
+            workspace = self.workspace
+            self.scheduler.schedule(self.state(notebook.uri), notebook.version,
+                                    lambda: program_of(workspace, notebook), self.settings(notebook.uri),
+                                    self.on_landed, self.on_error, self.loader())
+            return
         document = self.workspace.text_documents.get(unquote(uri))
         if document is None:
             return
@@ -145,7 +162,11 @@ class CnnshapeServer(LanguageServer):
 
     def show(self, state: DocumentState, snapshot: Snapshot) -> None:
         """Diagnostics out (or a refresh for pulling clients), and hints and lenses asked for again."""
-        if not self.pull_diagnostics:
+        if snapshot.cells is not None:
+            # a notebook's cells are pushed to even where the client pulls: VS Code (vscode-languageclient 9)
+            # pulls the diagnostics of documents open in tabs, and a notebook's cells are not
+            self.publish_cells(state.uri, snapshot)
+        elif not self.pull_diagnostics:
             found = snapshot_diagnostics(self.workspace, snapshot, state.uri)
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=state.uri, diagnostics=found, version=snapshot.version))
@@ -155,6 +176,25 @@ class CnnshapeServer(LanguageServer):
             self.workspace_inlay_hint_refresh(None)
         if self.supports("workspace", "code_lens", "refresh_support"):
             self.workspace_code_lens_refresh(None)
+
+    def publish_cells(self, notebook_uri: str, snapshot: Snapshot | None) -> None:
+        """A notebook's diagnostics, pushed cell by cell: only to cells whose diagnostics or version changed
+        since the last push (an edit in one cell changes one cell's, usually); a cell that left the notebook
+        is cleared."""
+        frames = cell_frames(snapshot) if snapshot is not None else []
+        last = self.published_cells.get(notebook_uri, {})
+        shown: dict[str, tuple] = {}
+        for frame in frames:
+            document = self.workspace.text_documents.get(unquote(frame.uri))
+            version = document.version if document is not None else None
+            found = frame_diagnostics(self.workspace, snapshot, frame)
+            shown[frame.uri] = (version, [(d.range, d.message, d.severity, d.code, d.source) for d in found])
+            if last.get(frame.uri) != shown[frame.uri]:
+                self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+                    uri=frame.uri, diagnostics=found, version=version))
+        for gone in set(last) - set(shown):
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=gone, diagnostics=[]))
+        self.published_cells[notebook_uri] = shown
 
     def on_error(self, err: BaseException) -> None:
         self.log("analysis failed: " + "".join(traceback.format_exception(err))[-2000:], types.MessageType.Error)
@@ -168,12 +208,21 @@ class CnnshapeServer(LanguageServer):
     async def snapshot(self, uri: str, wait: bool = False) -> Snapshot | None:
         """The last analysis of ``uri``; before the first one has landed, wait for it (a client asking
         for hints right after opening a file would otherwise get none, and not every client refreshes)."""
-        state = self.documents.get(uri)
+        state = self.documents.get(self.owner(uri))
         if state is None:
             return None
         if wait or state.snapshot is None:
             return await self.scheduler.wait(state)
         return state.snapshot
+
+    async def locate(self, uri: str, wait: bool = False) -> tuple[Snapshot, Frame] | None:
+        """The last analysis holding ``uri`` and where ``uri`` is in it: a file is all of its snapshot, a
+        notebook's cell its part of the notebook's program."""
+        snapshot = await self.snapshot(uri, wait)
+        if snapshot is None:
+            return None
+        frame = frame_of(snapshot, uri)
+        return (snapshot, frame) if frame is not None else None
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Errors go to the log, never to a popup."""

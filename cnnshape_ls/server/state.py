@@ -23,6 +23,7 @@ from ..analysis import Analysis, Options, analyze_source
 from ..analysis.cache import ModelCache
 from ..analysis.source import split_lines
 from ..display import LineHint, line_hints
+from ..notebook import Program
 from ..settings import Settings
 from .text import analyzable
 
@@ -41,6 +42,8 @@ class Snapshot:
     previous: Snapshot | None = field(default=None, repr=False)
     """The snapshot before, until this one's hints are made (they keep its hints of vanished models)."""
     made_hints: list[LineHint] | None = field(default=None, repr=False)
+    cells: Program | None = None
+    """For a notebook: the program its cells made (``text`` is that program), and where each cell is in it."""
 
     @property
     def hints(self) -> list[LineHint]:
@@ -110,7 +113,7 @@ class Scheduler:
         self.delay = delay_seconds
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cnnshape-analysis")
 
-    def schedule(self, state: DocumentState, version: int | None, get_text: Callable[[], str],
+    def schedule(self, state: DocumentState, version: int | None, get_text: Callable[[], str | Program],
                  settings: Settings, on_landed: Callable[[DocumentState, Snapshot], Any],
                  on_error: Callable[[BaseException], Any], loader: Any = None) -> None:
         state.latest_version = version
@@ -120,11 +123,12 @@ class Scheduler:
         state.pending = asyncio.ensure_future(self._run(state, version, get_text, settings, on_landed, on_error,
                                                         loader))
 
-    async def _run(self, state: DocumentState, version: int | None, get_text: Callable[[], str],
+    async def _run(self, state: DocumentState, version: int | None, get_text: Callable[[], str | Program],
                    settings: Settings, on_landed, on_error, loader) -> None:
         try:
             await asyncio.sleep(self.delay)
-            text = get_text()
+            got = get_text()  # a notebook's cells give the program they make
+            text, cells = (got.text, got) if isinstance(got, Program) else (got, None)
             loop = asyncio.get_running_loop()
 
             def job() -> Analysis | None:
@@ -144,7 +148,7 @@ class Scheduler:
             previous = state.snapshot
             if previous is not None and previous.made_hints is None:
                 previous.previous = None  # keep one snapshot back, not a chain of unseen ones
-            snapshot = Snapshot(version, text, lines, analysis, settings, previous=previous)
+            snapshot = Snapshot(version, text, lines, analysis, settings, previous=previous, cells=cells)
             state.snapshot = snapshot
             state.landed.set()
             result = on_landed(state, snapshot)

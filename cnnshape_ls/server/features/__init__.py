@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from . import code_actions, code_lens, commands, diagnostics, documents, hover, inlay_hints
+from . import code_actions, code_lens, commands, diagnostics, documents, hover, inlay_hints, notebook_documents
 
 
 def register_all(server) -> None:
-    for feature in (documents, diagnostics, inlay_hints, hover, code_actions, code_lens, commands):
+    for feature in (documents, notebook_documents, diagnostics, inlay_hints, hover, code_actions, code_lens,
+                    commands):
         feature.register(server)

@@ -7,6 +7,7 @@ from lsprotocol import types
 from ...analysis.edits import fixes_to_apply
 from ...display import CannotAnnotate, annotate_edits
 from ..convert import OtherFiles, diagnostic, fix_edit, read_file, workspace_edit
+from ..notebooks import cells_edit
 
 FIX_ALL = "source.fixAll.cnnshape"
 ANNOTATE = "source.annotate.cnnshape"
@@ -18,6 +19,13 @@ def annotate_edit(ls, uri: str, snapshot) -> types.WorkspaceEdit:
         edits = [e.edit for e in annotate_edits(snapshot.analysis, snapshot.text, snapshot.settings.batch_name)]
     except CannotAnnotate:
         edits = []
+    return document_edit(ls, uri, snapshot, edits)
+
+
+def document_edit(ls, uri: str, snapshot, edits) -> types.WorkspaceEdit:
+    """Edits of the analyzed text as a workspace edit: of the file ``uri``, or of a notebook's cells."""
+    if snapshot.cells is not None:
+        return cells_edit(ls.workspace.position_codec, snapshot, edits)
     return workspace_edit(ls.workspace.position_codec, snapshot.lines, uri, edits)
 
 
@@ -27,7 +35,7 @@ def fix_all_edit(ls, uri: str, snapshot) -> types.WorkspaceEdit | None:
     edits = [edit for fix in fixes_to_apply(snapshot.text, snapshot.findings) for edit in fix.edits]
     if not edits:
         return None
-    return workspace_edit(ls.workspace.position_codec, snapshot.lines, uri, edits)
+    return document_edit(ls, uri, snapshot, edits)
 
 
 def register(server) -> None:
@@ -36,9 +44,10 @@ def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=kinds))
     async def code_actions(ls, params: types.CodeActionParams) -> list[types.CodeAction]:
         uri = params.text_document.uri
-        snapshot = await ls.snapshot(uri)
-        if snapshot is None:
+        located = await ls.locate(uri)
+        if located is None:
             return []
+        snapshot, frame = located  # a notebook's cell: its part of the notebook's program
         only = params.context.only or []
 
         def wanted(kind: str) -> bool:
@@ -46,21 +55,26 @@ def register(server) -> None:
 
         codec = ls.workspace.position_codec
         actions: list[types.CodeAction] = []
-        first, last = params.range.start.line + 1, params.range.end.line + 1
+        first, last = frame.program_line(params.range.start.line), frame.program_line(params.range.end.line)
         if wanted(types.CodeActionKind.QuickFix):
             others = OtherFiles(ls.workspace.text_documents, read_file)
             changes = ls.supports("workspace", "workspace_edit", "document_changes")
             for finding in snapshot.findings:
                 if not finding.fixes or finding.span.end_line < first or finding.span.line > last:
                     continue
-                diag = diagnostic(codec, snapshot.lines, finding, snapshot.settings.batch_name, others, uri)
+                if not frame.holds(finding.span.line):
+                    continue
+                diag = diagnostic(codec, snapshot.lines, finding, snapshot.settings.batch_name, others,
+                                  uri if frame.count is None else None)  # a cell: related places left out
+                diag.range = frame.range(diag.range)
                 # a fix of another file is never preferred: editors apply preferred fixes without a pick
                 preferred = not finding.fixes[0].elsewhere
                 for i, fix in enumerate(finding.fixes):
                     actions.append(types.CodeAction(
                         title=fix.title, kind=types.CodeActionKind.QuickFix, diagnostics=[diag],
                         is_preferred=preferred and i == 0,
-                        edit=fix_edit(codec, snapshot.lines, uri, snapshot.version, fix, others, changes)))
+                        edit=cells_edit(codec, snapshot, fix.edits, others) if snapshot.cells is not None else
+                        fix_edit(codec, snapshot.lines, uri, snapshot.version, fix, others, changes)))
         if wanted(FIX_ALL):
             edit = fix_all_edit(ls, uri, snapshot)
             if edit is not None:

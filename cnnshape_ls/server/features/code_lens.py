@@ -11,12 +11,15 @@ from ...display import lens_title
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
     async def code_lens(ls, params: types.CodeLensParams) -> list[types.CodeLens]:
-        snapshot = await ls.snapshot(params.text_document.uri)
-        if snapshot is None or not snapshot.settings.code_lens_enabled:
+        located = await ls.locate(params.text_document.uri)
+        if located is None or not located[0].settings.code_lens_enabled:
             return []
+        snapshot, frame = located  # a notebook's cell: the models whose line is in it
         lenses = []
         for model in shown_models(snapshot.analysis.models):  # a block is shown through its instances
-            line = max(model.line - 1, 0)
+            if not frame.holds(max(model.line, 1)):
+                continue
+            line = max(model.line - 1 - frame.offset, 0)
             where = types.Range(start=types.Position(line=line, character=0),
                                 end=types.Position(line=line, character=0))
             lenses.append(types.CodeLens(range=where, command=types.Command(

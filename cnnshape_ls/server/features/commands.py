@@ -13,7 +13,7 @@ def register(server) -> None:
     async def annotate(ls, *args) -> dict:
         args = _arguments(args)
         uri = _first(args)
-        snapshot = await ls.snapshot(uri, wait=True) if uri else None
+        snapshot = await ls.snapshot(uri, wait=True) if uri else None  # a notebook's cell: the whole notebook
         if snapshot is None:
             return {"applied": False}
         result = await ls.workspace_apply_edit_async(

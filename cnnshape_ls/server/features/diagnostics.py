@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from ..convert import snapshot_diagnostics
+from ..notebooks import Frame, frame_diagnostics
 
 
-def items(server, snapshot, uri: str | None = None) -> list[types.Diagnostic]:
-    return snapshot_diagnostics(server.workspace, snapshot, uri)
+def items(server, snapshot, frame: Frame) -> list[types.Diagnostic]:
+    """The diagnostics of the document ``frame`` shows: a file's, or a notebook cell's."""
+    return frame_diagnostics(server.workspace, snapshot, frame)
 
 
 def register(server) -> None:
@@ -19,8 +20,8 @@ def register(server) -> None:
         uri = params.text_document.uri
         if not ls.is_open(uri):
             return types.RelatedFullDocumentDiagnosticReport(items=[])  # not opened: not read from disk either
-        if uri not in ls.documents:
+        if ls.owner(uri) not in ls.documents:
             ls.analyze(uri)
-        snapshot = await ls.snapshot(uri, wait=True)
-        found = items(ls, snapshot, uri) if snapshot is not None else []
+        located = await ls.locate(uri, wait=True)
+        found = items(ls, *located) if located is not None else []
         return types.RelatedFullDocumentDiagnosticReport(items=found)

@@ -12,11 +12,13 @@ from ..convert import column_from_client
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def hover(ls, params: types.HoverParams) -> types.Hover | None:
-        snapshot = await ls.snapshot(params.text_document.uri)
-        if snapshot is None:
+        located = await ls.locate(params.text_document.uri)
+        if located is None:
             return None
-        line = params.position.line + 1
-        column = column_from_client(ls.workspace.position_codec, snapshot.lines, params.position)
+        snapshot, frame = located  # a notebook's cell: its part of the notebook's program
+        at = frame.program_position(params.position)
+        line = at.line + 1
+        column = column_from_client(ls.workspace.position_codec, snapshot.lines, at)
         text = snapshot.lines[line - 1] if 0 < line <= len(snapshot.lines) else ""
         word = _word_at(text, column)
         for model in snapshot.analysis.models:

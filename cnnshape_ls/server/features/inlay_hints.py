@@ -11,16 +11,17 @@ from ..convert import position
 def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=True))
     async def inlay_hints(ls, params: types.InlayHintParams) -> list[types.InlayHint]:
-        snapshot = await ls.snapshot(params.text_document.uri)
-        if snapshot is None or not snapshot.settings.hints_enabled:
+        located = await ls.locate(params.text_document.uri)
+        if located is None or not located[0].settings.hints_enabled:
             return []
+        snapshot, frame = located  # a notebook's cell: its part of the notebook's program
         codec = ls.workspace.position_codec
-        first, last = params.range.start.line + 1, params.range.end.line + 1
+        first, last = frame.program_line(params.range.start.line), frame.program_line(params.range.end.line)
         hints = []
         for hint in snapshot.hints:
-            if not first <= hint.line <= last or hint.line > len(snapshot.lines):
+            if not first <= hint.line <= last or hint.line > len(snapshot.lines) or not frame.holds(hint.line):
                 continue
-            at = position(codec, snapshot.lines, hint.line, hint.column)
+            at = frame.position(position(codec, snapshot.lines, hint.line, hint.column))
             label = hint.label + VERIFIED_MARK if hint.verified else hint.label
             text = snapshot.lines[hint.line - 1]
             # double-clicking the hint writes the comment annotate would (on a line without a comment yet)
@@ -34,7 +35,7 @@ def register(server) -> None:
     @server.feature(types.INLAY_HINT_RESOLVE)
     async def resolve(ls, hint: types.InlayHint) -> types.InlayHint:
         data = hint.data or {}
-        snapshot = await ls.snapshot(data.get("uri", ""))
+        snapshot = await ls.snapshot(data.get("uri", ""))  # ``line`` is the program's, as the snapshot's
         if snapshot is None:
             return hint
         for line_hint in snapshot.hints:
