@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .findings import Edit, Finding, Fix, Span
+from .findings import Edit, Finding, Fix, Related, Span
 from .layers import Args, Call, CannotTell, ShapeError
 from .trace import Trace
 from .values import Container, Layer
@@ -480,7 +480,8 @@ def smallest_input_note(name: str, line: int, findings: list[Finding], shape: tu
     wanted = "x".join(str(found) for _ in spatial)
     return Finding(where, "information", "output-too-small",
                    f"The smallest input {name} accepts is {wanted} (this one is {given}): its convolutions and "
-                   f"pools shrink a smaller one to nothing (line {errors[0].span.line})", model=name)
+                   "pools shrink a smaller one to nothing", model=name,
+                   related=[Related(None, errors[0].span, f"where {given} runs out: {errors[0].message}")])
 
 
 def output_too_small(trace: Trace, layer: Layer) -> list[Fix]:
