@@ -31,6 +31,7 @@ let starting: Promise<void> = Promise.resolve();
 let currentInterpreter: string | undefined;
 let libs = '';
 let activatedAt = 0;
+let firstHintsLogged = false;
 let summaryPanel: vscode.WebviewPanel | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
@@ -233,6 +234,15 @@ async function startNow(): Promise<void> {
     initializationOptions: { [SECTION]: { ...settingsSection(), workspaceTrusted: vscode.workspace.isTrusted } },
     synchronize: { configurationSection: SECTION },
     middleware: {
+      // When the first hints arrive, for the log: the cold open's last step.
+      provideInlayHints: async (document, range, token, next) => {
+        const hints = await next(document, range, token);
+        if (!firstHintsLogged && hints && hints.length > 0) {
+          firstHintsLogged = true;
+          log(`first hints: ${hints.length}, ${Date.now() - activatedAt} ms after activation`);
+        }
+        return hints;
+      },
       workspace: {
         // Answers to workspace/configuration, normalized like initializationOptions.
         configuration: async (params, token, next) => {
@@ -421,7 +431,7 @@ pre { font-family: var(--vscode-editor-font-family); font-size: var(--vscode-edi
 // ------------------------------------------------------------------------------------------ helpers
 
 function log(message: string): void {
-  output.appendLine(`[client ${new Date().toISOString().slice(11, 19)}] ${message}`);
+  output.appendLine(`[client ${new Date().toISOString().slice(11, 23)}] ${message}`);
 }
 
 function setStatus(text: string, tooltip: string, warn = false): void {
