@@ -1,5 +1,5 @@
 // cnnshape-ls for VS Code: starts the language server (`python -m cnnshape_ls`) the extension carries in
-// bundled/libs (the server and its pure-Python dependencies, put there by `npm run package`), with the
+// bundled/libs (the server and its pure-Python dependencies, put there by `npm run package`; see BOOT), with the
 // interpreter from `cnnshape.python`, else the Python extension's active environment, else `python3`, and
 // restarts it when that interpreter changes. Torch is only looked up in that interpreter, for verification.
 import * as vscode from 'vscode';
@@ -170,11 +170,13 @@ function probe(interpreter: string): Promise<Probe> {
   });
 }
 
-/** The server's environment: bundled/libs first on the module path, so the interpreter needs nothing installed. */
-function serverEnv(): NodeJS.ProcessEnv {
-  const pythonPath = [libs, process.env.PYTHONPATH].filter((p) => !!p).join(path.delimiter);
-  return { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1' };
-}
+// `python -m cnnshape_ls` from bundled/libs, put first on the server's own sys.path (so the interpreter needs
+// nothing installed, and an older cnnshape-ls there does not count). Not through PYTHONPATH: the torch
+// worker the server starts would inherit it, and the bundled attrs or typing_extensions would shadow the
+// project's own next to torch. The folder the server starts in is no place to import from either.
+const BOOT = 'import os, runpy, sys; libs = sys.argv.pop(1); ' +
+  'sys.path[:] = [libs] + [p for p in sys.path if p not in ("", os.getcwd())]; ' +
+  'runpy.run_module("cnnshape_ls", run_name="__main__", alter_sys=True)';
 
 // ------------------------------------------------------------------------------------------ server life
 
@@ -223,9 +225,9 @@ async function startNow(): Promise<void> {
 
   const serverOptions: ServerOptions = {
     command: interpreter.command,
-    args: ['-m', 'cnnshape_ls'],
+    args: ['-c', BOOT, libs],
     transport: TransportKind.stdio,
-    options: { cwd: serverCwd(), env: serverEnv() },
+    options: { cwd: serverCwd(), env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: 'file', language: 'python' }, { scheme: 'untitled', language: 'python' }],
