@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlparse
+
 from lsprotocol import types
 
 from ...analysis.labels import rename_batch
-from ..server import uri_to_path
 from .code_actions import annotate_edit
 
 
@@ -34,8 +35,7 @@ def register(server) -> None:
         # The per-layer table `cnnshape check` prints, as plain text (editors show it in a panel or float).
         from ...cli.check import model_header, model_table  # the CLI's, imported when first asked for
 
-        path = uri_to_path(uri)
-        display = path.rsplit("/", 1)[-1] if path else uri
+        display = unquote(urlparse(uri).path).rsplit("/", 1)[-1] or uri  # the file's name, as editors title it
         tables = ["\n".join([model_header(display, m), *model_table(m)]) for m in snapshot.analysis.models
                   if name in (None, m.name)]
         return rename_batch("\n\n".join(tables), snapshot.settings.batch_name)
