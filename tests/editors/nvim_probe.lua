@@ -198,6 +198,28 @@ if cnnshape.summary_window and vim.api.nvim_win_is_valid(cnnshape.summary_window
 end
 report.summary_messages = vim.fn.execute("messages") ~= messages_before
 
+-- The code lens over the model runs the same command: vim.lsp.codelens.run() on its line shows the float.
+if cnnshape.summary_window and vim.api.nvim_win_is_valid(cnnshape.summary_window) then
+  vim.api.nvim_win_close(cnnshape.summary_window, true)
+end
+vim.api.nvim_set_current_buf(bufnr)
+vim.lsp.codelens.refresh({ bufnr = bufnr })
+local lenses = {}
+vim.wait(10000, function()
+  lenses = vim.lsp.codelens.get(bufnr)
+  return #lenses > 0
+end, 50)
+if #lenses > 0 then
+  vim.api.nvim_win_set_cursor(0, { lenses[1].range.start.line + 1, 0 })
+  vim.lsp.codelens.run()
+  vim.wait(10000, function()
+    return cnnshape.summary_window ~= nil and vim.api.nvim_win_is_valid(cnnshape.summary_window)
+  end, 50)
+  if vim.api.nvim_win_is_valid(cnnshape.summary_window) then
+    report.lens_summary = vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(cnnshape.summary_window), 0, 1, false)[1]
+  end
+end
+
 -- Quit as a user would; Neovim stops the server (the test checks no process is left).
 report.done = true
 save()

@@ -99,6 +99,8 @@ def test_neovim_headless(editor_tools: Tools, session: Session, workspace: Path,
     assert summary[-1].startswith("  Total params: 82,928"), summary  # fc2 takes 127 since the fix
     assert report["summary_height"] >= len(summary) and report["summary_floats"] == 1
     assert report["summary_messages"] is False
+    # the code lens over the model runs the same command, shown the same way
+    assert report["lens_summary"] == summary[0], report.get("lens_summary")
 
 
 def test_neovim_settings(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
