@@ -242,7 +242,11 @@ def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, wo
     # "cnnshape: Annotate File with # out: Comments" wrote the comments in the buffer
     annotated = report["annotate"]["lines"]
     assert "    ('sigmoid', nn.Sigmoid())  # out: (BS, 1)" in annotated, annotated
-    # "cnnshape: Show Model Summary": one new tab, the CLI's per-layer table in it, no message besides
+    # the code lens over the model, then "cnnshape: Show Model Summary": each opens one new tab, the CLI's
+    # per-layer table in it, no message besides
+    lens = report["lensSummary"]
+    assert len(lens["tabsAfter"]) == len(lens["tabsBefore"]) + 1, lens
+    assert "model.py: Model model (input (BS, 3, 32, 32) from annotation)" in lens["table"], lens["table"]
     summary = report["summary"]
     assert len(summary["tabsAfter"]) == len(summary["tabsBefore"]) + 1, summary
     assert any(tab.startswith("Summary: model") for tab in summary["tabsAfter"]), summary

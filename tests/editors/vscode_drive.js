@@ -245,15 +245,7 @@ async function moreSteps(page) {
     return { lines: await editorLines(page), hints: await hintTexts(page) };
   });
 
-  report.summary = await step(page, 'summary-command', async () => {
-    // Command Palette: "cnnshape: Show Model Summary": one view beside the editor, the CLI's table in it.
-    const tabsBefore = await page.locator('.tabs-container .tab').allInnerTexts();
-    await page.keyboard.press('F1');
-    await page.locator('.quick-input-widget input').waitFor({ state: 'visible', timeout: 10000 });
-    await page.keyboard.type('cnnshape: Show Model Summary');
-    const entry = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Model Summary' }).first();
-    await entry.waitFor({ timeout: 10000 });
-    await page.keyboard.press('Enter');
+  const summaryTable = async () => {
     let table = '';
     await poll(async () => {
       for (const frame of page.frames()) {
@@ -265,6 +257,36 @@ async function moreSteps(page) {
       }
       return false;
     }, 20000, 'the summary table');
+    return table;
+  };
+
+  report.lensSummary = await step(page, 'summary-code-lens', async () => {
+    // The code lens over the model ("82,928 params · ..."): the summary panel beside the editor.
+    const tabsBefore = await page.locator('.tabs-container .tab').allInnerTexts();
+    const lens = page.locator('.monaco-editor .codelens-decoration a', { hasText: 'params' }).first();
+    await lens.waitFor({ timeout: 15000 });
+    await lens.click();
+    const table = await summaryTable();
+    await page.waitForTimeout(300);
+    const tabsAfter = await page.locator('.tabs-container .tab').allInnerTexts();
+    // closed again: the Command Palette below opens it anew
+    await page.locator('.tabs-container .tab', { hasText: 'Summary:' }).locator('.codicon-close').click();
+    await poll(async () => (await page.locator('.tabs-container .tab', { hasText: 'Summary:' }).count()) === 0,
+      10000, 'the summary tab to close');
+    return { table, tabsBefore, tabsAfter };
+  });
+
+  report.summary = await step(page, 'summary-command', async () => {
+    // Command Palette: "cnnshape: Show Model Summary": one view beside the editor, the CLI's table in it.
+    await page.locator('.tabs-container .tab', { hasText: config.file }).click();
+    const tabsBefore = await page.locator('.tabs-container .tab').allInnerTexts();
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').waitFor({ state: 'visible', timeout: 10000 });
+    await page.keyboard.type('cnnshape: Show Model Summary');
+    const entry = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Model Summary' }).first();
+    await entry.waitFor({ timeout: 10000 });
+    await page.keyboard.press('Enter');
+    const table = await summaryTable();
     await page.waitForTimeout(500);
     await shot(page, 'vscode-summary.png');
     const tabsAfter = await page.locator('.tabs-container .tab').allInnerTexts();

@@ -236,6 +236,17 @@ async function startNow(): Promise<void> {
     initializationOptions: { [SECTION]: { ...settingsSection(), workspaceTrusted: vscode.workspace.isTrusted } },
     synchronize: { configurationSection: SECTION },
     middleware: {
+      // The server's code lens runs cnnshape.showSummary, whose answer is the table: it opens the panel here.
+      provideCodeLenses: async (document, token, next) => {
+        const lenses = await next(document, token);
+        for (const lens of lenses ?? []) {
+          if (lens.command?.command === 'cnnshape.showSummary') {
+            lens.command = { ...lens.command, command: 'cnnshape.showModelSummary',
+              arguments: [String(lens.command.arguments?.[1] ?? '')] };
+          }
+        }
+        return lenses;
+      },
       // When the first hints arrive, for the log: the cold open's last step.
       provideInlayHints: async (document, range, token, next) => {
         const hints = await next(document, range, token);
@@ -370,7 +381,7 @@ async function annotateFile(): Promise<void> {
   });
 }
 
-async function showModelSummary(): Promise<void> {
+async function showModelSummary(model?: unknown): Promise<void> {
   const editor = pythonEditor();
   const lc = editor && await runningClient();
   if (!editor || !lc) {
@@ -385,7 +396,9 @@ async function showModelSummary(): Promise<void> {
     .filter((c): c is { command: string; title: string; arguments?: unknown[] } => !!c && c.command === 'cnnshape.showSummary')
     .map((c) => ({ label: String(c.arguments?.[1] ?? ''), description: c.title }));
   let name: string | undefined;
-  if (models.length > 1) {
+  if (typeof model === 'string' && model) {
+    name = model; // from the code lens over that model
+  } else if (models.length > 1) {
     const picked = await vscode.window.showQuickPick(models, { placeHolder: 'Which model?' });
     if (!picked) {
       return;

@@ -120,8 +120,9 @@ function M.config()
 end
 
 --- Send workspace/executeCommand for a cnnshape command of the server.
+--- (A request, not client:exec_cmd, which would call the vim.lsp.commands handler below for showSummary.)
 local function exec(client, bufnr, command, arguments, on_result)
-  local cmd = { title = command, command = command, arguments = arguments }
+  local params = { command = command, arguments = arguments }
   local handler = function(err, result)
     if err then
       vim.notify("cnnshape: " .. command .. ": " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
@@ -130,9 +131,9 @@ local function exec(client, bufnr, command, arguments, on_result)
     end
   end
   if has_011 then
-    client:exec_cmd(cmd, { bufnr = bufnr }, handler)
+    client:request("workspace/executeCommand", params, handler, bufnr)
   else
-    client.request("workspace/executeCommand", { command = command, arguments = arguments }, handler, bufnr)
+    client.request("workspace/executeCommand", params, handler, bufnr)
   end
 end
 
