@@ -123,13 +123,23 @@ def params_text(value: dims.Dim | None) -> str:
     return f"{value:,}" if isinstance(value, int) else dims.to_text(value)
 
 
+def summary_line(record: LayerRecord, batch_name: str = "BS") -> str:
+    """One plain-text line that says it all, for editors that show only a hover's first line (Emacs' echo
+    area, Neovim's and VS Code's compact views): ``conv1 Conv2d (BS, 3, 32, 32) -> (BS, 6, 28, 28), 456 params``."""
+    name = f"{record.path} {record.op}" if record.path else record.op
+    text = (f"{name} {rename_batch(shape_text(record.input), batch_name)} -> "
+            f"{rename_batch(shape_text(record.output), batch_name)}")
+    if record.path and record.params is not None:
+        text += f", {params_text(record.params)} params"
+    return text
+
+
 def layer_hover(records: list[LayerRecord], batch_name: str = "BS") -> str:
-    """Markdown for a hover on a layer: shapes with dimension names, the formula with numbers, parameters."""
+    """Markdown for a hover on a layer: a plain first line with the whole story (``summary_line``), then the
+    shapes with dimension names, the formula with numbers, parameters."""
     blocks = []
     for record in records:
-        name = record.path or record.op
-        title = f"**{name}** `{record.op}`" if record.path else f"`{record.op}`"
-        lines = [title, "", "```text"]
+        lines = [summary_line(record, batch_name), "", "```text"]
         lines.append(f"{'input':<8}{rename_batch(shape_text(record.input), batch_name)}  "
                      f"{dim_names(record.input, record.op)}".rstrip())
         for i, out in enumerate(record.outputs or (record.output,)):
@@ -169,8 +179,8 @@ def instances_hover(analysis: Analysis, line: int, column: int | None = None, ba
         return None
     said = label.text(batch_name)
     block = label.runs[0].instance.cls if label.runs[0].instance is not None else label.model
-    out = [f"**{block}**: this line runs in {len(label.runs)} instances"
-           + (f" `{said}`" if said else ""), "", "```text"]
+    # the first line plain text, whole in itself (an echo area shows only it)
+    out = [f"{block}: this line runs in {len(label.runs)} instances" + (f", out {said}" if said else ""), "", "```text"]
     subjects = [(run, _subject(run.records, line, column)) for run in label.runs]
     width = max(len(run.path) for run, _ in subjects[:MAX_INSTANCES])
     for run, (first, last) in subjects[:MAX_INSTANCES]:
@@ -225,7 +235,8 @@ def model_summary(model: ModelResult, batch_name: str = "BS") -> str:
     source = f" ({model.input_source})" if model.input_source else ""
     leaves = [r for r in model.layers if r.path]
     return "\n".join([
-        f"**{model.name}**: {len({r.path for r in leaves})} layers, {params_text(model.params)} parameters",
+        f"{model.name}: {len({r.path for r in leaves})} layers, {params_text(model.params)} params, "
+        f"{rename_batch(shape_text(model.input), batch_name)} -> {rename_batch(shape_text(model.output), batch_name)}",
         "",
         f"input  `{rename_batch(shape_text(model.input), batch_name)}`{source}",
         f"output `{rename_batch(shape_text(model.output), batch_name)}`",

@@ -10,6 +10,10 @@
   gets ``ServerNotInitialized``; a notification then is ignored.
 - ``didChange`` of a document that was never opened: pygls raises ``KeyError`` and reports it as a server
   error. Here it is ignored (the server analyzes only what the client opened, never a file from disk).
+- ``$/cancelRequest`` of a request already answered: a client may send it while the answer is on its way (VS
+  Code does on every edit for the hints it asked for), and the protocol allows it. pygls logs a warning on
+  stderr for each ("Cancel notification for unknown message id"), which editors show in their server log.
+  Here it is ignored quietly; and a cancel naming a request the server sent is not the client's to make.
 """
 
 from __future__ import annotations
@@ -87,6 +91,15 @@ class CnnshapeProtocol(LanguageServerProtocol):
                     f"{message.method}: the server is shutting down (shutdown was received)"))
             return  # notifications and answers after shutdown: nothing to do
         super().handle_message(message)
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        if msg_id in self._result_types:
+            logger.debug("ignored a cancel of the server's own request %s", msg_id)
+            return
+        if msg_id not in self._request_futures:
+            logger.debug("ignored a cancel of request %s: answered already", msg_id)
+            return
+        super()._handle_cancel_notification(msg_id)
 
     def _answer_error(self, msg_id: Any, error: Exception) -> None:
         response = error.to_response_error() if hasattr(error, "to_response_error") else \

@@ -7,7 +7,7 @@
 
 ;;; Commentary:
 
-;; The language server cnnshape-ls (`pip install cnnshape-ls') shows the output shape of each layer of a
+;; The language server cnnshape-ls (`pipx install .' from a clone) shows the output shape of each layer of a
 ;; PyTorch model as an inlay hint (`# out: (BS, 16, 6, 6)'), the shape errors as diagnostics (Flymake)
 ;; with quick fixes, and hovers (ElDoc) with the formula and the parameter count.
 ;;
@@ -36,8 +36,16 @@
   :group 'eglot
   :prefix "cnnshape-")
 
+(defcustom cnnshape-command nil
+  "The command that starts the server, a list such as (\"~/.local/bin/cnnshape-ls\"): where
+`pipx install .' or `uv tool install .' put it.  Nil: `python -m cnnshape_ls' with `cnnshape-python'.
+The torch verification then runs in the interpreter `:python' of `cnnshape-settings' names (the server's
+own, pipx's, has no torch)."
+  :type '(choice (const :tag "python -m cnnshape_ls" nil) (repeat :tag "Command" string)))
+
 (defcustom cnnshape-python nil
-  "The Python interpreter that runs `python -m cnnshape_ls' (it needs `pip install cnnshape-ls').
+  "The Python interpreter that runs `python -m cnnshape_ls' when `cnnshape-command' is nil (it needs
+the package installed: `pip install .' from a clone).
 Nil: the Python of $VIRTUAL_ENV or $CONDA_PREFIX, else python3 on the PATH."
   :type '(choice (const :tag "Automatic" nil) (file :tag "Interpreter")))
 
@@ -110,14 +118,20 @@ the project is trusted (`cnnshape-eglot-trusted-p'), unless `cnnshape-settings' 
       (setq settings (append (and (listp settings) settings) (list :workspaceTrusted trusted))))
     (list :cnnshape settings)))
 
+(defun cnnshape-eglot--command ()
+  "The command line that starts the server."
+  (if cnnshape-command
+      (cons (expand-file-name (car cnnshape-command)) (cdr cnnshape-command))
+    (list (cnnshape-eglot--python) "-m" "cnnshape_ls")))
+
 (defun cnnshape-eglot-contact (&optional _interactive)
   "The Eglot contact for cnnshape-ls: the command and its initializationOptions."
-  (list 'cnnshape-eglot-server
-        (cnnshape-eglot--python) "-m" "cnnshape_ls"
-        :initializationOptions
-        (lambda (server)
-          (cnnshape-eglot-initialization-options
-           (or (ignore-errors (project-root (eglot--project server))) default-directory)))))
+  `(cnnshape-eglot-server
+    ,@(cnnshape-eglot--command)
+    :initializationOptions
+    ,(lambda (server)
+       (cnnshape-eglot-initialization-options
+        (or (ignore-errors (project-root (eglot--project server))) default-directory)))))
 
 (defvar cnnshape-eglot--previous-configuration nil
   "The default `eglot-workspace-configuration' before `cnnshape-eglot-setup'.")
@@ -139,7 +153,20 @@ the project is trusted (`cnnshape-eglot-trusted-p'), unless `cnnshape-settings' 
     (setq cnnshape-eglot--previous-configuration (default-value 'eglot-workspace-configuration))
     (setq-default eglot-workspace-configuration #'cnnshape-eglot-workspace-configuration))
   ;; Eglot turns inlay hints on in managed buffers; make sure a user setting did not leave them off.
-  (add-hook 'eglot-managed-mode-hook #'cnnshape-eglot--hints))
+  (add-hook 'eglot-managed-mode-hook #'cnnshape-eglot--hints)
+  ;; With `flymake-show-diagnostics-at-end-of-line', the hint first, then the diagnostic.
+  (when (fboundp 'flymake--highlight-line)
+    (advice-add 'flymake--highlight-line :filter-return #'cnnshape-eglot--diagnostics-after-hints)))
+
+(defun cnnshape-eglot--diagnostics-after-hints (overlay)
+  "Give the end-of-line overlay of Flymake's OVERLAY a priority above the hints' (0).
+Both are `before-string's at the end of the line, drawn in order of increasing
+priority: with equal ones the diagnostic could come first and push the hint
+onto the next screen line."
+  (let ((eol (and (overlayp overlay) (overlay-get overlay 'eol-ov))))
+    (when (and (overlayp eol) (not (overlay-get eol 'priority)))
+      (overlay-put eol 'priority 1)))
+  overlay)
 
 (defun cnnshape-eglot--hints ()
   (when (and (eglot-managed-p) (fboundp 'eglot-inlay-hints-mode)

@@ -410,8 +410,8 @@ def main() -> int:
     args = parser.parse_args()
     try:
         import torchinfo  # noqa: F401
-    except ImportError:
-        raise SystemExit("needs torchinfo: pip install torchinfo (or the 'test' extras)")
+    except ImportError as err:  # torchinfo itself, or numpy, which torchinfo imports without declaring it
+        raise SystemExit(f"needs torchinfo and numpy ({err}): pip install -e '.[test]'")
     figures = {case.label: Figures() for case in CASES}
     memory = asyncio.run(lsp_phase(CASES, args.edits, args.debounce_edits, figures))
     worker_phase(CASES, args.repeats, figures)

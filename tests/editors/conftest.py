@@ -27,6 +27,7 @@ from editor_support import (
     FIX_LINE,
     HERE,
     INSTALL_TIMEOUT,
+    ROOT,
     SEED,
     Session,
     Tools,
@@ -69,6 +70,27 @@ def editor_tools() -> Tools:
     return Tools(nvim=values["NVIM"], emacs=values["EMACS"], tmux=values["TMUX"], code_server=values["CODE_SERVER"],
                  chromium=values["CHROMIUM"], playwright_node_path=values["PLAYWRIGHT_NODE_PATH"],
                  install_seconds=elapsed)
+
+
+@pytest.fixture(scope="session")
+def pipx_server(editor_tools: Tools, tmp_path_factory) -> Path:
+    """The server as docs/editors.md installs it for Neovim and Emacs, `pipx install .` from the clone, with
+    pipx itself from PyPI in a fresh venv; its own folders (PIPX_HOME, PIPX_BIN_DIR) in the test's. Nothing of
+    this checkout on the module path: the executable runs what pipx installed. Its path."""
+    base = tmp_path_factory.mktemp("pipx")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_USER", "VIRTUAL_ENV")}
+    env.update(PIPX_HOME=str(base / "home"), PIPX_BIN_DIR=str(base / "bin"), PIPX_MAN_DIR=str(base / "man"))
+    steps = [[sys.executable, "-m", "venv", str(base / "venv")],
+             [str(base / "venv" / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "pipx"],
+             [str(base / "venv" / "bin" / "pipx"), "install", str(ROOT)]]
+    for step in steps:
+        proc = subprocess.run(step, capture_output=True, text=True, env=env, cwd=base, timeout=600,
+                              stdin=subprocess.DEVNULL)
+        if proc.returncode != 0:
+            pytest.fail(f"{' '.join(step[-2:])} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}", pytrace=False)
+    executable = base / "bin" / "cnnshape-ls"
+    assert executable.is_file(), list((base / "bin").iterdir())
+    return executable
 
 
 @pytest.fixture

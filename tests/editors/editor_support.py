@@ -204,14 +204,16 @@ def ansi_to_html(text: str, fg=(224, 226, 234), bg=(20, 22, 27), title: str = ""
 
 
 def tmux_screen(session: Session, tmux_bin: str, command: str, cwd: Path, done, timeout: float = 60,
-                size: tuple[int, int] = (132, 30)) -> tuple[list[str], str, str]:
+                size: tuple[int, int] = (132, 30), truecolor: bool = True) -> tuple[list[str], str, str]:
     """Run ``command`` in a tmux server of its own (a terminal, as a person has one) until ``done(screen)``
-    holds; the tmux command prefix, the screen as text and with its colours. The server is killed at the end
-    of the test."""
+    holds; the tmux command prefix, the screen as text and with its colours. ``truecolor=False``: a terminal
+    of 256 colours, as tmux and xterm are unless told otherwise. The server is killed at the end of the test."""
     tmux = [tmux_bin, "-L", f"cnnshape-e2e-{session.tag[:12]}", "-f", "/dev/null"]
-    session.cleanups.append(lambda: subprocess.run([*tmux, "kill-server"], capture_output=True, env=session.env))
+    env = {k: v for k, v in session.env.items() if k != "COLORTERM"}
+    session.cleanups.append(lambda: subprocess.run([*tmux, "kill-server"], capture_output=True, env=env))
+    colours = ["-e", "COLORTERM=truecolor"] if truecolor else []
     subprocess.run([*tmux, "new-session", "-d", "-s", "editor", "-x", str(size[0]), "-y", str(size[1]),
-                    "-c", str(cwd), "-e", "COLORTERM=truecolor", command], check=True, env=session.env)
+                    "-c", str(cwd), *colours, command], check=True, env=env)
 
     def capture(*flags: str) -> str:
         return subprocess.run([*tmux, "capture-pane", "-p", *flags, "-t", "editor"], capture_output=True,

@@ -9,6 +9,8 @@
 (when (getenv "CNNSHAPE_PROBE_SETTINGS")
   (setq cnnshape-settings (let ((json-object-type 'plist) (json-key-type 'keyword))
                             (json-read-from-string (getenv "CNNSHAPE_PROBE_SETTINGS")))))
+(when (getenv "CNNSHAPE_SERVER")      ; where `pipx install .' put the server (docs/editors.md)
+  (setq cnnshape-command (list (getenv "CNNSHAPE_SERVER"))))
 (cnnshape-eglot-setup)
 
 (defvar probe-report (list :errors nil))

@@ -31,6 +31,10 @@ else
   if settings then
     vim.lsp.config("cnnshape", { settings = { cnnshape = settings } })
   end
+  if vim.env.CNNSHAPE_SERVER then
+    -- the executable `pipx install .` made, as docs/editors.md says to point the config at it
+    vim.lsp.config("cnnshape", { cmd = { vim.env.CNNSHAPE_SERVER } })
+  end
   vim.lsp.enable("cnnshape")
 end
 vim.cmd.edit(vim.fn.fnameescape(file))
@@ -51,6 +55,7 @@ end
 report.client = { name = client.name, cmd = client.config.cmd, server = client.server_info,
   offset_encoding = client.offset_encoding }
 report.inlay_hints_enabled = vim.lsp.inlay_hint.is_enabled({ bufnr = bufnr })
+report.hint_highlight = vim.api.nvim_get_hl(0, { name = "LspInlayHint", link = false })
 log("attached: " .. vim.inspect(client.config.cmd))
 
 -- The hints as Neovim draws them: virtual text extmarks in the inlay hint namespace.
@@ -172,6 +177,48 @@ vim.wait(10000, function()
 end, 50)
 report.command_annotate_modified = vim.bo[bufnr].modified
 vim.cmd("silent edit!")
+
+-- :CnnshapeSummary: the table `cnnshape check` prints, once, in a float (and nothing in the messages).
+local messages_before = vim.fn.execute("messages")
+local cnnshape = require("cnnshape")
+vim.cmd("CnnshapeSummary")
+vim.wait(10000, function()
+  return cnnshape.summary_window ~= nil and vim.api.nvim_win_is_valid(cnnshape.summary_window)
+end, 50)
+local floats = 0
+for _, win in ipairs(vim.api.nvim_list_wins()) do
+  if vim.api.nvim_win_get_config(win).relative ~= "" then
+    floats = floats + 1
+  end
+end
+report.summary_floats = floats
+if cnnshape.summary_window and vim.api.nvim_win_is_valid(cnnshape.summary_window) then
+  report.summary = vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(cnnshape.summary_window), 0, -1, false)
+  report.summary_height = vim.api.nvim_win_get_height(cnnshape.summary_window)
+end
+report.summary_messages = vim.fn.execute("messages") ~= messages_before
+
+-- The code lens over the model runs the same command: vim.lsp.codelens.run() on its line shows the float.
+if cnnshape.summary_window and vim.api.nvim_win_is_valid(cnnshape.summary_window) then
+  vim.api.nvim_win_close(cnnshape.summary_window, true)
+end
+vim.api.nvim_set_current_buf(bufnr)
+vim.lsp.codelens.refresh({ bufnr = bufnr })
+local lenses = {}
+vim.wait(10000, function()
+  lenses = vim.lsp.codelens.get(bufnr)
+  return #lenses > 0
+end, 50)
+if #lenses > 0 then
+  vim.api.nvim_win_set_cursor(0, { lenses[1].range.start.line + 1, 0 })
+  vim.lsp.codelens.run()
+  vim.wait(10000, function()
+    return cnnshape.summary_window ~= nil and vim.api.nvim_win_is_valid(cnnshape.summary_window)
+  end, 50)
+  if vim.api.nvim_win_is_valid(cnnshape.summary_window) then
+    report.lens_summary = vim.api.nvim_buf_get_lines(vim.api.nvim_win_get_buf(cnnshape.summary_window), 0, 1, false)[1]
+  end
+end
 
 -- Quit as a user would; Neovim stops the server (the test checks no process is left).
 report.done = true

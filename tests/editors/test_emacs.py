@@ -29,11 +29,17 @@ from editor_support import (
 
 
 @pytest.mark.parametrize("batch", ["BS", "N"], ids=["defaults", "settings"])
-def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path, batch: str) -> None:
-    """With cnnshape-settings (:batchName "N"), the settings reach the server and the hints say N."""
+def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path, batch: str,
+                     request: pytest.FixtureRequest) -> None:
+    """Defaults: the server from `pipx install .`, `cnnshape-command' pointed at it (docs/editors.md). With
+    cnnshape-settings (:batchName "N"), `python -m cnnshape_ls', the settings reach the server, the hints say N."""
     original = (workspace / "model.py").read_text().splitlines()
     report_path = tmp_path / "emacs.json"
     env = {**session.env, "PROBE_FILE": str(workspace / "model.py"), "PROBE_REPORT": str(report_path)}
+    server = request.getfixturevalue("pipx_server") if batch == "BS" else None
+    if server is not None:
+        env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+        env["CNNSHAPE_SERVER"] = str(server)
     if batch != "BS":
         env["CNNSHAPE_PROBE_SETTINGS"] = json.dumps({"batchName": batch})
     proc = session.run([editor_tools.emacs, "--batch", "-Q", "-L", str(ROOT / "editors" / "emacs"),
@@ -42,7 +48,7 @@ def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp
     report = json.loads(report_path.read_text())
     assert proc.returncode == 0 and not report["errors"] and report["done"], f"{report['errors']}\n{proc.stdout}"
     assert report["emacs"].startswith("30.") and report["server"] == "cnnshape-ls"
-    assert report["command"][1:] == ["-m", "cnnshape_ls"]
+    assert report["command"] == ([str(server)] if server else [report["command"][0], "-m", "cnnshape_ls"])
     assert report["inlay_hints_mode"] is True
     # the hint overlays, at the end of the code of each layer line
     drawn = {original[h["line"] - 1]: h["text"] for h in report["hints"]}
@@ -53,7 +59,8 @@ def test_emacs_eglot(editor_tools: Tools, session: Session, workspace: Path, tmp
     errors = [d for d in report["diagnostics"] if d["type"] == "eglot-error"]
     assert [(d["line"], d["text"]) for d in errors] == [(FIX_LINE, "128")]
     assert MESSAGE in errors[0]["message"] and "linear-in-features" in errors[0]["message"]
-    # the hover
+    # the hover: its first line, what ElDoc's echo area shows, says it all; the rest (C-h .) has the formula
+    assert report["hover"].splitlines()[0] == f"conv1 Conv2d ({batch}, 3, 32, 32) -> ({batch}, 8, 30, 30), 224 params"
     assert "H_out = floor((32 + 2*0 - 1*(3 - 1) - 1) / 1) + 1 = 30" in report["hover"]
     # the preferred quick fix, applied and saved
     assert report["actions"][0] == "Change in_features to 127"
@@ -90,24 +97,32 @@ def test_emacs_shows_a_shared_block_line(editor_tools: Tools, session: Session, 
     assert "a3.branch1    (BS, 64, 32, 32) -> (BS, 32, 32, 32)" in report["hover"]
 
 
-def test_emacs_screen(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path) -> None:
-    """What a person sees: emacs -nw in a terminal (tmux) with the init of editors/emacs/README.md; the hints
-    are drawn by eglot-inlay-hints-mode in a real window, the diagnostics by Flymake at the end of the line."""
+def test_emacs_screen(editor_tools: Tools, session: Session, workspace: Path, tmp_path: Path,
+                      pipx_server: Path) -> None:
+    """What a person sees: emacs -nw in a terminal of 256 colours (tmux) with the init of editors/emacs/README.md
+    and the server from `pipx install .`; the hints drawn by eglot-inlay-hints-mode in a real window, then the
+    diagnostics by Flymake at the end of the line (after the hint, on the same line)."""
+    session.env["CNNSHAPE_SERVER"] = str(pipx_server)
+    session.env.pop("PYTHONPATH", None)
 
     def ready(screen: str) -> bool:
         return "# out: (BS, 8, 30, 30)" in screen_line(screen, "('relu1'") and "mat1 and mat2" in screen
 
     command = (f"{editor_tools.emacs} -nw -Q -L {ROOT / 'editors' / 'emacs'} -l {HERE / 'emacs_init.el'} model.py")
-    tmux, screen, colored = tmux_screen(session, editor_tools.tmux, command, workspace, ready, timeout=30)
+    tmux, screen, colored = tmux_screen(session, editor_tools.tmux, command, workspace, ready, timeout=30,
+                                        size=(150, 30), truecolor=False)
     (tmp_path / "emacs-screen.txt").write_text(screen)
     assert "# out: (BS, 8, 30, 30)" in screen_line(screen, "('relu1'"), screen
     assert "# out: (BS, 127)" in screen_line(screen, "('fc1'"), screen
-    assert "mat1 and mat2 shapes cannot be multiplied (BSx127 and 128x64)" in screen_line(screen, "('fc2'"), screen
+    fc2 = screen_line(screen, "('fc2'")
+    assert "mat1 and mat2 shapes cannot be multiplied (BSx127 and 128x64)" in fc2, screen
+    assert fc2.index("# out: (BS, 64)") < fc2.index("mat1 and mat2"), fc2  # the hint, then the diagnostic
     subprocess.run([*tmux, "send-keys", "-t", "editor", "C-x", "C-c"], env=session.env)
     end = time.monotonic() + 10
     while tagged_pids(session.tag) and time.monotonic() < end:
         time.sleep(0.1)
     assert not tagged_pids(session.tag), "Emacs or its language server outlived C-x C-c"
     save_image(tmp_path / "emacs-screen.txt", "emacs-screen.txt")
-    photograph(session, editor_tools.chromium, colored, tmp_path / "emacs-screen.png", "Emacs 30 with cnnshape-ls")
+    photograph(session, editor_tools.chromium, colored, tmp_path / "emacs-screen.png", "Emacs 30 with cnnshape-ls",
+               size="1270,560")
     save_image(tmp_path / "emacs-screen.png", "emacs-screen.png")

@@ -1,11 +1,13 @@
-"""VS Code: build the extension (esbuild), package a .vsix (vsce), install it into code-server 4.100.3 and
-drive it in headless Chromium: the missing-package message, the hints, the squiggle, the hovers, the quick
-fix, and the file fixed on disk. Screenshots go to docs/images/."""
+"""VS Code: build the self-contained .vsix as CI does (`npm ci && npm run package`: esbuild, the server and its
+pure-Python dependencies in bundled/libs, vsce), install it into code-server 4.100.3 and drive it in headless
+Chromium with a bare Python that has neither cnnshape-ls nor torch: the hints, the squiggle, the hovers, the
+quick fix, the file fixed on disk, the summary. Screenshots go to docs/images/."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -30,14 +32,18 @@ from editor_support import (
 )
 
 EXTENSION = ROOT / "editors" / "vscode"
-SCREENSHOTS = ["vscode-missing.png", "vscode-hints.png", "vscode-diagnostic.png", "vscode-hover.png",
-               "vscode-quickfix.png"]
+SCREENSHOTS = ["vscode-hints.png", "vscode-diagnostic.png", "vscode-hover.png", "vscode-quickfix.png",
+               "vscode-summary.png"]
+MAX_VSIX_BYTES = 4_000_000  # 2.0 MB when measured; the server's dependencies are all pure Python
+# From the extension's activation to the first hints, in code-server: 1.2-2.4 s measured on a shared 2-core
+# machine under a load of 5-8 (0.7-1.0 s of it the server's start, 2.1-3.3 s before the bundled bytecode).
+COLD_OPEN_MS = 3000
 
 
 def _npm(args: list[str], timeout: float) -> str:
     proc = subprocess.run(["npm", *args], cwd=EXTENSION, capture_output=True, text=True, timeout=timeout,
                           env={**_clean_env(), "npm_config_update_notifier": "false", "npm_config_fund": "false",
-                               "npm_config_audit": "false"})
+                               "npm_config_audit": "false", "CNNSHAPE_BUNDLE_PYTHON": sys.executable})
     assert proc.returncode == 0, f"npm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 
@@ -49,7 +55,8 @@ def _clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def vsix(editor_tools: Tools, tmp_path_factory) -> Path:
-    """npm ci (when the lock changed), type-check, bundle with esbuild, package with vsce."""
+    """npm ci (when the lock changed), type-check, then `npm run package` as CI builds it: esbuild, the server
+    and its dependencies from this checkout into bundled/libs, vsce."""
     if shutil.which("npm") is None:
         pytest.fail("npm is not on the PATH: the VS Code extension cannot be built", pytrace=False)
     lock = hashlib.sha256((EXTENSION / "package-lock.json").read_bytes()).hexdigest()
@@ -61,8 +68,8 @@ def vsix(editor_tools: Tools, tmp_path_factory) -> Path:
     out_dir = tmp_path_factory.mktemp("vsix")
     version = json.loads((EXTENSION / "package.json").read_text())["version"]
     target = out_dir / f"cnnshape-ls-{version}.vsix"
-    _npm(["exec", "--", "vsce", "package", "--no-dependencies", "--allow-missing-repository", "--out", str(target)],
-         timeout=300)
+    _npm(["run", "package", "--", "--out", str(target)], timeout=600)
+    print(f"{target.name}: {target.stat().st_size:,} bytes")
     return target
 
 
@@ -72,6 +79,19 @@ def test_extension_packages(vsix: Path) -> None:
     names = {name.lower() for name in zipfile.ZipFile(vsix).namelist()}
     assert {"extension/package.json", "extension/dist/extension.js", "extension/readme.md"} <= names, names
     assert not any(n.startswith("extension/node_modules/") or n.startswith("extension/src/") for n in names)
+    # the server and every module it imports, pure Python, from this checkout; no torch, nothing compiled
+    libs = "extension/bundled/libs/"
+    for package in ("cnnshape_ls", "pygls", "lsprotocol", "cattrs", "attrs", "jedi", "parso", "exceptiongroup",
+                    "tomli"):
+        assert f"{libs}{package}/__init__.py" in names, package
+    assert f"{libs}typing_extensions.py" in names
+    ours = {n[len(libs):] for n in names if n.startswith(f"{libs}cnnshape_ls/") and n.endswith(".py")}
+    assert ours == {str(p.relative_to(ROOT)).lower() for p in (ROOT / "cnnshape_ls").rglob("*.py")}
+    assert not any(n.startswith(f"{libs}torch") or n.endswith((".so", ".pyd")) for n in names)
+    # bytecode for the Python that built it, so that a cold start does not compile first
+    tag = sys.implementation.cache_tag
+    assert f"{libs}lsprotocol/__pycache__/types.{tag}.pyc" in names, tag
+    assert vsix.stat().st_size < MAX_VSIX_BYTES, vsix.stat().st_size
     manifest = json.loads(zipfile.ZipFile(vsix).read("extension/package.json"))
     settings = manifest["contributes"]["configuration"]["properties"]
     for name in ("input", "batchName", "hints.enabled", "hints.style", "codeLens.enabled", "verify.enabled",
@@ -81,6 +101,8 @@ def test_extension_packages(vsix: Path) -> None:
         assert "default" in settings[f"cnnshape.{name}"], name
     assert manifest["activationEvents"] == ["onLanguage:python"]
     assert manifest["capabilities"]["untrustedWorkspaces"]["supported"] == "limited"
+    # a machine setting a workspace may override: under Remote and code-server it is set on the Remote tab
+    assert settings["cnnshape.python"]["scope"] == "machine-overridable"
 
 
 def _free_port() -> int:
@@ -131,12 +153,14 @@ def _drive_code_server(tools: Tools, vsix: Path, session: Session, workspace: Pa
 
     port = _free_port()
     log_path = tmp_path / "code-server.log"
+    # nothing of this checkout on the module path: the server can come only from the .vsix's bundled/libs
+    env = {k: v for k, v in session.env.items() if k != "PYTHONPATH"}
     with open(log_path, "w") as log:
         server = session.popen([tools.code_server, "--bind-addr", f"127.0.0.1:{port}", "--auth", "none",
                                 "--user-data-dir", str(user_data), "--extensions-dir", str(extensions),
                                 "--disable-telemetry", "--disable-update-check", "--disable-getting-started-override",
                                 *(["--disable-workspace-trust"] if trusted else []),
-                                str(workspace)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+                                str(workspace)], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     report_path = tmp_path / "report.json"
     try:
         _wait_healthy(port, server)
@@ -173,35 +197,44 @@ def _output_channel(logs: Path) -> str:
 
 def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, workspace: Path,
                            tmp_path: Path) -> None:
-    # First an interpreter without cnnshape-ls (a bare venv); the driver then chooses the project's Python.
+    # A bare Python (a venv without pip): no cnnshape-ls, no pygls, no torch. The .vsix brings the server.
     bare = tmp_path / "bare-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True, timeout=60)
+    bare_python = bare / "bin" / "python"
+    assert subprocess.run([str(bare_python), "-c", "import cnnshape_ls"], capture_output=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin"}).returncode != 0
     report, logs = _drive_code_server(
-        editor_tools, vsix, session, workspace, tmp_path, {"cnnshape.python": str(bare / "bin" / "python")},
-        trusted=True, missingPython=True, fixLine=FIX_LINE, fixColumn=24, fixTitle="Change in_features to 127",
+        editor_tools, vsix, session, workspace, tmp_path, {"cnnshape.python": str(bare_python)},
+        trusted=True, fixLine=FIX_LINE, fixColumn=24, fixTitle="Change in_features to 127",
         fixedText=FIXED_LINE.strip())
     shots = tmp_path / "shots"
 
-    # the interpreter without cnnshape-ls: a clear message and the install action; then the restart
-    assert "is not installed in" in report["missing"]["text"]
-    assert "Install cnnshape-ls" in report["missing"]["buttons"]
     channel = _output_channel(logs)
-    assert f"interpreter: {bare / 'bin' / 'python'} (from cnnshape.python)" in channel, channel
-    assert f"restarting: cnnshape.python changed to {sys.executable}" in channel, channel
+    assert f"interpreter: {bare_python} (from cnnshape.python)" in channel, channel
+    assert "/bundled/libs" in channel and "Python 3." in channel, channel
+    # no torch there: one status line and one log line, no prompt
+    assert "cnnshape (no torch)" in report["statusbar"], report["statusbar"]
+    assert f"no torch in {bare_python}" in channel, channel
+    assert "Install" not in " ".join(report["summary"]["toasts"]), report["summary"]["toasts"]
     # the # out: hints on the layer lines
     lines = report["hints"]["lines"]
     for marker, hint in EXPECTED_HINTS.items():
         line = next((text for text in lines if marker in text), "")
         assert hint in line, (marker, hint, line)
     assert sum("# out:" in hint for hint in report["hints"]["hints"]) >= len(EXPECTED_HINTS)
+    # cold open: from the extension's activation (the file opened) to the first hints, in the extension's log;
+    # and from the click on the file to the hints drawn, which adds VS Code starting its extension host
+    activation = int(re.search(r"first hints: \d+, (\d+) ms after activation", channel).group(1))
+    print(f"cold open: first hints {activation} ms after activation, drawn {report['firstHintMs']} ms after "
+          "the click on the file")
+    assert activation < COLD_OPEN_MS, channel
     # the squiggle and its message
     assert report["squigglesBefore"] >= 1
     assert MESSAGE in report["diagnostic"]
-    # the hover on a layer: shapes, the formula with the numbers put in, the parameter count
+    # the hover on a layer: a first line that says it all, then the formula with the numbers put in
     hover = report["hover"]
-    assert "Conv2d" in hover and "(BS, 3, 32, 32)" in hover and "(BS, 8, 30, 30)" in hover, hover
+    assert hover.splitlines()[0] == "conv1 Conv2d (BS, 3, 32, 32) -> (BS, 8, 30, 30), 224 params", hover
     assert "H_out = floor((32 + 2*0 - 1*(3 - 1) - 1) / 1) + 1 = 30" in hover, hover
-    assert "params" in hover and "224" in hover, hover
     # the quick fix was offered, applied and saved
     assert any("Change in_features to 127" in item for item in report["quickfix"]["items"])
     assert report["quickfix"]["focused"] == "Change in_features to 127"
@@ -209,6 +242,19 @@ def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, wo
     # "cnnshape: Annotate File with # out: Comments" wrote the comments in the buffer
     annotated = report["annotate"]["lines"]
     assert "    ('sigmoid', nn.Sigmoid())  # out: (BS, 1)" in annotated, annotated
+    # the code lens over the model, then "cnnshape: Show Model Summary": each opens one new tab, the CLI's
+    # per-layer table in it, no message besides
+    lens = report["lensSummary"]
+    assert len(lens["tabsAfter"]) == len(lens["tabsBefore"]) + 1, lens
+    assert "model.py: Model model (input (BS, 3, 32, 32) from annotation)" in lens["table"], lens["table"]
+    summary = report["summary"]
+    assert len(summary["tabsAfter"]) == len(summary["tabsBefore"]) + 1, summary
+    assert any(tab.startswith("Summary: model") for tab in summary["tabsAfter"]), summary
+    assert "model.py: Model model (input (BS, 3, 32, 32) from annotation)" in summary["table"], summary["table"]
+    assert "fc1      Linear       17  (BS, 127)          73,279" in summary["table"], summary["table"]
+    assert not summary["toasts"], summary["toasts"]
+    # the edits sent no cancellation the server did not know about
+    assert "Cancel notification for unknown message id" not in channel, channel
 
     for name in SCREENSHOTS:
         assert (shots / name).is_file(), name

@@ -112,33 +112,10 @@ async function step(page, name, fn) {
       const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: config.file });
       await row.waitFor({ timeout: 60000 });
       await row.click();
+      report.openedAt = Date.now(); // cold open: from this click to the first hint drawn (the extension starts now)
+      log(`file opened at ${new Date(report.openedAt).toISOString()}`);
       await page.waitForSelector('.monaco-editor .view-lines', { timeout: 30000 });
     });
-
-    if (config.missingPython) {
-      // First the interpreter has no cnnshape-ls: the extension says so and offers to install it.
-      report.missing = await step(page, 'missing-package-message', async () => {
-        const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'is not installed in' });
-        await toast.waitFor({ timeout: 60000 });
-        const buttons = await toast.locator('.monaco-button').allInnerTexts();
-        const text = await toast.innerText();
-        await shot(page, 'vscode-missing.png');
-        // The user clicks "Choose Interpreter": the Settings editor opens on cnnshape.python (a machine
-        // setting: in code-server it lives on the Remote tab); typing a path there restarts the server.
-        await toast.locator('.monaco-button', { hasText: 'Choose Interpreter' }).click();
-        await page.waitForSelector('.settings-editor', { timeout: 15000 });
-        await page.locator('.settings-editor .settings-tabs-widget .action-label', { hasText: 'Remote' }).click();
-        const input = page.locator('.settings-editor input[aria-label="cnnshape.python"]');
-        await input.waitFor({ timeout: 15000 });
-        await input.click();
-        await input.fill(config.python);
-        await page.keyboard.press('Enter');
-        await page.waitForTimeout(1000);
-        await page.locator('.tabs-container .tab', { hasText: 'Settings' }).locator('.codicon-close').click();
-        await page.locator('.tabs-container .tab', { hasText: config.file }).click();
-        return { text, buttons };
-      });
-    }
 
     if (config.blocks) {
       // A block built several times: the shared line's hint, and the hover listing its instances.
@@ -162,6 +139,10 @@ async function step(page, name, fn) {
     report.hints = await step(page, 'inlay-hints', async () => {
       await poll(async () => (await editorLines(page)).some((l) => l.includes('# out: (BS, 8, 30, 30)') && l.includes('relu1')),
         90000, 'the # out: inlay hints');
+      if (report.openedAt) {
+        report.firstHintMs = Date.now() - report.openedAt;
+        log(`first hint drawn at ${new Date().toISOString()}: ${report.firstHintMs} ms after opening the file`);
+      }
       await page.waitForSelector('.monaco-editor .squiggly-error', { timeout: 30000 });
       await page.waitForTimeout(500);
       await shot(page, config.hintsShot || 'vscode-hints.png');
@@ -262,5 +243,54 @@ async function moreSteps(page) {
       15000, 'the # out: comments');
     await page.waitForTimeout(500);
     return { lines: await editorLines(page), hints: await hintTexts(page) };
+  });
+
+  const summaryTable = async () => {
+    let table = '';
+    await poll(async () => {
+      for (const frame of page.frames()) {
+        const text = await frame.evaluate(() => document.body ? document.body.innerText : '').catch(() => '');
+        if (text.includes('Total params:')) {
+          table = text;
+          return true;
+        }
+      }
+      return false;
+    }, 20000, 'the summary table');
+    return table;
+  };
+
+  report.lensSummary = await step(page, 'summary-code-lens', async () => {
+    // The code lens over the model ("82,928 params · ..."): the summary panel beside the editor.
+    const tabsBefore = await page.locator('.tabs-container .tab').allInnerTexts();
+    const lens = page.locator('.monaco-editor .codelens-decoration a', { hasText: 'params' }).first();
+    await lens.waitFor({ timeout: 15000 });
+    await lens.click();
+    const table = await summaryTable();
+    await page.waitForTimeout(300);
+    const tabsAfter = await page.locator('.tabs-container .tab').allInnerTexts();
+    // closed again: the Command Palette below opens it anew
+    await page.locator('.tabs-container .tab', { hasText: 'Summary:' }).locator('.codicon-close').click();
+    await poll(async () => (await page.locator('.tabs-container .tab', { hasText: 'Summary:' }).count()) === 0,
+      10000, 'the summary tab to close');
+    return { table, tabsBefore, tabsAfter };
+  });
+
+  report.summary = await step(page, 'summary-command', async () => {
+    // Command Palette: "cnnshape: Show Model Summary": one view beside the editor, the CLI's table in it.
+    await page.locator('.tabs-container .tab', { hasText: config.file }).click();
+    const tabsBefore = await page.locator('.tabs-container .tab').allInnerTexts();
+    await page.keyboard.press('F1');
+    await page.locator('.quick-input-widget input').waitFor({ state: 'visible', timeout: 10000 });
+    await page.keyboard.type('cnnshape: Show Model Summary');
+    const entry = page.locator('.quick-input-list .monaco-list-row', { hasText: 'Show Model Summary' }).first();
+    await entry.waitFor({ timeout: 10000 });
+    await page.keyboard.press('Enter');
+    const table = await summaryTable();
+    await page.waitForTimeout(500);
+    await shot(page, 'vscode-summary.png');
+    const tabsAfter = await page.locator('.tabs-container .tab').allInnerTexts();
+    const toasts = await page.locator('.notifications-toasts .notification-toast').allInnerTexts();
+    return { table, tabsBefore, tabsAfter, toasts };
   });
 }

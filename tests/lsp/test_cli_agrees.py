@@ -208,3 +208,30 @@ async def test_pyproject_batch_name_holds_in_both(client, name):
     listed = {int(line.split(": ", 1)[0].rsplit(":", 1)[1]): line.rsplit(": ", 1)[1]
               for line in annotated.stdout.splitlines()}
     assert listed == {line: label.removeprefix("# out: ") for line, label in hints.items()}
+
+
+@pytest.mark.asyncio
+async def test_the_summary_command_gives_the_table_of_check(client):
+    """cnnshape.showSummary answers with the per-layer table ``cnnshape check`` prints (every model of the
+    file, or the one named), as text to show once: no window/showMessage besides."""
+    copies = copy_files(client.workspace_path)
+    seed = copies[TESTS / "corpus" / "s01_ordereddict_fc_mismatch.py"]
+    uri, _ = open_copy(client, seed)
+    await settled(client, uri, 1)
+    messages = len(client.messages)
+    shown = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="cnnshape.showSummary", arguments=[uri]))
+    printed = cnnshape("check", str(seed)).stdout.replace(str(seed), seed.name)
+    table = printed[:printed.index("Output shape: (BS, 1)\n") + len("Output shape: (BS, 1)")]
+    assert shown == table, f"the editor's summary:\n{shown}\ncnnshape check:\n{printed}"
+    assert "  fc1      Linear       17  (BS, 127)          73,279" in shown.splitlines()
+    blocks = copies[TESTS / "models" / "m12_inception_block.py"]
+    uri, _ = open_copy(client, blocks)
+    await settled(client, uri, 1)
+    every = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="cnnshape.showSummary", arguments=[uri]))
+    named = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="cnnshape.showSummary", arguments=[uri, "MiniGoogLeNet"]))
+    assert named.startswith(f"{blocks.name}: Model MiniGoogLeNet (") and "a3.branch1.conv" in named
+    assert every.count(": Model ") > named.count(": Model ") == 1
+    assert len(client.messages) == messages, "the summary also came as a message"

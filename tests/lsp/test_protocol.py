@@ -296,3 +296,21 @@ async def test_a_buffer_with_a_bom_is_verified_too(verifying_client):
             break
         await asyncio.sleep(0.2)
     assert labels.get(4) == "# out: (BS, 8, 30, 30) ✓", labels
+
+
+def test_a_cancel_of_an_answered_request_is_quiet(raw, tmp_path):
+    """VS Code cancels the hints it asked for on every edit, often once the answer is on its way: allowed by
+    the protocol, so nothing on stderr (editors show it in their server log), and the server goes on."""
+    raw.start(tmp_path)
+    uri = (tmp_path / "net.py").as_uri()
+    raw.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                         "text": BROKEN}})
+    assert "result" in raw.request(1, "textDocument/hover", hover(uri, 4, 8))
+    for msg_id in (1, "1", 99):  # answered; the same id as a string; never sent
+        raw.notify("$/cancelRequest", {"id": msg_id})
+    answer = raw.request(2, "textDocument/hover", hover(uri, 4, 8))
+    assert "Conv2d" in answer["result"]["contents"]["value"], answer
+    raw.request(3, "shutdown")
+    raw.notify("exit")
+    assert raw.exit_code() == 0
+    assert "Cancel notification" not in raw.stderr and not raw.log_errors(), raw.stderr

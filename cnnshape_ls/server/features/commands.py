@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlparse
+
 from lsprotocol import types
 
-from ...display import model_summary
+from ...analysis.labels import rename_batch
 from .code_actions import annotate_edit
 
 
@@ -22,17 +24,21 @@ def register(server) -> None:
 
     @server.command("cnnshape.showSummary")
     async def show_summary(ls, *args) -> str:
+        """The summary of the model named in the second argument, or of every model of the file: text, not
+        a message (the editor shows it once, where it chooses)."""
         args = _arguments(args)
         uri = _first(args)
         name = args[1] if isinstance(args, list) and len(args) > 1 else None
         snapshot = await ls.snapshot(uri, wait=True) if uri else None
         if snapshot is None:
             return ""
-        text = "\n\n".join(model_summary(m, snapshot.settings.batch_name) for m in snapshot.analysis.models
-                           if name in (None, m.name))
-        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info,
-                                                       message=text.replace("**", "").replace("`", "")))
-        return text
+        # The per-layer table `cnnshape check` prints, as plain text (editors show it in a panel or float).
+        from ...cli.check import model_header, model_table  # the CLI's, imported when first asked for
+
+        display = unquote(urlparse(uri).path).rsplit("/", 1)[-1] or uri  # the file's name, as editors title it
+        tables = ["\n".join([model_header(display, m), *model_table(m)]) for m in snapshot.analysis.models
+                  if name in (None, m.name)]
+        return rename_batch("\n\n".join(tables), snapshot.settings.batch_name)
 
     @server.command("cnnshape.reanalyze")
     def reanalyze(ls, *args) -> None:

@@ -5,6 +5,8 @@
 -- Change anything with vim.lsp.config("cnnshape", { ... }), e.g. the settings (the same names as in VS Code,
 -- sent both as initializationOptions and as the answer to workspace/configuration):
 --     vim.lsp.config("cnnshape", { settings = { cnnshape = { batchName = "N", hints = { style = "arrow" } } } })
--- The interpreter: vim.g.cnnshape_python, else $VIRTUAL_ENV / $CONDA_PREFIX, else python3 on the PATH; it
--- needs `pip install cnnshape-ls`. Neovim 0.10: require("cnnshape").setup() (see README.md).
+-- The server from `pipx install .` (or `uv tool install .`) of a clone:
+--     vim.lsp.config("cnnshape", { cmd = { vim.fn.expand("~/.local/bin/cnnshape-ls") } })
+-- Without cmd: `python -m cnnshape_ls` with vim.g.cnnshape_python, else $VIRTUAL_ENV / $CONDA_PREFIX, else
+-- python3 on the PATH (it needs `pip install .` there). Neovim 0.10: require("cnnshape").setup() (see README.md).
 return require("cnnshape").config()

@@ -1,21 +1,27 @@
-// cnnshape-ls for VS Code: starts the language server (`python -m cnnshape_ls`) with the interpreter from
-// `cnnshape.python`, else the Python extension's active environment, else `python3`, and restarts it when
-// that interpreter changes.
+// cnnshape-ls for VS Code: starts the language server (`python -m cnnshape_ls`) the extension carries in
+// bundled/libs (the server and its pure-Python dependencies, put there by `npm run package`; see BOOT), with the
+// interpreter from `cnnshape.python`, else the Python extension's active environment, else `python3`, and
+// restarts it when that interpreter changes. Torch is only looked up in that interpreter, for verification.
 import * as vscode from 'vscode';
 import { execFile } from 'child_process';
+import * as path from 'path';
 import {
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
   RevealOutputChannelOn,
   ServerOptions,
+  ShowMessageNotification,
+  MessageType,
   State,
   TransportKind,
 } from 'vscode-languageclient/node';
 import type { PythonExtension } from '@vscode/python-extension';
 
 const SECTION = 'cnnshape';
-const PACKAGE = 'cnnshape-ls';
+const MIN_PYTHON = [3, 10];
+// What the server says once when the interpreter has no torch: shown here as the status, not as a popup.
+const NO_TORCH = /torch verification is off: torch is not installed/;
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel;
@@ -23,8 +29,14 @@ let status: vscode.StatusBarItem;
 let python: PythonExtension | undefined;
 let starting: Promise<void> = Promise.resolve();
 let currentInterpreter: string | undefined;
+let libs = '';
+let activatedAt = 0;
+let firstHintsLogged = false;
+let summaryPanel: vscode.WebviewPanel | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  activatedAt = Date.now();
+  libs = context.asAbsolutePath(path.join('bundled', 'libs'));
   output = vscode.window.createOutputChannel('cnnshape-ls');
   status = vscode.window.createStatusBarItem('cnnshape.status', vscode.StatusBarAlignment.Right, 100);
   status.name = 'cnnshape-ls';
@@ -126,27 +138,45 @@ async function resolveInterpreter(): Promise<Interpreter> {
   return { command: process.platform === 'win32' ? 'python' : 'python3', source: 'the PATH' };
 }
 
-type Probe = { ok: true; version: string } | { ok: false; reason: 'no-python' | 'no-package'; detail: string };
+type Probe =
+  | { ok: true; version: string; torch: boolean }
+  | { ok: false; reason: 'no-python' | 'old-python'; detail: string };
 
 function serverCwd(): string | undefined {
   return vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
 }
 
 function probe(interpreter: string): Promise<Probe> {
-  // What `python -m cnnshape_ls` needs, imported the way the server will be (same folder, same PATH).
-  const code = 'import cnnshape_ls, pygls, lsprotocol; print(cnnshape_ls.__version__)';
+  // The server comes from bundled/libs; the interpreter only has to be recent enough. Torch is looked up
+  // (not imported: that takes seconds) for the status line.
+  const code = 'import sys, importlib.util as u; print("%d.%d" % sys.version_info[:2]); ' +
+    'print(u.find_spec("torch") is not None)';
   return new Promise((resolve) => {
-    execFile(interpreter, ['-c', code], { timeout: 30000, cwd: serverCwd() }, (err, stdout, stderr) => {
-      if (!err) {
-        resolve({ ok: true, version: stdout.trim() });
-      } else if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'EACCES') {
-        resolve({ ok: false, reason: 'no-python', detail: String(err.message) });
-      } else {
-        resolve({ ok: false, reason: 'no-package', detail: (stderr || err.message).trim() });
+    execFile(interpreter, ['-c', code], { timeout: 30000 }, (err, stdout, stderr) => {
+      if (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const missing = code === 'ENOENT' || code === 'EACCES';
+        resolve({ ok: false, reason: missing ? 'no-python' : 'old-python', detail: (stderr || err.message).trim() });
+        return;
       }
+      const [version, torch] = stdout.trim().split(/\s+/);
+      const [major, minor] = version.split('.').map(Number);
+      if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1])) {
+        resolve({ ok: false, reason: 'old-python', detail: `Python ${version}; cnnshape-ls needs ${MIN_PYTHON.join('.')} or later` });
+        return;
+      }
+      resolve({ ok: true, version, torch: torch === 'True' });
     });
   });
 }
+
+// `python -m cnnshape_ls` from bundled/libs, put first on the server's own sys.path (so the interpreter needs
+// nothing installed, and an older cnnshape-ls there does not count). Not through PYTHONPATH: the torch
+// worker the server starts would inherit it, and the bundled attrs or typing_extensions would shadow the
+// project's own next to torch. The folder the server starts in is no place to import from either.
+const BOOT = 'import os, runpy, sys; libs = sys.argv.pop(1); ' +
+  'sys.path[:] = [libs] + [p for p in sys.path if p not in ("", os.getcwd())]; ' +
+  'runpy.run_module("cnnshape_ls", run_name="__main__", alter_sys=True)';
 
 // ------------------------------------------------------------------------------------------ server life
 
@@ -180,18 +210,22 @@ async function startNow(): Promise<void> {
   log(`interpreter: ${interpreter.command} (from ${interpreter.source})`);
   setStatus('$(sync~spin) cnnshape', `Starting cnnshape-ls with ${interpreter.command}`);
 
+  const probeStart = Date.now();
   const found = await probe(interpreter.command);
   if (!found.ok) {
     log(found.detail);
     setStatus('$(warning) cnnshape', 'cnnshape-ls is not running: see the log', true);
-    void reportMissing(interpreter, found.reason); // not awaited: the message waits for the user
+    void reportUnusable(interpreter, found); // not awaited: the message waits for the user
     return;
   }
-  log(`cnnshape-ls ${found.version}; workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: verification off'}`);
+  const torchNote = found.torch ? '' : `no torch in ${interpreter.command}: shapes from reading the code, not verified`;
+  log(`Python ${found.version} (${Date.now() - probeStart} ms to ask); server from ${libs}; ` +
+    `workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: verification off'}` +
+    (torchNote ? `; ${torchNote}` : ''));
 
   const serverOptions: ServerOptions = {
     command: interpreter.command,
-    args: ['-m', 'cnnshape_ls'],
+    args: ['-c', BOOT, libs],
     transport: TransportKind.stdio,
     options: { cwd: serverCwd(), env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   };
@@ -208,6 +242,26 @@ async function startNow(): Promise<void> {
     initializationOptions: { [SECTION]: { ...settingsSection(), workspaceTrusted: vscode.workspace.isTrusted } },
     synchronize: { configurationSection: SECTION },
     middleware: {
+      // The server's code lens runs cnnshape.showSummary, whose answer is the table: it opens the panel here.
+      provideCodeLenses: async (document, token, next) => {
+        const lenses = await next(document, token);
+        for (const lens of lenses ?? []) {
+          if (lens.command?.command === 'cnnshape.showSummary') {
+            lens.command = { ...lens.command, command: 'cnnshape.showModelSummary',
+              arguments: [String(lens.command.arguments?.[1] ?? '')] };
+          }
+        }
+        return lenses;
+      },
+      // When the first hints arrive, for the log: the cold open's last step.
+      provideInlayHints: async (document, range, token, next) => {
+        const hints = await next(document, range, token);
+        if (!firstHintsLogged && hints && hints.length > 0) {
+          firstHintsLogged = true;
+          log(`first hints: ${hints.length}, ${Date.now() - activatedAt} ms after activation`);
+        }
+        return hints;
+      },
       workspace: {
         // Answers to workspace/configuration, normalized like initializationOptions.
         configuration: async (params, token, next) => {
@@ -221,9 +275,21 @@ async function startNow(): Promise<void> {
     },
   };
   const next = new LanguageClient('cnnshape-ls', 'cnnshape-ls', serverOptions, clientOptions);
+  // The server's one message about a missing torch becomes this status line (the probe found the same).
+  next.onNotification(ShowMessageNotification.type, (message) => {
+    if (NO_TORCH.test(message.message)) {
+      log(message.message);
+      return;
+    }
+    const show = message.type === MessageType.Error ? vscode.window.showErrorMessage
+      : message.type === MessageType.Warning ? vscode.window.showWarningMessage : vscode.window.showInformationMessage;
+    void show(message.message);
+  });
   next.onDidChangeState((e) => {
     if (e.newState === State.Running) {
-      setStatus('$(check) cnnshape', `cnnshape-ls ${found.version} (${interpreter.command})`);
+      log(`server running, ${Date.now() - activatedAt} ms after activation`);
+      setStatus(torchNote ? '$(check) cnnshape (no torch)' : '$(check) cnnshape',
+        `cnnshape-ls with ${interpreter.command} (Python ${found.version})` + (torchNote ? `\n${torchNote}` : ''));
     } else if (e.newState === State.Stopped) {
       setStatus('$(circle-slash) cnnshape', 'cnnshape-ls stopped: see the log', true);
     }
@@ -267,48 +333,18 @@ async function restart(reason: string): Promise<void> {
   return starting;
 }
 
-async function reportMissing(interpreter: Interpreter, reason: 'no-python' | 'no-package'): Promise<void> {
-  if (reason === 'no-python') {
-    const choice = await vscode.window.showErrorMessage(
-      `cnnshape-ls: the Python interpreter "${interpreter.command}" (from ${interpreter.source}) was not found. ` +
-        'Set cnnshape.python to the Python of the environment that has PyTorch.',
-      'Open Settings', 'Show Log');
-    if (choice === 'Open Settings') {
-      await vscode.commands.executeCommand('workbench.action.openSettings', 'cnnshape.python');
-    } else if (choice === 'Show Log') {
-      output.show(true);
-    }
-    return;
-  }
+async function reportUnusable(interpreter: Interpreter, found: { reason: 'no-python' | 'old-python'; detail: string }):
+  Promise<void> {
+  const what = found.reason === 'no-python'
+    ? `the Python interpreter "${interpreter.command}" (from ${interpreter.source}) was not found`
+    : `"${interpreter.command}" (from ${interpreter.source}) cannot run it: ${found.detail.split('\n').pop()}`;
   const choice = await vscode.window.showErrorMessage(
-    `cnnshape-ls is not installed in ${interpreter.command} (from ${interpreter.source}).`,
-    'Install cnnshape-ls', 'Choose Interpreter', 'Show Log');
-  if (choice === 'Install cnnshape-ls') {
-    await install(interpreter.command);
-  } else if (choice === 'Choose Interpreter') {
+    `cnnshape-ls: ${what}. Set cnnshape.python to a Python 3.10 or later (the one with PyTorch, for verification).`,
+    'Choose Interpreter', 'Show Log');
+  if (choice === 'Choose Interpreter') {
     await vscode.commands.executeCommand('workbench.action.openSettings', 'cnnshape.python');
   } else if (choice === 'Show Log') {
     output.show(true);
-  }
-}
-
-async function install(interpreter: string): Promise<void> {
-  output.show(true);
-  log(`${interpreter} -m pip install ${PACKAGE}`);
-  const ok = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Installing ${PACKAGE}...` },
-    () => new Promise<boolean>((resolve) => {
-      const child = execFile(interpreter, ['-m', 'pip', 'install', PACKAGE], { timeout: 600000 }, (err) => resolve(!err));
-      child.stdout?.on('data', (d) => output.append(String(d)));
-      child.stderr?.on('data', (d) => output.append(String(d)));
-    }),
-  );
-  if (ok) {
-    void vscode.window.showInformationMessage(`${PACKAGE} installed in ${interpreter}.`);
-    await restart('cnnshape-ls installed');
-  } else {
-    void vscode.window.showErrorMessage(`pip could not install ${PACKAGE} in ${interpreter}: see the log.`, 'Show Log')
-      .then((c) => c && output.show(true));
   }
 }
 
@@ -351,7 +387,7 @@ async function annotateFile(): Promise<void> {
   });
 }
 
-async function showModelSummary(): Promise<void> {
+async function showModelSummary(model?: unknown): Promise<void> {
   const editor = pythonEditor();
   const lc = editor && await runningClient();
   if (!editor || !lc) {
@@ -366,7 +402,9 @@ async function showModelSummary(): Promise<void> {
     .filter((c): c is { command: string; title: string; arguments?: unknown[] } => !!c && c.command === 'cnnshape.showSummary')
     .map((c) => ({ label: String(c.arguments?.[1] ?? ''), description: c.title }));
   let name: string | undefined;
-  if (models.length > 1) {
+  if (typeof model === 'string' && model) {
+    name = model; // from the code lens over that model
+  } else if (models.length > 1) {
     const picked = await vscode.window.showQuickPick(models, { placeHolder: 'Which model?' });
     if (!picked) {
       return;
@@ -391,14 +429,30 @@ async function showModelSummary(): Promise<void> {
     void vscode.window.showInformationMessage('cnnshape: no model found in this file.');
     return;
   }
-  const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: text });
-  await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+  showSummaryPanel(name ?? path.basename(editor.document.uri.fsPath), text);
+}
+
+/** One view beside the editor with the summary table, as `cnnshape check` prints it; reused for the next one. */
+function showSummaryPanel(title: string, text: string): void {
+  if (!summaryPanel) {
+    summaryPanel = vscode.window.createWebviewPanel('cnnshape.summary', '', {
+      viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, { enableScripts: false });
+    summaryPanel.onDidDispose(() => { summaryPanel = undefined; });
+  }
+  summaryPanel.title = `Summary: ${title}`;
+  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  summaryPanel.webview.html = `<!DOCTYPE html><html><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline';">
+<style>body { color: var(--vscode-editor-foreground); background: var(--vscode-editor-background); }
+pre { font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }</style>
+</head><body><pre>${escaped}</pre></body></html>`;
+  summaryPanel.reveal(vscode.ViewColumn.Beside, true);
 }
 
 // ------------------------------------------------------------------------------------------ helpers
 
 function log(message: string): void {
-  output.appendLine(`[client ${new Date().toISOString().slice(11, 19)}] ${message}`);
+  output.appendLine(`[client ${new Date().toISOString().slice(11, 23)}] ${message}`);
 }
 
 function setStatus(text: string, tooltip: string, warn = false): void {

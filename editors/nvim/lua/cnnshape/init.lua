@@ -120,8 +120,9 @@ function M.config()
 end
 
 --- Send workspace/executeCommand for a cnnshape command of the server.
+--- (A request, not client:exec_cmd, which would call the vim.lsp.commands handler below for showSummary.)
 local function exec(client, bufnr, command, arguments, on_result)
-  local cmd = { title = command, command = command, arguments = arguments }
+  local params = { command = command, arguments = arguments }
   local handler = function(err, result)
     if err then
       vim.notify("cnnshape: " .. command .. ": " .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
@@ -130,9 +131,9 @@ local function exec(client, bufnr, command, arguments, on_result)
     end
   end
   if has_011 then
-    client:exec_cmd(cmd, { bufnr = bufnr }, handler)
+    client:request("workspace/executeCommand", params, handler, bufnr)
   else
-    client.request("workspace/executeCommand", { command = command, arguments = arguments }, handler, bufnr)
+    client.request("workspace/executeCommand", params, handler, bufnr)
   end
 end
 
@@ -141,39 +142,108 @@ local function cnnshape_client(bufnr)
   return get({ bufnr = bufnr, name = "cnnshape" })[1]
 end
 
+--- A terminal colour for the inlay hints when the colour scheme gives them none. Neovim's default links
+--- LspInlayHint to NonText, which has only a gui colour: without 'termguicolors' (tmux, xterm) the hints
+--- would draw in the normal foreground, like code the user wrote. Grey 244 reads as an annotation on a dark
+--- or a light background; a colour scheme that sets one keeps it.
+function M.hint_highlight()
+  local hl = vim.api.nvim_get_hl(0, { name = "LspInlayHint", link = false })
+  if hl.ctermfg ~= nil then
+    return
+  end
+  hl.ctermfg = 244
+  hl.cterm = vim.tbl_extend("force", hl.cterm or {}, { italic = true })
+  hl.default = nil
+  vim.api.nvim_set_hl(0, "LspInlayHint", hl)
+end
+
+--- The summary `cnnshape check` prints (the per-layer table of each model), once, in a float.
+function M.show_summary(client, bufnr, model)
+  local args = { vim.uri_from_bufnr(bufnr) }
+  if model and model ~= "" then
+    table.insert(args, model)
+  end
+  exec(client, bufnr, "cnnshape.showSummary", args, function(text)
+    if type(text) ~= "string" or text == "" then
+      vim.notify("cnnshape: no model found in this buffer", vim.log.levels.INFO)
+      return
+    end
+    local lines = vim.split(text, "\n", { plain = true })
+    local width = 0
+    for _, line in ipairs(lines) do
+      width = math.max(width, vim.fn.strdisplaywidth(line))
+    end
+    if M.summary_window and vim.api.nvim_win_is_valid(M.summary_window) then
+      vim.api.nvim_win_close(M.summary_window, true) -- one summary at a time
+    end
+    -- A float in the middle of the editor, as tall as the table (the whole table when the screen has room),
+    -- focused so it can be scrolled; q or <Esc> closes it, as leaving it does.
+    local buf = vim.api.nvim_create_buf(false, true)
+    vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+    vim.bo[buf].modifiable = false
+    vim.bo[buf].bufhidden = "wipe"
+    local w = math.max(20, math.min(width + 1, vim.o.columns - 4))
+    local h = math.max(1, math.min(#lines, vim.o.lines - 4))
+    M.summary_window = vim.api.nvim_open_win(buf, true, {
+      relative = "editor", row = math.max(0, math.floor((vim.o.lines - h) / 2) - 1),
+      col = math.max(0, math.floor((vim.o.columns - w) / 2)), width = w, height = h,
+      style = "minimal", border = "rounded", title = " cnnshape summary ", title_pos = "center",
+    })
+    for _, key in ipairs({ "q", "<Esc>" }) do
+      vim.keymap.set("n", key, "<cmd>close<cr>", { buffer = buf, nowait = true, desc = "close the summary" })
+    end
+    local win = M.summary_window
+    vim.api.nvim_create_autocmd("WinLeave", { buffer = buf, once = true, callback = function()
+      vim.schedule(function() -- not from inside WinLeave, which may not change the layout
+        if vim.api.nvim_win_is_valid(win) then
+          vim.api.nvim_win_close(win, true)
+        end
+      end)
+    end })
+  end)
+end
+
 --- What happens when the server attaches to a buffer: inlay hints on, and the buffer's commands.
 function M.on_attach(client, bufnr)
   if vim.g.cnnshape_inlay_hints ~= false and vim.lsp.inlay_hint and vim.lsp.inlay_hint.enable then
     vim.lsp.inlay_hint.enable(true, { bufnr = bufnr })
   end
-  local uri = vim.uri_from_bufnr(bufnr)
+  M.hint_highlight()
   vim.api.nvim_buf_create_user_command(bufnr, "CnnshapeAnnotate", function()
     -- The server's "Annotate layer shapes" source action: `# out:` comments on every layer line (u undoes it).
     vim.lsp.buf.code_action({ context = { only = { "source.annotate.cnnshape" }, diagnostics = {} }, apply = true })
   end, { desc = "cnnshape: write # out: comments on every layer line" })
   vim.api.nvim_buf_create_user_command(bufnr, "CnnshapeSummary", function(opts)
-    local args = { uri }
-    if opts.args ~= "" then
-      table.insert(args, opts.args)
-    end
-    exec(client, bufnr, "cnnshape.showSummary", args, function(text)
-      if type(text) == "string" and text ~= "" then
-        vim.lsp.util.open_floating_preview(vim.split(text, "\n"), "markdown", { border = "rounded" })
-      end
-    end)
-  end, { nargs = "?", desc = "cnnshape: the model summary (optional: the model's name)" })
+    M.show_summary(client, bufnr, opts.args)
+  end, { nargs = "?", desc = "cnnshape: the per-layer summary of the models (optional: the model's name)" })
   vim.api.nvim_buf_create_user_command(bufnr, "CnnshapeFixAll", function()
     vim.lsp.buf.code_action({ context = { only = { "source.fixAll.cnnshape" }, diagnostics = {} }, apply = true })
   end, { desc = "cnnshape: apply every preferred shape fix of the buffer" })
 end
 
+-- The server's code lens runs cnnshape.showSummary, whose answer is the table: show it (vim.lsp.codelens.run()
+-- looks here before asking the server, which would answer to no one).
+vim.lsp.commands["cnnshape.showSummary"] = function(command, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  if client then
+    M.show_summary(client, ctx.bufnr, (command.arguments or {})[2])
+  end
+end
+
 local group = vim.api.nvim_create_augroup("cnnshape", { clear = true })
+-- A new colour scheme may again leave the hints without a terminal colour.
+vim.api.nvim_create_autocmd("ColorScheme", { group = group, callback = function()
+  if M.client_attached then
+    M.hint_highlight()
+  end
+end })
 -- An autocommand rather than config.on_attach, so that a user's own on_attach does not replace it.
 vim.api.nvim_create_autocmd("LspAttach", {
   group = group,
   callback = function(ev)
     local client = vim.lsp.get_client_by_id(ev.data.client_id)
     if client and client.name == "cnnshape" then
+      M.client_attached = true
       M.on_attach(client, ev.buf)
     end
   end,
