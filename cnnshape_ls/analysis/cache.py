@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .findings import Edit, Finding, Fix, Span
+from .findings import Finding, Span
 from .inputs import header_comments
 from .result import ModelResult
 from .source import ChunkCache, SourceFile
@@ -163,9 +163,10 @@ def rebase(entry: Entry, new_starts: dict[tuple, int]) -> tuple[ModelResult, lis
     result = replace(entry.result, line=move(entry.result.line), end_line=move(entry.result.end_line),
                      records=records, instances=instances)
     findings = [replace(f, span=move_span(f.span),
-                        fixes=[Fix(fix.title, [Edit(move_span(e.span), e.new_text) if e.path is None else e
-                                               for e in fix.edits])
-                               for fix in f.fixes])
+                        fixes=[replace(fix, edits=[replace(e, span=move_span(e.span)) if e.path is None else e
+                                                   for e in fix.edits])
+                               for fix in f.fixes],
+                        related=[replace(r, span=move_span(r.span)) if r.path is None else r for r in f.related])
                 for f in entry.findings]
     return result, findings
 

@@ -460,13 +460,16 @@ def model_table(model: ModelResult, program: Program | None = None) -> list[str]
 
 def diagnostic_lines(display: str, analysis: Analysis, program: Program | None = None) -> list[str]:
     out = []
-    where = location(display, program)
+    place = location(display, program)  # a notebook's places are in its cells
     for f in analysis.diagnostics:
-        out.append(f"{where(f.span)}: {f.severity} {f.code} {f.message}")
+        out.append(f"{place(f.span)}: {f.severity} {f.code} {f.message}")
         for related in f.related:
-            where = f"{shown_path(related.path, display)}:{related.span.line}:{related.span.column + 1}"
             # another file's place is where the error is; a place of this file bears on it (says how)
-            out.append(f"    in: {where}" if related.path is not None else f"    see: {where}: {related.message}")
+            if related.path is not None:
+                out.append(f"    in: {shown_path(related.path, display)}:{related.span.line}:"
+                           f"{related.span.column + 1}")
+            else:
+                out.append(f"    see: {place(related.span)}: {related.message}")
         if f.fixes and f.fixes[0].elsewhere:
             where = ", ".join(sorted({shown_path(e.path, display) for e in f.fixes[0].edits if e.path}))
             out.append(f"    fix in {where} (not applied by --fix): {f.fixes[0].title}")
