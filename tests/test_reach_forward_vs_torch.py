@@ -745,3 +745,154 @@ def test_a_forward_written_as_a_static_or_class_method(channels: int, size: int,
                 return self.conv2(self.act(self.conv(x)))
     """
     assert_follows_torch(source, (2, 3, size, size))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 12), size=st.integers(6, 20), keywords=st.booleans(), letters=st.booleans())
+def test_add_module_by_keywords_and_computed_names(channels: int, size: int, keywords: bool, letters: bool) -> None:
+    """``block.add_module(name="conv", module=...)`` (MobileViT; was ignored: a wrong shape) and stage names
+    built with ``chr(ord('a') + i)`` (megvii's ShuffleNet)."""
+    name = "chr(ord('a') + i)" if letters else "str(i)"
+    add = f"name={name}, module=layer" if keywords else f"{name}, layer"
+    source = f"""
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.seq = nn.Sequential()
+                for i in range(2):
+                    layer = nn.Conv2d(3 if i == 0 else {channels}, {channels}, 3, stride=2, padding=1)
+                    self.seq.add_module({add})
+                self.add_module(name="head", module=nn.Conv2d({channels}, 4, 1))
+
+            def forward(self, x):
+                return self.head(self.seq(x))
+    """
+    assert_follows_torch(source, (2, 3, size, size))
+
+
+def test_an_add_module_call_of_another_form_is_never_ignored() -> None:
+    """A keyword ``add_module`` does not take: what it adds cannot be told, so the container is unknown
+    (ignoring it showed the input passing through an empty Sequential: a wrong shape)."""
+    source = textwrap.dedent("""
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.seq = nn.Sequential()
+                self.seq.add_module(label="conv", block=nn.Conv2d(3, 8, 3))
+
+            def forward(self, x):
+                return self.seq(x)
+    """)
+    result = analyzed(source, "Net()", (2, 3, 16, 16))
+    assert result["models"][0]["output"] is None
+    assert not [d for d in result["diagnostics"] if d["severity"] == "error"]
+
+
+@SETTINGS
+@given(channels=st.integers(1, 12), size=st.integers(4, 16), branches=st.integers(2, 4))
+def test_none_entries_of_a_module_list(channels: int, size: int, branches: int) -> None:
+    """HRNet's fuse layers: ``ModuleList`` entries that are ``None`` (appended or listed), skipped in forward."""
+    source = f"""
+        import torch.nn as nn
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                fuse = []
+                for j in range({branches}):
+                    if j == 0:
+                        fuse.append(None)
+                    else:
+                        fuse.append(nn.Sequential(nn.Conv2d({channels}, {channels}, 3, padding=1),
+                                                  nn.BatchNorm2d({channels})))
+                self.fuse = nn.ModuleList(fuse)
+                self.extra = nn.ModuleList()
+                self.extra.append(None)
+                self.relu = nn.ReLU()
+
+            def forward(self, x):
+                y = x
+                for f in self.fuse:
+                    if f is not None:
+                        y = y + f(x)
+                return self.relu(y)
+    """
+    assert_follows_torch(source, (2, channels, size, size))
+
+
+@SETTINGS
+@given(channels=st.integers(1, 12), size=st.integers(4, 16))
+def test_an_autograd_function_applied(channels: int, size: int) -> None:
+    """EfficientNet's ``MemoryEfficientSwish``: ``SwishImplementation.apply(x)`` runs its ``forward(ctx, x)``."""
+    source = f"""
+        import torch
+        import torch.nn as nn
+
+
+        class SwishImplementation(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, i):
+                result = i * torch.sigmoid(i)
+                ctx.save_for_backward(i)
+                return result
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                i = ctx.saved_tensors[0]
+                return grad_output * torch.sigmoid(i)
+
+
+        class Swish(nn.Module):
+            def forward(self, x):
+                return SwishImplementation.apply(x)
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, {channels}, 3, padding=1)
+                self.act = Swish()
+                self.conv2 = nn.Conv2d({channels}, 4, 3, stride=2, padding=1)
+
+            def forward(self, x):
+                return self.conv2(self.act(self.conv(x)))
+    """
+    assert_follows_torch(source, (2, 3, size, size))
+
+
+def test_a_default_module_is_one_module_and_del_unregisters() -> None:
+    """``act=nn.SiLU()`` as a default is made once, where the function is defined (torch names every call of
+    it under its first owner); ``del model.classifier`` takes it out of the parameter count."""
+    source = """
+        import torch.nn as nn
+
+
+        class Conv(nn.Module):
+            def __init__(self, cin, cout, stride=1, act=nn.SiLU()):
+                super().__init__()
+                self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
+                self.act = act
+
+            def forward(self, x):
+                return self.act(self.conv(x))
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = Conv(3, 8)
+                self.down = Conv(8, 16, 2)
+                self.classifier = nn.Linear(16, 10)
+                del self.classifier
+
+            def forward(self, x):
+                return self.down(self.stem(x))
+    """
+    assert_follows_torch(source, (2, 3, 16, 16))

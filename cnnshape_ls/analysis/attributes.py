@@ -33,6 +33,7 @@ from .values import (
     NumberArray,
     OpaqueModule,
     Partial,
+    Record,
     SuperProxy,
     Tensor,
 )
@@ -94,6 +95,8 @@ class Attributes:
             if name in ("__name__", "__qualname__"):
                 return owner.name
             found = owner.lookup(name)
+            if found is None and name == "apply" and extends_autograd_function(owner):
+                return autograd_apply(owner)
             if isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], FunctionValue):
                 return BoundMethod(found[1], owner) if found[0] == "classmethod" else found[1]
             return UNKNOWN if found is None else found
@@ -169,6 +172,25 @@ class Attributes:
             except Exception:
                 return UNKNOWN
         return UNKNOWN
+
+
+AUTOGRAD_FUNCTIONS = ("torch.autograd.Function", "torch.autograd.function.Function")
+
+
+def extends_autograd_function(cls: ClassValue) -> bool:
+    return any(isinstance(base, External) and base.qualname in AUTOGRAD_FUNCTIONS
+               for klass in cls.mro() for base in klass.bases)
+
+
+def autograd_apply(cls: ClassValue) -> Any:
+    """``Swish.apply(x)`` of a ``torch.autograd.Function``: its ``forward(ctx, x)``, with a context object that
+    holds what ``forward`` saves on it (backward changes no shape)."""
+    forward = cls.lookup("forward")
+    if isinstance(forward, tuple) and len(forward) == 2:
+        forward = forward[1]
+    if not isinstance(forward, FunctionValue):
+        return UNKNOWN
+    return Partial(forward, [Record("ctx")], {})
 
 
 def registered_under_method(owner: Instance, name: str) -> bool:

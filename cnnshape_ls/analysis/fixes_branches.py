@@ -201,13 +201,11 @@ def _norms_after(trace: Trace, conv: Layer) -> list[Layer]:
 
 def _next_sibling(trace: Trace, first: ast.AST | None, second: ast.AST | None) -> bool:
     """``second`` is the argument after ``first`` in one call (``nn.Sequential(conv, bn)``)."""
-    for node in ast.walk(trace.source.tree):
-        if isinstance(node, ast.Call):
-            args = node.args
-            for i in range(len(args) - 1):
-                if args[i] is first and args[i + 1] is second:
-                    return True
-    return False
+    call = trace.source.call_around(first)
+    if call is None:
+        return False
+    args = call.args
+    return any(args[i] is first and args[i + 1] is second for i in range(len(args) - 1))
 
 
 def _append_keyword(trace: Trace, call: ast.Call, name: str, text: str) -> Edit:

@@ -118,8 +118,4 @@ def cat_call_site_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tens
 
 
 def _call_around(trace: Trace, node: ast.AST) -> ast.Call | None:
-    for candidate in ast.walk(trace.source.tree):
-        if isinstance(candidate, ast.Call) and (any(a is node for a in candidate.args)
-                                                or any(k.value is node for k in candidate.keywords)):
-            return candidate
-    return None
+    return trace.source.call_around(node)

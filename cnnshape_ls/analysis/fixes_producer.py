@@ -86,10 +86,8 @@ def _stage(trace: Trace, producer: Layer) -> list[Layer]:
 
 
 def _container_call(trace: Trace, node: ast.AST | None) -> ast.Call | None:
-    for candidate in ast.walk(trace.source.tree):
-        if isinstance(candidate, ast.Call) and any(a is node for a in candidate.args):
-            return candidate
-    return None
+    call = trace.source.call_around(node)
+    return call if call is not None and any(a is node for a in call.args) else None
 
 
 def _copy(trace: Trace, node: ast.AST, like: Layer) -> Layer | None:

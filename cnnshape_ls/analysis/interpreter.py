@@ -210,9 +210,15 @@ class Interpreter(ControlFlow, Attributes):
         self.exec_block(node.finalbody, env, frame)
 
     def _stmt_FunctionDef(self, node: ast.FunctionDef, env: Env, frame: Frame) -> None:
-        env.vars[node.name] = self.decorated(FunctionValue(node, env), node)
+        env.vars[node.name] = self.decorated(self.function(node, env), node)
 
     _stmt_AsyncFunctionDef = _stmt_FunctionDef
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda, env: Env) -> FunctionValue:
+        """A function, its defaults evaluated here, once (Python shares them between calls)."""
+        params = node.args
+        return FunctionValue(node, env, defaults=[self.eval(d, env) for d in params.defaults],
+                             kw_defaults=[None if d is None else self.eval(d, env) for d in params.kw_defaults])
 
     def decorated(self, func: FunctionValue, node: ast.FunctionDef) -> Any:
         for deco in node.decorator_list:
@@ -323,6 +329,11 @@ class Interpreter(ControlFlow, Attributes):
         for target in node.targets:
             if isinstance(target, ast.Name):
                 env.vars.pop(target.id, None)
+            elif isinstance(target, ast.Attribute):  # ``del model.classifier``: torch unregisters it
+                owner = self.eval(target.value, env)
+                if isinstance(owner, Instance):
+                    owner.attrs.pop(target.attr, None)
+                    owner.modules.pop(target.attr, None)
 
     # ------------------------------------------------------------------ assignment
     def assign(self, target: ast.expr, value: Any, env: Env) -> None:
@@ -587,7 +598,7 @@ class Interpreter(ControlFlow, Attributes):
         return merge(self.eval(node.body, env), self.eval(node.orelse, env))
 
     def _expr_Lambda(self, node: ast.Lambda, env: Env) -> Any:
-        return FunctionValue(node, env)
+        return self.function(node, env)
 
     def _expr_Starred(self, node: ast.Starred, env: Env) -> Any:
         return self.eval(node.value, env)
@@ -710,16 +721,18 @@ class Interpreter(ControlFlow, Attributes):
             elif param.arg in kwargs:
                 local.vars[param.arg] = kwargs.pop(param.arg)
             elif i >= first_default:
-                local.vars[param.arg] = self.eval(defaults[i - first_default], func.closure)
+                local.vars[param.arg] = self.eval(defaults[i - first_default], func.closure) \
+                    if func.defaults is None else func.defaults[i - first_default]
             else:
                 local.vars[param.arg] = self.unbound_parameter(param.arg)
         if params.vararg is not None:
             local.vars[params.vararg.arg] = tuple(args[len(positional):])
-        for param, default in zip(params.kwonlyargs, params.kw_defaults):
+        for index, (param, default) in enumerate(zip(params.kwonlyargs, params.kw_defaults)):
             if param.arg in kwargs:
                 local.vars[param.arg] = kwargs.pop(param.arg)
             elif default is not None:
-                local.vars[param.arg] = self.eval(default, func.closure)
+                local.vars[param.arg] = self.eval(default, func.closure) if func.kw_defaults is None \
+                    else func.kw_defaults[index]
             else:
                 local.vars[param.arg] = self.unbound_parameter(param.arg)
         if params.kwarg is not None:

@@ -48,8 +48,21 @@ class SourceFile:
     """The values assigned to each name at the top level (``K = kernel_for(3)``), indexed on first use."""
     unfollowed: set[ast.AST] = field(default_factory=set)
     """Calls that gave an unknown value from known arguments: where an unknown started (for hovers)."""
-    """The layers each constructor call built in this analysis (a block built twice has two): a fix
-    must suit them all. Kept here, not on the nodes, which later versions of the buffer reuse."""
+    argument_calls: dict[int, ast.Call] | None = None
+    """The call each argument node is passed to (by ``id``), indexed on first use (:meth:`call_around`)."""
+
+    def call_around(self, node: ast.AST | None) -> ast.Call | None:
+        """The call ``node`` is a positional or keyword argument of: one walk of the file, then lookups."""
+        if self.argument_calls is None:
+            found: dict[int, ast.Call] = {}
+            for call in ast.walk(self.tree):
+                if isinstance(call, ast.Call):
+                    for arg in call.args:
+                        found.setdefault(id(arg), call)
+                    for keyword in call.keywords:
+                        found.setdefault(id(keyword.value), call)
+            self.argument_calls = found
+        return self.argument_calls.get(id(node)) if node is not None else None
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""

@@ -193,6 +193,10 @@ class FunctionValue:
     owner: ClassValue | None = None
     legacy: tuple[ast.keyword, ...] = ()
     """torchvision's ``@handle_legacy_interface(weights=("pretrained", default))``: a keyword it renames."""
+    defaults: list[Any] | None = None
+    """The defaults' values, made once where the function is defined, as Python makes them (``act=SiLU()`` is
+    one module every call shares); None: made at each call (a function the analysis made itself)."""
+    kw_defaults: list[Any] | None = None
 
 
 @dataclass(eq=False)

@@ -31,6 +31,8 @@ def make_container(cx: Context, kind: str, args: list[Any], node: ast.AST | None
     for item in items:
         if isinstance(item, Module):
             container.append(item)
+        elif item is None and kind == "ModuleList":  # HRNet's fuse layers: torch registers the None
+            container.children[str(len(container.children))] = None  # type: ignore[assignment]
         else:
             return UNKNOWN
     return container
@@ -86,6 +88,30 @@ def module_listing(target: Module, name: str) -> Any:
 
 
 
+MODULE_METHOD_PARAMETERS = {
+    "add_module": ("name", "module"), "register_module": ("name", "module"),
+    "register_buffer": ("name", "tensor", "persistent"), "register_parameter": ("name", "param"),
+    "append": ("module",), "extend": ("modules",), "insert": ("index", "module"), "__setattr__": ("name", "value"),
+}
+"""The parameters of the ``nn.Module`` / container methods that add modules, as torch names them."""
+
+
+def positional_arguments(name: str, args: list[Any], kwargs: dict[str, Any]) -> list[Any] | None:
+    """``block.add_module(name="conv", module=...)`` as ``add_module("conv", ...)``; None where a keyword is
+    not one of the method's parameters (the call cannot be followed, and must not be ignored)."""
+    if not kwargs:
+        return list(args)
+    params = MODULE_METHOD_PARAMETERS.get(name)
+    if params is None or len(args) > len(params):
+        return None
+    bound = list(args)
+    for param in params[len(args):]:
+        if param not in kwargs:
+            break
+        bound.append(kwargs[param])
+    return bound if set(kwargs) <= set(params[len(args):len(bound)]) else None
+
+
 def container_method(cx: Context, target: Container, name: str, args: list[Any]) -> Any:
     if target.incomplete and name in _LISTINGS:
         return UNKNOWN
@@ -111,6 +137,8 @@ def _add_modules(cx: Context, target: Container, name: str, args: list[Any]) -> 
     if name == "append" and args:
         if isinstance(args[0], Module):
             target.append(args[0])
+        elif args[0] is None and target.kind == "ModuleList":
+            target.children[str(len(target.children))] = None  # type: ignore[assignment]
         else:
             target.incomplete = True  # something the analysis cannot tell was added
         return target
@@ -136,5 +164,6 @@ def _add_modules(cx: Context, target: Container, name: str, args: list[Any]) -> 
         else:
             target.incomplete = True  # added under a name, or as a value, the analysis cannot tell
         return None
+    target.incomplete = True  # a call of another form: what it adds cannot be told, and is never ignored
     return UNKNOWN
 

@@ -31,7 +31,15 @@ from ..values import (
     deep_copy,
     instance_params,
 )
-from .containers import MODULE_LISTINGS, container_method, fill_container_instance, make_container, module_listing
+from .containers import (
+    MODULE_LISTINGS,
+    MODULE_METHOD_PARAMETERS,
+    container_method,
+    fill_container_instance,
+    make_container,
+    module_listing,
+    positional_arguments,
+)
 from .context import Context, Evaluator
 from .functional import functional
 from .layer_calls import apply_layer, reparametrise
@@ -409,6 +417,12 @@ class CallDispatcher:
             return parser_method(target, name, args, kwargs)
         if isinstance(target, NumberArray):
             return array_method(self.cx, target, name, args, kwargs)
+        if isinstance(target, (Container, Instance)) and name in MODULE_METHOD_PARAMETERS:
+            bound = positional_arguments(name, args, kwargs)  # add_module(name=..., module=...)
+            if bound is None:  # a keyword the analysis does not know: what the call adds cannot be told
+                target.incomplete = True
+                return unknown_result(args)
+            args, kwargs = bound, {}
         if isinstance(target, Container):
             return container_method(self.cx, target, name, args)
         if isinstance(target, Instance):

@@ -124,6 +124,19 @@ def _convert(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], no
     return {"int": int, "float": float, "bool": bool, "str": str, "abs": abs, "round": round}[name](*args)
 
 
+@BUILTINS.register("chr", "ord")
+def _character(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    """``chr(ord('a') + i)``: the names megvii's ShuffleNet registers its stages under."""
+    if len(args) != 1 or kwargs:
+        return UNKNOWN
+    value = args[0]
+    if name == "chr" and isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 0x110000:
+        return chr(value)
+    if name == "ord" and isinstance(value, str) and len(value) == 1:
+        return ord(value)
+    return UNKNOWN
+
+
 @BUILTINS.register("min", "max", "sum", "any", "all")
 def _fold(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     items = cx.iterate(args[0]) if len(args) == 1 else list(args)
