@@ -161,9 +161,11 @@ BUILTINS.update({"True": True, "False": False, "None": None, "__name__": "__cnns
 
 def accepts(params: ast.arguments, positional: int, kwargs: dict[str, Any]) -> bool:
     """Whether Python binds these arguments to these parameters (else the call raises ``TypeError``)."""
-    names = [p.arg for p in (*params.posonlyargs, *params.args)]
-    if positional > len(names) and params.vararg is None:
+    if positional > len(params.posonlyargs) + len(params.args) and params.vararg is None:
         return False
+    if not kwargs:
+        return True  # the common call: positional arguments only
+    names = [p.arg for p in (*params.posonlyargs, *params.args)]
     taken = set(names[len(params.posonlyargs):positional])
     keywords = {*names[len(params.posonlyargs):], *(p.arg for p in params.kwonlyargs)}
     return all((name in keywords and name not in taken) or params.kwarg is not None and name not in taken
