@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 
 HIDDEN_WIDTH = """import torch.nn as nn
 
-WIDTH = sum(ord(c) for c in "ab") % 7 + 16   # 195 % 7 + 16 = 22: code the static engine does not evaluate
+WIDTH = int.from_bytes(b"\x16", "big")   # 22: code the static engine does not evaluate
 
 
 # in: (BS, 3, 8, 8)
@@ -64,7 +64,7 @@ async def test_torch_finds_what_static_analysis_cannot(verifying_client):
 @pytest.mark.asyncio
 async def test_agreement_is_marked(verifying_client):
     client = verifying_client
-    text = HIDDEN_WIDTH.replace('sum(ord(c) for c in "ab") % 7 + 16', "16").replace("16 * 6 * 6", "16 * 6 * 6")
+    text = HIDDEN_WIDTH.replace('int.from_bytes(b"\x16", "big")', "16").replace("16 * 6 * 6", "16 * 6 * 6")
     uri = open_document(client, "agree.py", text)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
