@@ -205,28 +205,13 @@ def module_loader(root: str | None) -> FileModuleLoader | None:
 
 
 def check_file(request: Request) -> Outcome:
-    """Analyze one file (and with ``fix``, fix it, write it and analyze it again). Runs in a worker process."""
+    """Analyze one file or notebook (and with ``fix``, fix it, write it and analyze it again). Runs in a
+    worker process."""
     outcome = Outcome(request.display)
     path = Path(request.path)
-    if is_notebook(path):
-        return check_notebook(request, outcome)
+    check = _check_notebook if is_notebook(path) else _check_source
     try:
-        source = files.read_source(path)
-        analysis = analyze_text(source.text, request)
-        if request.fix and odd_line_breaks(source.text):
-            outcome.skipped = (f"{request.display}: not fixed: it has a form feed or another character that the "
-                               "analysis counts as a line break, so its positions may be off")
-        elif request.fix:
-            original = source.text
-            for _ in range(MAX_FIX_PASSES):
-                new_text, applied = apply_fixes(source.text, fixes_to_apply(source.text, analysis.diagnostics))
-                if not applied or new_text == source.text:
-                    break
-                outcome.fixes_applied += applied
-                source.text = new_text
-                analysis = analyze_text(source.text, request)
-            if source.text != original:
-                files.write_source(path, source)
+        text, analysis, program = check(request, outcome, path)
     except files.SourceError as err:
         outcome.error = f"{request.display}: {err}"
         return outcome
@@ -235,47 +220,53 @@ def check_file(request: Request) -> Outcome:
         return outcome
     if request.model is not None:
         name = model_name(request.model)
-        if name is not None and not defines_name(source.text, name):
+        if name is not None and not defines_name(text, name):
             analysis.models = []  # not a model of this file: drop the empty result the engine makes for it
             outcome.missing_model = True
     outcome.analysis = analysis
+    outcome.program = program
     return outcome
 
 
-def check_notebook(request: Request, outcome: Outcome) -> Outcome:
-    """:func:`check_file` for a notebook: its code cells analyzed as one program; ``--fix`` edits the cells
-    and writes the notebook back with nbformat (outputs and metadata as they were)."""
-    path = Path(request.path)
-    try:
-        notebook = read_notebook(path)
-        analysis = analyze_text(notebook.program.text, request)
-        if request.fix:
-            changed = False
-            for _ in range(MAX_FIX_PASSES):
-                fixes = fixes_to_apply(notebook.program.text, analysis.diagnostics)
-                sources, applied = apply_by_cell(notebook, [fix.edits for fix in fixes])
-                if not applied or sources == list(notebook.program.sources):
-                    break
-                outcome.fixes_applied += applied
-                notebook = notebook.with_sources(sources)
-                analysis = analyze_text(notebook.program.text, request)
-                changed = True
-            if changed:
-                write_notebook(path, notebook)
-    except files.SourceError as err:
-        outcome.error = f"{request.display}: {err}"
-        return outcome
-    except Exception as err:  # noqa: BLE001 - one file's crash must not lose the report on the others
-        outcome.error = f"{request.display}: internal error in the analysis: {type(err).__name__}: {err}"
-        return outcome
-    if request.model is not None:
-        name = model_name(request.model)
-        if name is not None and not defines_name(notebook.program.text, name):
-            analysis.models = []
-            outcome.missing_model = True
-    outcome.analysis = analysis
-    outcome.program = notebook.program
-    return outcome
+def _check_source(request: Request, outcome: Outcome, path: Path) -> tuple[str, Analysis, None]:
+    source = files.read_source(path)
+    analysis = analyze_text(source.text, request)
+    if request.fix and odd_line_breaks(source.text):
+        outcome.skipped = (f"{request.display}: not fixed: it has a form feed or another character that the "
+                           "analysis counts as a line break, so its positions may be off")
+    elif request.fix:
+        original = source.text
+        for _ in range(MAX_FIX_PASSES):
+            new_text, applied = apply_fixes(source.text, fixes_to_apply(source.text, analysis.diagnostics))
+            if not applied or new_text == source.text:
+                break
+            outcome.fixes_applied += applied
+            source.text = new_text
+            analysis = analyze_text(source.text, request)
+        if source.text != original:
+            files.write_source(path, source)
+    return source.text, analysis, None
+
+
+def _check_notebook(request: Request, outcome: Outcome, path: Path) -> tuple[str, Analysis, Program]:
+    """A notebook's code cells analyzed as one program; ``--fix`` edits the cells and writes the notebook
+    back with nbformat (outputs and metadata as they were)."""
+    notebook = read_notebook(path)
+    analysis = analyze_text(notebook.program.text, request)
+    if request.fix:
+        changed = False
+        for _ in range(MAX_FIX_PASSES):
+            fixes = fixes_to_apply(notebook.program.text, analysis.diagnostics)
+            sources, applied = apply_by_cell(notebook, [fix.edits for fix in fixes])
+            if not applied or sources == list(notebook.program.sources):
+                break
+            outcome.fixes_applied += applied
+            notebook = notebook.with_sources(sources)
+            analysis = analyze_text(notebook.program.text, request)
+            changed = True
+        if changed:
+            write_notebook(path, notebook)
+    return notebook.program.text, analysis, notebook.program
 
 
 def run_all(func: Callable[[T], R], items: Sequence[T]) -> list[R]:
