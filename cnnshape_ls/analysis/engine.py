@@ -41,7 +41,7 @@ from .limits import BUDGET_CODE, LIMITS, TooLarge, file_budget
 from .ops import ConstraintFound, FirstLayerFound
 from .ops.record import is_foreign
 from .result import Analysis, BlockInstance, ModelResult, block_ids
-from .source import ForeignFile, SourceFile, foreign_file, parse_tolerant
+from .source import ForeignFile, SourceFile, is_installed, parse_tolerant
 from .trace import Constraint, Trace
 from .values import (
     NOT_COUNTED,
@@ -405,8 +405,7 @@ def is_installed_model(value: Any) -> bool:
     """An instance of a module class read from an installed package (:mod:`libraries`)."""
     if not isinstance(value, Instance) or not value.cls.is_module or not _has_forward(value.cls):
         return False
-    origin = foreign_file(value.cls.node)
-    return origin is not None and origin.installed
+    return is_installed(value.cls.node)
 
 
 def _class_builder(cls: ClassValue, instance: Any, factory: ast.expr | None = None,

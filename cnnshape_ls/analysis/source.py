@@ -108,8 +108,8 @@ def foreign_file(node: Any) -> ForeignFile | None:
 
 def is_installed(node: Any) -> bool:
     """A node of an installed package's module (:mod:`libraries`)."""
-    found = getattr(node, "_cnnshape_foreign", None)
-    return isinstance(found, ForeignFile) and found.installed
+    origin = foreign_file(node)
+    return origin is not None and origin.installed
 
 
 def _indent(line: str) -> int:

@@ -130,8 +130,9 @@ class Container(Module):
     def submodules(self) -> dict[str, Module]:
         return self.children
 
-    def append(self, module: Module) -> None:
-        self.children[str(len(self.children))] = module
+    def append(self, module: Module | None) -> None:
+        """Registered under the next index; ``None`` too, as ``nn.ModuleList`` registers it (HRNet)."""
+        self.children[str(len(self.children))] = module  # type: ignore[assignment]
 
 
 @dataclass(eq=False)

@@ -32,7 +32,7 @@ def make_container(cx: Context, kind: str, args: list[Any], node: ast.AST | None
         if isinstance(item, Module):
             container.append(item)
         elif item is None and kind == "ModuleList":  # HRNet's fuse layers: torch registers the None
-            container.children[str(len(container.children))] = None  # type: ignore[assignment]
+            container.append(None)
         else:
             return UNKNOWN
     return container
@@ -138,7 +138,7 @@ def _add_modules(cx: Context, target: Container, name: str, args: list[Any]) -> 
         if isinstance(args[0], Module):
             target.append(args[0])
         elif args[0] is None and target.kind == "ModuleList":
-            target.children[str(len(target.children))] = None  # type: ignore[assignment]
+            target.append(None)
         else:
             target.incomplete = True  # something the analysis cannot tell was added
         return target
