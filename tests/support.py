@@ -112,6 +112,28 @@ def compare_with_torch(source: str, model: str, shape: list[int]) -> tuple[int, 
     return matched, len(truth["calls"]), wrong
 
 
+def assert_follows_torch_whole(source: str, shape: tuple[int, ...], model: str = "Net()") -> dict:
+    """Every leaf call torch makes has torch's shape here, in torch's order; the output and the parameter
+    count are torch's; no error where torch runs. The analysis's JSON is returned."""
+    import cnnshape_ls
+
+    truth = torch_truth(source, model, list(shape))
+    assert truth["ok"], truth
+    result = cnnshape_ls.analyze(textwrap.dedent(source), input=input_text(shape), model=model).to_json()
+    assert not [d for d in result["diagnostics"] if d["severity"] == "error"], result["diagnostics"]
+    ours = [(layer["path"], layer["out"]) for m in result["models"] for layer in m["layers"] if layer["path"]]
+    remaining = list(ours)
+    for name, out in truth["calls"]:
+        match = next((i for i, (path, _) in enumerate(remaining) if path == name), None)
+        assert match is not None, f"{name} not followed: ours {ours[:8]}...\n{source}"
+        assert remaining[match][1] == out, f"{name}: ours {remaining[match][1]}, torch {out}\n{source}"
+        remaining = remaining[match + 1:]
+    found = result["models"][0]
+    assert found["output"] == truth["output"], f"output: ours {found['output']}, torch {truth['output']}"
+    assert found["params"] == truth["params"], f"params: ours {found['params']}, torch {truth['params']}"
+    return result
+
+
 def errors_and_first_fix(source: str, model: str, shape: list[int]) -> tuple[list[dict], str]:
     """The analysis's errors for ``source`` and the text after the first error's first fix."""
     import cnnshape_ls

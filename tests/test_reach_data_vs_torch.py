@@ -16,13 +16,12 @@ import torch  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-import cnnshape_ls  # noqa: E402
 from cnnshape_ls.analysis.engine import evaluate_module  # noqa: E402
 from cnnshape_ls.analysis.layers import UNKNOWN  # noqa: E402
 from cnnshape_ls.analysis.source import parse_tolerant  # noqa: E402
 from cnnshape_ls.analysis.values import Tensor  # noqa: E402
 
-from support import input_text, torch_truth  # noqa: E402
+from support import assert_follows_torch_whole  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -37,25 +36,6 @@ def python(source: str, name: str = "RESULT") -> object:
     namespace: dict = {}
     exec(compile(textwrap.dedent(source), "values.py", "exec"), namespace)
     return namespace[name]
-
-
-def assert_follows_torch(source: str, shape: tuple[int, ...], model: str = "Net()") -> dict:
-    """Every leaf call torch makes has torch's shape here; the output and the parameter count are torch's."""
-    truth = torch_truth(source, model, list(shape))
-    assert truth["ok"], truth
-    result = cnnshape_ls.analyze(textwrap.dedent(source), input=input_text(shape), model=model).to_json()
-    assert not [d for d in result["diagnostics"] if d["severity"] == "error"], result["diagnostics"]
-    ours_calls = [(layer["path"], layer["out"]) for m in result["models"] for layer in m["layers"] if layer["path"]]
-    remaining = list(ours_calls)
-    for name, out in truth["calls"]:
-        match = next((i for i, (path, _) in enumerate(remaining) if path == name), None)
-        assert match is not None, f"{name} not followed: ours {ours_calls}\n{source}"
-        assert remaining[match][1] == out, f"{name}: ours {remaining[match][1]}, torch {out}\n{source}"
-        remaining = remaining[match + 1:]
-    found = result["models"][0]
-    assert found["output"] == truth["output"], f"output: ours {found['output']}, torch {truth['output']}"
-    assert found["params"] == truth["params"], f"params: ours {found['params']}, torch {truth['params']}"
-    return result
 
 
 # ---------------------------------------------------------------------- type(...)
@@ -99,7 +79,7 @@ def test_type_made_args_build_a_model(n_classes: int, width: int, shared_dict: b
 
     model = Net(args)
     """
-    assert_follows_torch(source, (2, 3, 16, 16), model="model")
+    assert_follows_torch_whole(source, (2, 3, 16, 16), model="model")
 
 
 def test_type_with_bases_and_unknowns() -> None:
@@ -193,7 +173,7 @@ def test_sincnet_parameters_from_data(out_channels: int, kernel: int, rate: int,
             filters = (self.low_hz_ + self.band_hz_) * self.window
             return self.bn(F.conv1d(x, filters.view(self.low_hz_.shape[0], 1, -1)))
     """
-    assert_follows_torch(source, (2, 1, 400))
+    assert_follows_torch_whole(source, (2, 1, 400))
 
 
 @settings(max_examples=30, deadline=None)

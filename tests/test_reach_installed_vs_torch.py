@@ -29,7 +29,7 @@ from hypothesis import strategies as st  # noqa: E402
 import cnnshape_ls  # noqa: E402
 from cnnshape_ls.analysis.libraries import MODULE, LibrarySources, Location  # noqa: E402
 
-from support import input_text, torch_truth  # noqa: E402
+from support import assert_follows_torch_whole, input_text, torch_truth  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -61,26 +61,6 @@ def analyzed(source: str, model: str, shape: tuple[int, ...], path: Path | None 
                                model=model).to_json()
 
 
-def assert_follows_torch(source: str, shape: tuple[int, ...], model: str = "Net()") -> dict:
-    """Every leaf call torch makes has torch's shape here, in torch's order; the output and the parameter
-    count are torch's; no error where torch runs."""
-    truth = torch_truth(source, model, list(shape))
-    assert truth["ok"], truth
-    result = analyzed(source, model, shape)
-    ours = [(layer["path"], layer["out"]) for m in result["models"] for layer in m["layers"] if layer["path"]]
-    assert not [d for d in result["diagnostics"] if d["severity"] == "error"], result["diagnostics"]
-    remaining = list(ours)
-    for name, out in truth["calls"]:
-        match = next((i for i, (path, _) in enumerate(remaining) if path == name), None)
-        assert match is not None, f"{name} not followed: ours {ours[:8]}...\n{source}"
-        assert remaining[match][1] == out, f"{name}: ours {remaining[match][1]}, torch {out}\n{source}"
-        remaining = remaining[match + 1:]
-    found = result["models"][0]
-    assert found["output"] == truth["output"], f"output: ours {found['output']}, torch {truth['output']}"
-    assert found["params"] == truth["params"], f"params: ours {found['params']}, torch {truth['params']}"
-    return result
-
-
 BACKBONE = """
 import torch.nn as nn
 from torchvision import models
@@ -100,14 +80,14 @@ class Net(nn.Module):
                                   "squeezenet1_0", "mnasnet0_5", "convnext_tiny", "efficientnet_b0",
                                   "mobilenet_v3_large", "resnet50"])
 def test_torchvision_classifier(name: str) -> None:
-    assert_follows_torch(BACKBONE.format(name=name, arguments="weights=None"), (2, 3, 64, 64))
+    assert_follows_torch_whole(BACKBONE.format(name=name, arguments="weights=None"), (2, 3, 64, 64))
 
 
 @settings(max_examples=6, deadline=None)
 @given(st.sampled_from(["resnet18", "vgg11_bn", "mobilenet_v2", "squeezenet1_1"]), st.integers(2, 200),
        st.integers(64, 96), st.integers(1, 3))
 def test_num_classes_and_sizes(name: str, classes: int, size: int, batch: int) -> None:
-    assert_follows_torch(BACKBONE.format(name=name, arguments=f"weights=None, num_classes={classes}"),
+    assert_follows_torch_whole(BACKBONE.format(name=name, arguments=f"weights=None, num_classes={classes}"),
                          (batch, 3, size, size))
 
 
@@ -161,7 +141,7 @@ def test_backbone_with_new_head(classes: int, replaced: str, by_attribute: bool)
         def forward(self, x):
             return self.head(self.backbone(x))
     """
-    assert_follows_torch(source, (2, 3, 64, 64))
+    assert_follows_torch_whole(source, (2, 3, 64, 64))
 
 
 def test_new_head_of_the_wrong_width_is_an_error() -> None:
@@ -219,7 +199,7 @@ def test_subclass_of_an_installed_model() -> None:
         def __init__(self):
             super().__init__(BasicBlock, [1, 1, 1, 1], num_classes=7)
     """
-    assert_follows_torch(source, (2, 3, 64, 64))
+    assert_follows_torch_whole(source, (2, 3, 64, 64))
 
 
 def test_installed_helper_builds_a_layer() -> None:
@@ -239,7 +219,7 @@ def test_installed_helper_builds_a_layer() -> None:
         def forward(self, x):
             return self.fc(self.pool(self.block(self.stem(x))).flatten(1))
     """
-    assert_follows_torch(source, (2, 3, 32, 32))
+    assert_follows_torch_whole(source, (2, 3, 32, 32))
 
 
 # ---------------------------------------------------------------------- where names are found
