@@ -173,3 +173,122 @@ def test_a_file_that_is_not_a_notebook_is_an_io_error(tmp_path, capsys) -> None:
 
 def test_the_manifest_is_covered() -> None:
     assert len(CASES) == len(MANIFEST) >= 11
+
+
+def file_line_text(path: Path, line: int) -> str:
+    return path.read_text(encoding="utf-8").split("\n")[line - 1]
+
+
+def json_escaped(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+@pytest.mark.parametrize(("entry", "converted"), CASES, ids=IDS)
+def test_github_annotations_point_at_the_code_in_the_notebook_file(entry, converted, tmp_path, capsys) -> None:
+    _, notebook = write_pair(tmp_path, entry, converted)
+    diagnostics = report(capsys, notebook)["diagnostics"]
+    _, out, _ = run(capsys, "check", str(notebook), "--format", "github")
+    commands = out.splitlines()
+    assert len(commands) == len(diagnostics)
+    for command, diag in zip(commands, diagnostics):
+        props = dict(p.split("=", 1) for p in command.split(" ", 1)[1].split("::", 1)[0].split(","))
+        assert f"cell {diag['cell']}, line {diag['line']}: " in command
+        assert props["line"] == props["endLine"] or diag["end_line"] != diag["line"]
+        cell_line = converted.notebook.cells[diag["cell"] - 1].source.split("\n")[diag["line"] - 1]
+        in_file = file_line_text(notebook, int(props["line"]))
+        # the annotated columns of the file's line are the diagnostic's columns of the cell's line, escaped
+        start = int(props["col"]) - 1
+        assert in_file[:start].endswith(json_escaped(cell_line[:diag["column"] - 1]))  # JSON's are 1-based
+        if diag["end_line"] == diag["line"]:
+            marked = in_file[start:int(props["endColumn"]) - 1]
+            assert marked == json_escaped(cell_line[diag["column"] - 1:diag["end_column"] - 1])
+
+
+@pytest.mark.parametrize(("entry", "converted"), CASES, ids=IDS)
+def test_sarif_fixes_edit_the_notebook_file_as_the_json_fix_edits_the_cell(entry, converted, tmp_path,
+                                                                           capsys) -> None:
+    _, notebook = write_pair(tmp_path, entry, converted)
+    diagnostics = report(capsys, notebook)["diagnostics"]
+    _, out, _ = run(capsys, "check", str(notebook), "--format", "sarif")
+    results = json.loads(out)["runs"][0]["results"]
+    assert len(results) == len(diagnostics)
+    raw = notebook.read_text(encoding="utf-8")
+    checked = 0
+    for result, diag in zip(results, diagnostics):
+        assert result["message"]["text"].startswith(f"cell {diag['cell']}, line {diag['line']}: ")
+        if not diag["fixes"] or "fixes" not in result:
+            continue
+        [change] = result["fixes"][0]["artifactChanges"]
+        lines = raw.split("\n")
+        for replacement in sorted(change["replacements"], key=lambda r: (r["deletedRegion"]["startLine"],
+                                                                          r["deletedRegion"]["startColumn"]),
+                                  reverse=True):
+            where = replacement["deletedRegion"]
+            assert where["startLine"] == where["endLine"]
+            text = lines[where["startLine"] - 1]
+            lines[where["startLine"] - 1] = (text[:where["startColumn"] - 1] + replacement["insertedContent"]["text"]
+                                             + text[where["endColumn"] - 1:])
+        fixed = nbformat.reads("\n".join(lines), as_version=4)
+        expected = copy.deepcopy(converted.notebook)
+        for edit in sorted(diag["fixes"][0]["edits"], key=lambda e: (e["line"], e["column"]), reverse=True):
+            cell = expected.cells[edit["cell"] - 1]
+            cell_lines = cell.source.split("\n")
+            text = cell_lines[edit["line"] - 1]
+            cell_lines[edit["line"] - 1] = text[:edit["column"] - 1] + edit["new_text"] + text[edit["end_column"] - 1:]
+            cell.source = "\n".join(cell_lines)
+        assert code_cells(fixed) == code_cells(expected)
+        checked += 1
+    assert checked == sum(1 for d in diagnostics if d["fixes"] and all(
+        e["line"] == e["end_line"] and "\n" not in e["new_text"] for e in d["fixes"][0]["edits"]))
+
+
+def test_a_notebook_in_another_layout_is_annotated_on_the_file_naming_the_cell(tmp_path, capsys) -> None:
+    entry, converted = next((e, c) for e, c in CASES if e["id"] == "s09")
+    notebook = tmp_path / "one_string.ipynb"
+    data = json.loads(nbformat.writes(converted.notebook))
+    for cell in data["cells"]:
+        cell["source"] = "".join(cell["source"])  # valid nbformat, not the layout Jupyter writes
+    notebook.write_text(json.dumps(data))
+    _, out, _ = run(capsys, "check", str(notebook), "--format", "github")
+    cell, line = converted.places[entry["fix_line"]]
+    [command] = [c for c in out.splitlines() if "linear-in-features" in c]
+    assert command.startswith(f"::error file={notebook.as_posix().lstrip('/')}".split("=")[0])
+    assert ",line=" not in command and f"::cell {cell}, line {line}: " in command
+
+
+ESCAPED_CELLS = [
+    "import torch\nimport torch.nn as nn\n",
+    'class Net(nn.Module):\n'
+    '    def __init__(self):\n'
+    '        super().__init__()\n'
+    '        self.conv = nn.Conv2d(3, 4, 3)\n'
+    '        tag = "a \\"quoted\\" \\\\ é 😀"; self.fc = nn.Linear(4 * 7 * 7, 10)\n'
+    '\n'
+    '    def forward(self, x):\n'
+    '        return self.fc(torch.flatten(self.conv(x), 1))\n',
+    "model = Net()\nmodel(torch.zeros(2, 3, 10, 10))\n",
+]
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["utf-8", "ascii-escapes"])
+def test_file_columns_count_the_escapes_before_the_place(ascii_only, tmp_path, capsys) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in ESCAPED_CELLS])
+    path = tmp_path / "escaped.ipynb"
+    path.write_text(json.dumps(json.loads(nbformat.writes(notebook)), indent=1, ensure_ascii=ascii_only) + "\n")
+    [diag] = [d for d in report(capsys, path)["diagnostics"] if d["code"] == "linear-in-features"]
+    _, out, _ = run(capsys, "check", str(path), "--format", "sarif")
+    [result] = [r for r in json.loads(out)["runs"][0]["results"] if r["ruleId"] == "linear-in-features"]
+    where = result["locations"][0]["physicalLocation"]["region"]
+    in_file = file_line_text(path, where["startLine"])
+    cell_line = ESCAPED_CELLS[1].split("\n")[diag["line"] - 1]
+    expected = json.dumps(cell_line[diag["column"] - 1:diag["end_column"] - 1], ensure_ascii=ascii_only)[1:-1]
+    assert in_file[where["startColumn"] - 1:where["endColumn"] - 1] == expected == "4 * 7 * 7"
+    # the fix, applied to the file's text, is the fix of the cell
+    [replacement] = result["fixes"][0]["artifactChanges"][0]["replacements"]
+    region = replacement["deletedRegion"]
+    lines = path.read_text(encoding="utf-8").split("\n")
+    text = lines[region["startLine"] - 1]
+    lines[region["startLine"] - 1] = (text[:region["startColumn"] - 1] + replacement["insertedContent"]["text"]
+                                      + text[region["endColumn"] - 1:])
+    fixed = nbformat.reads("\n".join(lines), as_version=4)
+    assert fixed.cells[1].source == ESCAPED_CELLS[1].replace("4 * 7 * 7", diag["fixes"][0]["edits"][0]["new_text"])

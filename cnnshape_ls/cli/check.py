@@ -29,7 +29,8 @@ from ..analysis.result import Analysis, ModelResult, block_ids
 from ..notebook import Program, cell_json
 from ..settings import Settings, settings_for
 from . import files
-from .notebooks import apply_by_cell, is_notebook, line_label, location, read_notebook, write_notebook
+from .ipynb_lines import FilePlaces
+from .notebooks import apply_by_cell, is_notebook, line_label, location, notebook_places, read_notebook, write_notebook
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 PARALLEL_THRESHOLD = 4
@@ -137,6 +138,8 @@ class Outcome:
     """Why ``--fix`` left the file alone: a warning."""
     program: Program | None = None
     """A notebook's code cells as the one program analyzed: its positions are told in cells."""
+    file_places: FilePlaces | None = None
+    """Where a notebook's code lines are in its file's JSON text (for the formats that point into files)."""
 
 
 @dataclass
@@ -266,6 +269,7 @@ def _check_notebook(request: Request, outcome: Outcome, path: Path) -> tuple[str
             changed = True
         if changed:
             write_notebook(path, notebook)
+    outcome.file_places = notebook_places(path, notebook)
     return notebook.program.text, analysis, notebook.program
 
 

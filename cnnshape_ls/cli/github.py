@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import IO, Any
 
-from ..analysis.findings import Finding
+from ..analysis.findings import Finding, Span
+from ..notebook import Program
+from .ipynb_lines import FilePlaces, cell_prefix
 
 COMMANDS = {"error": "error", "warning": "warning", "information": "notice"}
 
@@ -52,21 +54,38 @@ def message_text(finding: Finding) -> str:
 
 
 def annotation(finding: Finding, path: str) -> str:
-    span = finding.span
-    properties = [("file", path), ("line", str(span.line)), ("col", str(span.column + 1)),
-                  ("endLine", str(span.end_line)), ("endColumn", str(span.end_column + 1)),
-                  ("title", f"cnnshape {finding.code}")]
+    """The workflow command for ``finding`` of a Python file, on its own place."""
+    return command(finding, path, finding.span, message_text(finding))
+
+
+def notebook_annotation(finding: Finding, path: str, program: Program, places: FilePlaces | None) -> str:
+    """The workflow command for ``finding`` of a notebook: on the lines of the file's JSON text that hold its
+    code, or on the file as a whole where they are not known; the message names the cell."""
+    span = places.span(program, finding.span) if places is not None else None
+    return command(finding, path, span, cell_prefix(program, finding.span) + message_text(finding))
+
+
+def command(finding: Finding, path: str, span: Span | None, message: str) -> str:
+    properties = [("file", path)]
+    if span is not None:
+        properties += [("line", str(span.line)), ("col", str(span.column + 1)),
+                       ("endLine", str(span.end_line)), ("endColumn", str(span.end_column + 1))]
+    properties.append(("title", f"cnnshape {finding.code}"))
     props = ",".join(f"{name}={escape_property(value)}" for name, value in properties)
-    command = COMMANDS.get(finding.severity, "notice")
-    return f"::{command} {props}::{escape_data(message_text(finding))}"
+    return f"::{COMMANDS.get(finding.severity, 'notice')} {props}::{escape_data(message)}"
 
 
 def write_github_report(outcomes: Iterable[Any], out: IO[str]) -> None:
-    """One workflow command per diagnostic of the analyzed files (``Outcome`` objects); nothing when clean."""
+    """One workflow command per diagnostic of the analyzed files (``Outcome`` objects); nothing when clean.
+    A notebook's findings are placed on the lines of its JSON text that hold the code, and their messages
+    name the cell."""
     for outcome in outcomes:
         path = annotation_path(outcome.display)
         for finding in outcome.analysis.diagnostics:
-            out.write(annotation(finding, path) + "\n")
+            if outcome.program is None:
+                out.write(annotation(finding, path) + "\n")
+            else:
+                out.write(notebook_annotation(finding, path, outcome.program, outcome.file_places) + "\n")
 
 
-__all__ = ["annotation", "escape_data", "escape_property", "write_github_report"]
+__all__ = ["annotation", "notebook_annotation", "escape_data", "escape_property", "write_github_report"]

@@ -17,6 +17,7 @@ from ..analysis.edits import apply_edits
 from ..analysis.findings import Edit, Span
 from ..notebook import CodeCell, Program, build_program
 from .files import SourceError
+from .ipynb_lines import FilePlaces, file_places
 
 SUFFIX = ".ipynb"
 
@@ -67,6 +68,15 @@ def read_notebook(path: Path) -> NotebookFile:
     except Exception as err:  # noqa: BLE001 - nbformat raises several kinds for a file that is not a notebook
         raise SourceError(f"not a notebook nbformat can read: {type(err).__name__}: {err}") from err
     return read_cells(notebook)
+
+
+def notebook_places(path: Path, file: NotebookFile) -> FilePlaces:
+    """Where the notebook's code lines are in the file's JSON text as it is on disk now."""
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return FilePlaces()
+    return file_places(raw, file.program, len(file.notebook.cells))
 
 
 def write_notebook(path: Path, file: NotebookFile) -> None:
@@ -124,5 +134,5 @@ def line_label(program: Program | None) -> Callable[[int], str]:
     return label
 
 
-__all__ = ["NotebookFile", "apply_by_cell", "is_notebook", "line_label", "location", "read_cells",
-           "read_notebook", "write_notebook"]
+__all__ = ["NotebookFile", "apply_by_cell", "is_notebook", "line_label", "location", "notebook_places",
+           "read_cells", "read_notebook", "write_notebook"]

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
-from ..analysis.findings import Finding, Span
+from ..analysis.findings import Edit, Finding, Fix, Span
+from ..notebook import Program
+from .ipynb_lines import FilePlaces, cell_prefix, escape
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -48,32 +51,74 @@ def region(span: Span) -> dict[str, int]:
             "endLine": span.end_line, "endColumn": span.end_column + 1}
 
 
-def result_for(finding: Finding, uri: str, rule_index: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Places:
+    """How the analyzed text's positions are written in the file: as they are for a Python file; through its
+    JSON text for a notebook (where a place not found there has no region, and messages name the cell)."""
+
+    program: Program | None = None
+    file_places: FilePlaces | None = None
+
+    def location(self, uri: str, span: Span) -> dict[str, Any]:
+        location: dict[str, Any] = {"artifactLocation": {"uri": uri}}
+        mapped = self.span(span)
+        if mapped is not None:
+            location["region"] = region(mapped)
+        return location
+
+    def span(self, span: Span) -> Span | None:
+        if self.program is None:
+            return span
+        return None if self.file_places is None else self.file_places.span(self.program, span)
+
+    def message(self, span: Span, text: str) -> str:
+        return text if self.program is None else cell_prefix(self.program, span) + text
+
+    def replacement(self, edit: Edit) -> dict[str, Any] | None:
+        """The edit in the file; ``None`` for a notebook edit that is not within one line of a cell."""
+        text = edit.new_text
+        if self.program is not None:
+            string = None if self.file_places is None else self.file_places.string(self.program, edit.span)
+            if string is None or "\n" in text:
+                return None
+            text = escape(text, string.ascii_only)
+        mapped = self.span(edit.span)
+        return None if mapped is None else {"deletedRegion": region(mapped), "insertedContent": {"text": text}}
+
+
+def fix_changes(fix: Fix, uri: str, places: Places) -> list[dict[str, Any]] | None:
+    """The fix's ``artifactChanges``; ``None`` where an edit of the analyzed file cannot be placed in it."""
+    changes = []
+    for path in dict.fromkeys(e.path for e in fix.edits):
+        own = Places() if path is not None else places  # another file is a Python file
+        replacements = [own.replacement(e) for e in fix.edits if e.path == path]
+        if None in replacements:
+            return None
+        changes.append({"artifactLocation": {"uri": uri if path is None else Path(path).as_uri()},
+                        "replacements": replacements})
+    return changes
+
+
+def result_for(finding: Finding, uri: str, rule_index: int, places: Places = Places()) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": finding.code,
         "ruleIndex": rule_index,
         "level": LEVELS.get(finding.severity, "note"),
-        "message": {"text": finding.message},
-        "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri}, "region": region(finding.span)}}],
+        "message": {"text": places.message(finding.span, finding.message)},
+        "locations": [{"physicalLocation": places.location(uri, finding.span)}],
     }
     if finding.model:
         result["properties"] = {"model": finding.model, "source": finding.source}
     if finding.related:
         result["relatedLocations"] = [
             {"id": i, "message": {"text": r.message},
-             "physicalLocation": {"artifactLocation": {"uri": uri if r.path is None else Path(r.path).as_uri()},
-                                  "region": region(r.span)}}
+             "physicalLocation": (places.location(uri, r.span) if r.path is None
+                                  else {"artifactLocation": {"uri": Path(r.path).as_uri()}, "region": region(r.span)})}
             for i, r in enumerate(finding.related)]
-    if finding.fixes:
-        result["fixes"] = [
-            {"description": {"text": fix.title},
-             "artifactChanges": [{"artifactLocation": {"uri": uri if path is None else Path(path).as_uri()},
-                                  "replacements": [{"deletedRegion": region(e.span),
-                                                    "insertedContent": {"text": e.new_text}}
-                                                   for e in fix.edits if e.path == path]}
-                                 for path in dict.fromkeys(e.path for e in fix.edits)]}
-            for fix in finding.fixes
-        ]
+    fixes = [(fix, fix_changes(fix, uri, places)) for fix in finding.fixes]
+    if any(changes is not None for _, changes in fixes):
+        result["fixes"] = [{"description": {"text": fix.title}, "artifactChanges": changes}
+                           for fix, changes in fixes if changes is not None]
     return result
 
 
@@ -94,7 +139,7 @@ def sarif_report(outcomes: Iterable[Any]) -> dict[str, Any]:
         uri = artifact_uri(outcome.display)
         artifacts.append({"location": {"uri": uri}})
         for f in outcome.analysis.diagnostics:
-            results.append(result_for(f, uri, index[f.code]))
+            results.append(result_for(f, uri, index[f.code], Places(outcome.program, outcome.file_places)))
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
