@@ -344,3 +344,116 @@ def test_a_size_that_one_layer_makes_and_one_takes_is_the_takers(sizes: dict) ->
     assert [d["line"] for d in errors] == [consumer], errors
     assert torch_truth(fixed, "model", [2, 3, 16, 16])["ok"], fixed
     assert any("out_" in fix["title"] for fix in errors[0]["fixes"][1:]), errors[0]["fixes"]
+
+
+CAT_BLOCKS = """\
+import torch
+import torch.nn as nn
+class Mixed(nn.Module):
+    def __init__(self, cin, a, b):
+        super().__init__()
+        self.left = nn.Conv2d(cin, a, 1)
+        self.right = nn.Conv2d(cin, b, 3, padding=1)
+    def forward(self, x):
+        return torch.cat([self.left(x), self.right(x)], 1)
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Mixed(3, 8, {width})
+        self.second = Mixed(16, 16, 16)
+        self.head = nn.Conv2d(32, 10, 1)
+    def forward(self, x):
+        return self.head(self.second(self.first(x)))
+"""
+
+
+def test_channels_made_by_another_blocks_cat_name_that_blocks_call() -> None:
+    """Mixed(3, 8, 9) makes 17 channels where the next Mixed takes 16: torch fails in the second block, and
+    the call that built the first, whose argument made the odd part, is shown as related information."""
+    source = CAT_BLOCKS.format(width=9)
+    truth = torch_truth(source, "Net()", [2, 3, 8, 8])
+    assert not truth["ok"]  # on the meta device: "Invalid channel dimensions"
+    result = cnnshape_ls.analyze(source, input="(2, 3, 8, 8)", model="Net()").to_json()
+    [error] = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert error["code"] == "conv-in-channels"
+    related = [r for r in error["related"] if r["line"] == 13]
+    assert related and "makes the 17 channels (8 + 9, concatenated)" in related[0]["message"], error["related"]
+    assert torch_truth(apply_edits(source, error["fixes"][0]["edits"]), "Net()", [2, 3, 8, 8])["ok"]
+    right = cnnshape_ls.analyze(CAT_BLOCKS.format(width=8), input="(2, 3, 8, 8)", model="Net()").to_json()
+    assert not [d for d in right["diagnostics"] if d["severity"] == "error"]
+
+
+FLATTENED = """\
+import torch
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, {width}, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Linear(32 * 7 * 7, 10)
+    def forward(self, x):
+        return self.head(torch.flatten(self.features(x), 1))
+"""
+
+
+def test_a_linear_after_a_flatten_names_the_conv_that_made_the_channels() -> None:
+    """Conv2d(16, 64) where the head takes 32 * 7 * 7: torch fails at the Linear, where the error stays; the
+    conv's out_channels is related information, and both fixes are offered and run."""
+    source = FLATTENED.format(width=64)
+    assert not torch_truth(source, "Net()", [2, 1, 28, 28])["ok"]
+    result = cnnshape_ls.analyze(source, input="(2, 1, 28, 28)", model="Net()").to_json()
+    [error] = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert (error["line"], error["code"]) == (13, "linear-in-features")
+    assert [r["line"] for r in error["related"]] == [9] and "makes the 64 channels" in error["related"][0]["message"]
+    assert [f["title"] for f in error["fixes"]] == ["Change in_features to 3136 (64 * 7 * 7)",
+                                                    "Change out_channels of layer features.2 (Conv2d) to 32"]
+    for fix in error["fixes"]:
+        assert torch_truth(apply_edits(source, fix["edits"]), "Net()", [2, 1, 28, 28])["ok"], fix["title"]
+    assert apply_edits(source, error["fixes"][1]["edits"]) == FLATTENED.format(width=32)
+
+
+def test_the_conv_fix_is_not_offered_where_a_norm_wants_its_channels() -> None:
+    """A BatchNorm2d(64) after the conv: making the conv give 32 channels would break the norm, so only the
+    Linear's fix is offered."""
+    source = FLATTENED.format(width=64).replace("nn.ReLU(),", "nn.BatchNorm2d(64),")
+    assert torch_truth(apply_edits(source, []), "Net()", [2, 1, 28, 28])["ok"] is False
+    result = cnnshape_ls.analyze(source, input="(2, 1, 28, 28)", model="Net()").to_json()
+    [error] = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert [f["title"] for f in error["fixes"]] == ["Change in_features to 3136 (64 * 7 * 7)"]
+    assert not torch_truth(source.replace("nn.Conv2d(16, 64", "nn.Conv2d(16, 32"), "Net()", [2, 1, 28, 28])["ok"]
+
+
+TWO_HEADS = """\
+import torch
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(32, 64)
+        self.mu = nn.Linear(64, {mu})
+        self.gate = nn.Linear(64, 16)
+        self.out = nn.Linear(16, 4)
+    def forward(self, x):
+        h = self.body(x).relu()
+        return self.out(self.mu(h) + self.gate(h))
+"""
+
+
+def test_an_add_of_two_linears_outputs_names_both_and_fixes_the_one_that_runs() -> None:
+    """mu makes 17 features, gate 16, and the Linear after the add takes 16: torch fails at the add; both
+    Linears are related places, and of the two fixes only mu's lets the model run, so only it is offered."""
+    source = TWO_HEADS.format(mu=17)
+    assert not torch_truth(source, "Net()", [2, 32])["ok"]
+    result = cnnshape_ls.analyze(source, input="(2, 32)", model="Net()").to_json()
+    [error] = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert (error["line"], error["code"]) == (12, "add-mismatch")
+    assert sorted(r["line"] for r in error["related"]) == [7, 8]
+    assert [f["title"] for f in error["fixes"]] == ["Change out_features of mu to 16"]
+    fixed = apply_edits(source, error["fixes"][0]["edits"])
+    assert fixed == TWO_HEADS.format(mu=16) and torch_truth(fixed, "Net()", [2, 32])["ok"]

@@ -60,9 +60,10 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
     checker = FixChecker(prepare, reanalyze)
     tried: dict[int, list[tuple[Fix, list[Finding]]]] = {}
     for finding in errors:
-        if not finding.fixes or _settled(finding, errors):
+        settled = bool(finding.fixes) and _settled(finding, errors)
+        if not finding.fixes or settled and not any(f.checked for f in finding.fixes[1:]):
             continue
-        tried[id(finding)] = outcomes = _try(checker, finding)
+        tried[id(finding)] = outcomes = _try(checker, finding, settled)
         if any(not after for _, after in outcomes):
             break  # a fix that leaves no error: the mistake is found
     ended: list[Finding] = []
@@ -88,12 +89,13 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
     findings[:] = [f for f in findings if not any(f is e for e in ended)]
 
 
-def _try(checker: FixChecker, finding: Finding) -> list[tuple[Fix, list[Finding]]]:
+def _try(checker: FixChecker, finding: Finding, settled: bool = False) -> list[tuple[Fix, list[Finding]]]:
     """Each fix of ``finding`` with the errors the model has after it, in order, until one leaves none;
-    after that, only the alternatives that are offered where they leave none (:attr:`Fix.checked`)."""
-    outcomes = []
-    solved = False
-    for fix in list(finding.fixes):
+    after that, only the alternatives that are offered where they leave none (:attr:`Fix.checked`). A
+    ``settled`` first fix leaves none without a check (see :func:`_settled`)."""
+    outcomes: list[tuple[Fix, list[Finding]]] = [(finding.fixes[0], [])] if settled else []
+    solved = settled
+    for fix in finding.fixes[1:] if settled else list(finding.fixes):
         if solved and not fix.checked:
             continue
         after = checker.errors_after(fix)

@@ -496,7 +496,7 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
     seen: set[int] = set()
     for entry in errors:
         finding, error, layer, first = entry[:4]
-        producer, wanted = _channels_wanted(error, layer, first)
+        producer, wanted = channels_wanted(error, layer, first)
         if id(layer) in seen:
             continue  # one layer applied twice (a siamese network) is one consumer
         seen.add(id(layer))
@@ -509,7 +509,7 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
         if len(wanted) != 1 or _built_often(trace, producer):
             continue  # the layers disagree, or the producer is built several times (one value may not fit all)
         flattened = error.code == "linear-in-features" and producer is first.channels_from
-        fix = _producer_change(trace, producer, entries[0][-1], "conv-in-channels" if flattened else error.code)
+        fix = producer_change(trace, producer, entries[0][-1], "conv-in-channels" if flattened else error.code)
         if fix is None:
             continue
         own = at_layer.get(id(producer))
@@ -528,7 +528,7 @@ def one_cause(trace: Trace, errors: list[tuple]) -> None:
             trace.move(finding, trace.span(arg))
 
 
-def _channels_wanted(error: ShapeError, layer: Layer, first: Tensor) -> tuple[Layer | None, int | None]:
+def channels_wanted(error: ShapeError, layer: Layer, first: Tensor) -> tuple[Layer | None, int | None]:
     """The layer that made this layer's input size, and the size this layer wants of it. For a Linear
     after a flatten of (C, H, W), that is the layer that made the C channels, and in_features / (H*W)."""
     value = layer.args.values.get(error.blame) if error.blame else None
@@ -542,7 +542,7 @@ def _channels_wanted(error: ShapeError, layer: Layer, first: Tensor) -> tuple[La
     return first.producer, value
 
 
-def _producer_change(trace: Trace, producer: Layer, wanted: int, code: str) -> Fix | None:
+def producer_change(trace: Trace, producer: Layer, wanted: int, code: str) -> Fix | None:
     """``code`` is what the size is: features (a Linear's out_features) or channels (a conv's out_channels)."""
     arg = _size_argument(producer, code)
     if arg is None or _built_often(trace, producer):

@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from .findings import Edit, Finding, Fix, Related, Span
-from .fixes import _output, copies_of, describe
+from .fixes import _output, copies_of, describe, producer_change
 from .trace import Trace
 from .values import Container, Instance, Layer, Tensor
 
@@ -74,6 +74,33 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
         finding.message += f" ({why}; here the channels change: {a.shape[1]} and {b.shape[1]})"
         finding.layer_path = None
         trace.move(finding, span)
+
+
+def feature_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor) -> None:
+    """Give an add-mismatch ``finding`` whose operands differ in their last size only, each made by a
+    ``Linear`` (a VAE's ``mu + eps * std`` of ``fc21`` and ``fc22``), the places of those ``Linear``s as
+    related information and the fixes that make one give the other's size, each offered where the model then
+    runs (checked: which one was the mistake, the layers after them tell)."""
+    if a.shape is None or b.shape is None or not a.shape or not b.shape:
+        return
+    last_a, last_b = a.shape[-1], b.shape[-1]
+    if not isinstance(last_a, int) or not isinstance(last_b, int) or 1 in (last_a, last_b) or last_a == last_b:
+        return
+    fixes: list[Fix] = []
+    for tensor, other, name in ((a, b, "a"), (b, a, "b")):
+        linear = tensor.producer
+        if linear is None or linear.rule.op != "Linear" or linear.args.values.get("out_features") != tensor.shape[-1]:
+            continue
+        node = trace.argument_node(linear, "out_features")
+        if node is None or trace.elsewhere(node) is not None:
+            continue
+        finding.related.append(Related(None, trace.span(node), f"{describe(linear)} makes the {tensor.shape[-1]} "
+                                       f"features of tensor {name} here"))
+        fix = producer_change(trace, linear, other.shape[-1], "linear-in-features")
+        if fix is not None:
+            fix.checked = True
+            fixes.append(fix)
+    finding.fixes.extend(fixes)
 
 
 def _adding_block(a: Tensor, b: Tensor, node: ast.AST | None) -> Instance | None:

@@ -66,8 +66,8 @@ def sum_text(trace: Trace, first: Tensor, expected: int, where: ast.AST | None, 
     if len(parts) < 2 or not all(isinstance(s, int) for _, s in parts) or sum(s for _, s in parts) != expected \
             or any(p is None for p, _ in parts):
         return str(expected)
-    shared = _common([p.made_in for p, _ in parts])
-    if len(shared) > len(_common([shared, consumer.made_in])):
+    shared = common_calls([p.made_in for p, _ in parts])
+    if len(shared) > len(common_calls([shared, consumer.made_in])):
         return str(expected)  # the parts are made inside one block the consumer is not in: its output
     texts = []
     for producer, size in parts:
@@ -85,7 +85,7 @@ def sum_text(trace: Trace, first: Tensor, expected: int, where: ast.AST | None, 
     return str(expected)
 
 
-def _common(chains: list[tuple]) -> tuple:
+def common_calls(chains: list[tuple]) -> tuple:
     """The calls under way that every chain shares (the same runs of them, not only the same code)."""
     shortest = min(chains, key=len)
     for i, frame in enumerate(shortest):

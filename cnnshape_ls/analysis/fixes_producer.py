@@ -13,7 +13,8 @@ import re
 from fractions import Fraction
 
 from .findings import Finding, Related
-from .fixes import describe
+from .fixes import channels_wanted, describe, producer_change
+from .fixes_cat import common_calls
 from .layers import ShapeError
 from .trace import Trace
 from .values import Layer, Tensor
@@ -45,6 +46,53 @@ def note_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Laye
                                    f"(one fix makes it {wanted})"))
     if _breaks_pattern(trace, producer, layer, error):
         finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
+
+
+def note_flattened_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Layer, first: Tensor) -> None:
+    """A Linear after a flatten of (C, H, W) whose ``in_features`` is another C times H * W: the layer that
+    made the C channels, as related information, and the fix that makes it give the C the Linear wants
+    (offered where the fixed model is checked to run: a norm after it may want these channels too)."""
+    if error.code != "linear-in-features" or first.channels_from is None or finding.in_other_file:
+        return
+    producer, wanted = channels_wanted(error, layer, first)
+    if producer is None or wanted is None or producer is layer or not CONV.match(producer.rule.op):
+        return
+    node = trace.argument_node(producer, "out_channels")
+    if node is None or trace.elsewhere(node) is not None:
+        return
+    span = trace.span(node)
+    if any(r.path is None and r.span == span for r in finding.related):
+        return
+    made = producer.args.values.get("out_channels")
+    finding.related.append(Related(None, span, f"{describe(producer)} makes the {made} channels flattened into "
+                                   f"these features here"))
+    fix = producer_change(trace, producer, wanted, "conv-in-channels")
+    if fix is not None and all(f.edits != fix.edits for f in finding.fixes):
+        fix.checked = True
+        finding.fixes.append(fix)
+
+
+def note_cat_block(trace: Trace, finding: Finding, error: ShapeError, layer: Layer, first: Tensor) -> None:
+    """A size made by a ``torch.cat`` inside another block (an ``Inception``, a ``Fire``): the call that built
+    that block, as related information. One of its arguments may be the mistake (``Inception(128, 65, ...)``),
+    and it is where the number torch names comes from."""
+    sizes = [size for _, size in first.joined]
+    if error.code not in SIZE or len(sizes) < 2 or finding.in_other_file \
+            or any(p is None for p, _ in first.joined) or not all(isinstance(s, int) for s in sizes):
+        return
+    made_in = common_calls([producer.made_in for producer, _ in first.joined])
+    outside = len(common_calls([made_in, layer.made_in]))
+    if len(made_in) <= outside:
+        return  # the cat is the consumer's own block's: the block's fixes say it
+    call = made_in[outside][1]
+    if not isinstance(call, ast.Call) or getattr(call, "_cnnshape_foreign", False) \
+            or trace.elsewhere(call) is not None:
+        return
+    span = trace.span(call)
+    if any(r.path is None and r.span == span for r in finding.related) or span.line == finding.span.line:
+        return
+    finding.related.append(Related(None, span, f"this {trace.text(call.func)} makes the {sum(sizes)} channels "
+                                   f"({' + '.join(map(str, sizes))}, concatenated)"))
 
 
 def _breaks_pattern(trace: Trace, producer: Layer, consumer: Layer, error: ShapeError) -> bool:

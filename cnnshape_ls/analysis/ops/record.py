@@ -14,7 +14,7 @@ from typing import Any
 from .. import dims
 from ..findings import Finding, Fix, LayerRecord
 from ..fixes import copies_of, drop_cascades, fixes_for_layer, one_cause, relocate
-from ..fixes_producer import note_producer
+from ..fixes_producer import note_cat_block, note_flattened_producer, note_producer
 from ..fixes_size import narrow_to_argument
 from ..layers import UNKNOWN, CannotTell, Out, ShapeError
 from ..trace import Constraint, Trace
@@ -257,6 +257,8 @@ class Recorder:
                 if error.code == "output-too-small":
                     narrow_to_argument(self.trace, finding, layer)
                 note_producer(self.trace, finding, error, layer, first)
+                note_cat_block(self.trace, finding, error, layer, first)
+                note_flattened_producer(self.trace, finding, error, layer, first)
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)

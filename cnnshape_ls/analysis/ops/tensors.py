@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import dims, tensor_ops
 from ..fixes import ViewFix, branch_fix
-from ..fixes_branches import residual_fixes
+from ..fixes_branches import feature_fixes, residual_fixes
 from ..layers import UNKNOWN, CannotTell, ShapeError
 from ..values import Tensor
 from .context import Context, Registry
@@ -303,6 +303,8 @@ def tensor_binary(cx: Context, op: ast.operator, a: Any, b: Any, node: ast.AST |
                 taint = cx.trace.move(taint, cx.trace.span(conv.node))
             elif found is None:
                 residual_fixes(cx.trace, taint, ta, tb, node)
+                if not taint.fixes:
+                    feature_fixes(cx.trace, taint, ta, tb)
     result = Tensor(shape, taint=taint, is_input=elementwise_on_input and shape == ta.shape)
     if shape == ta.shape:
         result.keep_flatten_of(ta)
