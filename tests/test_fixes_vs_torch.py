@@ -457,3 +457,49 @@ def test_an_add_of_two_linears_outputs_names_both_and_fixes_the_one_that_runs() 
     assert [f["title"] for f in error["fixes"]] == ["Change out_features of mu to 16"]
     fixed = apply_edits(source, error["fixes"][0]["edits"])
     assert fixed == TWO_HEADS.format(mu=16) and torch_truth(fixed, "Net()", [2, 32])["ok"]
+
+
+STAGES = """\
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, widths=(8, 16, 32)):
+        super().__init__()
+        self.stages = nn.ModuleList()
+        for cin, cout in zip(widths[:-1], widths[1:]):
+            self.stages.append(nn.Sequential(nn.Conv2d(cin, {out}, 3, padding=1), nn.ReLU()))
+        self.stem = nn.Conv2d(3, widths[0], 3, padding=1)
+        self.head = nn.Conv2d(widths[-1], 10, 1)
+    def forward(self, x):
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return self.head(x)
+"""
+
+
+def test_a_conv_built_in_a_loop_gets_the_name_that_holds_the_size_in_every_copy() -> None:
+    """``Conv2d(cin, cout + 1)`` in a loop: each copy gives the next one channel too many. The consumer is
+    written ``cin``, which in the producer's copy is another size; the name there that holds the size
+    wanted, and that the argument is written with, is ``cout``."""
+    source = STAGES.format(out="cout + 1")
+    assert not torch_truth(source, "Net()", [2, 3, 16, 16])["ok"]
+    result = cnnshape_ls.analyze(source, input="(2, 3, 16, 16)", model="Net()").to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert [(d["line"], d["code"]) for d in errors] == [(7, "conv-in-channels")]
+    fixed = apply_edits(source, errors[0]["fixes"][0]["edits"])
+    assert fixed == STAGES.format(out="cout") and torch_truth(fixed, "Net()", [2, 3, 16, 16])["ok"]
+
+
+def test_a_guess_that_leaves_the_error_is_not_offered() -> None:
+    """``Conv2d(cin, 2 * cin + 1)`` in a loop: no name holds what each next copy wants, and the consumer's
+    ``cin`` means another size in the producer's copy; a guess is offered only where the check shows it ends
+    the problem, so every first fix offered makes torch run (the model has this one mistake)."""
+    source = STAGES.format(out="2 * cin + 1")
+    assert not torch_truth(source, "Net()", [2, 3, 16, 16])["ok"]
+    result = cnnshape_ls.analyze(source, input="(2, 3, 16, 16)", model="Net()").to_json()
+    errors = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert errors
+    for error in errors:
+        if error["fixes"]:
+            fixed = apply_edits(source, error["fixes"][0]["edits"])
+            assert torch_truth(fixed, "Net()", [2, 3, 16, 16])["ok"], error["fixes"][0]["title"]

@@ -76,11 +76,14 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
         others = [e for e in errors if e is not finding and not any(x is e for x in ended)]
         if fix is not finding.fixes[0] and _new_errors(after, others, fix):
             continue  # an alternative that makes an error of its own is not offered first
-        done.add(id(finding))
+        guess = fix.tentative
         if after and fix is finding.fixes[0]:
             chained = _chain(checker, fix, _new_errors(after, others, fix), others)
             if chained is not None and len(chained[1]) < len(after):
                 fix, after = chained
+        if guess and _new_errors(after, others, fix):
+            continue  # a guess is offered only where the check shows it ends the problem
+        done.add(id(finding))
         _prefer(finding, fix)
         ended += _ended(after, others, fix)
     clean = {id(fix) for outcomes in tried.values() for fix, after in outcomes if not after}

@@ -313,18 +313,37 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
     wanted, target = trace.argument_node(layer, error.blame), trace.argument_node(producer, arg)
     if wanted is None or target is None or isinstance(wanted, ast.Constant):
         return None
+    value = layer.args.values.get(error.blame)
     if getattr(target, "_cnnshape_foreign", False):
         return None
     text = trace.text(wanted)
+    if not sure and (not _names_in_scope(text, producer) or _scope_value(text, producer) not in (None, value)):
+        # the consumer's names may not exist, or mean another size, where the producer is built: a name
+        # there that holds the size (``cout`` for ``cout + 1`` in a loop's copies)
+        text = _name_holding(value, producer, trace.text(target))
     if not text or text == trace.text(target):
         return None
-    if not sure and not _names_in_scope(text, producer):
-        return None  # the names of the consumer's expression may not exist where the producer is built
     fix = trace.fix(f"Change {arg} of {describe(producer)} to {text}", trace.replace(target, text))
     fix.relocates = True  # where it is the one fix, the mistake is the producer's
     fix.producer = producer
     fix.tentative = not sure
     return fix
+
+
+def _scope_value(text: str, layer: Layer) -> int | None:
+    """The value of a name (or ``self.`` attribute) where ``layer`` was built; None for anything else."""
+    return layer.scope.get(text)
+
+
+def _name_holding(value: object, layer: Layer, written: str) -> str:
+    """The one integer name where ``layer`` was built that holds ``value``, preferring those its argument is
+    already written with (``cout`` in ``cout + 1``); empty where there is none, or no one."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return ""
+    names = [n for n, v in layer.scope.items() if v == value and n != written]
+    used = [n for n in names if re.search(rf"(?<![\w.]){re.escape(n)}(?!\w)", written)]
+    chosen = used if used else names
+    return chosen[0] if len(chosen) == 1 else ""
 
 
 def _names_in_scope(text: str, layer: Layer) -> bool:
