@@ -246,7 +246,8 @@ model = nn.Sequential(
     (64, 129, 128, True),  # 64 -> 129 breaks "every conv doubles the width": the producer's fix first
     (64, 96, 128, True),  # 64 -> 96 too
     (64, 128, 127, False),  # the consumer's 127 is the odd one: its own fix first
-    (48, 129, 128, False),  # 32 -> 48 and 128 -> 256 keep no one ratio: torch's place, the consumer's
+    (48, 129, 128, True),  # no one ratio, but 129 is the only width not a multiple of 8 among 32, 48, 256
+    (50, 129, 128, False),  # no ratio and 50 is not round either: torch's place, the consumer's
 ])
 def test_a_producer_one_off_a_round_size(mid: int, made: int, taken: int, producer_first: bool) -> None:
     """The error stays where torch fails (line 9), the producer's line is related information, both fixes

@@ -503,3 +503,59 @@ def test_a_guess_that_leaves_the_error_is_not_offered() -> None:
         if error["fixes"]:
             fixed = apply_edits(source, error["fixes"][0]["edits"])
             assert torch_truth(fixed, "Net()", [2, 3, 16, 16])["ok"], error["fixes"][0]["title"]
+
+
+MINUS_FOR_ASSIGN = """\
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(4 * 3 * 3, 10))
+    def forward(self, x):
+        x {op} self.fc(x)
+        return x
+"""
+
+
+def test_a_subtraction_whose_value_is_dropped_was_an_assignment() -> None:
+    """``x - self.fc(x)`` on a line of its own: torch fails on the broadcast; the statement's value is
+    dropped, so the fix that runs is ``x = self.fc(x)``."""
+    source = MINUS_FOR_ASSIGN.format(op="-")
+    assert not torch_truth(source, "Net()", [2, 4, 3, 3])["ok"]
+    errors, fixed = errors_and_first_fix(source, "Net()", [2, 4, 3, 3])
+    assert [(d["line"], d["code"]) for d in errors] == [(7, "add-mismatch")]
+    assert fixed == MINUS_FOR_ASSIGN.format(op="=")
+    truth = torch_truth(fixed, "Net()", [2, 4, 3, 3])
+    assert truth["ok"] and truth["output"] == [2, 10]
+
+
+def test_a_subtraction_whose_value_is_used_is_not_taken_for_an_assignment() -> None:
+    source = MINUS_FOR_ASSIGN.format(op="-").replace("        x - self.fc(x)\n        return x",
+                                                       "        return x - self.fc(x)")
+    result = cnnshape_ls.analyze(source, input="(2, 4, 3, 3)", model="Net()").to_json()
+    [error] = [d for d in result["diagnostics"] if d["severity"] == "error"]
+    assert not any("Assign" in f["title"] for f in error["fixes"])
+
+
+TYPO_WIDTH = """\
+import torch.nn as nn
+net = nn.Sequential(
+    nn.Conv2d(1, {width}, kernel_size=3, padding=1), nn.ReLU(),
+    nn.Conv2d(96, 256, kernel_size=3, padding=1), nn.ReLU(),
+    nn.Conv2d(256, 384, kernel_size=3, padding=1),
+)
+"""
+
+
+@pytest.mark.parametrize(("width", "first"), [(966, "Change out_channels of layer 0 (Conv2d) to 96"),
+                                              (128, "Change in_channels to 128")])
+def test_a_width_that_is_not_round_among_round_ones_is_the_typo(width: int, first: str) -> None:
+    """``Conv2d(1, 966)`` before ``Conv2d(96, 256)`` among 256 and 384: torch fails at the second conv, where
+    the error stays, but 966 is the odd one, so its fix goes first; ``128`` is a width people write, so the
+    consumer's fix goes first as torch puts the error."""
+    source = TYPO_WIDTH.format(width=width)
+    assert not torch_truth(source, "net", [1, 1, 16, 16])["ok"]
+    errors, fixed = errors_and_first_fix(source, "net", [1, 1, 16, 16])
+    assert [(d["line"], d["code"]) for d in errors] == [(4, "conv-in-channels")]
+    assert errors[0]["fixes"][0]["title"] == first
+    assert torch_truth(fixed, "net", [1, 1, 16, 16])["ok"]

@@ -185,14 +185,16 @@ def other_than(data, value: int, high: int = 6) -> int:
     return got + 1 if got >= value else got
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(n=st.sampled_from([1, 2, 3]), groups=st.sampled_from([1, 2]), batch=st.integers(1, 2),
+       mode=st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]), padding=st.integers(0, 2),
        data=st.data())
-def test_conv_channel_message(n: int, groups: int, batch: int, data) -> None:
+def test_conv_channel_message(n: int, groups: int, batch: int, mode: str, padding: int, data) -> None:
+    """Other padding modes pad with F.pad before the convolution: torch's message names the padded input."""
     in_c = groups * data.draw(st.integers(1, 3))
     got = other_than(data, in_c)
-    case = Case(f"Conv{n}d", {"in_channels": in_c, "out_channels": 2 * groups, "kernel_size": 1, "groups": groups},
-                [(batch, got, *([3] * n))])
+    case = Case(f"Conv{n}d", {"in_channels": in_c, "out_channels": 2 * groups, "kernel_size": 1, "groups": groups,
+                              "padding": padding, "padding_mode": mode}, [(batch, got, *([3] * n))])
     assume(check_message(case))
 
 

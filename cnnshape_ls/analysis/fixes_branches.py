@@ -103,6 +103,19 @@ def feature_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor) -> None:
     finding.fixes.extend(fixes)
 
 
+def assignment_typo_fix(trace: Trace, finding: Finding, node: ast.AST | None) -> None:
+    """``x - self.fc(x)`` as a statement of its own: its value is dropped, so the ``-`` (next to ``=`` on the
+    keyboard) was meant as ``=``. Offered first, where the model then runs (checked)."""
+    if not isinstance(node, ast.BinOp) or not isinstance(node.op, ast.Sub) or not isinstance(node.left, ast.Name):
+        return
+    if not any(isinstance(s, ast.Expr) and s.value is node for s in ast.walk(trace.source.tree)):
+        return
+    text = f"{node.left.id} = {trace.text(node.right)}"
+    fix = trace.fix(f"Assign instead of subtracting: {text}", trace.replace(node, text))
+    fix.checked = True
+    finding.fixes.insert(0, fix)
+
+
 def _adding_block(a: Tensor, b: Tensor, node: ast.AST | None) -> Instance | None:
     """The instance whose class's ``forward`` makes the add: of the blocks that built either side's layer,
     innermost first, the one whose class holds ``node``."""

@@ -110,7 +110,7 @@ def cat_call_site_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tens
         return None
     text = sum_text(trace, first, error.expected, where, layer)
     call = _call_around(trace, node)
-    owner = trace.text(call.func) if call is not None else "this block"
+    owner = trace.text(call.func) if call is not None else "block"
     shown = f"{error.expected} ({text})" if text != str(error.expected) else text
     fix = trace.fix(f"Change {name} of this {owner} to {shown}", trace.replace(node, text))
     fix.relocates = True

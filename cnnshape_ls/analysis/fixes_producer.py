@@ -3,7 +3,8 @@
 torch fails at the consumer, and the error stays there; the producer's line is shown as related information
 and both fixes are offered. The consumer's fix goes first, as torch puts the error, unless the producer's
 size is the only one of its stage that breaks a pattern the others keep (every other convolution doubles the
-width): then the producer's does.
+width, or every other width is a multiple of 8 and the wanted size is too: ``966`` for ``96``): then the
+producer's does.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def note_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Laye
     wanted = fix.edits[0].new_text
     finding.related.append(Related(None, span, f"{describe(producer)} makes {made} {noun} here "
                                    f"(one fix makes it {wanted})"))
-    if _breaks_pattern(trace, producer, layer, error):
+    if _breaks_pattern(trace, producer, layer, error) or _odd_size(trace, producer, layer, error):
         finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
 
 
@@ -115,6 +116,22 @@ def _breaks_pattern(trace: Trace, producer: Layer, consumer: Layer, error: Shape
     if ratios and ratios[0] != ratios[-1] and len(set(ratios[1:])) == 1:
         ratios = ratios[1:]  # the stem (3 -> 32) is not the stage's pattern
     return len(ratios) >= 2 and len(set(ratios)) == 1 and ratios[0] != 1 and Fraction(wanted, given) == ratios[0]
+
+
+ROUND = 8
+"""Widths people write are multiples of 8 (16, 96, 256): the one that is not, among those, is the typo."""
+
+
+def _odd_size(trace: Trace, producer: Layer, consumer: Layer, error: ShapeError) -> bool:
+    """The producer's width is the only one of its stage that is not a round size, and the size its consumer
+    wants is round (``Conv2d(1, 966)`` before ``Conv2d(96, 256)`` among 256 and 384)."""
+    if not CONV.match(producer.rule.op) or not error.blame:
+        return False
+    made, wanted = producer.args.values.get("out_channels"), consumer.args.values.get(error.blame)
+    if not isinstance(made, int) or not isinstance(wanted, int) or made % ROUND == 0 or wanted % ROUND:
+        return False
+    others = [conv.args.values.get("out_channels") for conv in _stage(trace, producer) if conv is not producer]
+    return len(others) >= 2 and all(isinstance(w, int) and w % ROUND == 0 for w in others)
 
 
 def _stage(trace: Trace, producer: Layer) -> list[Layer]:

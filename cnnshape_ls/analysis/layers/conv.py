@@ -246,10 +246,13 @@ def conv(n: int, lazy: bool = False):
         if not lazy:
             want = a.dim("in_channels")
             if isinstance(in_c, int) and isinstance(want, int) and in_c != want:
+                shown = x if a.get("padding_mode") == "zeros" else (  # other modes pad with F.pad first
+                    *x[:len(x) - n], *(None if sz is None else dims.add(sz, p0 + p1)
+                                       for sz, p0, p1 in zip(spatial, before, after)))
                 raise ShapeError(
                     "conv-in-channels",
                     f"Given groups={groups}, weight of size {_weight_shape(out_c, want, groups, kernel)}, expected "
-                    f"input{fmt_shape(x)} to have {want} channels, but got {in_c} channels instead",
+                    f"input{fmt_shape(shown)} to have {want} channels, but got {in_c} channels instead",
                     blame="in_channels", expected=in_c, recover=result)
         return result
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import dims, tensor_ops
 from ..fixes import ViewFix, branch_fix
-from ..fixes_branches import feature_fixes, residual_fixes
+from ..fixes_branches import assignment_typo_fix, feature_fixes, residual_fixes
 from ..layers import UNKNOWN, CannotTell, ShapeError
 from ..values import Tensor
 from .context import Context, Registry
@@ -305,6 +305,7 @@ def tensor_binary(cx: Context, op: ast.operator, a: Any, b: Any, node: ast.AST |
                 residual_fixes(cx.trace, taint, ta, tb, node)
                 if not taint.fixes:
                     feature_fixes(cx.trace, taint, ta, tb)
+                assignment_typo_fix(cx.trace, taint, node)
     result = Tensor(shape, taint=taint, is_input=elementwise_on_input and shape == ta.shape)
     if shape == ta.shape:
         result.keep_flatten_of(ta)
