@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .edits import apply_edits
 from .findings import Edit, Finding, Fix, Related, Span
 from .fixes import SIZE_CODES
+from .fixes_map import keep_shown
 
 MAX_CHECKS = 10
 """Analyses of the fixed text per model: a model with many errors gets its first ones checked."""
@@ -59,8 +60,12 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
     errors = [f for f in findings if f.severity == "error"]
     checker = FixChecker(prepare, reanalyze)
     tried: dict[int, list[tuple[Fix, list[Finding]]]] = {}
+    clean: set[int] = set()
     for finding in errors:
-        if not finding.fixes or _settled(finding, errors):
+        if not finding.fixes:
+            continue
+        if _settled(finding, errors):  # its first fix stands; an alternative (a pool's stride) is still checked
+            clean |= {id(fix) for fix in finding.fixes[1:] if fix.checked and checker.errors_after(fix) == []}
             continue
         tried[id(finding)] = outcomes = _try(checker, finding)
         if any(not after for _, after in outcomes):
@@ -82,9 +87,11 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
                 fix, after = chained
         _prefer(finding, fix)
         ended += _ended(after, others, fix)
-    clean = {id(fix) for outcomes in tried.values() for fix, after in outcomes if not after}
+    clean |= {id(fix) for outcomes in tried.values() for fix, after in outcomes if not after}
     for finding in errors:
-        finding.fixes = [f for f in finding.fixes if not f.tentative and (not f.checked or id(f) in clean)]
+        kept = [f for f in finding.fixes if not f.tentative and (not f.checked or id(f) in clean)]
+        keep_shown(finding, kept, [f for f in finding.fixes if not any(f is k for k in kept)])
+        finding.fixes = kept
     findings[:] = [f for f in findings if not any(f is e for e in ended)]
 
 
