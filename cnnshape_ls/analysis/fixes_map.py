@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .findings import Finding, Fix, Related
 from .fixes_size import CONV, POOL, Window, _int, _name, _output, _rank, _spatial, set_argument
+from .layers.base import window as window_size
 from .trace import Trace
 
 ARGUMENTS = ("kernel_size", "stride", "padding")
@@ -33,6 +34,9 @@ MAX_NAMED = 2
 """Windows named at most (each a related place and a fix): more tied candidates are not shown at all."""
 PATTERN = 6
 """The score of a value every other window of the kind uses (the window breaks their pattern)."""
+EVIDENT = 4
+"""The score from which a window's fix goes before the failing window's own (most other windows of the kind
+have the value); before a Linear's or a view's, only :data:`PATTERN` does (every other window has it)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def _score(window: Window, name: str, value: int, current: int, siblings: list[W
     if len(others) >= 2:
         common, count = Counter(others).most_common(1)[0]
         if count == len(others) and mine == common:
-            return PATTERN if value in written else 4  # a kernel of 13 keeps the pattern, but no sibling has it
+            return PATTERN if value in written else 2  # a kernel of 13 keeps the pattern, but no sibling has it
         if count == len(others) and now == common:
             return 0
         if count * 2 > len(others) and mine == common:
@@ -164,6 +168,9 @@ def candidates(trace: Trace, chain: list[Window], fits: Callable[[tuple], bool])
     n = _rank(chain[0].layer)
     found: list[Candidate] = []
     done: set[int] = set()
+    built = _by_call(trace, n)
+    # what each unchanged window gives for a spatial size, shared by the candidates (it starts as the run's)
+    known: dict[tuple, tuple | None] = {(id(w), _spatial(w.shape_in, n)): _spatial(w.shape_out, n) for w in chain}
     for window in chain:
         node = window.layer.node
         family = _family(window)
@@ -171,10 +178,7 @@ def candidates(trace: Trace, chain: list[Window], fits: Callable[[tuple], bool])
             continue  # edited once already; not a conv or a pool
         done.add(id(node))
         copies = [w for w in chain if w.layer.node is node]
-        siblings = {}
-        for other in trace.windows:
-            if other.layer.node is not node and _family(other) == family and _rank(other.layer) == n:
-                siblings.setdefault(id(other.layer.node), other)
+        siblings = {key: other for key, other in built.get(family, {}).items() if key != id(node)}
         for name in ARGUMENTS:
             if name == "padding" and family == "pool" and window.layer.args.values.get("padding") in (None, 0):
                 continue  # an unpadded pool's padding is rarely the mistake
@@ -184,7 +188,7 @@ def candidates(trace: Trace, chain: list[Window], fits: Callable[[tuple], bool])
                 continue
             others = [v for v in (effective(s, name) for s in siblings.values()) if v is not None]
             for value in sorted(_tried_values(window, name, current, others)):
-                spatial = _propagate(chain, node, {name: value}, n)  # a pool's omitted stride follows its kernel
+                spatial = _propagate(chain, node, {name: value}, n, known)  # an omitted stride follows the kernel
                 if spatial is not None and fits(spatial):
                     score = _score(window, name, value, current, list(siblings.values()))
                     slip = value in _tried_values(window, name, current, [])
@@ -192,19 +196,80 @@ def candidates(trace: Trace, chain: list[Window], fits: Callable[[tuple], bool])
     return found
 
 
-def _propagate(chain: list[Window], node: ast.AST, changes: dict, n: int) -> tuple | None:
-    """The spatial size at the end of the chain with ``changes`` made to every application of ``node``."""
+def _by_call(trace: Trace, n: int) -> dict[str, dict[int, Window]]:
+    """One application of each conv and each pool of rank ``n``, by the call that built it."""
+    built: dict[str, dict[int, Window]] = {}
+    for window in trace.windows:
+        family = _family(window)
+        if family is not None and _rank(window.layer) == n:
+            built.setdefault(family, {}).setdefault(id(window.layer.node), window)
+    return built
+
+
+def _siblings(trace: Trace, window: Window) -> dict[int, Window]:
+    """One application of each other conv (or pool) of the window's rank, by the call that built it."""
+    found = _by_call(trace, _rank(window.layer)).get(_family(window) or "", {})
+    return {key: other for key, other in found.items() if key != id(window.layer.node)}
+
+
+def deviations(trace: Trace, window: Window) -> int:
+    """How many of the window's arguments differ from what most other windows of its kind (two or more)
+    have: one may be the slip (``padding=0`` where every conv pads by 1); several make a layer built for
+    another purpose (a discriminator's last conv, stride 1 and no padding where the others have 2 and 1)."""
+    siblings = list(_siblings(trace, window).values())
+    if len(siblings) < 2:
+        return 0
+    count = 0
+    # a conv's padding counts in its kernel's key (how much it shrinks the map): not twice
+    for name in ("kernel_size", "stride") if _family(window) == "conv" else ARGUMENTS:
+        current = effective(window, name)
+        mine = _key(window, name, current) if current is not None else None
+        others = [k for s in siblings if (v := effective(s, name)) is not None and (k := _key(s, name, v)) is not None]
+        if mine is None or not others:
+            continue
+        common, times = Counter(others).most_common(1)[0]
+        count += times * 2 > len(siblings) and mine != common
+    return count
+
+
+def _propagate(chain: list[Window], node: ast.AST, changes: dict, n: int,
+               known: dict[tuple, tuple | None]) -> tuple | None:
+    """The spatial size at the end of the chain with ``changes`` made to every application of ``node``;
+    ``known``: what unchanged windows give for a size (filled as it goes)."""
     spatial: tuple | None = None
     for window in chain:
-        own = changes if window.layer.node is node else {}
-        if spatial is None and not own:
+        changed = window.layer.node is node
+        if spatial is None and not changed:
             continue  # before the first changed window nothing changes
-        shape_in = window.shape_in if spatial is None else (*window.shape_in[:len(window.shape_in) - n], *spatial)
-        out = _output(window.layer, own, shape_in)
-        if out is None:
+        size = _spatial(window.shape_in, n) if spatial is None else spatial
+        key = (id(window), size)
+        if changed:
+            result = _window_output(window, changes, size, n)
+        elif key not in known:
+            result = known[key] = _window_output(window, {}, size, n)
+        else:
+            result = known[key]
+        if result is None:
             return None
-        spatial = _spatial(out, n)
+        spatial = result
     return spatial
+
+
+def _window_output(window: Window, changes: dict, size: tuple, n: int) -> tuple | None:
+    """The spatial size a window gives for another input size, with ``changes`` to its arguments: a conv of
+    whole-number arguments by the window formula the rules share (it ran with its channels and groups: only
+    the sizes are new, and a kernel, stride or padding that is a whole number >= its least is valid); a pool
+    (whose padding must be at most half its kernel) by its rule."""
+    values = {**window.layer.args.values, **changes}
+    if CONV.match(window.layer.rule.op) and values.get("padding_mode", "zeros") == "zeros":
+        kernel, stride, padding, dilation = (_int(values.get(a, 1 if a in ("stride", "dilation") else 0))
+                                             for a in ("kernel_size", "stride", "padding", "dilation"))
+        if None not in (kernel, stride, padding, dilation) and all(isinstance(d, int) for d in size):
+            out = tuple(window_size(d, kernel, stride, padding, dilation) for d in size)
+            return out if all(isinstance(d, int) and d > 0 for d in out) else None
+    batch_and_channels = window.shape_in[:len(window.shape_in) - n]
+    out = _output(window.layer, changes, (*batch_and_channels, *size))
+    return _spatial(out, n) if out is not None else None
 
 
 def named(found: list[Candidate]) -> list[Candidate]:
@@ -297,7 +362,8 @@ def cause_fixes(trace: Trace, failing: Window) -> tuple[list[Fix], bool]:
                     f"with {c.name}={c.value} it would get {_size_text(c.spatial)} and fit")
         if fix is not None:
             fixes.append(fix)
-    evident = len(fixes) == 1 and len(chosen) == 1 and chosen[0].score == PATTERN
+    evident = len(fixes) == 1 and len(chosen) == 1 and chosen[0].score >= EVIDENT \
+        and deviations(trace, failing) != 1  # the failing window may be the slip itself
     return fixes, evident
 
 
