@@ -4,9 +4,12 @@ torch fails where the map is used: a Linear (or a hard-coded ``view(-1, N)``) wh
 flattened map, or a later window larger than the map. The error stays there, with the consumer's own fixes.
 This module looks at the windows that made the map's spatial size (:attr:`Trace.windows`, chained as
 :mod:`fixes_size` does) for one argument of one window (``kernel_size``, ``stride``, ``padding``) whose
-change makes the consumer fit by the shape rules (no run), and offers it as a second fix
+change makes the consumer fit by the shape rules (no run), and offers it as another fix
 (:attr:`Fix.checked`: kept only where the fixed model has no error) with the window's argument as a related
-place (:attr:`Fix.shows`).
+place (:attr:`Fix.shows`). It goes after the consumer's fix, and first only where the evidence says the
+window is the outlier (issue 15's rule for a producer): before a Linear or a view, every other window of its
+kind has the value it is changed to; before a later window, most do, and the failing window is not itself
+the one that differs from its siblings in a single argument (then its own padding may be the slip).
 
 Which values are tried: the ones a slip would undo (one more or less, half, a quarter, double; the padding
 that keeps a conv's size) and the values the other windows of its kind use. Where several windows could be
@@ -304,8 +307,7 @@ def offer(trace: Trace, candidate: Candidate, title: str, message: str) -> Fix |
 def map_fixes(trace: Trace, flat: tuple | None, want: object, consumer: str) -> tuple[list[Fix], bool]:
     """The window fixes that make a flattened map of ``flat`` (channels, then spatial sizes) give ``want``
     values per sample, as ``consumer`` (``fc1``, ``x.view(-1, 320)``) takes; and whether the first is the
-    evident mistake (its value is the
-    one every sibling window uses: it goes before the consumer's fix)."""
+    evident mistake (its value is the one every sibling window has: it goes before the consumer's fix)."""
     if not flat or len(flat) < 2 or not all(isinstance(d, int) and not isinstance(d, bool) for d in flat) \
             or not isinstance(want, int) or isinstance(want, bool) or want <= 0:
         return [], False
@@ -367,7 +369,7 @@ def cause_fixes(trace: Trace, failing: Window) -> tuple[list[Fix], bool]:
     return fixes, evident
 
 
-def show_edited_window(trace: Trace, fix: Fix, window: Window, failing: Window) -> None:
+def show_edited_window(fix: Fix, window: Window, failing: Window) -> None:
     """A fix of an earlier window (a pool's kernel) shows that window's place, unless it already does."""
     if fix.shows is not None or window is failing or len(fix.edits) != 1 or fix.elsewhere:
         return

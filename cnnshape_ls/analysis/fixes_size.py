@@ -190,7 +190,7 @@ def too_small_fixes(trace: Trace, failing: Window) -> list[Fix]:
     fixes += _own_kernel_fixes(trace, failing)
     for index in reversed(pools[-2:]):  # the nearest pools before it
         for fix in _pool_fixes(trace, chain, index, failing):
-            show_edited_window(trace, fix, chain[index], failing)
+            show_edited_window(fix, chain[index], failing)
             fixes.append(fix)
     removable = [chain[i] for i in pools[-1:]]
     if POOL.match(layer.rule.op):
@@ -198,7 +198,7 @@ def too_small_fixes(trace: Trace, failing: Window) -> list[Fix]:
     for window in removable:
         fix = remove_pool(trace, window, chain, failing)
         if fix is not None:
-            show_edited_window(trace, fix, window, failing)
+            show_edited_window(fix, window, failing)
             fixes.append(fix)
             break
     # an earlier window whose value its siblings' pattern or a slip undone supports (a conv's stride of 4
