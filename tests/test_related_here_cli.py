@@ -31,8 +31,11 @@ def test_the_linear_a_wrong_view_agrees_with(tmp_path, capsys, monkeypatch) -> N
     assert main(["check", "--format", "json", "--no-verify", "net.py"]) == 1
     (diag,) = [d for d in json.loads(capsys.readouterr().out)["files"][0]["diagnostics"] if d["severity"] == "error"]
     assert (diag["line"], diag["code"]) == (13, "view-invalid")
-    (related,) = diag["related"]
-    assert (related["path"], related["line"], related["column"]) == ("net.py", 9, 30)
+    related = {r["line"]: r for r in diag["related"]}
+    assert sorted(related) == [7, 9]
+    assert (related[9]["path"], related[9]["column"]) == ("net.py", 30)
+    # and the conv whose padding=1 would make the 13x13 map the view and fc1 were written for (a second fix)
+    assert related[7]["message"].startswith("padding=0 here makes the map 32x12x12")
     assert main(["check", "--no-verify", "net.py"]) == 1
     text = capsys.readouterr().out
     assert "    see: net.py:9:30: fc1's in_features (5408) agrees with the view: the fix changes both" in text

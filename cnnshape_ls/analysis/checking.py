@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from .edits import apply_edits
 from .findings import Edit, Finding, Fix, Related, Span
 from .fixes import SIZE_CODES
+from .fixes_map import keep_shown
 
 MAX_CHECKS = 10
 """Analyses of the fixed text per model: a model with many errors gets its first ones checked."""
@@ -59,11 +60,14 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
     errors = [f for f in findings if f.severity == "error"]
     checker = FixChecker(prepare, reanalyze)
     tried: dict[int, list[tuple[Fix, list[Finding]]]] = {}
+    clean: set[int] = set()
     for finding in errors:
-        settled = bool(finding.fixes) and _settled(finding, errors)
-        if not finding.fixes or settled and not any(f.checked for f in finding.fixes[1:]):
+        if not finding.fixes:
             continue
-        tried[id(finding)] = outcomes = _try(checker, finding, settled)
+        if _settled(finding, errors):  # its first fix stands; an alternative (a pool's stride) is still checked
+            clean |= {id(fix) for fix in finding.fixes[1:] if fix.checked and checker.errors_after(fix) == []}
+            continue
+        tried[id(finding)] = outcomes = _try(checker, finding)
         if any(not after for _, after in outcomes):
             break  # a fix that leaves no error: the mistake is found
     ended: list[Finding] = []
@@ -86,19 +90,20 @@ def check_fixes(prepare: Callable[[], tuple[str, Collection[int]]], findings: li
         done.add(id(finding))
         _prefer(finding, fix)
         ended += _ended(after, others, fix)
-    clean = {id(fix) for outcomes in tried.values() for fix, after in outcomes if not after}
+    clean |= {id(fix) for outcomes in tried.values() for fix, after in outcomes if not after}
     for finding in errors:
-        finding.fixes = [f for f in finding.fixes if not f.tentative and (not f.checked or id(f) in clean)]
+        kept = [f for f in finding.fixes if not f.tentative and (not f.checked or id(f) in clean)]
+        keep_shown(finding, kept, [f for f in finding.fixes if not any(f is k for k in kept)])
+        finding.fixes = kept
     findings[:] = [f for f in findings if not any(f is e for e in ended)]
 
 
-def _try(checker: FixChecker, finding: Finding, settled: bool = False) -> list[tuple[Fix, list[Finding]]]:
+def _try(checker: FixChecker, finding: Finding) -> list[tuple[Fix, list[Finding]]]:
     """Each fix of ``finding`` with the errors the model has after it, in order, until one leaves none;
-    after that, only the alternatives that are offered where they leave none (:attr:`Fix.checked`). A
-    ``settled`` first fix leaves none without a check (see :func:`_settled`)."""
-    outcomes: list[tuple[Fix, list[Finding]]] = [(finding.fixes[0], [])] if settled else []
-    solved = settled
-    for fix in finding.fixes[1:] if settled else list(finding.fixes):
+    after that, only the alternatives that are offered where they leave none (:attr:`Fix.checked`)."""
+    outcomes: list[tuple[Fix, list[Finding]]] = []
+    solved = False
+    for fix in list(finding.fixes):
         if solved and not fix.checked:
             continue
         after = checker.errors_after(fix)

@@ -56,6 +56,9 @@ class Fix:
     checked: bool = field(default=False, compare=False)
     """One of several alternatives (a padding, a pool's kernel): each kept only where applying it is checked
     to leave no error, all that do in their order (:mod:`checking`)."""
+    shows: Related | None = field(default=None, compare=False, repr=False)
+    """The place of this file the fix edits, shown as related information on its finding (the pool whose
+    stride made the map too small): it goes where the checks drop the fix."""
 
     @property
     def elsewhere(self) -> bool:

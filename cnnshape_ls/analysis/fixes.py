@@ -11,7 +11,7 @@ import ast
 import re
 from typing import Any
 
-from . import dims, fixes_size
+from . import dims, fixes_map, fixes_size
 from .findings import Edit, Finding, Fix, Span
 from .fixes_cat import cat_call_site_fix
 from .layers import RULES, Args, Call, CannotTell, ShapeError
@@ -244,6 +244,13 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         pools, channels_alone = fixes_size.global_pool_fixes(trace, layer, first.flat_from)
         # first where the Linear takes the channels alone: a global pool was meant
         fixes = [*pools, *fixes] if channels_alone else [*fixes, *pools]
+        if not channels_alone:  # a window (a pool's stride) that made the map the wrong size
+            want = layer.args.values.get("in_features")
+            windows, evident = fixes_map.map_fixes(trace, first.flat_from, want, describe(layer))
+            for same in (f for f in fixes for w in windows if f.edits == w.edits and f.shows is None):
+                same.shows = next(w.shows for w in windows if w.edits == same.edits)  # a global pool's kernel
+            windows = [w for w in windows if all(f.edits != w.edits for f in fixes)]
+            fixes = [*windows, *fixes] if evident else [*fixes, *windows]
     return fixes
 
 
@@ -480,6 +487,13 @@ class ViewFix:
         text = size_text(total, tuple(rest), target)
         return self.trace.fix(f"Change the view to ({self.trace.text(self.node.args[0]) if self.node.args else '-1'},"
                               f" {text})", self.trace.replace(target, text))
+
+    def map_fixes(self, x: Tensor) -> list[Fix]:
+        """A window before the view whose argument made the map the wrong size for the view's number."""
+        want = self.sizes[1] if len(self.sizes) == 2 else None
+        if x.shape is None or len(x.shape) < 3 or getattr(self.node, "_cnnshape_foreign", False):
+            return []
+        return fixes_map.map_fixes(self.trace, tuple(x.shape[1:]), want, self.trace.text(self.node))[0]
 
     def per_sample_fix(self) -> Fix | None:
         """``t.view(-1, 128)`` -> ``t.flatten(1)``: right for every shape a block's copies give it."""

@@ -183,19 +183,28 @@ def too_small_fixes(trace: Trace, failing: Window) -> list[Fix]:
         fix = _padding_fix(trace, failing)
         if fix is not None:
             fixes.append(fix)
+    from .fixes_map import cause_fixes, show_edited_window  # it builds on this module's windows
+
     chain = chain_before(trace.windows, failing)
     pools = [i for i, w in enumerate(chain) if POOL.match(w.layer.rule.op)]
     fixes += _own_kernel_fixes(trace, failing)
     for index in reversed(pools[-2:]):  # the nearest pools before it
-        fixes += _pool_fixes(trace, chain, index, failing)
+        for fix in _pool_fixes(trace, chain, index, failing):
+            show_edited_window(fix, chain[index], failing)
+            fixes.append(fix)
     removable = [chain[i] for i in pools[-1:]]
     if POOL.match(layer.rule.op):
         removable.insert(0, failing)
     for window in removable:
         fix = remove_pool(trace, window, chain, failing)
         if fix is not None:
+            show_edited_window(fix, window, failing)
             fixes.append(fix)
             break
+    # an earlier window whose value its siblings' pattern or a slip undone supports (a conv's stride of 4
+    # where the others stride by 2): first where it is the one window that breaks the pattern
+    causes, evident = cause_fixes(trace, failing)
+    fixes = [*causes, *fixes] if evident else [*fixes, *causes]
     seen: set[tuple] = set()
     unique = []
     for fix in fixes:

@@ -6,6 +6,7 @@ import ast
 from typing import Any
 
 from .. import dims
+from ..fixes_map import show_places
 from ..fixes_size import narrow_to_argument, note_window, output_too_small
 from ..layers import RULES, UNKNOWN, Call, CannotTell, Functional, LayerRule, ShapeError
 from ..layers.floats import any_float
@@ -109,6 +110,7 @@ def apply_functional_layer(cx: Context, layer: Layer, x: Any, node: ast.Call | N
         if finding is not None and error.code == "output-too-small" and not finding.fixes:
             finding.fixes = output_too_small(cx.trace, layer)
             narrow_to_argument(cx.trace, finding, layer)
+            show_places(finding)
     for note in call.notes:
         if node is not None:
             cx.trace.note(node, note)

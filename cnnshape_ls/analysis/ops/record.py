@@ -14,6 +14,7 @@ from typing import Any
 from .. import dims
 from ..findings import Finding, Fix, LayerRecord
 from ..fixes import copies_of, drop_cascades, fixes_for_layer, one_cause, relocate
+from ..fixes_map import show_places
 from ..fixes_producer import note_cat_block, note_flattened_producer, note_producer
 from ..fixes_size import narrow_to_argument
 from ..layers import UNKNOWN, CannotTell, Out, ShapeError
@@ -200,6 +201,9 @@ class Recorder:
                 self.op_fallbacks[id(where)] = fallback
         if fix is not None and not finding.fixes:
             finding.fixes.append(fix)
+            if hasattr(make_fix, "map_fixes"):  # the first pass: a window that made the map the wrong size
+                finding.fixes += make_fix.map_fixes(x)
+                show_places(finding)
 
     # ------------------------------------------------------------------ what follows a layer
     def wrap(self, out: Out, source: Tensor | None, producer: Layer | None, finding: Finding | None) -> Any:
@@ -259,6 +263,7 @@ class Recorder:
                 note_producer(self.trace, finding, error, layer, first)
                 note_cat_block(self.trace, finding, error, layer, first)
                 note_flattened_producer(self.trace, finding, error, layer, first)
+                show_places(finding)
         one_cause(self.trace, self.deferred)
         for finding, *_ in self.deferred:
             relocate(self.trace, finding)
@@ -273,7 +278,7 @@ class Recorder:
             if node_id in self.op_ok or any(f is None or own != wanted[0][1] for f, own in wanted):
                 finding.fixes = [f for f in finding.fixes if all(f is not w for w, _ in wanted)]
                 fallback = self.op_fallbacks.get(node_id)
-                if fallback is not None and not finding.fixes:
-                    finding.fixes.append(fallback)
+                if fallback is not None and all(f.checked for f in finding.fixes):
+                    finding.fixes.insert(0, fallback)  # before a window's fix (checked, maybe dropped)
         self.op_fixes.clear()
         self.op_fallbacks.clear()
