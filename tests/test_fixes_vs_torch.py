@@ -559,3 +559,31 @@ def test_a_width_that_is_not_round_among_round_ones_is_the_typo(width: int, firs
     assert [(d["line"], d["code"]) for d in errors] == [(4, "conv-in-channels")]
     assert errors[0]["fixes"][0]["title"] == first
     assert torch_truth(fixed, "net", [1, 1, 16, 16])["ok"]
+
+
+FORGOTTEN_SPATIAL = """\
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, hidden):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, hidden, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(in_features={size}, out_features=10))
+    def forward(self, x):
+        return self.classifier(self.features(x))
+"""
+
+
+def test_a_linear_given_the_channels_after_a_halving_pool_gets_the_spatial_sizes_it_forgot() -> None:
+    """``Linear(in_features=hidden)`` after a hidden x 7 x 7 map and a MaxPool2d(2) (the course's bug): the
+    pool halves the map, it is not a global pool, so the first fix is ``hidden * 7 * 7``, in the author's
+    words; the global pool's kernel stays offered after it."""
+    source = FORGOTTEN_SPATIAL.format(size="hidden")
+    assert not torch_truth(source, "Net(10)", [2, 1, 28, 28])["ok"]
+    errors, fixed = errors_and_first_fix(source, "Net(10)", [2, 1, 28, 28])
+    assert [(d["line"], d["code"]) for d in errors] == [(9, "linear-in-features")]
+    assert fixed == FORGOTTEN_SPATIAL.format(size="hidden * 7 * 7")
+    assert torch_truth(fixed, "Net(10)", [2, 1, 28, 28])["ok"]
+    assert any("MaxPool2d" in f["title"] for f in errors[0]["fixes"][1:])

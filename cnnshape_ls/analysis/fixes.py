@@ -57,10 +57,23 @@ def blame_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tensor,
         return named
     if literal_fits:
         factors = first.flat_from if error.blame in ("in_features",) else None
-        text = size_text(error.expected, factors, node)
+        text = _channels_kept(trace, node, layer.args.values.get(error.blame), factors, error.expected) \
+            or size_text(error.expected, factors, node)
         shown = f"{error.expected} ({text})" if text != str(error.expected) else text
         return trace.fix(f"Change {error.blame} to {shown}", trace.replace(node, text))
     return None
+
+
+def _channels_kept(trace: Trace, node: ast.AST, written: Any, factors: tuple | None, value: Any) -> str:
+    """``hidden * 7 * 7`` for ``Linear(hidden, ...)`` after a flatten of (hidden, 7, 7): the expression the
+    size was written with is the channels, and the spatial sizes were forgotten. Empty where it is not."""
+    if not factors or len(factors) < 2 or not all(isinstance(f, int) for f in factors) or written != factors[0] \
+            or dims.product(list(factors)) != value or isinstance(node, ast.Constant):
+        return ""
+    text = trace.text(node)
+    loose = isinstance(node, (ast.Name, ast.Attribute, ast.Call, ast.Subscript)) or \
+        isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.FloorDiv))
+    return " * ".join([text if loose else f"({text})", *(str(f) for f in factors[1:])])
 
 
 def _named_fix(trace: Trace, error: ShapeError, layer: Layer, node: ast.AST, others: list[Layer]) -> Fix | None:

@@ -361,8 +361,8 @@ def narrow_to_argument(trace: Trace, finding: Finding, layer: Layer) -> None:
 def global_pool_fixes(trace: Trace, layer: Layer, flat_from: tuple | None) -> tuple[list[Fix], bool]:
     """``F.avg_pool2d(out, 2)`` on a 4x4 map before ``Linear(256, ...)``: the pool's kernel that gives the
     Linear the features it takes (``4``: a 1x1 map), then, where that is one value per channel, the adaptive
-    pool (``F.adaptive_avg_pool2d(out, 1)``). Also says whether the Linear takes the channels alone (the
-    evident intent: a global pool), when these fixes go first."""
+    pool (``F.adaptive_avg_pool2d(out, 1)``). Also says whether these fixes go first: the Linear takes the
+    channels alone after a pool that pools globally (the evident intent)."""
     found = global_pool_fix(trace, layer, flat_from)
     if found is None:
         return [], False
@@ -370,7 +370,19 @@ def global_pool_fixes(trace: Trace, layer: Layer, flat_from: tuple | None) -> tu
     window = next((w for w in reversed(trace.windows) if w.shape_out is not None
                    and tuple(w.shape_out[1:]) == tuple(flat_from or ())), None)
     adaptive = adaptive_fix(trace, window) if channels_alone and window is not None else None
-    return [fix, *([adaptive] if adaptive is not None else [])], channels_alone
+    return [fix, *([adaptive] if adaptive is not None else [])], channels_alone and _pools_globally(window)
+
+
+def _pools_globally(window: Window | None) -> bool:
+    """An average pool, or a window at least half its map (``avg_pool2d(out, 2)`` on 4x4): one meant to leave
+    a value per channel. A max pool of 2 on a 14x14 map halves it: the Linear's size is what was forgotten
+    (``hidden * 7 * 7``)."""
+    if window is None:
+        return False
+    kernel = _int(window.layer.args.values.get("kernel_size"))
+    size = _spatial(window.shape_in, _rank(window.layer))
+    return window.layer.rule.op.startswith("Avg") or (
+        kernel is not None and bool(size) and isinstance(size[0], int) and 2 * kernel >= size[0])
 
 
 def adaptive_fix(trace: Trace, window: Window) -> Fix | None:
