@@ -58,8 +58,9 @@ def note_flattened_producer(trace: Trace, finding: Finding, error: ShapeError, l
     producer, wanted = channels_wanted(error, layer, first)
     if producer is None or wanted is None or producer is layer or not CONV.match(producer.rule.op):
         return
-    spatial = list(first.flat_from or ())[1:]
-    if _written_factors(trace.argument_node(layer, error.blame), len(spatial)) != spatial:
+    spatial = [d for d in list(first.flat_from or ())[1:] if d != 1]
+    factors = _written_factors(trace.argument_node(layer, error.blame))
+    if spatial and not _holds(factors, spatial):
         return  # not written as C * H * W with this map's H and W: the map's size may be what is wrong
     node = trace.argument_node(producer, "out_channels")
     if node is None or trace.elsewhere(node) is not None:
@@ -76,16 +77,24 @@ def note_flattened_producer(trace: Trace, finding: Finding, error: ShapeError, l
         finding.fixes.append(fix)
 
 
-def _written_factors(node: ast.AST | None, count: int) -> list[int] | None:
-    """The last ``count`` factors of a size written as a product of numbers (``32 * 25 * 25``: [25, 25])."""
+def _written_factors(node: ast.AST | None) -> list[int]:
+    """The numbers a size is written as the product of (``32 * 25 * 25``: [32, 25, 25])."""
     factors: list[ast.AST] = []
     while isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        factors.insert(0, node.right)
+        factors.append(node.right)
         node = node.left
-    factors.insert(0, node)
-    tail = factors[-count:] if 0 < count < len(factors) else []
-    values = [f.value for f in tail if isinstance(f, ast.Constant) and type(f.value) is int]
-    return values if tail and len(values) == len(tail) else None
+    factors.append(node)
+    return [f.value for f in factors if isinstance(f, ast.Constant) and type(f.value) is int]
+
+
+def _holds(factors: list[int], sizes: list) -> bool:
+    """Whether every size is one of the factors (each factor used once)."""
+    left = list(factors)
+    for size in sizes:
+        if size not in left:
+            return False
+        left.remove(size)
+    return True
 
 
 def note_cat_block(trace: Trace, finding: Finding, error: ShapeError, layer: Layer, first: Tensor) -> None:
