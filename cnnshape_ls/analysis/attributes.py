@@ -125,6 +125,8 @@ class Attributes:
         if isinstance(owner, tuple) and name in ("values", "indices") and len(owner) == 2 \
                 and all(isinstance(t, Tensor) for t in owner):
             return owner[name == "indices"]  # torch's (values, indices) of max(dim=...), topk, sort
+        if isinstance(owner, Container) and name == "_modules":  # its registry: changed in place by the user
+            return UNKNOWN if owner.incomplete else owner.children
         if isinstance(owner, (Container, OpaqueModule, list, dict, str, tuple)):
             return MethodOf(owner, name, node)
         if owner is UNKNOWN:
@@ -197,7 +199,7 @@ def registered_under_method(owner: Instance, name: str) -> bool:
     """``self.eval = nn.ReLU()``: torch keeps a submodule or a parameter out of the instance's ``__dict__``, so
     an attribute of the class of that name (``nn.Module``'s methods, the user's methods, ``fc = None`` in the
     class body) wins; any other value assigned (``self.modules = []``) is an ordinary attribute that hides it."""
-    value = owner.attrs[name]
+    value = owner.attrs.get(name)  # absent where only ``self._modules[name] = ...`` registered it
     if not owner.cls.is_module or not (name in owner.modules or isinstance(value, Tensor) and value.is_parameter):
         return False
     return name in MODULE_METHOD_NAMES or any(name in cls.namespace for cls in owner.cls.mro())

@@ -32,6 +32,7 @@ from .libraries import absolute, library_value
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .ops.layer_attributes import write_layer_attribute
+from .ops.mutations import container_set_item, delete_item, repeated, replace_data, replace_parameter
 from .ops.stdlib import (
     array_arith,
     enum_members,
@@ -174,9 +175,12 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 current.extend(items)  # in place, as Python does for lists
             return
         if isinstance(current, Container) and isinstance(node.op, ast.Add):
-            for item in self.iterate(value) or []:
+            items = self.iterate(value)
+            for item in items or []:
                 if isinstance(item, Module):
                     current.append(item)
+            if items is None or not all(isinstance(item, Module) for item in items):
+                current.incomplete = True  # what was added cannot be told: never dropped
             return
         self.assign(node.target, self.binary(node.op, current, value, node), env)
 
@@ -312,6 +316,10 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 if isinstance(owner, Instance):
                     owner.attrs.pop(target.attr, None)
                     owner.modules.pop(target.attr, None)
+                elif isinstance(owner, Module):
+                    owner.incomplete = True
+            elif isinstance(target, ast.Subscript):  # ``del self.layers[0]``, ``del layers[-1]``
+                delete_item(self, target, env)
 
     # ------------------------------------------------------------------ assignment
     def assign(self, target: ast.expr, value: Any, env: Env) -> None:
@@ -320,6 +328,11 @@ class Interpreter(ControlFlow, Attributes, Functions):
         elif isinstance(target, (ast.Tuple, ast.List)):
             self.unpack(target, value, env)
         elif isinstance(target, ast.Attribute):
+            if target.attr == "data" and isinstance(target.value, ast.Attribute):  # ``conv.weight.data = ...``
+                layer = self.eval(target.value.value, env)
+                if isinstance(layer, Module):
+                    replace_data(layer, target.value.attr, value)
+                    return
             owner = self.eval(target.value, env)
             self.set_attr(owner, target.attr, value)
         elif isinstance(target, ast.Subscript):
@@ -336,8 +349,10 @@ class Interpreter(ControlFlow, Attributes, Functions):
                     owner[key] = value
                 except Exception:
                     pass
-            elif isinstance(owner, Container) and owner.kind == "ModuleDict" and isinstance(value, Module):
-                owner.children[str(key)] = value
+            elif isinstance(owner, (list, dict)):
+                self.forget(target, env)  # an item written under a key the analysis cannot tell
+            elif isinstance(owner, Container):
+                container_set_item(owner, key, value)
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, env)
 
@@ -345,7 +360,12 @@ class Interpreter(ControlFlow, Attributes, Functions):
     def register_module(owner: Any, key: Any, value: Any) -> None:
         """``self._modules[key] = value``: registered as torch does, without ``__setattr__``; a name or a
         value the analysis cannot tell leaves the module incomplete."""
+        if isinstance(owner, Container) and isinstance(key, str) and isinstance(value, Module):
+            owner.children[key] = value
+            return
         if not isinstance(owner, Instance):
+            if isinstance(owner, Module):
+                owner.incomplete = True  # ``seq._modules[k] = None`` or any module's registry changed
             return
         if isinstance(key, str) and isinstance(value, Module):
             owner.modules[key] = value
@@ -385,6 +405,10 @@ class Interpreter(ControlFlow, Attributes, Functions):
             owner.attrs[name] = value
             if owner.base is not None:  # ``self.stride = ...`` in a subclass of a torch layer
                 write_layer_attribute(owner.base, name, value)
+        elif isinstance(owner, Container) and isinstance(value, Module):
+            owner.children[name] = value  # registered: ``nn.Sequential`` then runs it last
+        elif isinstance(owner, Layer) and name in ("weight", "bias"):  # ``conv.weight = nn.Parameter(...)``
+            replace_parameter(owner, name, value)
         elif isinstance(owner, Layer):  # ``m.stride = (2, 2)`` on a torch layer: what its forward computes with
             # under a condition the analysis cannot tell, the argument may or may not have changed
             write_layer_attribute(owner, name, UNKNOWN if self.attribute_writes else value)
@@ -499,6 +523,8 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 return UNKNOWN
         if isinstance(left, NumberArray) or isinstance(right, NumberArray):
             return array_arith(type(op), left, right)
+        if isinstance(left, Container) and isinstance(op, ast.Mult):
+            return repeated(left, right)  # ``nn.Sequential(...) * 2``
         if isinstance(left, Container) and isinstance(right, Container) and isinstance(op, ast.Add):
             merged = Container(left.node, kind=left.kind)
             for child in [*left.children.values(), *right.children.values()]:

@@ -43,6 +43,7 @@ from .containers import (
 from .context import Context, Evaluator
 from .functional import functional
 from .layer_calls import apply_layer, reparametrise
+from .mutations import FUSIONS, PARAMETRIZE, apply_to_tree, changes_dtype, fused, parametrized, unfollowed_method
 from .names import (
     CONTAINERS,
     MODULE_MODES,
@@ -333,6 +334,10 @@ class CallDispatcher:
                 else value
         if name in REPARAMETRISATIONS and qualname.startswith("torch.nn.utils.") and args:
             return reparametrise(name, args, kwargs)
+        if qualname in FUSIONS:
+            return fused(qualname, args, kwargs)
+        if qualname in PARAMETRIZE:
+            return parametrized(args, kwargs)
         if qualname == "typing.cast" and len(args) == 2:
             return args[1]
         if qualname in ("torch.autograd.Variable", "torch.autograd.variable.Variable") and args:
@@ -406,9 +411,9 @@ class CallDispatcher:
         if isinstance(target, SuperProxy):
             return self.super_method(target, name, args, kwargs, node)
         if isinstance(target, list):
-            return list_method(self.cx, target, name, args, node)
+            return list_method(self.cx, target, name, args, node, kwargs)
         if isinstance(target, dict):
-            return dict_method(self.cx, target, name, args, node)
+            return dict_method(self.cx, target, name, args, node, kwargs)
         if isinstance(target, str):
             return str_method(self.cx, target, name, args, kwargs, node)
         if isinstance(target, tuple) and is_namedtuple_class(type(target)):
@@ -423,6 +428,11 @@ class CallDispatcher:
                 target.incomplete = True
                 return unknown_result(args)
             args, kwargs = bound, {}
+        if isinstance(target, Module) and changes_dtype(name, args, kwargs):
+            target.incomplete = True  # parameters of a dtype a float input does not match: torch refuses it
+            return target
+        if isinstance(target, Module) and name == "apply" and len(args) == 1 and not kwargs:
+            return apply_to_tree(self.cx, target, args[0], node)  # children first, then the module itself
         if isinstance(target, Container):
             return container_method(self.cx, target, name, args)
         if isinstance(target, Instance):
@@ -432,6 +442,7 @@ class CallDispatcher:
                 return target
             if name == "forward":
                 return self.apply_module(target, args, kwargs, node)
+            unfollowed_method(target, name)  # a hook, or a method that may change what it computes
         return unknown_result(args)
 
     def super_method(self, target: SuperProxy, name: str, args: list[Any], kwargs: dict[str, Any],
@@ -476,6 +487,7 @@ class CallDispatcher:
             return target
         if name in MODULE_LISTINGS and not args and not kwargs:
             return module_listing(target, name)
+        unfollowed_method(target, name)  # a hook, or a method that may change what it computes
         return unknown_result(args)
 
     def super_init(self, proxy: SuperProxy, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> None:

@@ -1,0 +1,232 @@
+"""Changes made to modules and containers after they are built: item assignment and ``del`` on
+``nn.Sequential``/``ModuleList``/``ModuleDict``, their ``pop``/``update``/``clear``, ``Module.apply``, hooks, a
+layer's ``weight`` replaced. What the analysis cannot follow makes the module incomplete (unknown): a change is
+never dropped, since a dropped change is a wrong shape (the audit: docs/usage.md, "Changing a model after it is
+built")."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .. import dims
+from ..layers import UNKNOWN
+from ..values import Container, Layer, Module, Tensor, deep_copy
+from .context import Context
+
+READ_ONLY_MODULE_METHODS = frozenset({
+    "parameters", "named_parameters", "buffers", "named_buffers", "state_dict", "load_state_dict", "zero_grad",
+    "extra_repr", "get_submodule", "get_parameter", "get_buffer", "get_extra_state", "share_memory",
+    "register_backward_hook", "register_full_backward_hook", "register_full_backward_pre_hook",
+    "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook", "register_state_dict_pre_hook",
+    "register_state_dict_post_hook", "_register_load_state_dict_pre_hook", "_register_state_dict_hook",
+    "reset_parameters", "flatten_parameters", "to_empty", "bfloat16", "xpu", "ipu", "mtia", "type", "__repr__",
+    "__len__", "__iter__", "__contains__", "__dir__", "index", "count", "__getitem__", "named_children",
+    "named_modules", "children", "modules", "keys", "values", "items", "compile", "_apply", "_get_name",
+    "_load_from_state_dict", "_save_to_state_dict",
+})
+"""``nn.Module`` (and container) methods that change neither what a module computes nor its parameters: a
+call of any other method the analysis does not follow (``register_forward_hook``, ``pop``) makes the module
+unknown, as a hook may change what it returns."""
+
+
+def unfollowed_method(target: Module, name: str) -> None:
+    """A method of a module the analysis does not model: unknown from here on, unless it changes nothing."""
+    if name not in READ_ONLY_MODULE_METHODS:
+        target.incomplete = True
+
+
+def renumbered(children: list[Module]) -> dict[str, Module]:
+    """``nn.Sequential``/``ModuleList`` after ``del``: torch numbers what is left from 0 again."""
+    return {str(i): child for i, child in enumerate(children)}
+
+
+def container_set_item(target: Container, key: Any, value: Any) -> None:
+    """``seq[i] = m``, ``layers[i] = m``, ``heads[k] = m`` as torch registers them."""
+    if target.incomplete:
+        return
+    if target.kind == "ModuleDict":
+        if isinstance(key, str) and isinstance(value, Module):
+            target.children[key] = value
+        else:
+            target.incomplete = True  # torch refuses a non-module; an unknown name cannot be told
+        return
+    names = list(target.children)
+    if isinstance(key, int) and not isinstance(key, bool) and isinstance(value, Module) \
+            and -len(names) <= key < len(names):
+        target.children[names[key]] = value  # Sequential: the key at that position (an OrderedDict's name)
+    else:
+        target.incomplete = True  # a slice, an unknown index, or something torch refuses
+
+
+def container_delete_item(target: Container, key: Any) -> None:
+    """``del seq[i]``, ``del seq[a:b]``, ``del layers[i]``, ``del heads[k]``."""
+    if target.incomplete:
+        return
+    if target.kind == "ModuleDict":
+        if isinstance(key, str) and key in target.children:
+            del target.children[key]
+        else:
+            target.incomplete = True
+        return
+    children = list(target.children.values())
+    if isinstance(key, slice) or (isinstance(key, int) and not isinstance(key, bool)
+                                  and -len(children) <= key < len(children)):
+        del children[key]
+        target.children = renumbered(children)  # torch's __delitem__ numbers the keys again, names too
+    else:
+        target.incomplete = True
+
+
+def container_pop(target: Container, args: list[Any]) -> Any:
+    """``seq.pop(i)``, ``layers.pop(i)``, ``heads.pop(k)``: the module, gone from the container."""
+    if target.incomplete or len(args) != 1:
+        target.incomplete = True
+        return UNKNOWN
+    key = args[0]
+    if target.kind == "ModuleDict":
+        popped = target.children.get(key, UNKNOWN) if isinstance(key, str) else UNKNOWN
+    else:
+        children = list(target.children.values())
+        ok = isinstance(key, int) and not isinstance(key, bool) and -len(children) <= key < len(children)
+        popped = children[key] if ok else UNKNOWN
+    if popped is UNKNOWN:
+        target.incomplete = True
+        return UNKNOWN
+    container_delete_item(target, key)
+    return popped
+
+
+def moduledict_update(cx: Context, target: Container, args: list[Any]) -> None:
+    """``heads.update({...})`` or ``heads.update([(k, m), ...])``."""
+    source = args[0] if len(args) == 1 else UNKNOWN
+    if isinstance(source, dict):
+        pairs: list[Any] | None = list(source.items())
+    elif isinstance(source, Container) and source.kind == "ModuleDict" and not source.incomplete:
+        pairs = list(source.children.items())
+    else:
+        pairs = cx.iterate(source)
+    if pairs is None:
+        target.incomplete = True
+        return
+    for pair in pairs:
+        if isinstance(pair, (tuple, list)) and len(pair) == 2:
+            container_set_item(target, pair[0], pair[1])
+        else:
+            target.incomplete = True
+
+
+def repeated(target: Container, times: Any) -> Any:
+    """``seq * n``: torch's ``Sequential.__mul__``, the same modules again under new indices."""
+    if not isinstance(times, int) or isinstance(times, bool) or times < 0 or target.incomplete \
+            or target.kind != "Sequential" or times * len(target.children) > 10_000:
+        return UNKNOWN
+    merged = Container(target.node, kind=target.kind)
+    for _ in range(times):
+        for child in list(target.children.values()):
+            merged.append(child)
+    return merged
+
+
+def apply_to_tree(cx: Context, root: Module, fn: Any, node: ast.AST | None) -> Any:
+    """``module.apply(fn)``: ``fn`` on every submodule, children first, then the module (as torch does)."""
+    if root.incomplete:
+        return root
+    for child in list(root.submodules().values()):
+        if isinstance(child, Module):
+            apply_to_tree(cx, child, fn, node)
+    result = cx.call(fn, [root], {}, node)  # type: ignore[arg-type]
+    if result is UNKNOWN and fn is UNKNOWN:
+        root.incomplete = True  # a function the analysis cannot tell may change anything
+    return root
+
+
+def replace_parameter(layer: Layer, name: str, value: Any, data: bool = False) -> None:
+    """``conv.weight = nn.Parameter(...)``, ``conv.bias = None``, ``conv.weight.data = ...``: the same shape
+    changes nothing the analysis shows; a bias removed counts no more; anything else is unknown."""
+    if name == "bias" and value is None and "bias" in layer.rule.signature:
+        layer.args.values["bias"] = False
+        return
+    rule = layer.rule
+    expected = rule.weights(layer.args, name) if rule.weights is not None else None
+    if isinstance(value, Tensor) and value.shape is not None and expected is not None \
+            and len(value.shape) == len(expected) \
+            and all(dims.is_known(a) and a == b for a, b in zip(value.shape, expected)):
+        if not value.is_parameter and not data:
+            layer.extra_params = None  # another module's parameter (tied weights): torch counts it once
+        return
+    layer.incomplete = True
+
+
+OTHER_DTYPES = frozenset(f"torch.{name}" for name in (
+    "float16", "half", "float64", "double", "bfloat16", "complex64", "complex128", "cfloat", "cdouble", "uint8",
+    "int8", "int16", "short", "int32", "int", "int64", "long", "bool"))
+
+
+def changes_dtype(name: str, args: list[Any], kwargs: dict[str, Any]) -> bool:
+    """``m.half()``, ``m.double()``, ``m.to(torch.float16)``: parameters of another dtype than the float input
+    the analysis assumes (torch then refuses a float input); ``m.to(device)`` and ``m.float()`` change none."""
+    if name in ("half", "double", "bfloat16"):
+        return True
+    return name == "to" and any(getattr(a, "qualname", None) in OTHER_DTYPES for a in (*args, *kwargs.values()))
+
+
+def replace_data(module: Module, name: str, value: Any) -> None:
+    """``conv.weight.data = t``: the parameter keeps its place (and count where ``t`` has its shape)."""
+    if isinstance(module, Layer) and name in ("weight", "bias") and value is not None:
+        replace_parameter(module, name, value, data=True)
+    else:
+        module.incomplete = True  # a parameter of a module of the user's, or one the analysis cannot tell
+
+
+def delete_item(interp: Any, target: ast.Subscript, env: Any) -> None:
+    """``del seq[i]``, ``del self.heads[k]``, ``del layers[a:b]``, ``del parts[k]``: as Python and torch do;
+    what cannot be told is unknown (a list or a dict forgotten, a container incomplete)."""
+    owner = interp.eval(target.value, env)
+    key = interp.eval(target.slice, env)
+    if isinstance(owner, Container):
+        container_delete_item(owner, key)
+    elif isinstance(owner, (list, dict)):
+        try:
+            if key is UNKNOWN:
+                raise KeyError(key)
+            del owner[key]
+        except Exception:  # noqa: BLE001 (an unknown key, or one Python refuses: the value is unknown)
+            interp.forget(target, env)
+    elif isinstance(owner, Module):
+        owner.incomplete = True
+
+
+FUSIONS = frozenset({"torch.nn.utils.fuse_conv_bn_eval", "torch.nn.utils.fusion.fuse_conv_bn_eval",
+                     "torch.nn.utils.fuse_linear_bn_eval", "torch.nn.utils.fusion.fuse_linear_bn_eval"})
+PARAMETRIZE = frozenset({"torch.nn.utils.parametrize.register_parametrization"})
+
+
+def fused(qualname: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``fuse_conv_bn_eval(conv, bn)``: a copy of the conv (or linear) with a bias, the batch norm folded in."""
+    layer = args[0] if args else UNKNOWN
+    wanted = "Conv" if "conv" in qualname else "Linear"
+    if not isinstance(layer, Layer) or not layer.rule.op.startswith(wanted) or layer.incomplete \
+            or "bias" not in layer.rule.signature or kwargs.get("transpose", False) is not False:
+        return UNKNOWN
+    copied = deep_copy(layer)
+    copied.args.values["bias"] = True
+    return copied
+
+
+def parametrized(args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """``register_parametrization(module, "weight", p)``: the shape stays (torch checks it unless ``unsafe``);
+    the parameters of ``p`` add to the module's, counted only where ``p`` is a layer without any."""
+    module = args[0] if args else UNKNOWN
+    if not isinstance(module, Module):
+        return UNKNOWN
+    p = args[2] if len(args) > 2 else kwargs.get("parametrization", UNKNOWN)
+    unsafe = args[3] if len(args) > 3 else kwargs.get("unsafe", False)
+    free = isinstance(p, Layer) and p.rule.count_params(p.args, {}) == 0
+    if unsafe is not False:
+        module.incomplete = True
+    elif not free and isinstance(module, Layer):
+        module.extra_params = None  # counted by torch with the parametrization's own: unknown here
+    elif not free:
+        module.incomplete = True
+    return module
