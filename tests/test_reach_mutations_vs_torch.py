@@ -85,6 +85,13 @@ CASES: list[Case] = [
          "return self.conv(x) * self.scale.view(1, -1, 1, 1)", FOLLOWED),
     Case("register_buffer", CONV + "self.register_buffer('mean', torch.zeros(1, 8, 1, 1))",
          "return self.conv(x) - self.mean", FOLLOWED),
+    Case("layer_register_parameter", CONV + "self.conv.register_parameter('gain', nn.Parameter(torch.ones(8)))",
+         "return self.conv(x)", FOLLOWED),
+    Case("layer_register_buffer", CONV + "self.conv.register_buffer('mask', torch.ones(8, 3, 3, 3))",
+         "return self.conv(x)", FOLLOWED),
+    Case("parameters_registry_del", CONV + "del self.conv._parameters['bias']", "return self.conv(x)", UNKNOWN),
+    Case("parameters_registry_set", CONV + "self.conv._parameters['gain'] = nn.Parameter(torch.ones(8))",
+         "return self.conv(x)", UNKNOWN),
     Case("parameterlist_append", CONV + "self.ps = nn.ParameterList([nn.Parameter(torch.ones(3))])\n"
          "self.ps.append(nn.Parameter(torch.ones(5)))", "return self.conv(x)", UNKNOWN),
     Case("parameterdict_setitem", CONV + "self.pd = nn.ParameterDict()\nself.pd['a'] = nn.Parameter(torch.ones(5))",
@@ -101,6 +108,14 @@ CASES: list[Case] = [
          "return self.block(x)", UNKNOWN,
          extra="class Block(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
                "        self.conv = nn.Conv2d(3, 8, 3)\n\n    def forward(self, x):\n        return self.conv(x)\n"),
+    Case("equalized_lr_pre_hook", CONV + "equal_lr(self.conv)", "return self.conv(x)", UNKNOWN,
+         extra="class EqualLR:\n    def __init__(self, name):\n        self.name = name\n\n"
+               "    def __call__(self, module, inputs):\n"
+               "        setattr(module, self.name, getattr(module, self.name + '_orig') * 0.5)\n\n\n"
+               "def equal_lr(module, name='weight'):\n    weight = getattr(module, name)\n"
+               "    del module._parameters[name]\n"
+               "    module.register_parameter(name + '_orig', nn.Parameter(weight.data))\n"
+               "    module.register_forward_pre_hook(EqualLR(name))\n    return module\n"),
     Case("backward_hook", CONV + "self.conv.register_full_backward_hook(lambda m, gi, go: None)",
          "return self.conv(x)", FOLLOWED),
     Case("forward_hook_model", CONV, "return self.conv(x)", UNKNOWN, model="build()",

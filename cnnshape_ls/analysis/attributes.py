@@ -215,4 +215,4 @@ def parameter_tensor(layer: Layer, name: str) -> Any:
     shape = rule.weights(layer.args, name)
     if shape is None or not all(isinstance(d, (int, dims.Expr)) and not isinstance(d, bool) for d in shape):
         return UNKNOWN
-    return Tensor(shape)
+    return Tensor(shape, parameter_of=(layer, name))

@@ -32,7 +32,14 @@ from .libraries import absolute, library_value
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .ops.layer_attributes import write_layer_attribute
-from .ops.mutations import container_set_item, delete_item, repeated, replace_data, replace_parameter
+from .ops.mutations import (
+    container_set_item,
+    delete_item,
+    registry_changed,
+    repeated,
+    replace_data,
+    replace_parameter,
+)
 from .ops.stdlib import (
     array_arith,
     enum_members,
@@ -338,6 +345,8 @@ class Interpreter(ControlFlow, Attributes, Functions):
         elif isinstance(target, ast.Subscript):
             if isinstance(target.value, ast.Attribute) and target.value.attr == "_modules":
                 self.register_module(self.eval(target.value.value, env), self.eval(target.slice, env), value)
+                return
+            if registry_changed(self, target.value, env):
                 return
             owner = self.eval(target.value, env)
             key = self.eval(target.slice, env)

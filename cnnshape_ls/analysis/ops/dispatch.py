@@ -43,7 +43,16 @@ from .containers import (
 from .context import Context, Evaluator
 from .functional import functional
 from .layer_calls import apply_layer, reparametrise
-from .mutations import FUSIONS, PARAMETRIZE, apply_to_tree, changes_dtype, fused, parametrized, unfollowed_method
+from .mutations import (
+    FUSIONS,
+    PARAMETRIZE,
+    apply_to_tree,
+    changes_dtype,
+    fused,
+    layer_registers,
+    parametrized,
+    unfollowed_method,
+)
 from .names import (
     CONTAINERS,
     MODULE_MODES,
@@ -334,6 +343,9 @@ class CallDispatcher:
                 else value
         if name in REPARAMETRISATIONS and qualname.startswith("torch.nn.utils.") and args:
             return reparametrise(name, args, kwargs)
+        if qualname.startswith("torch.nn.init.") and (name.endswith("_") or name in DEPRECATED_INITS) and args \
+                and isinstance(args[0], Tensor):
+            return args[0]  # ``m.weight = nn.init.kaiming_normal_(m.weight)``: the tensor it filled in place
         if qualname in FUSIONS:
             return fused(qualname, args, kwargs)
         if qualname in PARAMETRIZE:
@@ -442,6 +454,8 @@ class CallDispatcher:
                 return target
             if name == "forward":
                 return self.apply_module(target, args, kwargs, node)
+            if isinstance(target, Layer) and layer_registers(target, name, args):
+                return None
             unfollowed_method(target, name)  # a hook, or a method that may change what it computes
         return unknown_result(args)
 
@@ -603,6 +617,9 @@ class CallDispatcher:
 
 
 _NOT_HANDLED = object()
+DEPRECATED_INITS = frozenset({"normal", "uniform", "constant", "xavier_uniform", "xavier_normal", "kaiming_uniform",
+                              "kaiming_normal", "orthogonal", "sparse", "eye", "dirac"})
+"""torch's old ``nn.init`` names without ``_``: they fill the tensor in place and return it, as the new ones do."""
 CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential"})
 CHECKPOINT_OPTIONS = frozenset({"preserve_rng_state", "context_fn", "determinism_check", "debug", "early_stop"})
 """Keywords of ``checkpoint`` that change how it recomputes, never what it returns."""

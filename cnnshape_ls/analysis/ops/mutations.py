@@ -152,10 +152,14 @@ def replace_parameter(layer: Layer, name: str, value: Any, data: bool = False) -
     if isinstance(value, Tensor) and value.shape is not None and expected is not None \
             and len(value.shape) == len(expected) \
             and all(dims.is_known(a) and a == b for a, b in zip(value.shape, expected)):
-        if not value.is_parameter and not data:
+        if data or value.parameter_of == (layer, name):
+            return  # new values in place, or the layer's own parameter (``m.weight = nn.init.normal_(m.weight)``)
+        if value.parameter_of is not None:
             layer.extra_params = None  # another module's parameter (tied weights): torch counts it once
-        return
-    layer.incomplete = True
+            return
+        if value.is_parameter:
+            return  # a new parameter of the same shape
+    layer.incomplete = True  # another shape, or what torch refuses (a plain tensor): unknown
 
 
 OTHER_DTYPES = frozenset(f"torch.{name}" for name in (
@@ -182,6 +186,8 @@ def replace_data(module: Module, name: str, value: Any) -> None:
 def delete_item(interp: Any, target: ast.Subscript, env: Any) -> None:
     """``del seq[i]``, ``del self.heads[k]``, ``del layers[a:b]``, ``del parts[k]``: as Python and torch do;
     what cannot be told is unknown (a list or a dict forgotten, a container incomplete)."""
+    if registry_changed(interp, target.value, env):
+        return
     owner = interp.eval(target.value, env)
     key = interp.eval(target.slice, env)
     if isinstance(owner, Container):
@@ -230,3 +236,33 @@ def parametrized(args: list[Any], kwargs: dict[str, Any]) -> Any:
     elif not free:
         module.incomplete = True
     return module
+
+
+def layer_registers(layer: Layer, name: str, args: list[Any]) -> bool:
+    """``conv.register_parameter(n, p)`` / ``register_buffer(n, t)`` on a torch layer: its forward reads only
+    its own attributes, so a new parameter only adds to the count and a buffer changes nothing; ``weight``
+    and ``bias`` replace the layer's. False where the call is not one of these."""
+    if name not in ("register_parameter", "register_buffer") or len(args) < 2 or not isinstance(args[0], str):
+        return False
+    value = args[1]
+    if args[0] in ("weight", "bias"):
+        replace_parameter(layer, args[0], value)
+    elif name == "register_parameter" and value is not None:
+        shape = value.shape if isinstance(value, Tensor) and value.is_parameter else None
+        if shape is None or not all(dims.is_known(d) for d in shape) or layer.extra_params is None:
+            layer.extra_params = None
+        else:
+            layer.extra_params = dims.add(layer.extra_params, dims.product(shape))
+            layer.extra_params_text = f"{layer.extra_params_text} + {dims.product(shape)} ({args[0]})".strip()
+    return True
+
+
+def registry_changed(interp: Any, registry: ast.expr, env: Any) -> bool:
+    """``del m._parameters[k]``, ``m._parameters[k] = p``, ``m._buffers[k] = t``: a parameter torch no longer
+    (or now) counts, which the analysis does not follow: the module is unknown. False for other targets."""
+    if not (isinstance(registry, ast.Attribute) and registry.attr in ("_parameters", "_buffers")):
+        return False
+    owner = interp.eval(registry.value, env)
+    if isinstance(owner, Module) and registry.attr == "_parameters":
+        owner.incomplete = True
+    return True
