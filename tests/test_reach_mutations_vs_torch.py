@@ -92,6 +92,13 @@ CASES: list[Case] = [
     Case("parameters_registry_del", CONV + "del self.conv._parameters['bias']", "return self.conv(x)", UNKNOWN),
     Case("parameters_registry_set", CONV + "self.conv._parameters['gain'] = nn.Parameter(torch.ones(8))",
          "return self.conv(x)", UNKNOWN),
+    Case("module_setattr_function", "nn.Module.__setattr__(self, 'conv', nn.Conv2d(3, 8, 3))", "return self.conv(x)",
+         FOLLOWED),
+    Case("super_setattr", "super().__setattr__('conv', nn.Conv2d(3, 8, 3))", "return self.conv(x)", FOLLOWED),
+    Case("super_delattr", CONV + "self.extra = nn.Conv2d(3, 4, 3)\nsuper().__delattr__('extra')", "return self.conv(x)",
+         FOLLOWED),
+    Case("object_setattr", CONV + "object.__setattr__(self, 'side', nn.Conv2d(3, 4, 3))",
+         "return self.conv(x)[:, :4] + self.side(x)", UNKNOWN),
     Case("parameterlist_append", CONV + "self.ps = nn.ParameterList([nn.Parameter(torch.ones(3))])\n"
          "self.ps.append(nn.Parameter(torch.ones(5)))", "return self.conv(x)", UNKNOWN),
     Case("parameterdict_setitem", CONV + "self.pd = nn.ParameterDict()\nself.pd['a'] = nn.Parameter(torch.ones(5))",
@@ -156,6 +163,11 @@ CASES: list[Case] = [
          "return self.pool(x)", FOLLOWED),
     Case("flatten_start_dim_after", "self.flat = nn.Flatten()\nself.flat.start_dim = 2", "return self.flat(x)",
          UNKNOWN),
+    Case("conv_groups_after", "self.conv = nn.Conv2d(3, 6, 3)\nself.conv.groups = 3", "return self.conv(x)", UNKNOWN),
+    Case("relu_inplace_after", CONV + "self.act = nn.ReLU()\nself.act.inplace = True", "return self.act(self.conv(x))",
+         FOLLOWED),
+    Case("lstm_batch_first_after", "self.lstm = nn.LSTM(16, 8)\nself.lstm.batch_first = True",
+         "return self.lstm(x[:, 0])[0]", UNKNOWN),
     Case("conv_weight_parameter", CONV + "self.conv.weight = nn.Parameter(torch.randn(4, 3, 3, 3))\n"
          "self.conv.bias = nn.Parameter(torch.randn(4))", "return self.conv(x)", UNKNOWN),
     Case("conv_bias_none", CONV + "self.conv.bias = None", "return self.conv(x)", FOLLOWED),
@@ -189,6 +201,14 @@ CASES: list[Case] = [
     seq_case("seq_setitem", "self.seq[2] = nn.Conv2d(8, 6, 5)", FOLLOWED),
     seq_case("seq_setitem_negative", "self.seq[-1] = nn.Conv2d(8, 6, 5)", FOLLOWED),
     seq_case("seq_iadd", "self.seq += nn.Sequential(nn.Conv2d(4, 2, 3))", FOLLOWED),
+    seq_case("seq_iadd_list", "self.seq += [nn.Conv2d(4, 2, 3)]", UNKNOWN),
+    seq_case("seq_add_modulelist", "self.seq = self.seq + nn.ModuleList([nn.Conv2d(4, 2, 3)])", UNKNOWN),
+    Case("sequential_subclass_setitem", "self.seq = Stack(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 4, 3))\n"
+         "self.seq[1] = nn.Conv2d(8, 2, 5)", "return self.seq(x)", UNKNOWN,
+         extra="class Stack(nn.Sequential):\n    def __init__(self, *layers):\n        super().__init__(*layers)\n"),
+    Case("sequential_subclass_delitem", "self.seq = Stack(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 4, 3))\ndel self.seq[1]",
+         "return self.seq(x)", UNKNOWN,
+         extra="class Stack(nn.Sequential):\n    def __init__(self, *layers):\n        super().__init__(*layers)\n"),
     seq_case("seq_add", "self.seq = self.seq + nn.Sequential(nn.Conv2d(4, 2, 3))", FOLLOWED),
     seq_case("seq_mul", "self.seq = self.seq * 2", FOLLOWED, "nn.Conv2d(3, 3, 3), nn.ReLU()"),
     seq_case("seq_insert", "self.seq.insert(1, nn.MaxPool2d(2))", FOLLOWED),
@@ -215,6 +235,8 @@ CASES: list[Case] = [
          "self.layers[1] = nn.Conv2d(8, 2, 5)", "for layer in self.layers:\n    x = layer(x)\nreturn x", FOLLOWED),
     Case("modulelist_pop", "self.layers = nn.ModuleList([nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)])\n"
          "self.layers.pop(1)", "for layer in self.layers:\n    x = layer(x)\nreturn x", FOLLOWED),
+    Case("modulelist_insert_negative", "self.layers = nn.ModuleList([nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)])\n"
+         "self.layers.insert(-1, nn.ReLU())", "for layer in self.layers:\n    x = layer(x)\nreturn x", UNKNOWN),
     Case("modulelist_slice_read", "self.layers = nn.ModuleList([nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3), "
          "nn.Conv2d(8, 2, 3)])", "for layer in self.layers[:2]:\n    x = layer(x)\nreturn x", FOLLOWED),
     Case("modulelist_iadd", "self.layers = nn.ModuleList([nn.Conv2d(3, 8, 3)])\n"

@@ -33,8 +33,10 @@ from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .ops.layer_attributes import write_layer_attribute
 from .ops.mutations import (
+    added_in_place,
     container_set_item,
     delete_item,
+    joined,
     registry_changed,
     repeated,
     replace_data,
@@ -182,12 +184,7 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 current.extend(items)  # in place, as Python does for lists
             return
         if isinstance(current, Container) and isinstance(node.op, ast.Add):
-            items = self.iterate(value)
-            for item in items or []:
-                if isinstance(item, Module):
-                    current.append(item)
-            if items is None or not all(isinstance(item, Module) for item in items):
-                current.incomplete = True  # what was added cannot be told: never dropped
+            added_in_place(current, self.iterate(value), value)  # what cannot be told is never dropped
             return
         self.assign(node.target, self.binary(node.op, current, value, node), env)
 
@@ -362,6 +359,8 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 self.forget(target, env)  # an item written under a key the analysis cannot tell
             elif isinstance(owner, Container):
                 container_set_item(owner, key, value)
+            elif isinstance(owner, Module):
+                owner.incomplete = True  # ``__setitem__`` of a subclass of nn.Sequential, or the user's own
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, env)
 
@@ -534,11 +533,8 @@ class Interpreter(ControlFlow, Attributes, Functions):
             return array_arith(type(op), left, right)
         if isinstance(left, Container) and isinstance(op, ast.Mult):
             return repeated(left, right)  # ``nn.Sequential(...) * 2``
-        if isinstance(left, Container) and isinstance(right, Container) and isinstance(op, ast.Add):
-            merged = Container(left.node, kind=left.kind)
-            for child in [*left.children.values(), *right.children.values()]:
-                merged.append(child)
-            return merged
+        if isinstance(left, Container) and isinstance(op, ast.Add):
+            return joined(left, right)
         try:
             return arith(type(op), left, right)
         except TooLarge as too_large:

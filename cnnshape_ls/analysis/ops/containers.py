@@ -8,7 +8,7 @@ from typing import Any
 from ..layers import UNKNOWN
 from ..values import Container, Instance, Layer, Module, OpaqueModule, iter_modules
 from .context import Context
-from .mutations import container_pop, container_set_item, moduledict_update, unfollowed_method
+from .mutations import container_pop, container_set_item, insertable, moduledict_update, unfollowed_method
 
 
 def make_container(cx: Context, kind: str, args: list[Any], node: ast.AST | None, placed: int | None) -> Any:
@@ -166,7 +166,7 @@ def _add_modules(cx: Context, target: Container, name: str, args: list[Any]) -> 
                 target.append(item)
         return target
     if name == "insert" and len(args) == 2:
-        if isinstance(args[0], int) and isinstance(args[1], Module):
+        if insertable(target, args[0]) and isinstance(args[1], Module):
             children = list(target.children.values())
             children.insert(args[0], args[1])
             target.children = {str(i): c for i, c in enumerate(children)}

@@ -55,6 +55,7 @@ from .mutations import (
 )
 from .names import (
     CONTAINERS,
+    MODULE_METHOD_NAMES,
     MODULE_MODES,
     REPARAMETRISATIONS,
     SAME_SHAPE,
@@ -261,6 +262,9 @@ class CallDispatcher:
         made = self.python_external(qualname, name, args, kwargs)
         if made is not _NOT_HANDLED:
             return made
+        if name in UNBOUND_MODULE_METHODS and qualname.endswith(f"Module.{name}") and is_nn(qualname) and args \
+                and isinstance(args[0], Module):  # ``nn.Module.__setattr__(self, "conv", ...)``
+            return self.method(args[0], name, list(args[1:]), kwargs, node)
         made = stdlib_call(self.cx, qualname, args, kwargs, node)
         if made is not NOT_HANDLED:
             return made
@@ -465,6 +469,8 @@ class CallDispatcher:
             self.super_init(target, args, kwargs, node)
             return None
         inst = target.self_value
+        if name in SUPER_REGISTRATIONS and isinstance(inst, Instance):  # ``super().__setattr__(name, module)``
+            return self.method(inst, name, args, kwargs, node)
         if name == "forward" and isinstance(inst, Instance) and inst.cls.container_base == "Sequential":
             return self.apply_sequence(inst, list(inst.modules.values()), args, node)  # nn.Sequential.forward
         if name == "forward" and isinstance(inst, Instance) and inst.base is not None:
@@ -490,6 +496,10 @@ class CallDispatcher:
                 self.interp.set_attr(target, args[0], args[1])
             elif isinstance(args[1], Module) or args[1] is UNKNOWN:
                 target.incomplete = True  # a submodule under a name the analysis cannot tell
+            return None
+        if name == "__delattr__" and len(args) == 1 and isinstance(args[0], str) and not kwargs:
+            target.attrs.pop(args[0], None)  # as ``del self.<name>``: torch unregisters it
+            target.modules.pop(args[0], None)
             return None
         if name in ("append", "extend", "insert", "items", "keys", "values") and target.cls.container_base:
             # a subclass of nn.ModuleList / nn.ModuleDict (torchvision's ``_DenseBlock.items()``)
@@ -617,6 +627,11 @@ class CallDispatcher:
 
 
 _NOT_HANDLED = object()
+SUPER_REGISTRATIONS = frozenset({"__setattr__", "__delattr__", "add_module", "register_module", "register_buffer",
+                                 "register_parameter", "register_forward_hook", "register_forward_pre_hook", "apply"})
+"""``nn.Module`` methods called through ``super()`` (in a class that overrides them) that change what the module
+holds or computes: as on the instance, never dropped."""
+UNBOUND_MODULE_METHODS = (MODULE_METHOD_NAMES | SUPER_REGISTRATIONS) - {"forward"}
 DEPRECATED_INITS = frozenset({"normal", "uniform", "constant", "xavier_uniform", "xavier_normal", "kaiming_uniform",
                               "kaiming_normal", "orthogonal", "sparse", "eye", "dirac"})
 """torch's old ``nn.init`` names without ``_``: they fill the tensor in place and return it, as the new ones do."""

@@ -56,7 +56,9 @@ def write_layer_attribute(layer: Layer, name: str, value: Any) -> None:
         return
     op = layer.rule.op
     if op in CONVOLUTIONS:
-        if name in CONV_FORWARD_READS:
+        if name == "groups" and value != layer.args.values.get("groups", 1):
+            layer.incomplete = True  # the weight keeps in_channels/groups of the old groups: another input
+        elif name in CONV_FORWARD_READS:
             layer.args.values[name] = value
         return
     if "Pool" in op:

@@ -78,6 +78,27 @@ def container_delete_item(target: Container, key: Any) -> None:
         target.incomplete = True
 
 
+def insertable(target: Container, index: Any) -> bool:
+    """Where torch's ``insert`` works as a list's does: ``Sequential`` takes ``-n <= i <= n``, ``ModuleList``
+    ``0 <= i <= n`` (a negative index raises ``KeyError`` there), both only over keys ``"0"``..``"n-1"``."""
+    n = len(target.children)
+    if not isinstance(index, int) or isinstance(index, bool) or not all(k.isdigit() for k in target.children):
+        return False
+    return (-n if target.kind == "Sequential" else 0) <= index <= n
+
+
+def added_in_place(target: Container, items: list[Any] | None, other: Any) -> None:
+    """``seq += other`` / ``layers += other``: torch's ``Sequential.__iadd__`` takes only a ``Sequential``,
+    ``ModuleList``'s any iterable of modules; what it cannot tell, or torch refuses, leaves it unknown."""
+    refused = target.kind == "ModuleDict" or (
+        target.kind == "Sequential" and not (isinstance(other, Container) and other.kind == "Sequential"))
+    if refused or items is None or not all(isinstance(item, Module) for item in items):
+        target.incomplete = True
+        return
+    for item in items:
+        target.append(item)
+
+
 def container_pop(target: Container, args: list[Any]) -> Any:
     """``seq.pop(i)``, ``layers.pop(i)``, ``heads.pop(k)``: the module, gone from the container."""
     if target.incomplete or len(args) != 1:
@@ -114,6 +135,17 @@ def moduledict_update(cx: Context, target: Container, args: list[Any]) -> None:
             container_set_item(target, pair[0], pair[1])
         else:
             target.incomplete = True
+
+
+def joined(left: Container, right: Any) -> Any:
+    """``seq + seq`` (torch's ``Sequential.__add__`` takes only a ``Sequential``), ``layers + layers``."""
+    if not isinstance(right, Container) or left.incomplete or right.incomplete or left.kind == "ModuleDict" \
+            or (left.kind == "Sequential" and right.kind != "Sequential") or right.kind == "ModuleDict":
+        return UNKNOWN
+    merged = Container(left.node, kind=left.kind)
+    for child in [*left.children.values(), *right.children.values()]:
+        merged.append(child)
+    return merged
 
 
 def repeated(target: Container, times: Any) -> Any:
