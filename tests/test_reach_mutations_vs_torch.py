@@ -228,6 +228,17 @@ CASES: list[Case] = [
     seq_case("seq_modules_pop", "self.seq._modules.pop('2')", FOLLOWED),
     seq_case("seq_child_stride", "self.seq[0].stride = (2, 2)", FOLLOWED),
     seq_case("seq_insert_unknown_index", "self.seq.insert(len(str(open)) % 2, nn.MaxPool2d(2))", UNKNOWN),
+    # a loop the analysis cannot run (its count is unknown to it; torch runs it once): what it changes is unknown
+    seq_case("loop_del", "for _ in range(len(str(open)) % 5 - 3):\n    del self.seq[0]", UNKNOWN,
+             "nn.Conv2d(3, 3, 3), nn.ReLU(), nn.Conv2d(3, 4, 3)"),
+    seq_case("loop_setattr", "for _ in range(len(str(open)) % 5 - 3):\n    setattr(self.seq, 'extra', "
+             "nn.Conv2d(4, 2, 3))", UNKNOWN),
+    seq_case("loop_hook", "for _ in range(len(str(open)) % 5 - 3):\n    self.seq.register_forward_hook("
+             "lambda m, i, o: o[:, :2])", UNKNOWN),
+    seq_case("loop_item", "for _ in range(len(str(open)) % 5 - 3):\n    self.seq[2] = nn.Conv2d(8, 2, 3)", UNKNOWN),
+    list_case("loop_list_sort", "for _ in range(len(str(open)) % 5 - 3):\n"
+              "    layers.sort(key=lambda m: isinstance(m, nn.Conv2d), reverse=True)", UNKNOWN),
+    list_case("loop_list_del", "for _ in range(len(str(open)) % 5 - 3):\n    del layers[2]", UNKNOWN),
     # ------------------------------------------------------------ nn.ModuleList
     Case("modulelist_delitem", "self.layers = nn.ModuleList([nn.Conv2d(3, 8, 3), nn.Conv2d(3, 8, 5)])\n"
          "del self.layers[0]", "for layer in self.layers:\n    x = layer(x)\nreturn x", FOLLOWED),

@@ -24,7 +24,11 @@ from .values import (
 )
 
 MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
-                      "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter"})
+                      "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter",
+                      "reverse", "sort", "popitem", "__delitem__", "__delattr__", "register_forward_hook",
+                      "register_forward_pre_hook", "apply", "half", "double", "bfloat16"})
+"""Methods that change their object in place (a list, a dict, a module): in a loop that cannot be run, what
+they change is unknown."""
 
 
 class BudgetExceeded(Exception):
@@ -291,6 +295,11 @@ class ControlFlow:
                     targets = [sub.target]
                 elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
                     targets, mutated = [sub.func.value], True  # layers.append(...), self.add_module(...)
+                elif isinstance(sub, ast.Delete):
+                    targets = sub.targets  # del self.seq[0], del layers[i]
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.args \
+                        and sub.func.id in ("setattr", "delattr"):
+                    targets, mutated = [sub.args[0]], True  # setattr(self.seq, name, m)
                 for target in targets:
                     self.forget(target, env, mutated)
 
