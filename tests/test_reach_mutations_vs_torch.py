@@ -302,6 +302,47 @@ CASES: list[Case] = [
 ]
 
 
+def under_unknown_condition(taken: bool) -> list[Case]:
+    """Changes under a condition the analysis cannot tell (``len(str(open))`` is 24 in Python) that torch takes,
+    or not: either may have happened, so the analysis says unknown both ways (never the one it guessed)."""
+    when = f"if len(str(open)) {'>' if taken else '<'} 3:\n    "
+    cases = [
+        seq_case("if_pop", when + "self.seq.pop(0)", UNKNOWN, "nn.Conv2d(3, 3, 3), nn.ReLU(), nn.Conv2d(3, 4, 3)"),
+        seq_case("if_del", when + "del self.seq[0]", UNKNOWN, "nn.Conv2d(3, 3, 3), nn.ReLU(), nn.Conv2d(3, 4, 3)"),
+        seq_case("if_item", when + "self.seq[2] = nn.Conv2d(8, 2, 3)", UNKNOWN),
+        seq_case("if_append", when + "self.seq.append(nn.Conv2d(4, 2, 3))", UNKNOWN),
+        seq_case("if_add_module", when + "self.seq.add_module('extra', nn.Conv2d(4, 2, 3))", UNKNOWN),
+        seq_case("if_child_stride", when + "self.seq[0].stride = (2, 2)", UNKNOWN),
+        seq_case("if_hook", when + "self.seq.register_forward_hook(lambda m, i, o: o[:, :2])", UNKNOWN),
+        list_case("if_list_pop", when + "layers.pop(2)", UNKNOWN),
+        list_case("if_list_append", when + "layers.append(nn.Conv2d(8, 2, 3))", UNKNOWN),
+        list_case("if_list_del", when + "del layers[2]", UNKNOWN),
+        list_case("if_list_item", when + "layers[2] = nn.Conv2d(8, 2, 3)", UNKNOWN),
+        Case("if_dict_update", "parts = {'a': nn.Conv2d(3, 8, 3)}\n" + when + "parts.update(a=nn.Conv2d(3, 2, 5))\n"
+             "self.body = parts['a']", "return self.body(x)", UNKNOWN),
+        Case("if_del_attribute", CONV + "self.extra = nn.Conv2d(3, 4, 3)\n" + when + "del self.extra",
+             "return self.conv(x)", UNKNOWN),
+        Case("if_attribute_list", "self.blocks = [nn.Conv2d(3, 8, 3)]\n" + when
+             + "self.blocks.append(nn.Conv2d(8, 2, 3))\nself.body = nn.Sequential(*self.blocks)",
+             "return self.body(x)", UNKNOWN),
+        Case("if_else_attribute_list", "self.blocks = [nn.Conv2d(3, 8, 3)]\n" + when
+             + "self.blocks.append(nn.Conv2d(8, 2, 3))\nelse:\n    self.blocks.append(nn.Conv2d(8, 4, 5))\n"
+             "self.body = nn.Sequential(*self.blocks)", "return self.body(x)", UNKNOWN),
+        Case("if_helper_changes_container", "self.seq = nn.Sequential(nn.Conv2d(3, 8, 3))\n" + when + "grow(self.seq)",
+             "return self.seq(x)", UNKNOWN, extra="def grow(seq):\n    seq.append(nn.Conv2d(8, 2, 3))\n"
+             "    seq[0] = nn.Conv2d(3, 8, 5)\n"),
+        Case("if_layer_weight", CONV + when + "self.conv.weight = nn.Parameter(torch.ones(4, 3, 3, 3))",
+             "return self.conv(x)", UNKNOWN),
+        Case("if_apply", CONV + "def strided(m):\n    if isinstance(m, nn.Conv2d):\n        m.stride = (2, 2)\n"
+             + when + "self.apply(strided)", "return self.conv(x)", UNKNOWN),
+    ]
+    suffix = "_taken" if taken else "_not_taken"
+    return [Case(c.name + suffix, c.init, c.forward, c.expect, c.model, c.extra) for c in cases]
+
+
+CASES += under_unknown_condition(True) + under_unknown_condition(False)
+
+
 @dataclass(frozen=True)
 class Verdict:
     kind: str

@@ -37,6 +37,7 @@ from .ops.mutations import (
     container_set_item,
     delete_item,
     joined,
+    note_changed,
     registry_changed,
     repeated,
     replace_data,
@@ -184,6 +185,7 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 current.extend(items)  # in place, as Python does for lists
             return
         if isinstance(current, Container) and isinstance(node.op, ast.Add):
+            note_changed(self, current)
             added_in_place(current, self.iterate(value), value)  # what cannot be told is never dropped
             return
         self.assign(node.target, self.binary(node.op, current, value, node), env)
@@ -318,6 +320,10 @@ class Interpreter(ControlFlow, Attributes, Functions):
             elif isinstance(target, ast.Attribute):  # ``del model.classifier``: torch unregisters it
                 owner = self.eval(target.value, env)
                 if isinstance(owner, Instance):
+                    if self.attribute_writes:  # under a condition: undone and merged as a write is
+                        self.attribute_writes[-1].append(AttributeWrite(
+                            owner, target.attr, owner.attrs.get(target.attr, ABSENT),
+                            owner.modules.get(target.attr, ABSENT)))
                     owner.attrs.pop(target.attr, None)
                     owner.modules.pop(target.attr, None)
                 elif isinstance(owner, Module):
@@ -341,7 +347,10 @@ class Interpreter(ControlFlow, Attributes, Functions):
             self.set_attr(owner, target.attr, value)
         elif isinstance(target, ast.Subscript):
             if isinstance(target.value, ast.Attribute) and target.value.attr == "_modules":
-                self.register_module(self.eval(target.value.value, env), self.eval(target.slice, env), value)
+                registry = self.eval(target.value.value, env)
+                if isinstance(registry, Container):
+                    note_changed(self, registry)
+                self.register_module(registry, self.eval(target.slice, env), value)
                 return
             if registry_changed(self, target.value, env):
                 return
@@ -358,6 +367,7 @@ class Interpreter(ControlFlow, Attributes, Functions):
             elif isinstance(owner, (list, dict)):
                 self.forget(target, env)  # an item written under a key the analysis cannot tell
             elif isinstance(owner, Container):
+                note_changed(self, owner)
                 container_set_item(owner, key, value)
             elif isinstance(owner, Module):
                 owner.incomplete = True  # ``__setitem__`` of a subclass of nn.Sequential, or the user's own
@@ -414,6 +424,7 @@ class Interpreter(ControlFlow, Attributes, Functions):
             if owner.base is not None:  # ``self.stride = ...`` in a subclass of a torch layer
                 write_layer_attribute(owner.base, name, value)
         elif isinstance(owner, Container) and isinstance(value, Module):
+            note_changed(self, owner)
             owner.children[name] = value  # registered: ``nn.Sequential`` then runs it last
         elif isinstance(owner, Layer) and name in ("weight", "bias"):  # ``conv.weight = nn.Parameter(...)``
             replace_parameter(owner, name, value)

@@ -46,10 +46,12 @@ from .layer_calls import apply_layer, reparametrise
 from .mutations import (
     FUSIONS,
     PARAMETRIZE,
+    READ_ONLY_MODULE_METHODS,
     apply_to_tree,
     changes_dtype,
     fused,
     layer_registers,
+    note_changed,
     parametrized,
     unfollowed_method,
 )
@@ -450,6 +452,8 @@ class CallDispatcher:
         if isinstance(target, Module) and name == "apply" and len(args) == 1 and not kwargs:
             return apply_to_tree(self.cx, target, args[0], node)  # children first, then the module itself
         if isinstance(target, Container):
+            if name not in READ_ONLY_MODULE_METHODS:
+                note_changed(self.interp, target)
             return container_method(self.cx, target, name, args)
         if isinstance(target, Instance):
             return self.instance_method(target, name, args, kwargs, node)

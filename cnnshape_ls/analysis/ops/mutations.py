@@ -10,6 +10,7 @@ import ast
 from typing import Any
 
 from .. import dims
+from ..branches import ABSENT, AttributeWrite
 from ..layers import UNKNOWN
 from ..values import Container, Layer, Module, Tensor, deep_copy
 from .context import Context
@@ -223,6 +224,7 @@ def delete_item(interp: Any, target: ast.Subscript, env: Any) -> None:
     owner = interp.eval(target.value, env)
     key = interp.eval(target.slice, env)
     if isinstance(owner, Container):
+        note_changed(interp, owner)
         container_delete_item(owner, key)
     elif isinstance(owner, (list, dict)):
         try:
@@ -298,3 +300,11 @@ def registry_changed(interp: Any, registry: ast.expr, env: Any) -> bool:
     if isinstance(owner, Module) and registry.attr == "_parameters":
         owner.incomplete = True
     return True
+
+
+def note_changed(interp: Any, module: Module) -> None:
+    """A container changed in place while the analysis runs a branch it cannot choose: after both branches it is
+    unknown (see ``ControlFlow.exec_both``), also where the change is made in a function the branch calls."""
+    pending = getattr(interp, "attribute_writes", None)
+    if pending:
+        pending[-1].append(AttributeWrite(module, "", ABSENT, ABSENT))  # type: ignore[arg-type]
