@@ -227,6 +227,11 @@ CASES: list[Case] = [
     seq_case("seq_setattr_unknown_name", "setattr(self.seq, 'extra' + str(open)[:0], nn.Conv2d(4, 2, 3))", UNKNOWN),
     seq_case("seq_modules_pop", "self.seq._modules.pop('2')", FOLLOWED),
     seq_case("seq_child_stride", "self.seq[0].stride = (2, 2)", FOLLOWED),
+    seq_case("seq_member_unknown_index", "self.seq[len(str(open)) % 2 * 2].stride = (2, 2)", UNKNOWN),
+    seq_case("seq_member_getattr_unknown", "getattr(self.seq, str(len(str(open)) % 2 * 2)).stride = (2, 2)", UNKNOWN),
+    Case("sequential_subclass_member", "self.block = Stack(nn.Conv2d(3, 8, 3), nn.ReLU())\n"
+         "self.block[0].stride = (2, 2)", "return self.block(x)", FOLLOWED,
+         extra="class Stack(nn.Sequential):\n    def __init__(self, *layers):\n        super().__init__(*layers)\n"),
     seq_case("seq_insert_unknown_index", "self.seq.insert(len(str(open)) % 2, nn.MaxPool2d(2))", UNKNOWN),
     # a loop the analysis cannot run (its count is unknown to it; torch runs it once): what it changes is unknown
     seq_case("loop_del", "for _ in range(len(str(open)) % 5 - 3):\n    del self.seq[0]", UNKNOWN,
@@ -403,3 +408,57 @@ def test_mutation_followed_or_unknown(case: Case) -> None:
 
 def test_case_names_are_unique() -> None:
     assert len({c.name for c in CASES}) == len(CASES)
+
+
+# ---------------------------------------------------------------------- model surgery on torchvision's models
+SURGERY = {
+    "vgg_items": ("vgg11", "m.features[0] = nn.Conv2d(1, 64, 3, padding=1)\nm.classifier[6] = nn.Linear(4096, 10)",
+                  (2, 1, 64, 64)),
+    "densenet_named": ("densenet121", "m.features.conv0 = nn.Conv2d(1, 64, 7, 2, 3, bias=False)\n"
+                       "m.classifier = nn.Linear(1024, 5)", (2, 1, 64, 64)),
+    "resnet_block_item": ("resnet18", "m.layer4[1] = nn.Identity()\n"
+                          "m.fc = nn.Sequential(nn.Dropout(0.2), nn.Linear(m.fc.in_features, 3))", (2, 3, 64, 64)),
+    "mobilenet_stride": ("mobilenet_v2", "m.features[0][0].stride = (1, 1)\n"
+                         "m.classifier[1] = nn.Linear(m.last_channel, 10)", (2, 3, 32, 32)),
+    "resnet_cifar": ("resnet18", "m.maxpool = nn.Identity()\nm.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)",
+                     (2, 3, 32, 32)),
+    "vgg_pop": ("vgg11", "m.classifier.pop(6)\nm.classifier.append(nn.Linear(4096, 7))", (2, 3, 64, 64)),
+    "vgg_del": ("vgg11", "del m.features[-1]\nm.avgpool = nn.AdaptiveAvgPool2d(7)", (2, 3, 64, 64)),
+}
+"""Transfer learning's usual changes to a torchvision model (a grayscale first conv, a new head, a block
+dropped, a stride changed for small images): before the audit, ``features[0] = ...`` was dropped (a false
+error), ``features.conv0 = ...`` on an ``nn.Sequential`` too, ``classifier.pop(6)`` too (a false error)."""
+
+
+@pytest.fixture(scope="module")
+def torchvision_imported() -> None:
+    """torchvision for torch's side; its C++ operator registrations, absent from a CPU-only meta run, are left
+    out as tests/test_reach_installed_vs_torch.py does."""
+    import importlib.util
+    import sys
+    import types
+    import warnings
+
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed (pip install -e '.[test]')")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import torchvision  # noqa: F401
+        except RuntimeError as err:
+            if "does not exist" not in str(err):
+                raise
+            for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+                del sys.modules[name]
+            sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+            import torchvision  # noqa: F401
+
+
+@pytest.mark.parametrize("name", list(SURGERY))
+def test_torchvision_surgery_follows_torch(name: str, torchvision_imported: None) -> None:
+    from support import assert_follows_torch_whole
+
+    arch, surgery, shape = SURGERY[name]
+    source = (f"import torch.nn as nn\nfrom torchvision import models\n\n\ndef build():\n"
+              f"    m = models.{arch}(weights=None)\n{textwrap.indent(surgery, '    ')}\n    return m\n")
+    assert_follows_torch_whole(source, shape, model="build()")

@@ -149,6 +149,9 @@ class Attributes:
             return self.calls.tensor_index(owner, key, node)
         if key is UNKNOWN or owner is UNKNOWN:
             return UNKNOWN
+        if isinstance(owner, Instance) and owner.cls.container_base and not owner.incomplete:
+            # a subclass of nn.Sequential / ModuleList / ModuleDict (torchvision's Conv2dNormActivation)
+            owner = Container(owner.node, kind=owner.cls.container_base, children=owner.modules)
         if isinstance(owner, Container):
             children = list(owner.children.values())
             if isinstance(key, slice):

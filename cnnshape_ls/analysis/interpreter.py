@@ -42,6 +42,7 @@ from .ops.mutations import (
     repeated,
     replace_data,
     replace_parameter,
+    unknown_member_changed,
 )
 from .ops.stdlib import (
     array_arith,
@@ -344,6 +345,8 @@ class Interpreter(ControlFlow, Attributes, Functions):
                     replace_data(layer, target.value.attr, value)
                     return
             owner = self.eval(target.value, env)
+            if owner is UNKNOWN:  # ``self.layers[k].stride = 2``: a module the analysis cannot tell changed
+                unknown_member_changed(self, target.value, env)
             self.set_attr(owner, target.attr, value)
         elif isinstance(target, ast.Subscript):
             if isinstance(target.value, ast.Attribute) and target.value.attr == "_modules":

@@ -308,3 +308,17 @@ def note_changed(interp: Any, module: Module) -> None:
     pending = getattr(interp, "attribute_writes", None)
     if pending:
         pending[-1].append(AttributeWrite(module, "", ABSENT, ABSENT))  # type: ignore[arg-type]
+
+
+def unknown_member_changed(interp: Any, member: ast.expr, env: Any) -> None:
+    """An attribute written on a module the analysis could not pick out of its container (``layers[k]`` with an
+    unknown ``k``, ``getattr(self, name)`` with an unknown name): that container is unknown from here on."""
+    if isinstance(member, ast.Subscript):
+        holder = interp.eval(member.value, env)
+    elif isinstance(member, ast.Call) and isinstance(member.func, ast.Name) and member.func.id == "getattr" \
+            and member.args:
+        holder = interp.eval(member.args[0], env)
+    else:
+        return
+    if isinstance(holder, Module):
+        holder.incomplete = True
