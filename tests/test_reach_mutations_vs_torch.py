@@ -130,6 +130,19 @@ CASES: list[Case] = [
                "    return m\n"),
     Case("apply_init", CONV + "self.apply(lambda m: nn.init.zeros_(m.weight) if isinstance(m, nn.Conv2d) else None)",
          "return self.conv(x)", FOLLOWED),
+    Case("apply_dcgan_weights_init", CONV + "self.bn = nn.BatchNorm2d(8)\nself.apply(weights_init)",
+         "return self.bn(self.conv(x))", FOLLOWED,
+         extra="def weights_init(m):\n    classname = m.__class__.__name__\n    if classname.find('Conv') != -1:\n"
+               "        m.weight.data.normal_(0.0, 0.02)\n    elif classname.find('BatchNorm') != -1:\n"
+               "        m.weight.data.normal_(1.0, 0.02)\n        m.bias.data.fill_(0)\n"),
+    Case("apply_timm_init_weights", "self.fc = nn.Linear(16, 8)\nself.norm = nn.LayerNorm(8)\n"
+         "self.apply(self._init_weights) if hasattr(self, '_init_weights') else self.apply(init_weights)",
+         "return self.norm(self.fc(x))", FOLLOWED,
+         extra="def init_weights(m):\n    if isinstance(m, nn.Linear):\n"
+               "        nn.init.trunc_normal_(m.weight, std=.02)\n"
+               "        if m.bias is not None:\n            nn.init.constant_(m.bias, 0)\n"
+               "    elif isinstance(m, nn.LayerNorm):\n        nn.init.constant_(m.bias, 0)\n"
+               "        nn.init.constant_(m.weight, 1.0)\n"),
     Case("apply_changes_stride",
          CONV + "def strided(m):\n    if isinstance(m, nn.Conv2d):\n        m.stride = (2, 2)\nself.apply(strided)",
          "return self.conv(x)", FOLLOWED),
