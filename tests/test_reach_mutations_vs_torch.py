@@ -146,6 +146,9 @@ CASES: list[Case] = [
     Case("apply_changes_stride",
          CONV + "def strided(m):\n    if isinstance(m, nn.Conv2d):\n        m.stride = (2, 2)\nself.apply(strided)",
          "return self.conv(x)", FOLLOWED),
+    Case("read_only_methods", CONV + "self.bn = nn.BatchNorm2d(8)\nself.bn.reset_running_stats()\n"
+         "self.conv.reset_parameters()\nself.zero_grad()\nn = sum(p.numel() for p in self.parameters())",
+         "return self.bn.__call__(self.conv(x))", FOLLOWED),
     Case("eval_train", CONV + "self.drop = nn.Dropout(0.5)\nself.eval()\nself.train()",
          "return self.drop(self.conv(x))", FOLLOWED),
     Case("requires_grad_", CONV + "self.conv.requires_grad_(False)", "return self.conv(x)", FOLLOWED),

@@ -449,6 +449,8 @@ class CallDispatcher:
         if isinstance(target, Module) and changes_dtype(name, args, kwargs):
             target.incomplete = True  # parameters of a dtype a float input does not match: torch refuses it
             return target
+        if isinstance(target, Module) and name == "__call__":
+            return self.apply_module(target, args, kwargs, node)  # ``block.__call__(x)``: as ``block(x)``
         if isinstance(target, Module) and name == "apply" and len(args) == 1 and not kwargs:
             return apply_to_tree(self.cx, target, args[0], node)  # children first, then the module itself
         if isinstance(target, Container):

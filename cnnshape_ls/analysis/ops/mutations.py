@@ -24,7 +24,8 @@ READ_ONLY_MODULE_METHODS = frozenset({
     "reset_parameters", "flatten_parameters", "to_empty", "bfloat16", "xpu", "ipu", "mtia", "type", "__repr__",
     "__len__", "__iter__", "__contains__", "__dir__", "index", "count", "__getitem__", "named_children",
     "named_modules", "children", "modules", "keys", "values", "items", "compile", "_apply", "_get_name",
-    "_load_from_state_dict", "_save_to_state_dict",
+    "_load_from_state_dict", "_save_to_state_dict", "reset_running_stats", "_conv_forward", "_check_input_dim",
+    "_output_padding", "__str__", "__hash__", "__eq__", "__bool__", "_named_members",
 })
 """``nn.Module`` (and container) methods that change neither what a module computes nor its parameters: a
 call of any other method the analysis does not follow (``register_forward_hook``, ``pop``) makes the module
