@@ -189,6 +189,12 @@ CASES: list[Case] = [
     Case("conv_bias_none", CONV + "self.conv.bias = None", "return self.conv(x)", FOLLOWED),
     Case("conv_weight_data", CONV + "self.conv.weight.data = torch.randn(4, 3, 3, 3)\n"
          "self.conv.bias.data = torch.randn(4)", "return self.conv(x)", UNKNOWN),
+    Case("parameter_data_same_shape", CONV + "self.scale = nn.Parameter(torch.ones(8))\n"
+         "self.scale.data = torch.full((8,), 2.0)", "return self.conv(x) * self.scale.view(1, -1, 1, 1)", FOLLOWED),
+    Case("parameter_data_new_shape", CONV + "self.scale = nn.Parameter(torch.ones(8))\n"
+         "self.scale.data = torch.ones(4)", "return self.conv(x)[:, :4] * self.scale.view(1, -1, 1, 1)", FOLLOWED),
+    Case("weight_data_from_other_layer", CONV + "self.twin = nn.Conv2d(3, 8, 3)\n"
+         "self.twin.weight.data = self.conv.weight.data", "return self.conv(x) + self.twin(x)", FOLLOWED),
     Case("tied_weights", "self.emb = nn.Embedding(10, 8)\nself.fc = nn.Linear(8, 10)\nself.fc.weight = self.emb.weight",
          "return self.fc(x[:, 0, 0, :8])", UNKNOWN),
     Case("init_functions", CONV + "nn.init.kaiming_normal_(self.conv.weight)\nnn.init.zeros_(self.conv.bias)",

@@ -12,7 +12,7 @@ from typing import Any
 from .. import dims
 from ..branches import ABSENT, AttributeWrite
 from ..layers import UNKNOWN
-from ..values import Container, Layer, Module, Tensor, deep_copy
+from ..values import Container, Instance, Layer, Module, Tensor, deep_copy
 from .context import Context
 
 READ_ONLY_MODULE_METHODS = frozenset({
@@ -211,8 +211,12 @@ def changes_dtype(name: str, args: list[Any], kwargs: dict[str, Any]) -> bool:
 
 def replace_data(module: Module, name: str, value: Any) -> None:
     """``conv.weight.data = t``: the parameter keeps its place (and count where ``t`` has its shape)."""
+    held = module.attrs.get(name) if isinstance(module, Instance) else None
     if isinstance(module, Layer) and name in ("weight", "bias") and value is not None:
         replace_parameter(module, name, value, data=True)
+    elif isinstance(held, Tensor) and isinstance(value, Tensor):
+        # ``self.w.data = t`` on a module of the user's: the parameter (or buffer) now has t's shape
+        module.attrs[name] = Tensor(value.shape, is_parameter=held.is_parameter)  # type: ignore[union-attr]
     else:
         module.incomplete = True  # a parameter of a module of the user's, or one the analysis cannot tell
 
