@@ -195,6 +195,9 @@ CASES: list[Case] = [
          "self.scale.data = torch.ones(4)", "return self.conv(x)[:, :4] * self.scale.view(1, -1, 1, 1)", FOLLOWED),
     Case("weight_data_from_other_layer", CONV + "self.twin = nn.Conv2d(3, 8, 3)\n"
          "self.twin.weight.data = self.conv.weight.data", "return self.conv(x) + self.twin(x)", FOLLOWED),
+    Case("config_data_attribute", "self.cfg = Cfg()\nself.cfg.data = 4\nself.conv = nn.Conv2d(3, self.cfg.data, 3)",
+         "return self.conv(x)", FOLLOWED,
+         extra="class Cfg:\n    def __init__(self):\n        self.data = 8\n"),
     Case("tied_weights", "self.emb = nn.Embedding(10, 8)\nself.fc = nn.Linear(8, 10)\nself.fc.weight = self.emb.weight",
          "return self.fc(x[:, 0, 0, :8])", UNKNOWN),
     Case("init_functions", CONV + "nn.init.kaiming_normal_(self.conv.weight)\nnn.init.zeros_(self.conv.bias)",

@@ -341,8 +341,7 @@ class Interpreter(ControlFlow, Attributes, Functions):
         elif isinstance(target, ast.Attribute):
             if target.attr == "data" and isinstance(target.value, ast.Attribute):  # ``conv.weight.data = ...``
                 layer = self.eval(target.value.value, env)
-                if isinstance(layer, Module):
-                    replace_data(layer, target.value.attr, value)
+                if isinstance(layer, Module) and replace_data(layer, target.value.attr, value):
                     return
             owner = self.eval(target.value, env)
             if owner is UNKNOWN:  # ``self.layers[k].stride = 2``: a module the analysis cannot tell changed

@@ -209,16 +209,23 @@ def changes_dtype(name: str, args: list[Any], kwargs: dict[str, Any]) -> bool:
     return name == "to" and any(getattr(a, "qualname", None) in OTHER_DTYPES for a in (*args, *kwargs.values()))
 
 
-def replace_data(module: Module, name: str, value: Any) -> None:
-    """``conv.weight.data = t``: the parameter keeps its place (and count where ``t`` has its shape)."""
+def replace_data(module: Module, name: str, value: Any) -> bool:
+    """``conv.weight.data = t``: the parameter keeps its place (and count where ``t`` has its shape). False where
+    ``module.<name>`` is not a tensor (``self.config.data = ...`` sets an attribute of ``config``)."""
     held = module.attrs.get(name) if isinstance(module, Instance) else None
-    if isinstance(module, Layer) and name in ("weight", "bias") and value is not None:
-        replace_parameter(module, name, value, data=True)
+    if isinstance(module, Layer) and name in ("weight", "bias"):
+        if value is None:
+            module.incomplete = True  # torch refuses ``.data = None``
+        else:
+            replace_parameter(module, name, value, data=True)
     elif isinstance(held, Tensor) and isinstance(value, Tensor):
         # ``self.w.data = t`` on a module of the user's: the parameter (or buffer) now has t's shape
         module.attrs[name] = Tensor(value.shape, is_parameter=held.is_parameter)  # type: ignore[union-attr]
+    elif isinstance(held, Tensor):
+        module.incomplete = True  # a tensor the analysis cannot tell: what it computes with is unknown
     else:
-        module.incomplete = True  # a parameter of a module of the user's, or one the analysis cannot tell
+        return False
+    return True
 
 
 def delete_item(interp: Any, target: ast.Subscript, env: Any) -> None:
