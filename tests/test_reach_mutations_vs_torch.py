@@ -184,6 +184,15 @@ CASES: list[Case] = [
          FOLLOWED),
     Case("lstm_batch_first_after", "self.lstm = nn.LSTM(16, 8)\nself.lstm.batch_first = True",
          "return self.lstm(x[:, 0])[0]", UNKNOWN),
+    Case("modules_loop_stride", CONV + "for m in self.modules():\n    if isinstance(m, nn.Conv2d):\n"
+         "        m.stride = (2, 2)", "return self.conv(x)", FOLLOWED),
+    Case("named_modules_loop_padding", CONV + "for name, m in self.named_modules():\n    if 'conv' in name:\n"
+         "        m.padding = (2, 2)", "return self.conv(x)", FOLLOWED),
+    Case("bn_momentum_eps_after", CONV + "self.bn = nn.BatchNorm2d(8)\nself.bn.momentum = 0.01\nself.bn.eps = 1e-3",
+         "return self.bn(self.conv(x))", FOLLOWED),
+    Case("conv_padding_same_after", CONV + "self.conv.padding = 'same'", "return self.conv(x)", FOLLOWED),
+    Case("conv_padding_after_reflect", "self.conv = nn.Conv2d(3, 8, 3, padding=1, padding_mode='reflect')\n"
+         "self.conv.padding = (2, 2)", "return self.conv(x)", UNKNOWN),
     Case("conv_weight_parameter", CONV + "self.conv.weight = nn.Parameter(torch.randn(4, 3, 3, 3))\n"
          "self.conv.bias = nn.Parameter(torch.randn(4))", "return self.conv(x)", UNKNOWN),
     Case("conv_bias_none", CONV + "self.conv.bias = None", "return self.conv(x)", FOLLOWED),

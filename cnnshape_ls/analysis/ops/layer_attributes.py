@@ -58,6 +58,8 @@ def write_layer_attribute(layer: Layer, name: str, value: Any) -> None:
     if op in CONVOLUTIONS:
         if name == "groups" and value != layer.args.values.get("groups", 1):
             layer.incomplete = True  # the weight keeps in_channels/groups of the old groups: another input
+        elif name == "padding" and layer.args.values.get("padding_mode", "zeros") != "zeros":
+            layer.incomplete = True  # torch pads by what __init__ computed from the old padding
         elif name in CONV_FORWARD_READS:
             layer.args.values[name] = value
         return
