@@ -207,6 +207,8 @@ CASES: list[Case] = [
     Case("config_data_attribute", "self.cfg = Cfg()\nself.cfg.data = 4\nself.conv = nn.Conv2d(3, self.cfg.data, 3)",
          "return self.conv(x)", FOLLOWED,
          extra="class Cfg:\n    def __init__(self):\n        self.data = 8\n"),
+    Case("config_object_method", "self.cfg = Cfg(width=8)\nself.conv = nn.Conv2d(3, self.cfg.get('width', 4), 3)",
+         "return self.conv(x)", UNKNOWN, extra="class Cfg(dict):\n    pass\n"),
     Case("tied_weights", "self.emb = nn.Embedding(10, 8)\nself.fc = nn.Linear(8, 10)\nself.fc.weight = self.emb.weight",
          "return self.fc(x[:, 0, 0, :8])", UNKNOWN),
     Case("init_functions", CONV + "nn.init.kaiming_normal_(self.conv.weight)\nnn.init.zeros_(self.conv.bias)",

@@ -517,7 +517,8 @@ class CallDispatcher:
             return target
         if name in MODULE_LISTINGS and not args and not kwargs:
             return module_listing(target, name)
-        unfollowed_method(target, name)  # a hook, or a method that may change what it computes
+        if target.cls.is_module:  # not a config object of the user's (``cfg.get(...)`` of a dict subclass)
+            unfollowed_method(target, name)  # a hook, or a method that may change what it computes
         return unknown_result(args)
 
     def super_init(self, proxy: SuperProxy, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> None:
