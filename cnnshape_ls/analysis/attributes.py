@@ -125,6 +125,8 @@ class Attributes:
         if isinstance(owner, tuple) and name in ("values", "indices") and len(owner) == 2 \
                 and all(isinstance(t, Tensor) for t in owner):
             return owner[name == "indices"]  # torch's (values, indices) of max(dim=...), topk, sort
+        if isinstance(owner, Container) and name == "_modules":  # its registry: changed in place by the user
+            return UNKNOWN if owner.incomplete else owner.children
         if isinstance(owner, (Container, OpaqueModule, list, dict, str, tuple)):
             return MethodOf(owner, name, node)
         if owner is UNKNOWN:
@@ -147,6 +149,9 @@ class Attributes:
             return self.calls.tensor_index(owner, key, node)
         if key is UNKNOWN or owner is UNKNOWN:
             return UNKNOWN
+        if isinstance(owner, Instance) and owner.cls.container_base and not owner.incomplete:
+            # a subclass of nn.Sequential / ModuleList / ModuleDict (torchvision's Conv2dNormActivation)
+            owner = Container(owner.node, kind=owner.cls.container_base, children=owner.modules)
         if isinstance(owner, Container):
             children = list(owner.children.values())
             if isinstance(key, slice):
@@ -197,7 +202,7 @@ def registered_under_method(owner: Instance, name: str) -> bool:
     """``self.eval = nn.ReLU()``: torch keeps a submodule or a parameter out of the instance's ``__dict__``, so
     an attribute of the class of that name (``nn.Module``'s methods, the user's methods, ``fc = None`` in the
     class body) wins; any other value assigned (``self.modules = []``) is an ordinary attribute that hides it."""
-    value = owner.attrs[name]
+    value = owner.attrs.get(name)  # absent where only ``self._modules[name] = ...`` registered it
     if not owner.cls.is_module or not (name in owner.modules or isinstance(value, Tensor) and value.is_parameter):
         return False
     return name in MODULE_METHOD_NAMES or any(name in cls.namespace for cls in owner.cls.mro())
@@ -213,4 +218,4 @@ def parameter_tensor(layer: Layer, name: str) -> Any:
     shape = rule.weights(layer.args, name)
     if shape is None or not all(isinstance(d, (int, dims.Expr)) and not isinstance(d, bool) for d in shape):
         return UNKNOWN
-    return Tensor(shape)
+    return Tensor(shape, parameter_of=(layer, name))

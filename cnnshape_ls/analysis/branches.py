@@ -24,7 +24,14 @@ from .values import (
 )
 
 MUTATORS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "pop", "remove",
-                      "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter"})
+                      "clear", "setdefault", "__setitem__", "__setattr__", "register_buffer", "register_parameter",
+                      "reverse", "sort", "popitem", "__delitem__", "__delattr__", "register_forward_hook",
+                      "register_forward_pre_hook", "apply", "half", "double", "bfloat16"})
+"""Methods that change their object in place (a list, a dict, a module): in a loop that cannot be run, what
+they change is unknown."""
+MERGED_METHODS = frozenset({"add_module", "register_module", "__setattr__", "register_buffer", "register_parameter",
+                            "apply"})
+"""Methods of an instance of the user's that write its attributes through ``set_attr`` (merged per branch)."""
 
 
 class BudgetExceeded(Exception):
@@ -181,6 +188,7 @@ class ControlFlow:
         other leave a module that may be either, never the last one run."""
         outcomes = []
         written: list[dict[tuple[int, str], AttributeWrite]] = []
+        changed: list[Any] = []  # containers changed in place in either branch (``self.seq.append(m)``)
         for body in (first, second):
             branch = env.copy()
             for name, value in branch.vars.items():  # each branch appends to its own copy of a list
@@ -194,8 +202,13 @@ class ControlFlow:
             except Returned as ret:
                 outcomes.append((None, ret.value))
             finally:
-                written.append(undo_writes(self.attribute_writes.pop()))
+                writes = self.attribute_writes.pop()
+                changed.extend(w.owner for w in writes if not isinstance(w.owner, Instance))
+                written.append(undo_writes([w for w in writes if isinstance(w.owner, Instance)]))
         self.merge_attribute_writes(*written)
+        for module in changed:
+            module.incomplete = True  # holds what the branches did to it one after the other: neither outcome
+        self.forget_changed_in_place([*first, *second], env)
         alive = [b for b, _ in outcomes if b is not None]
         returned = [v for b, v in outcomes if b is None]
         if not alive:
@@ -214,6 +227,30 @@ class ControlFlow:
                 merged[name] = UNKNOWN
         env.vars.clear()
         env.vars.update(merged)
+
+    def forget_changed_in_place(self, body: list[ast.stmt], env: Env) -> None:
+        """After two branches the analysis cannot choose between, a module, a container or a list either one
+        changed in place (``self.seq.append(m)``, ``del self.seq[0]``, ``self.blocks[i] = m``) is unknown: both
+        branches changed the one shared object, which holds neither outcome. Attribute writes of instances
+        are merged instead (:meth:`merge_attribute_writes`), local lists and dicts were copied per branch."""
+        for sub in (node for stmt in body for node in ast.walk(stmt)):
+            receivers: list[ast.expr] = []
+            merged = False  # written through set_attr on an instance of the user's: merged already
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
+                receivers, merged = [sub.func.value], sub.func.attr in MERGED_METHODS
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.args \
+                    and sub.func.id in ("setattr", "delattr"):
+                receivers, merged = [sub.args[0]], sub.func.id == "setattr"
+            elif isinstance(sub, (ast.Assign, ast.Delete)):
+                receivers = [t.value for t in sub.targets if isinstance(t, ast.Subscript)]
+            elif isinstance(sub, ast.AugAssign) and not isinstance(sub.target, ast.Name):
+                receivers = [sub.target]
+            for receiver in receivers:
+                if isinstance(receiver, ast.Name) and isinstance(env.vars.get(receiver.id), (list, dict)):
+                    continue  # copied for each branch, merged with the other names
+                if merged and isinstance(receiver, ast.Name) and isinstance(env.vars.get(receiver.id), Instance):
+                    continue
+                self.forget(receiver, env, True)
 
     def merge_attribute_writes(self, first: dict[tuple[int, str], AttributeWrite],
                                second: dict[tuple[int, str], AttributeWrite]) -> None:
@@ -291,6 +328,11 @@ class ControlFlow:
                     targets = [sub.target]
                 elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in MUTATORS:
                     targets, mutated = [sub.func.value], True  # layers.append(...), self.add_module(...)
+                elif isinstance(sub, ast.Delete):
+                    targets = sub.targets  # del self.seq[0], del layers[i]
+                elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.args \
+                        and sub.func.id in ("setattr", "delattr"):
+                    targets, mutated = [sub.args[0]], True  # setattr(self.seq, name, m)
                 for target in targets:
                     self.forget(target, env, mutated)
 

@@ -32,6 +32,18 @@ from .libraries import absolute, library_value
 from .limits import BUDGET_CODE, FILE_STEPS, LIMITS, TooLarge, text_fits
 from .ops import CallDispatcher
 from .ops.layer_attributes import write_layer_attribute
+from .ops.mutations import (
+    added_in_place,
+    container_set_item,
+    delete_item,
+    joined,
+    note_changed,
+    registry_changed,
+    repeated,
+    replace_data,
+    replace_parameter,
+    unknown_member_changed,
+)
 from .ops.stdlib import (
     array_arith,
     enum_members,
@@ -174,9 +186,8 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 current.extend(items)  # in place, as Python does for lists
             return
         if isinstance(current, Container) and isinstance(node.op, ast.Add):
-            for item in self.iterate(value) or []:
-                if isinstance(item, Module):
-                    current.append(item)
+            note_changed(self, current)
+            added_in_place(current, self.iterate(value), value)  # what cannot be told is never dropped
             return
         self.assign(node.target, self.binary(node.op, current, value, node), env)
 
@@ -310,8 +321,16 @@ class Interpreter(ControlFlow, Attributes, Functions):
             elif isinstance(target, ast.Attribute):  # ``del model.classifier``: torch unregisters it
                 owner = self.eval(target.value, env)
                 if isinstance(owner, Instance):
+                    if self.attribute_writes:  # under a condition: undone and merged as a write is
+                        self.attribute_writes[-1].append(AttributeWrite(
+                            owner, target.attr, owner.attrs.get(target.attr, ABSENT),
+                            owner.modules.get(target.attr, ABSENT)))
                     owner.attrs.pop(target.attr, None)
                     owner.modules.pop(target.attr, None)
+                elif isinstance(owner, Module):
+                    owner.incomplete = True
+            elif isinstance(target, ast.Subscript):  # ``del self.layers[0]``, ``del layers[-1]``
+                delete_item(self, target, env)
 
     # ------------------------------------------------------------------ assignment
     def assign(self, target: ast.expr, value: Any, env: Env) -> None:
@@ -320,11 +339,22 @@ class Interpreter(ControlFlow, Attributes, Functions):
         elif isinstance(target, (ast.Tuple, ast.List)):
             self.unpack(target, value, env)
         elif isinstance(target, ast.Attribute):
+            if target.attr == "data" and isinstance(target.value, ast.Attribute):  # ``conv.weight.data = ...``
+                layer = self.eval(target.value.value, env)
+                if isinstance(layer, Module) and replace_data(layer, target.value.attr, value):
+                    return
             owner = self.eval(target.value, env)
+            if owner is UNKNOWN:  # ``self.layers[k].stride = 2``: a module the analysis cannot tell changed
+                unknown_member_changed(self, target.value, env)
             self.set_attr(owner, target.attr, value)
         elif isinstance(target, ast.Subscript):
             if isinstance(target.value, ast.Attribute) and target.value.attr == "_modules":
-                self.register_module(self.eval(target.value.value, env), self.eval(target.slice, env), value)
+                registry = self.eval(target.value.value, env)
+                if isinstance(registry, Container):
+                    note_changed(self, registry)
+                self.register_module(registry, self.eval(target.slice, env), value)
+                return
+            if registry_changed(self, target.value, env):
                 return
             owner = self.eval(target.value, env)
             key = self.eval(target.slice, env)
@@ -336,8 +366,13 @@ class Interpreter(ControlFlow, Attributes, Functions):
                     owner[key] = value
                 except Exception:
                     pass
-            elif isinstance(owner, Container) and owner.kind == "ModuleDict" and isinstance(value, Module):
-                owner.children[str(key)] = value
+            elif isinstance(owner, (list, dict)):
+                self.forget(target, env)  # an item written under a key the analysis cannot tell
+            elif isinstance(owner, Container):
+                note_changed(self, owner)
+                container_set_item(owner, key, value)
+            elif isinstance(owner, Module):
+                owner.incomplete = True  # ``__setitem__`` of a subclass of nn.Sequential, or the user's own
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, env)
 
@@ -345,7 +380,12 @@ class Interpreter(ControlFlow, Attributes, Functions):
     def register_module(owner: Any, key: Any, value: Any) -> None:
         """``self._modules[key] = value``: registered as torch does, without ``__setattr__``; a name or a
         value the analysis cannot tell leaves the module incomplete."""
+        if isinstance(owner, Container) and isinstance(key, str) and isinstance(value, Module):
+            owner.children[key] = value
+            return
         if not isinstance(owner, Instance):
+            if isinstance(owner, Module):
+                owner.incomplete = True  # ``seq._modules[k] = None`` or any module's registry changed
             return
         if isinstance(key, str) and isinstance(value, Module):
             owner.modules[key] = value
@@ -385,6 +425,11 @@ class Interpreter(ControlFlow, Attributes, Functions):
             owner.attrs[name] = value
             if owner.base is not None:  # ``self.stride = ...`` in a subclass of a torch layer
                 write_layer_attribute(owner.base, name, value)
+        elif isinstance(owner, Container) and isinstance(value, Module):
+            note_changed(self, owner)
+            owner.children[name] = value  # registered: ``nn.Sequential`` then runs it last
+        elif isinstance(owner, Layer) and name in ("weight", "bias"):  # ``conv.weight = nn.Parameter(...)``
+            replace_parameter(owner, name, value)
         elif isinstance(owner, Layer):  # ``m.stride = (2, 2)`` on a torch layer: what its forward computes with
             # under a condition the analysis cannot tell, the argument may or may not have changed
             write_layer_attribute(owner, name, UNKNOWN if self.attribute_writes else value)
@@ -499,11 +544,10 @@ class Interpreter(ControlFlow, Attributes, Functions):
                 return UNKNOWN
         if isinstance(left, NumberArray) or isinstance(right, NumberArray):
             return array_arith(type(op), left, right)
-        if isinstance(left, Container) and isinstance(right, Container) and isinstance(op, ast.Add):
-            merged = Container(left.node, kind=left.kind)
-            for child in [*left.children.values(), *right.children.values()]:
-                merged.append(child)
-            return merged
+        if isinstance(left, Container) and isinstance(op, ast.Mult):
+            return repeated(left, right)  # ``nn.Sequential(...) * 2``
+        if isinstance(left, Container) and isinstance(op, ast.Add):
+            return joined(left, right)
         try:
             return arith(type(op), left, right)
         except TooLarge as too_large:

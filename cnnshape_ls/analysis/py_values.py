@@ -152,7 +152,8 @@ def _builtin(name: str) -> External:
 
 BUILTINS: dict[str, Any] = {name: _builtin(name) for name in (
     "range", "len", "list", "tuple", "dict", "zip", "enumerate", "int", "float", "min", "max", "sum", "abs",
-    "round", "str", "chr", "ord", "isinstance", "print", "super", "getattr", "setattr", "hasattr", "reversed", "sorted",
+    "round", "str", "chr", "ord", "isinstance", "print", "super", "getattr", "setattr", "delattr", "hasattr",
+    "reversed", "sorted",
     "any", "all", "map", "filter", "iter", "next", "bool", "type", "divmod", "pow", "callable", "object", "vars",
     "ValueError", "TypeError", "NotImplementedError", "RuntimeError", "AssertionError", "Exception",
 )}

@@ -49,6 +49,9 @@ class Tensor:
     values: tuple | None = None
     """The elements of a small 1-D tensor made from numbers (``torch.linspace(0, 0.1, depth)``), so that
     ``.item()`` and ``.tolist()`` give them; any op on the tensor forgets them."""
+    parameter_of: tuple | None = None
+    """(the layer, ``"weight"``/``"bias"``) for a layer's parameter read back (``m.weight``): assigning it to
+    its own layer changes nothing, to another one ties the two (torch counts it once)."""
     is_input: bool = False
     """The model's input, or a tensor of the same shape made from it (``x.float()``): a first layer applied
     to it tells the input's rank and channels; one applied after a reshape or a transpose does not."""

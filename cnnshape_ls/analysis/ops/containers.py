@@ -8,6 +8,7 @@ from typing import Any
 from ..layers import UNKNOWN
 from ..values import Container, Instance, Layer, Module, OpaqueModule, iter_modules
 from .context import Context
+from .mutations import container_pop, container_set_item, insertable, moduledict_update, unfollowed_method
 
 
 def make_container(cx: Context, kind: str, args: list[Any], node: ast.AST | None, placed: int | None) -> Any:
@@ -22,6 +23,8 @@ def make_container(cx: Context, kind: str, args: list[Any], node: ast.AST | None
         for key, value in source.items():
             if isinstance(value, Module):
                 container.children[str(key)] = value
+            elif value is not None:
+                return UNKNOWN  # a value the analysis cannot tell is a module: never left out
         return container
     items = args
     if kind == "ModuleList":
@@ -125,10 +128,22 @@ def container_method(cx: Context, target: Container, name: str, args: list[Any])
         return module_listing(target, name)
     if name == "values":
         return list(target.children.values())
-    if name in ("to", "eval", "train", "cuda", "cpu"):
+    if name in ("to", "eval", "train", "cuda", "cpu", "float", "requires_grad_"):
         return target
     if name == "forward":
         return cx.apply_module(target, args, {}, None)
+    if name == "pop":
+        return container_pop(target, args)
+    if name == "__setitem__" and len(args) == 2:
+        container_set_item(target, args[0], args[1])
+        return None
+    if name == "update" and target.kind == "ModuleDict":
+        moduledict_update(cx, target, args)
+        return None
+    if name == "clear" and target.kind == "ModuleDict" and not args:
+        target.children.clear()
+        return None
+    unfollowed_method(target, name)  # a change the analysis cannot follow is never dropped
     return UNKNOWN
 
 
@@ -151,7 +166,7 @@ def _add_modules(cx: Context, target: Container, name: str, args: list[Any]) -> 
                 target.append(item)
         return target
     if name == "insert" and len(args) == 2:
-        if isinstance(args[0], int) and isinstance(args[1], Module):
+        if insertable(target, args[0]) and isinstance(args[1], Module):
             children = list(target.children.values())
             children.insert(args[0], args[1])
             target.children = {str(i): c for i, c in enumerate(children)}

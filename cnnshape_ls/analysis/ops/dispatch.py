@@ -43,8 +43,21 @@ from .containers import (
 from .context import Context, Evaluator
 from .functional import functional
 from .layer_calls import apply_layer, reparametrise
+from .mutations import (
+    FUSIONS,
+    PARAMETRIZE,
+    READ_ONLY_MODULE_METHODS,
+    apply_to_tree,
+    changes_dtype,
+    fused,
+    layer_registers,
+    note_changed,
+    parametrized,
+    unfollowed_method,
+)
 from .names import (
     CONTAINERS,
+    MODULE_METHOD_NAMES,
     MODULE_MODES,
     REPARAMETRISATIONS,
     SAME_SHAPE,
@@ -251,6 +264,9 @@ class CallDispatcher:
         made = self.python_external(qualname, name, args, kwargs)
         if made is not _NOT_HANDLED:
             return made
+        if name in UNBOUND_MODULE_METHODS and qualname.endswith(f"Module.{name}") and is_nn(qualname) and args \
+                and isinstance(args[0], Module):  # ``nn.Module.__setattr__(self, "conv", ...)``
+            return self.method(args[0], name, list(args[1:]), kwargs, node)
         made = stdlib_call(self.cx, qualname, args, kwargs, node)
         if made is not NOT_HANDLED:
             return made
@@ -333,6 +349,13 @@ class CallDispatcher:
                 else value
         if name in REPARAMETRISATIONS and qualname.startswith("torch.nn.utils.") and args:
             return reparametrise(name, args, kwargs)
+        if qualname.startswith("torch.nn.init.") and (name.endswith("_") or name in DEPRECATED_INITS) and args \
+                and isinstance(args[0], Tensor):
+            return args[0]  # ``m.weight = nn.init.kaiming_normal_(m.weight)``: the tensor it filled in place
+        if qualname in FUSIONS:
+            return fused(qualname, args, kwargs)
+        if qualname in PARAMETRIZE:
+            return parametrized(args, kwargs)
         if qualname == "typing.cast" and len(args) == 2:
             return args[1]
         if qualname in ("torch.autograd.Variable", "torch.autograd.variable.Variable") and args:
@@ -406,9 +429,9 @@ class CallDispatcher:
         if isinstance(target, SuperProxy):
             return self.super_method(target, name, args, kwargs, node)
         if isinstance(target, list):
-            return list_method(self.cx, target, name, args, node)
+            return list_method(self.cx, target, name, args, node, kwargs)
         if isinstance(target, dict):
-            return dict_method(self.cx, target, name, args, node)
+            return dict_method(self.cx, target, name, args, node, kwargs)
         if isinstance(target, str):
             return str_method(self.cx, target, name, args, kwargs, node)
         if isinstance(target, tuple) and is_namedtuple_class(type(target)):
@@ -423,7 +446,16 @@ class CallDispatcher:
                 target.incomplete = True
                 return unknown_result(args)
             args, kwargs = bound, {}
+        if isinstance(target, Module) and changes_dtype(name, args, kwargs):
+            target.incomplete = True  # parameters of a dtype a float input does not match: torch refuses it
+            return target
+        if isinstance(target, Module) and name == "__call__":
+            return self.apply_module(target, args, kwargs, node)  # ``block.__call__(x)``: as ``block(x)``
+        if isinstance(target, Module) and name == "apply" and len(args) == 1 and not kwargs:
+            return apply_to_tree(self.cx, target, args[0], node)  # children first, then the module itself
         if isinstance(target, Container):
+            if name not in READ_ONLY_MODULE_METHODS:
+                note_changed(self.interp, target)
             return container_method(self.cx, target, name, args)
         if isinstance(target, Instance):
             return self.instance_method(target, name, args, kwargs, node)
@@ -432,6 +464,9 @@ class CallDispatcher:
                 return target
             if name == "forward":
                 return self.apply_module(target, args, kwargs, node)
+            if isinstance(target, Layer) and layer_registers(target, name, args):
+                return None
+            unfollowed_method(target, name)  # a hook, or a method that may change what it computes
         return unknown_result(args)
 
     def super_method(self, target: SuperProxy, name: str, args: list[Any], kwargs: dict[str, Any],
@@ -440,6 +475,8 @@ class CallDispatcher:
             self.super_init(target, args, kwargs, node)
             return None
         inst = target.self_value
+        if name in SUPER_REGISTRATIONS and isinstance(inst, Instance):  # ``super().__setattr__(name, module)``
+            return self.method(inst, name, args, kwargs, node)
         if name == "forward" and isinstance(inst, Instance) and inst.cls.container_base == "Sequential":
             return self.apply_sequence(inst, list(inst.modules.values()), args, node)  # nn.Sequential.forward
         if name == "forward" and isinstance(inst, Instance) and inst.base is not None:
@@ -466,6 +503,10 @@ class CallDispatcher:
             elif isinstance(args[1], Module) or args[1] is UNKNOWN:
                 target.incomplete = True  # a submodule under a name the analysis cannot tell
             return None
+        if name == "__delattr__" and len(args) == 1 and isinstance(args[0], str) and not kwargs:
+            target.attrs.pop(args[0], None)  # as ``del self.<name>``: torch unregisters it
+            target.modules.pop(args[0], None)
+            return None
         if name in ("append", "extend", "insert", "items", "keys", "values") and target.cls.container_base:
             # a subclass of nn.ModuleList / nn.ModuleDict (torchvision's ``_DenseBlock.items()``)
             temp = Container(target.node, kind=target.cls.container_base, children=target.modules)
@@ -476,6 +517,8 @@ class CallDispatcher:
             return target
         if name in MODULE_LISTINGS and not args and not kwargs:
             return module_listing(target, name)
+        if target.cls.is_module:  # not a config object of the user's (``cfg.get(...)`` of a dict subclass)
+            unfollowed_method(target, name)  # a hook, or a method that may change what it computes
         return unknown_result(args)
 
     def super_init(self, proxy: SuperProxy, args: list[Any], kwargs: dict[str, Any], node: ast.AST | None) -> None:
@@ -591,6 +634,14 @@ class CallDispatcher:
 
 
 _NOT_HANDLED = object()
+SUPER_REGISTRATIONS = frozenset({"__setattr__", "__delattr__", "add_module", "register_module", "register_buffer",
+                                 "register_parameter", "register_forward_hook", "register_forward_pre_hook", "apply"})
+"""``nn.Module`` methods called through ``super()`` (in a class that overrides them) that change what the module
+holds or computes: as on the instance, never dropped."""
+UNBOUND_MODULE_METHODS = (MODULE_METHOD_NAMES | SUPER_REGISTRATIONS) - {"forward"}
+DEPRECATED_INITS = frozenset({"normal", "uniform", "constant", "xavier_uniform", "xavier_normal", "kaiming_uniform",
+                              "kaiming_normal", "orthogonal", "sparse", "eye", "dirac"})
+"""torch's old ``nn.init`` names without ``_``: they fill the tensor in place and return it, as the new ones do."""
 CHECKPOINTS = frozenset({"torch.utils.checkpoint.checkpoint", "torch.utils.checkpoint.checkpoint_sequential"})
 CHECKPOINT_OPTIONS = frozenset({"preserve_rng_state", "context_fn", "determinism_check", "debug", "early_stop"})
 """Keywords of ``checkpoint`` that change how it recomputes, never what it returns."""

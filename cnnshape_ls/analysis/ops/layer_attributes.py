@@ -56,7 +56,11 @@ def write_layer_attribute(layer: Layer, name: str, value: Any) -> None:
         return
     op = layer.rule.op
     if op in CONVOLUTIONS:
-        if name in CONV_FORWARD_READS:
+        if name == "groups" and value != layer.args.values.get("groups", 1):
+            layer.incomplete = True  # the weight keeps in_channels/groups of the old groups: another input
+        elif name == "padding" and layer.args.values.get("padding_mode", "zeros") != "zeros":
+            layer.incomplete = True  # torch pads by what __init__ computed from the old padding
+        elif name in CONV_FORWARD_READS:
             layer.args.values[name] = value
         return
     if "Pool" in op:

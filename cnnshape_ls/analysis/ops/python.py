@@ -20,6 +20,7 @@ from ..values import (
     Instance,
     Layer,
     MethodOf,
+    Module,
     OpaqueModule,
     Partial,
     Record,
@@ -222,6 +223,27 @@ def _getattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], no
 def _setattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     if len(args) == 3 and isinstance(args[1], str):
         cx.set_attr(args[0], args[1], args[2])
+    elif args and isinstance(args[0], Module):
+        args[0].incomplete = True  # an attribute under a name the analysis cannot tell: never dropped
+    elif args and isinstance(args[0], Record):
+        args[0].fields.clear()
+    return None
+
+
+@BUILTINS.register("delattr")
+def _delattr(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    """``delattr(self, "fc")``: as ``del self.fc``, which torch turns into unregistering it."""
+    owner = args[0] if args else UNKNOWN
+    named = len(args) == 2 and isinstance(args[1], str)
+    if isinstance(owner, Instance) and named:
+        owner.attrs.pop(args[1], None)
+        owner.modules.pop(args[1], None)
+    elif isinstance(owner, Module):
+        owner.incomplete = True
+    elif isinstance(owner, Record) and named:
+        owner.fields.pop(args[1], None)
+    elif isinstance(owner, Record):
+        owner.fields.clear()
     return None
 
 
@@ -430,7 +452,10 @@ def _math_prod(cx: Context, iterable: Any, start: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- methods of Python values
-def list_method(cx: Context, target: list, name: str, args: list[Any], node: ast.AST | None = None) -> Any:
+def list_method(cx: Context, target: list, name: str, args: list[Any], node: ast.AST | None = None,
+                kwargs: dict[str, Any] | None = None) -> Any:
+    if kwargs:  # ``layers.sort(key=..., reverse=True)``
+        return sorted_in_place(cx, target, kwargs, node) if name == "sort" and not args else UNKNOWN
     if name == "append" and len(args) == 1:
         target.append(args[0])
         return None
@@ -444,13 +469,18 @@ def list_method(cx: Context, target: list, name: str, args: list[Any], node: ast
         else:
             target.extend(items)
         return None
-    if name == "insert" and len(args) == 2 and isinstance(args[0], int):
-        target.insert(args[0], args[1])
+    if name == "insert" and len(args) == 2:
+        if isinstance(args[0], int):
+            target.insert(args[0], args[1])
+        else:  # one more item, where the analysis cannot tell: every item is unknown, the length is not
+            target[:] = [UNKNOWN] * (len(target) + 1)
         return None
     if name in ("pop", "index", "count") and (args or name == "pop"):
         try:
             return getattr(target, name)(*args)
         except Exception:
+            if name == "pop" and target and len(args) == 1 and not isinstance(args[0], int):
+                target[:] = [UNKNOWN] * (len(target) - 1)  # one item fewer, which one cannot be told
             return UNKNOWN
     if name == "copy":
         return list(target)
@@ -477,10 +507,45 @@ def _reorder(target: list, name: str, args: list[Any]) -> Any:
     if name == "clear" and not args:
         target.clear()
         return None
+    if name not in LIST_READS:  # ``__setitem__``, ``__delitem__``, ...: which items changed cannot be told
+        target[:] = [UNKNOWN] * len(target)
     return UNKNOWN
 
 
-def dict_method(cx: Context, target: dict, name: str, args: list[Any], node: ast.AST | None = None) -> Any:
+LIST_READS = frozenset({"index", "count", "copy", "__len__", "__getitem__", "__contains__", "__iter__",
+                        "__reversed__", "__repr__"})
+
+
+def sorted_in_place(cx: Context, target: list, kwargs: dict[str, Any], node: ast.AST | None) -> None:
+    """``items.sort(key=..., reverse=...)`` as Python sorts (stable); an order the analysis cannot tell
+    leaves every item unknown."""
+    key, reverse = kwargs.get("key"), kwargs.get("reverse", False)
+    if set(kwargs) - {"key", "reverse"} or not isinstance(reverse, bool):
+        target[:] = [UNKNOWN] * len(target)
+        return None
+    keys = [item if key is None else cx.call(key, [item], {}, node) for item in target]  # type: ignore[arg-type]
+    try:
+        order = sorted(range(len(target)), key=lambda i: keys[i], reverse=reverse)
+    except TypeError:
+        target[:] = [UNKNOWN] * len(target)
+        return None
+    if any(not isinstance(k, (int, float, str, tuple)) for k in keys):
+        target[:] = [UNKNOWN] * len(target)  # UNKNOWN keys compare as objects: no order can be told
+        return None
+    target[:] = [target[i] for i in order]
+    return None
+
+
+def dict_method(cx: Context, target: dict, name: str, args: list[Any], node: ast.AST | None = None,
+                kwargs: dict[str, Any] | None = None) -> Any:
+    if kwargs:  # ``d.update(a=...)``
+        if name == "update" and len(args) <= 1:
+            if args:
+                dict_method(cx, target, name, args, node)
+            target.update(kwargs)
+            return None
+        target.clear()  # a change the analysis cannot follow: what the dict holds is unknown
+        return UNKNOWN
     if name == "items":
         return list(target.items())
     if name == "keys":
@@ -494,16 +559,40 @@ def dict_method(cx: Context, target: dict, name: str, args: list[Any], node: ast
             return target.get(args[0], args[1] if len(args) > 1 else None)
         except TypeError:
             return UNKNOWN
-    if name == "update" and args and isinstance(args[0], dict):
-        target.update(args[0])
+    if name == "update" and len(args) == 1:
+        pairs = list(args[0].items()) if isinstance(args[0], dict) else cx.iterate(args[0])
+        if pairs is None or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+            return forget_dict(target)
+        try:
+            target.update(pairs)
+        except TypeError:
+            return forget_dict(target)
         return None
     if name == "pop" and args:
         try:
             return target.pop(*args)
         except Exception:
-            return UNKNOWN
+            return UNKNOWN if len(args) == 1 and args[0] in target else forget_dict(target)
+    if name == "setdefault" and args and len(args) <= 2:
+        try:
+            return target.setdefault(args[0], args[1] if len(args) == 2 else None)
+        except TypeError:
+            return forget_dict(target)
+    if name == "clear" and not args:
+        target.clear()
+        return None
     if name == "copy":
         return dict(target)
+    if name in ("__contains__", "__len__", "__getitem__", "fromkeys"):
+        return UNKNOWN
+    return forget_dict(target)  # popitem, __setitem__, a method the analysis does not follow
+
+
+def forget_dict(target: dict) -> Any:
+    """A dict changed in a way the analysis cannot follow: its values are unknown (a module read back from it
+    is unknown, never the one it held before)."""
+    for key in target:
+        target[key] = UNKNOWN
     return UNKNOWN
 
 
