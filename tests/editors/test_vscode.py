@@ -347,3 +347,25 @@ def test_vscode_restricted_mode(editor_tools: Tools, vsix: Path, session: Sessio
     assert '"enabled": false' in init[init.index('"verify"'):], init
     assert "/nonexistent/python" not in channel  # the workspace's own cnnshape.python does not count
     save_image(tmp_path / "shots" / "vscode-restricted.png", "vscode-restricted.png")
+
+
+OLD_PYTHON = Path.home() / ".pyenv" / "versions" / "3.8.18" / "bin" / "python"
+
+
+@pytest.mark.skipif(not OLD_PYTHON.is_file(), reason=f"no Python 3.8 at {OLD_PYTHON}")
+def test_vscode_says_once_that_the_python_is_too_old(editor_tools: Tools, vsix: Path, session: Session,
+                                                     workspace: Path, tmp_path: Path) -> None:
+    """cnnshape.python names a Python 3.8: the server is started before the interpreter's answer is in (the
+    cold open's probe runs beside it), and still the user gets one message that says why, with the action
+    that fixes it, and no others (no "initialization failed", no restarts)."""
+    report, logs = _drive_code_server(editor_tools, vsix, session, workspace, tmp_path,
+                                      {"cnnshape.python": str(OLD_PYTHON)}, trusted=True, toasts="3.10 or later")
+    toasts = [t for t in report["toasts"] if "cnnshape" in t.lower() or "server" in t.lower()]
+    assert len(toasts) == 1, report["toasts"]
+    assert "Python 3.8; cnnshape-ls needs 3.10 or later" in toasts[0] and "Choose Interpreter" in toasts[0], toasts
+    assert "cnnshape" in report["statusbar"], report["statusbar"]
+    channel = _output_channel(logs)
+    assert "starting the server" in channel and "the server did not start" in channel, channel
+    # started once, not restarted again and again as the client does with a server that exits
+    assert channel.count("starting the server") == 1 and channel.count("Server process exited") == 1, channel
+    assert "will restart" not in channel, channel

@@ -140,7 +140,18 @@ async function firstHint(page) {
       await page.waitForSelector('.monaco-editor .view-lines', { timeout: 30000 });
     });
 
-    if (config.blocks) {
+    if (config.toasts) {
+      // The server cannot start: what the user is told (every message shown), and the status bar.
+      report.toasts = await step(page, 'toasts', async () => {
+        const toasts = page.locator('.notifications-toasts .notification-toast');
+        await poll(async () => (await toasts.allInnerTexts()).some((t) => t.includes(config.toasts)), 60000,
+          `a message saying "${config.toasts}"`);
+        await page.waitForTimeout(5000); // any other message the start-up would add
+        await shot(page, 'toasts.png');
+        return toasts.allInnerTexts();
+      });
+      report.statusbar = await page.locator('#workbench\\.parts\\.statusbar').innerText().catch(() => '');
+    } else if (config.blocks) {
       // A block built several times: the shared line's hint, and the hover listing its instances.
       report.blocks = await step(page, 'shared-block-line', async () => {
         await firstHint(page);

@@ -7,6 +7,9 @@ import { execFile } from 'child_process';
 import { existsSync } from 'fs';
 import * as path from 'path';
 import {
+  CloseAction,
+  ErrorAction,
+  ErrorHandler,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -213,6 +216,17 @@ const BOOT = 'import os, runpy, sys; libs = sys.argv.pop(1); ' +
 
 // ------------------------------------------------------------------------------------------ server life
 
+/** A client whose errors before the server first ran go to the log only: a server that does not come up is
+ * reported once, by startNow, with the reason the probe found ("couldn't create connection to server" said
+ * nothing the user could act on). */
+class Client extends LanguageClient {
+  ran = false;
+
+  override error(message: string, data?: unknown, showNotification: boolean | 'force' = true): void {
+    super.error(message, data, this.ran ? showNotification : false);
+  }
+}
+
 /** What the server gets for the `cnnshape` section: no empty interpreter, no verification when untrusted. */
 function normalize(raw: unknown): Record<string, unknown> {
   const section = { ...((raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>) };
@@ -250,8 +264,9 @@ async function startNow(): Promise<void> {
     void reportUnusable(interpreter, { reason: 'no-python', detail }); // not awaited: it waits for the user
     return;
   }
-  // The interpreter is asked for its version and torch while the server starts, not before: the answer
-  // only explains a failed start and fills the status line (BOOT itself refuses a Python older than 3.10).
+  // An interpreter given by its path is asked for its version and torch while the server starts, not before:
+  // the answer only explains a failed start and fills the status line (BOOT itself refuses a Python older
+  // than 3.10). A bare command (`python3`) may not be on the PATH at all: asked first.
   const probeStart = Date.now();
   const asked = probe(interpreter.command).then((found) => {
     const torch = found.ok && !found.torch ? `; no torch in ${interpreter.command}: shapes from reading the code, not verified` : '';
@@ -259,6 +274,14 @@ async function startNow(): Promise<void> {
       `workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: verification off'}${torch}`);
     return found;
   });
+  if (!path.isAbsolute(interpreter.command)) {
+    const found = await asked;
+    if (!found.ok) {
+      setStatus('$(warning) cnnshape', 'cnnshape-ls is not running: see the log', true);
+      void reportUnusable(interpreter, found); // not awaited: the message waits for the user
+      return;
+    }
+  }
 
   const serverOptions: ServerOptions = {
     command: interpreter.command,
@@ -266,6 +289,7 @@ async function startNow(): Promise<void> {
     transport: TransportKind.stdio,
     options: { cwd: serverCwd(), env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   };
+  let restarts: ErrorHandler | undefined; // the client's own handler: restarts a server that ran, up to 4 times
   const clientOptions: LanguageClientOptions = {
     // Jupyter notebooks' Python cells too: the server syncs them as notebook documents (LSP 3.17) and
     // analyzes a notebook's cells in order as one program; hints, fixes and hovers come per cell.
@@ -276,8 +300,14 @@ async function startNow(): Promise<void> {
     ],
     outputChannel: output,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
-    // A server that does not come up is reported once, below, with the reason the probe found.
+    // A server that does not come up is reported once, below, with the reason the probe found: not started
+    // again and again, which is what the client does with a server that exits. Once it ran, the usual restarts.
     initializationFailedHandler: () => false,
+    errorHandler: {
+      error: (error, message, count) => (next.ran && restarts ? restarts.error(error, message, count)
+        : { action: ErrorAction.Shutdown, handled: true }),
+      closed: () => (next.ran && restarts ? restarts.closed() : { action: CloseAction.DoNotRestart, handled: true }),
+    },
     initializationOptions: { [SECTION]: { ...settingsSection(), workspaceTrusted: vscode.workspace.isTrusted } },
     synchronize: { configurationSection: SECTION },
     middleware: {
@@ -315,7 +345,8 @@ async function startNow(): Promise<void> {
       },
     },
   };
-  const next = new LanguageClient('cnnshape-ls', 'cnnshape-ls', serverOptions, clientOptions);
+  const next = new Client('cnnshape-ls', 'cnnshape-ls', serverOptions, clientOptions);
+  restarts = next.createDefaultErrorHandler();
   // The server's one message about a missing torch becomes this status line (the probe found the same).
   next.onNotification(ShowMessageNotification.type, (message) => {
     if (NO_TORCH.test(message.message)) {
@@ -328,6 +359,7 @@ async function startNow(): Promise<void> {
   });
   next.onDidChangeState((e) => {
     if (e.newState === State.Running) {
+      next.ran = true;
       log(`server running (initialize answered), ${since()}`);
       void asked.then((found) => {
         if (client !== next || !next.isRunning() || !found.ok) {
@@ -342,12 +374,14 @@ async function startNow(): Promise<void> {
     }
   });
   client = next;
-  try {
-    log(`starting the server, ${since()}`);
-    await next.start();
-  } catch (err) {
+  log(`starting the server, ${since()}`);
+  // start() rejects when the server cannot be spawned; when it exits before answering initialize (and is not
+  // restarted, above) it resolves without the client running.
+  const failure = await next.start().then(() => (next.isRunning() ? undefined : 'it exited before answering'),
+    (err) => String(err));
+  if (failure !== undefined) {
     client = undefined;
-    log(`the server did not start: ${err}`);
+    log(`the server did not start: ${failure}`);
     const found = await asked;
     if (!found.ok) {
       setStatus('$(warning) cnnshape', 'cnnshape-ls is not running: see the log', true);
