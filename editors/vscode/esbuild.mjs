@@ -15,6 +15,8 @@ const ctx = await esbuild.context({
   sourcemap: !production,
   minify: production,
   logLevel: 'info',
+  // When VS Code began loading the bundle: the extension logs how long the load took (the start-up's steps).
+  banner: { js: "'use strict'; var cnnshapeLoadStart = Date.now();" },
 });
 if (watch) {
   await ctx.watch();

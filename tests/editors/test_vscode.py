@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,10 @@ SCREENSHOTS = ["vscode-hints.png", "vscode-diagnostic.png", "vscode-hover.png", 
                "vscode-summary.png"]
 MAX_VSIX_BYTES = 4_000_000  # 2.0 MB when measured; the server's dependencies are all pure Python
 # From the extension's activation to the first hints, in code-server: 1.2-2.4 s measured on a shared 2-core
-# machine under a load of 5-8 (0.7-1.0 s of it the server's start, 2.1-3.3 s before the bundled bytecode).
+# machine under a load of 5-8 (0.7-1.0 s of it the server's start, 2.1-3.3 s before the bundled bytecode);
+# 1.5-3.1 s under a load of 8-15 (1.4-2.6 s of it the server's imports; over 3 s in 2 of 8 runs, at a load
+# of 10-11). A bound on the extension's own part, not on the click-to-hints time, which VS Code's start
+# dominates (printed only).
 COLD_OPEN_MS = 3000
 
 
@@ -99,7 +103,10 @@ def test_extension_packages(vsix: Path) -> None:
         assert f"cnnshape.{name}" in settings and settings[f"cnnshape.{name}"].get("description", settings[
             f"cnnshape.{name}"].get("markdownDescription")), name
         assert "default" in settings[f"cnnshape.{name}"], name
-    assert manifest["activationEvents"] == ["onLanguage:python"]
+    # a Python file opened anywhere, and a folder holding Python files or notebooks when it opens: the server
+    # starts while the user is still choosing the file (test_vscode_shows_a_shared_block_line opens it then)
+    assert manifest["activationEvents"] == ["onLanguage:python", "workspaceContains:**/*.py",
+                                            "workspaceContains:**/*.ipynb"]
     assert manifest["capabilities"]["untrustedWorkspaces"]["supported"] == "limited"
     # a machine setting a workspace may override: under Remote and code-server it is set on the Remote tab
     assert settings["cnnshape.python"]["scope"] == "machine-overridable"
@@ -195,6 +202,40 @@ def _output_channel(logs: Path) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(logs.rglob("*cnnshape-ls.log")))
 
 
+def _extension_host_log(logs: Path) -> str:
+    """code-server's extension host log: when it started, and which event activated which extension."""
+    return "\n".join(p.read_text(errors="replace") for p in sorted(logs.rglob("remoteexthost.log")))
+
+
+def _start_up(logs: Path, report: dict) -> str:
+    """The cold open step by step, in ms after the click on the file (negative: before it), from the extension
+    host's log, the extension's own log lines and the driver's clock (one machine, one clock). Printed, never
+    asserted: wall-clock times depend on the machine's load."""
+    clicked = report["openedAt"] / 1000
+    day = datetime.fromtimestamp(clicked, timezone.utc).date()
+    steps: list[tuple[str, float]] = []
+    host = _extension_host_log(logs)
+    for pattern, name in ((r"^(\S+ \S+) \[info\] Extension host with pid \d+ started", "extension host started"),
+                          (r"^(\S+ \S+) \[info\] ExtensionService#_doActivateExtension cnnshape\.cnnshape-ls.*"
+                           r"activationEvent: '([^']+)'", "activated by {}")):
+        found = re.search(pattern, host, re.M)
+        if found:  # the host logs local time
+            at = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            steps.append((name.format(*found.groups()[1:]), at))
+    client_steps = {r"activated: extension host up": "activate() runs", r"interpreter: ": "interpreter chosen",
+                    r"starting the server": "server process started", r"\d+ ms to ask": "interpreter answered",
+                    r"server running": "initialize answered", r"first hints: ": "first hints answered"}
+    for pattern, name in client_steps.items():
+        found = re.search(r"^\[client (\d\d:\d\d:\d\d\.\d+)\] .*" + pattern, _output_channel(logs), re.M)
+        if found:  # the extension logs UTC
+            at = datetime.combine(day, datetime.strptime(found.group(1), "%H:%M:%S.%f").time(), timezone.utc)
+            steps.append((name, at.timestamp()))
+    if "serverRunningAt" in report:
+        steps.append(("cnnshape status 'running' seen", report["serverRunningAt"] / 1000))
+    steps.append(("hints drawn", clicked + report["firstHintMs"] / 1000))
+    return ", ".join(f"{name} {round((at - clicked) * 1000):+d}" for name, at in sorted(steps, key=lambda s: s[1]))
+
+
 def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, workspace: Path,
                            tmp_path: Path) -> None:
     # A bare Python (a venv without pip): no cnnshape-ls, no pygls, no torch. The .vsix brings the server.
@@ -227,6 +268,7 @@ def test_vscode_end_to_end(editor_tools: Tools, vsix: Path, session: Session, wo
     activation = int(re.search(r"first hints: \d+, (\d+) ms after activation", channel).group(1))
     print(f"cold open: first hints {activation} ms after activation, drawn {report['firstHintMs']} ms after "
           "the click on the file")
+    print(f"cold open, ms after the click on the file: {_start_up(logs, report)}")
     assert activation < COLD_OPEN_MS, channel
     # the squiggle and its message
     assert report["squigglesBefore"] >= 1
@@ -268,7 +310,16 @@ def test_vscode_shows_a_shared_block_line(editor_tools: Tools, vsix: Path, sessi
     model = (ROOT / "tests" / "models" / "m12_inception_block.py").read_text().replace(
         "class MiniGoogLeNet", "# in: (BS, 3, 32, 32)\nclass MiniGoogLeNet")
     (workspace / "model.py").write_text(model)
-    report, _ = _drive_code_server(editor_tools, vsix, session, workspace, tmp_path, {}, trusted=True, blocks=True)
+    # The folder opens first; the file is clicked once the status says the server runs: the extension started
+    # on the folder (workspaceContains), before any file was open, and the click meets a warm server.
+    report, logs = _drive_code_server(editor_tools, vsix, session, workspace, tmp_path, {}, trusted=True, blocks=True,
+                                      openWhenRunning=True)
+    activated = re.findall(r"_doActivateExtension cnnshape\.cnnshape-ls, .*activationEvent: '([^']*)'",
+                           _extension_host_log(logs))
+    assert activated and activated[0].startswith("workspaceContains:") and "**/*.py" in activated[0], activated
+    assert "no Python file open yet" in _output_channel(logs), _output_channel(logs)
+    print(f"warm open: hints drawn {report['firstHintMs']} ms after the click on the file; ms after the click: "
+          f"{_start_up(logs, report)}")
     line = next(text for text in report["blocks"]["lines"] if "x = self.conv(x)" in text)
     assert "# out: (BS, out_channels, 16|32, 16|32) ×19" in line, line
     hover = report["blocks"]["hover"]
@@ -299,3 +350,25 @@ def test_vscode_restricted_mode(editor_tools: Tools, vsix: Path, session: Sessio
     assert '"enabled": false' in init[init.index('"verify"'):], init
     assert "/nonexistent/python" not in channel  # the workspace's own cnnshape.python does not count
     save_image(tmp_path / "shots" / "vscode-restricted.png", "vscode-restricted.png")
+
+
+OLD_PYTHON = Path.home() / ".pyenv" / "versions" / "3.8.18" / "bin" / "python"
+
+
+@pytest.mark.skipif(not OLD_PYTHON.is_file(), reason=f"no Python 3.8 at {OLD_PYTHON}")
+def test_vscode_says_once_that_the_python_is_too_old(editor_tools: Tools, vsix: Path, session: Session,
+                                                     workspace: Path, tmp_path: Path) -> None:
+    """cnnshape.python names a Python 3.8: the server is started before the interpreter's answer is in (the
+    cold open's probe runs beside it), and still the user gets one message that says why, with the action
+    that fixes it, and no others (no "initialization failed", no restarts)."""
+    report, logs = _drive_code_server(editor_tools, vsix, session, workspace, tmp_path,
+                                      {"cnnshape.python": str(OLD_PYTHON)}, trusted=True, toasts="3.10 or later")
+    toasts = [t for t in report["toasts"] if "cnnshape" in t.lower() or "server" in t.lower()]
+    assert len(toasts) == 1, report["toasts"]
+    assert "Python 3.8; cnnshape-ls needs 3.10 or later" in toasts[0] and "Choose Interpreter" in toasts[0], toasts
+    assert "cnnshape" in report["statusbar"], report["statusbar"]
+    channel = _output_channel(logs)
+    assert "starting the server" in channel and "the server did not start" in channel, channel
+    # started once, not restarted again and again as the client does with a server that exits
+    assert channel.count("starting the server") == 1 and channel.count("Server process exited") == 1, channel
+    assert "will restart" not in channel, channel

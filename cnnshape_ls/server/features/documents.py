@@ -13,14 +13,16 @@ def register(server) -> None:
     @server.feature(types.INITIALIZED)
     async def initialized(ls, params: types.InitializedParams) -> None:
         await ls.refresh_configuration()
-        if ls.verifier is not None:
-            ls.verifier.start_warm(ls.settings(ls.folders()[0] if ls.folders() else ""))
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls, params: types.DidOpenTextDocumentParams) -> None:
         if params.text_document.language_id not in ("python", "", None):
             return
         ls.analyze(params.text_document.uri)
+        if ls.verifier is not None and ls.verifier.client is None:
+            # the torch worker (its torch import and warm-up) starts with the first file, while the user reads
+            # it: not with the server, which an editor may start for a folder no model is ever opened in
+            ls.verifier.start_warm(ls.settings(params.text_document.uri))
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls, params: types.DidChangeTextDocumentParams) -> None:

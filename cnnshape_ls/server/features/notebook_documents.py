@@ -13,6 +13,8 @@ def register(server) -> None:
     @server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
     def did_open(ls, params: types.DidOpenNotebookDocumentParams) -> None:
         ls.analyze(params.notebook_document.uri)
+        if ls.verifier is not None and ls.verifier.client is None:  # the torch worker starts with the first file
+            ls.verifier.start_warm(ls.settings(params.notebook_document.uri))
 
     @server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
     def did_change(ls, params: types.DidChangeNotebookDocumentParams) -> None:

@@ -4,8 +4,12 @@
 // restarts it when that interpreter changes. Torch is only looked up in that interpreter, for verification.
 import * as vscode from 'vscode';
 import { execFile } from 'child_process';
+import { existsSync } from 'fs';
 import * as path from 'path';
 import {
+  CloseAction,
+  ErrorAction,
+  ErrorHandler,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
@@ -22,11 +26,19 @@ const SECTION = 'cnnshape';
 const MIN_PYTHON = [3, 10];
 // What the server says once when the interpreter has no torch: shown here as the status, not as a popup.
 const NO_TORCH = /torch verification is off: torch is not installed/;
+// workspaceState: the interpreter the Python extension chose here last time. The next start uses it at once
+// instead of waiting for the Python extension to activate and discover its environments (seconds); the
+// Python extension is asked afterwards, and a different answer restarts the server.
+const LAST_INTERPRETER = 'cnnshape.lastInterpreter';
+// Set by esbuild's banner (esbuild.mjs): when VS Code began loading dist/extension.js, for the start-up log.
+declare const cnnshapeLoadStart: number | undefined;
 
 let client: LanguageClient | undefined;
 let output: vscode.OutputChannel;
 let status: vscode.StatusBarItem;
 let python: PythonExtension | undefined;
+let pythonLoading: Promise<PythonExtension | undefined> | undefined;
+let state: vscode.Memento | undefined;
 let starting: Promise<void> = Promise.resolve();
 let currentInterpreter: string | undefined;
 let libs = '';
@@ -36,8 +48,14 @@ let summaryPanel: vscode.WebviewPanel | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   activatedAt = Date.now();
+  state = context.workspaceState;
   libs = context.asAbsolutePath(path.join('bundled', 'libs'));
   output = vscode.window.createOutputChannel('cnnshape-ls');
+  // The start-up's first steps, for the log: how long the extension host had been up, how long loading this
+  // module took (VS Code loads it and the extension's storage together).
+  const loaded = typeof cnnshapeLoadStart === 'number' ? `, dist/extension.js loaded in ${activatedAt - cnnshapeLoadStart} ms` : '';
+  log(`activated: extension host up for ${Math.round(process.uptime() * 1000)} ms${loaded}; ` +
+    `${vscode.workspace.textDocuments.some((d) => d.languageId === 'python') ? 'a Python file is open' : 'no Python file open yet'}`);
   status = vscode.window.createStatusBarItem('cnnshape.status', vscode.StatusBarAlignment.Right, 100);
   status.name = 'cnnshape-ls';
   status.command = 'cnnshape.showLog';
@@ -61,21 +79,32 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.workspace.onDidGrantWorkspaceTrust(() => restart('workspace trusted: torch verification allowed')),
   );
 
-  python = await loadPythonExtension();
-  if (python) {
-    context.subscriptions.push(
-      python.environments.onDidChangeActiveEnvironmentPath(async () => {
-        if (configuredPython()) {
-          return; // cnnshape.python wins over the Python extension's choice
-        }
-        const next = await resolveInterpreter();
-        if (next.command !== currentInterpreter) {
-          await restart(`the Python extension's environment changed to ${next.command}`);
-        }
-      }),
-    );
-  }
+  // The server starts now; the Python extension is loaded beside it (it may take seconds to activate) and is
+  // waited for only when nothing else says which interpreter to use.
+  pythonLoading = loadPythonExtension().then((api) => {
+    python = api;
+    if (api) {
+      context.subscriptions.push(api.environments.onDidChangeActiveEnvironmentPath(() =>
+        followPythonExtension("the Python extension's environment changed")));
+    }
+    return api;
+  });
   await start();
+  if (!configuredPython() && vscode.extensions.getExtension('ms-python.python')) {
+    // Started with the interpreter of the last start: check it against the Python extension's choice now.
+    void pythonLoading.then(() => followPythonExtension("the Python extension's active environment"));
+  }
+}
+
+/** Restart with the Python extension's environment when it is not the one the server runs with. */
+async function followPythonExtension(why: string): Promise<void> {
+  if (configuredPython()) {
+    return; // cnnshape.python wins over the Python extension's choice
+  }
+  const next = await resolveInterpreter();
+  if (next.command !== currentInterpreter) {
+    await restart(`${why}: ${next.command}`);
+  }
 }
 
 export async function deactivate(): Promise<void> {
@@ -117,18 +146,24 @@ interface Interpreter {
   source: string;
 }
 
-async function resolveInterpreter(): Promise<Interpreter> {
+async function resolveInterpreter(quick = false): Promise<Interpreter> {
   const configured = configuredPython();
   if (configured) {
     return { command: configured, source: 'cnnshape.python' };
   }
-  if (python) {
+  const last = state?.get<string>(LAST_INTERPRETER);
+  if (quick && !python && last && existsSync(last)) {
+    return { command: last, source: "the Python extension's choice at the last start; asking it again" };
+  }
+  const api = python ?? await pythonLoading;
+  if (api) {
     try {
       const resource = vscode.window.activeTextEditor?.document.uri ?? vscode.workspace.workspaceFolders?.[0]?.uri;
-      const active = python.environments.getActiveEnvironmentPath(resource);
-      const env = await python.environments.resolveEnvironment(active);
+      const active = api.environments.getActiveEnvironmentPath(resource);
+      const env = await api.environments.resolveEnvironment(active);
       const exe = env?.executable.uri?.fsPath;
       if (exe) {
+        void state?.update(LAST_INTERPRETER, exe);
         return { command: exe, source: "the Python extension's active environment" };
       }
     } catch (err) {
@@ -175,10 +210,22 @@ function probe(interpreter: string): Promise<Probe> {
 // worker the server starts would inherit it, and the bundled attrs or typing_extensions would shadow the
 // project's own next to torch. The folder the server starts in is no place to import from either.
 const BOOT = 'import os, runpy, sys; libs = sys.argv.pop(1); ' +
+  'sys.version_info >= (3, 10) or sys.exit("cnnshape-ls needs Python 3.10 or later, not %d.%d" % sys.version_info[:2]); ' +
   'sys.path[:] = [libs] + [p for p in sys.path if p not in ("", os.getcwd())]; ' +
   'runpy.run_module("cnnshape_ls", run_name="__main__", alter_sys=True)';
 
 // ------------------------------------------------------------------------------------------ server life
+
+/** A client whose errors before the server first ran go to the log only: a server that does not come up is
+ * reported once, by startNow, with the reason the probe found ("couldn't create connection to server" said
+ * nothing the user could act on). */
+class Client extends LanguageClient {
+  ran = false;
+
+  override error(message: string, data?: unknown, showNotification: boolean | 'force' = true): void {
+    super.error(message, data, this.ran ? showNotification : false);
+  }
+}
 
 /** What the server gets for the `cnnshape` section: no empty interpreter, no verification when untrusted. */
 function normalize(raw: unknown): Record<string, unknown> {
@@ -205,23 +252,36 @@ async function start(): Promise<void> {
 }
 
 async function startNow(): Promise<void> {
-  const interpreter = await resolveInterpreter();
+  const interpreter = await resolveInterpreter(true);
   currentInterpreter = interpreter.command;
-  log(`interpreter: ${interpreter.command} (from ${interpreter.source})`);
+  log(`interpreter: ${interpreter.command} (from ${interpreter.source}), ${since()}`);
   setStatus('$(sync~spin) cnnshape', `Starting cnnshape-ls with ${interpreter.command}`);
 
-  const probeStart = Date.now();
-  const found = await probe(interpreter.command);
-  if (!found.ok) {
-    log(found.detail);
+  if (path.isAbsolute(interpreter.command) && !existsSync(interpreter.command)) {
+    const detail = `${interpreter.command} does not exist`;
+    log(detail);
     setStatus('$(warning) cnnshape', 'cnnshape-ls is not running: see the log', true);
-    void reportUnusable(interpreter, found); // not awaited: the message waits for the user
+    void reportUnusable(interpreter, { reason: 'no-python', detail }); // not awaited: it waits for the user
     return;
   }
-  const torchNote = found.torch ? '' : `no torch in ${interpreter.command}: shapes from reading the code, not verified`;
-  log(`Python ${found.version} (${Date.now() - probeStart} ms to ask); server from ${libs}; ` +
-    `workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: verification off'}` +
-    (torchNote ? `; ${torchNote}` : ''));
+  // An interpreter given by its path is asked for its version and torch while the server starts, not before:
+  // the answer only explains a failed start and fills the status line (BOOT itself refuses a Python older
+  // than 3.10). A bare command (`python3`) may not be on the PATH at all: asked first.
+  const probeStart = Date.now();
+  const asked = probe(interpreter.command).then((found) => {
+    const torch = found.ok && !found.torch ? `; no torch in ${interpreter.command}: shapes from reading the code, not verified` : '';
+    log((found.ok ? `Python ${found.version}` : found.detail) + ` (${Date.now() - probeStart} ms to ask); server from ${libs}; ` +
+      `workspace ${vscode.workspace.isTrusted ? 'trusted' : 'untrusted: verification off'}${torch}`);
+    return found;
+  });
+  if (!path.isAbsolute(interpreter.command)) {
+    const found = await asked;
+    if (!found.ok) {
+      setStatus('$(warning) cnnshape', 'cnnshape-ls is not running: see the log', true);
+      void reportUnusable(interpreter, found); // not awaited: the message waits for the user
+      return;
+    }
+  }
 
   const serverOptions: ServerOptions = {
     command: interpreter.command,
@@ -229,6 +289,7 @@ async function startNow(): Promise<void> {
     transport: TransportKind.stdio,
     options: { cwd: serverCwd(), env: { ...process.env, PYTHONUNBUFFERED: '1' } },
   };
+  let restarts: ErrorHandler | undefined; // the client's own handler: restarts a server that ran, up to 4 times
   const clientOptions: LanguageClientOptions = {
     // Jupyter notebooks' Python cells too: the server syncs them as notebook documents (LSP 3.17) and
     // analyzes a notebook's cells in order as one program; hints, fixes and hovers come per cell.
@@ -239,6 +300,14 @@ async function startNow(): Promise<void> {
     ],
     outputChannel: output,
     revealOutputChannelOn: RevealOutputChannelOn.Never,
+    // A server that does not come up is reported once, below, with the reason the probe found: not started
+    // again and again, which is what the client does with a server that exits. Once it ran, the usual restarts.
+    initializationFailedHandler: () => false,
+    errorHandler: {
+      error: (error, message, count) => (next.ran && restarts ? restarts.error(error, message, count)
+        : { action: ErrorAction.Shutdown, handled: true }),
+      closed: () => (next.ran && restarts ? restarts.closed() : { action: CloseAction.DoNotRestart, handled: true }),
+    },
     initializationOptions: { [SECTION]: { ...settingsSection(), workspaceTrusted: vscode.workspace.isTrusted } },
     synchronize: { configurationSection: SECTION },
     middleware: {
@@ -253,12 +322,14 @@ async function startNow(): Promise<void> {
         }
         return lenses;
       },
-      // When the first hints arrive, for the log: the cold open's last step.
+      // When the first hints arrive, for the log: the cold open's last steps.
       provideInlayHints: async (document, range, token, next) => {
+        const asked = Date.now();
         const hints = await next(document, range, token);
         if (!firstHintsLogged && hints && hints.length > 0) {
           firstHintsLogged = true;
-          log(`first hints: ${hints.length}, ${Date.now() - activatedAt} ms after activation`);
+          log(`first hints: ${hints.length}, ${Date.now() - activatedAt} ms after activation ` +
+            `(asked for ${asked - activatedAt} ms after it, answered in ${Date.now() - asked} ms)`);
         }
         return hints;
       },
@@ -274,7 +345,8 @@ async function startNow(): Promise<void> {
       },
     },
   };
-  const next = new LanguageClient('cnnshape-ls', 'cnnshape-ls', serverOptions, clientOptions);
+  const next = new Client('cnnshape-ls', 'cnnshape-ls', serverOptions, clientOptions);
+  restarts = next.createDefaultErrorHandler();
   // The server's one message about a missing torch becomes this status line (the probe found the same).
   next.onNotification(ShowMessageNotification.type, (message) => {
     if (NO_TORCH.test(message.message)) {
@@ -287,19 +359,35 @@ async function startNow(): Promise<void> {
   });
   next.onDidChangeState((e) => {
     if (e.newState === State.Running) {
-      log(`server running, ${Date.now() - activatedAt} ms after activation`);
-      setStatus(torchNote ? '$(check) cnnshape (no torch)' : '$(check) cnnshape',
-        `cnnshape-ls with ${interpreter.command} (Python ${found.version})` + (torchNote ? `\n${torchNote}` : ''));
+      next.ran = true;
+      log(`server running (initialize answered), ${since()}`);
+      void asked.then((found) => {
+        if (client !== next || !next.isRunning() || !found.ok) {
+          return;
+        }
+        const torchNote = found.torch ? '' : `no torch in ${interpreter.command}: shapes from reading the code, not verified`;
+        setStatus(torchNote ? '$(check) cnnshape (no torch)' : '$(check) cnnshape',
+          `cnnshape-ls with ${interpreter.command} (Python ${found.version})` + (torchNote ? `\n${torchNote}` : ''));
+      });
     } else if (e.newState === State.Stopped) {
       setStatus('$(circle-slash) cnnshape', 'cnnshape-ls stopped: see the log', true);
     }
   });
   client = next;
-  try {
-    await next.start();
-  } catch (err) {
+  log(`starting the server, ${since()}`);
+  // start() rejects when the server cannot be spawned; when it exits before answering initialize (and is not
+  // restarted, above) it resolves without the client running.
+  const failure = await next.start().then(() => (next.isRunning() ? undefined : 'it exited before answering'),
+    (err) => String(err));
+  if (failure !== undefined) {
     client = undefined;
-    log(`the server did not start: ${err}`);
+    log(`the server did not start: ${failure}`);
+    const found = await asked;
+    if (!found.ok) {
+      setStatus('$(warning) cnnshape', 'cnnshape-ls is not running: see the log', true);
+      void reportUnusable(interpreter, found); // not awaited: the message waits for the user
+      return;
+    }
     setStatus('$(error) cnnshape', 'cnnshape-ls failed to start: see the log', true);
     void vscode.window.showErrorMessage(
       `cnnshape-ls did not start with ${interpreter.command}.`, 'Show Log', 'Restart').then((choice) => {
@@ -450,6 +538,11 @@ pre { font-family: var(--vscode-editor-font-family); font-size: var(--vscode-edi
 }
 
 // ------------------------------------------------------------------------------------------ helpers
+
+/** For the start-up log: the time since activation. */
+function since(): string {
+  return `${Date.now() - activatedAt} ms after activation`;
+}
 
 function log(message: string): void {
   output.appendLine(`[client ${new Date().toISOString().slice(11, 23)}] ${message}`);
