@@ -291,3 +291,35 @@ def test_a_branch_conv_that_widens_where_the_blocks_after_it_keep_the_width() ->
     assert error["line"] == 6
     assert "self.conv2 = nn.Conv2d(c, c, 3, padding=1)" in fixed
     assert [f["title"] for f in error["fixes"]] == ["Change out_channels of blocks.0.conv2 to c"]
+
+
+FUSION = """\
+import torch
+import torch.nn as nn
+class DenseBlock(nn.Module):
+    def __init__(self, channels, growth, layers=3):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Conv2d(channels + growth * i, growth, 3, padding=1) for i in range(layers)])
+        self.fuse = nn.Conv2d(channels + growth * layers, {fused}, 1)
+    def forward(self, x):
+        features = x
+        for layer in self.layers:
+            features = torch.cat([features, layer(features).relu()], 1)
+        return x + self.fuse(features)
+"""
+
+
+def test_a_residual_blocks_fusion_conv_that_makes_the_growth_is_fixed_before_a_new_shortcut() -> None:
+    """A residual dense block whose 1x1 fusion conv makes ``growth`` channels where the add needs
+    ``channels``: the fix is that conv's ``out_channels`` (the error moves there, torch's place related); a
+    new shortcut is still offered second, both run."""
+    source = FUSION.format(fused="growth")
+    model, shape = "DenseBlock(16, 8)", [2, 16, 6, 6]
+    assert not torch_truth(source, model, shape)["ok"]
+    error, fixed = fixed_by_first(source, model, tuple(shape))
+    assert error["line"] == 7
+    assert fixed == FUSION.format(fused="channels")
+    assert [f["title"].split(":")[0] for f in error["fixes"]] == [
+        "Change out_channels of fuse to channels", "Add a shortcut that projects channels to growth channels"]
+    for fix in error["fixes"]:
+        assert torch_truth(apply_edits(source, fix["edits"]), model, shape)["ok"], fix["title"]

@@ -38,6 +38,7 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
         return
     operands = _operands(node)
     fixes: list[Fix] = []
+    shortcuts: list[Fix] = []
     moved: tuple[Span, Fix, str] | None = None
     block = _adding_block(a, b, node)
     for tensor, other, expr in ((a, b, operands[0]), (b, a, operands[1])):
@@ -57,6 +58,7 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
                 fix = _new_shortcut_fix(trace, block, expr, tensor, other)
                 if fix is not None:
                     fixes.append(fix)
+                    shortcuts.append(fix)
     for tensor, other in ((a, b), (b, a)):
         conv = tensor.producer
         if conv is not None and CONV.match(conv.rule.op) and not _is_projection(conv) \
@@ -64,7 +66,12 @@ def residual_fixes(trace: Trace, finding: Finding, a: Tensor, b: Tensor, node: a
             fix = _out_channels_fix(trace, conv, other.shape[1])
             if fix is not None:
                 fix.tentative = True  # the branch's width may be what the block is for: only if checked
-                fixes.append(fix)
+                if fixes and len(shortcuts) == len(fixes):
+                    fixes.insert(0, fix)  # one argument, before a new layer (an RDB's fusion conv)
+                    for shortcut in shortcuts:  # still offered second, where it too lets the model run
+                        shortcut.tentative, shortcut.checked = False, True
+                else:
+                    fixes.append(fix)
     if not fixes:
         return
     finding.fixes = fixes
