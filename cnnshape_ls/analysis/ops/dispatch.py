@@ -41,6 +41,7 @@ from .containers import (
     positional_arguments,
 )
 from .context import Context, Evaluator
+from .creation import as_tensor
 from .functional import functional
 from .layer_calls import apply_layer, reparametrise
 from .names import (
@@ -66,6 +67,7 @@ from .stdlib import (
     parser_method,
     stdlib_call,
 )
+from . import inplace  # noqa: F401  (registers the in-place reshaping tensor methods)
 from .tensors import tensor_binary, tensor_index, tensor_method
 from .torch_functions import torch_function
 
@@ -316,7 +318,7 @@ class CallDispatcher:
     def python_external(qualname: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Parameters, copies, ``partial``, reparametrisations and casts, which return what they are given."""
         if name in ("Parameter", "Buffer") and (is_nn(qualname) or qualname.startswith("torch.nn.")):
-            data = args[0] if args else kwargs.get("data")
+            data = as_tensor(args[0] if args else kwargs.get("data"))  # a torch.tensor([v]) held as a number
             made = data.derive(data.shape) if isinstance(data, Tensor) else Tensor(None)
             made.is_parameter = name == "Parameter"
             return made

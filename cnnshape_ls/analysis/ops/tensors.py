@@ -11,7 +11,7 @@ from ..fixes_branches import residual_fixes
 from ..layers import UNKNOWN, CannotTell, ShapeError
 from ..values import Tensor
 from .context import Context, Registry
-from .creation import create
+from .creation import as_tensor, create
 from .names import REDUCTIONS, REDUCTIONS_WITH_INDICES, SAME_SHAPE
 from .record import attempt
 
@@ -153,7 +153,12 @@ def split(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str, 
 
 @TENSOR_METHODS.register("unbind")
 def unbind(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
-    return UNKNOWN
+    """``q, k, v = qkv.unbind(0)``: a tuple of as many tensors as the dim is long (known), else unknown."""
+    dim = args[0] if args else kwargs.get("dim", 0)
+    if x.shape is None:
+        return UNKNOWN
+    parts, _ = attempt(lambda: tensor_ops.unbind(x.shape, dim))
+    return UNKNOWN if parts is None else tuple(Tensor(p, taint=x.taint) for p in parts)
 
 
 @TENSOR_METHODS.register("matmul", "mm", "bmm", "add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_")
@@ -279,6 +284,7 @@ def tensor_index(x: Tensor, key: Any) -> Any:
 
 
 def tensor_binary(cx: Context, op: ast.operator, a: Any, b: Any, node: ast.AST | None) -> Any:
+    a, b = as_tensor(a), as_tensor(b)  # x * torch.tensor([2.0]) broadcasts with a (1,) tensor
     ta = a if isinstance(a, Tensor) else None
     tb = b if isinstance(b, Tensor) else None
     taint = (ta.taint if ta else None) or (tb.taint if tb else None)
