@@ -10,7 +10,6 @@ from .layers import UNKNOWN
 from .libraries import library_value
 from .ops.layer_attributes import layer_attribute
 from .ops.names import MODULE_METHOD_NAMES
-from .ops.torch_classes import class_name_of, torch_class_of
 from .ops.stdlib import (
     NOT_HANDLED,
     array_items,
@@ -18,6 +17,7 @@ from .ops.stdlib import (
     enum_member_named,
     external_constant,
 )
+from .ops.torch_classes import class_name_of, torch_class_of
 from .py_values import CONTAINERS
 from .values import (
     BoundMethod,

@@ -31,6 +31,7 @@ from ..values import (
     deep_copy,
     instance_params,
 )
+from . import inplace  # noqa: F401  (registers the in-place reshaping tensor methods)
 from .containers import (
     MODULE_LISTINGS,
     MODULE_METHOD_PARAMETERS,
@@ -67,7 +68,6 @@ from .stdlib import (
     parser_method,
     stdlib_call,
 )
-from . import inplace  # noqa: F401  (registers the in-place reshaping tensor methods)
 from .tensors import tensor_binary, tensor_index, tensor_method
 from .torch_functions import torch_function
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..values import Container, External, Layer
 from .names import tail
 
