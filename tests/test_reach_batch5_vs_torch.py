@@ -10,7 +10,9 @@ torch itself (snippets written for these tests, never copied files):
 - ``F.one_hot(ids, num_classes)`` and ``F.embedding(ids, weight)`` (VQ-VAE's quantizer);
 - ``nn.Parameter(torch.tensor([v]))`` (FCOS's ``ScaleExp``): a (1,) parameter, counted and broadcast;
 - ``type(m)`` / ``m.__class__`` of a torch layer and their ``__name__`` (MUNIT's AdaIN parameter count over
-  ``model.modules()``).
+  ``model.modules()``);
+- a subclass of torch's private ``nn.modules.batchnorm._BatchNorm`` (Models Genesis' ``ContBatchNorm3d``):
+  the batch norm's weights are counted (the first-contact total missed them) and its forward followed.
 """
 
 from __future__ import annotations
@@ -342,3 +344,33 @@ def test_class_name_of_torch_layers_while_walking_modules() -> None:
             def forward(self, x):
                 return self.fc(self.dec(x).mean((2, 3)))
     ''', (2, 3, 4, 4))
+
+
+# ---------------------------------------------------------------- _BatchNorm subclasses
+
+
+def test_subclass_of_private_batchnorm_base() -> None:
+    assert_follows_torch_whole('''
+        import torch.nn as nn
+        import torch.nn.functional as F
+        class ContBatchNorm3d(nn.modules.batchnorm._BatchNorm):
+            def _check_input_dim(self, input):
+                if input.dim() != 5:
+                    raise ValueError("expected 5D input")
+            def forward(self, input):
+                self._check_input_dim(input)
+                return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
+                                    True, self.momentum, self.eps)
+        class AnyRank(nn.modules.batchnorm._BatchNorm):
+            def _check_input_dim(self, input):
+                pass
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv3d(1, 4, 3, padding=1)
+                self.bn = ContBatchNorm3d(4)
+                self.plain = AnyRank(4, affine=False)
+                self.affine = AnyRank(4, eps=1e-3)
+            def forward(self, x):
+                return self.affine(self.plain(self.bn(self.conv(x))))
+    ''', (2, 1, 4, 5, 3))

@@ -71,6 +71,11 @@ from .stdlib import (
 from .tensors import tensor_binary, tensor_index, tensor_method
 from .torch_functions import torch_function
 
+PRIVATE_LAYER_BASES = {"_BatchNorm": "SyncBatchNorm", "_NormBase": "SyncBatchNorm"}
+"""torch's private bases people extend (``class ContBatchNorm3d(nn.modules.batchnorm._BatchNorm)``): the
+public layer with their constructor and weights; SyncBatchNorm's rule takes any input of 2 dims or more, as
+``_BatchNorm.forward`` does where the subclass's ``_check_input_dim`` lets it."""
+
 
 class CallDispatcher:
     """The calls of one interpreter: what it builds, what it applies, and the run's record (``rec``)."""
@@ -505,8 +510,11 @@ class CallDispatcher:
     def torch_layer_rule(self, classes: list[ClassValue]) -> LayerRule | None:
         """The rule of the torch layer the first of ``classes`` to extend one extends (``nn.Conv2d``)."""
         rules = self.rules.by_op
-        return next((rules[tail(b.qualname)] for cls in classes for b in cls.bases
-                     if isinstance(b, External) and is_nn(b.qualname) and tail(b.qualname) in rules), None)
+
+        def op_of(base: External) -> str:
+            return PRIVATE_LAYER_BASES.get(tail(base.qualname), tail(base.qualname))
+        return next((rules[op_of(b)] for cls in classes for b in cls.bases
+                     if isinstance(b, External) and is_nn(b.qualname) and op_of(b) in rules), None)
 
     # ------------------------------------------------------------------ applying modules
     def apply_module(self, module: Module, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None,
