@@ -140,7 +140,7 @@ def test_inplace_unsqueeze_sknet_attention() -> None:
 @SETTINGS
 @given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=4),
        method=st.sampled_from(["unsqueeze_(DIM)", "squeeze_()", "squeeze_(DIM)", "transpose_(0, DIM)", "t_()",
-                               "swapaxes_(DIM, 0)", "unsqueeze_(dim=DIM)"]),
+                               "swapaxes_(DIM, 0)", "unsqueeze_(dim=DIM)", "resize_(2, 3)", "resize_((DIM + 5,))"]),
        dim=st.integers(-4, 3), use_result=st.booleans())
 def test_inplace_reshaping_changes_the_tensor(shape: list[int], method: str, dim: int, use_result: bool) -> None:
     """The result and the tensor itself (and a second name for it) have torch's shape after the call."""
