@@ -170,6 +170,29 @@ def test_inplace_reshaping_changes_the_tensor(shape: list[int], method: str, dim
         assert errors or all(v is None for v in ours.values()), (call, shape, truth["error"], ours)
 
 
+def test_inplace_methods_return_the_tensor_itself() -> None:
+    """``y = x.relu_()`` is ``x``: reshaping ``y`` in place reshapes ``x`` too, as in torch."""
+    assert_follows_torch_whole('''
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(3, 4, 1)
+                self.a = nn.Identity()
+                self.b = nn.Identity()
+                self.c = nn.Identity()
+            def forward(self, x):
+                x = self.conv(x)
+                y = x.relu_()
+                y.unsqueeze_(1)
+                z = x.mul_(2).add_(x)
+                z.squeeze_(1)
+                w = x.clamp_(0, 1)
+                w.transpose_(1, 2)
+                return self.a(x), self.b(y), self.c(w)
+    ''', (2, 3, 5, 6))
+
+
 # ---------------------------------------------------------------- sum(items, start)
 
 

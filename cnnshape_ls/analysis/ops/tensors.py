@@ -29,7 +29,9 @@ def tensor_method(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: di
 def same_shape_or_unknown(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str, Any],
                           node: ast.Call | None) -> Any:
     """An elementwise method keeps the shape; any other the analysis does not know gives an unknown one."""
-    if name in ("softmax", "log_softmax") or name in SAME_SHAPE or name.endswith("_"):
+    if name.endswith("_"):  # in place: torch returns the tensor itself (``y = x.relu_()`` is x)
+        return cx.rec.record_op(node, [x], x)
+    if name in ("softmax", "log_softmax") or name in SAME_SHAPE:
         return cx.rec.record_op(node, [x], x.derive(x.shape, keep_flat=True))
     return cx.rec.record_op(node, [x], Tensor(None, taint=x.taint))
 
@@ -169,7 +171,11 @@ def arithmetic(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[
     if name in ("matmul", "mm", "bmm"):
         return tensor_binary(cx, ast.MatMult(), x, args[0], node)
     if isinstance(args[0], Tensor):
-        return tensor_binary(cx, ast.Add(), x, args[0], node)
+        result = tensor_binary(cx, ast.Add(), x, args[0], node)
+        in_place = name.endswith("_") and isinstance(result, Tensor) and result.shape == x.shape is not None
+        return x if in_place else result  # x.add_(y) is x itself
+    if name.endswith("_"):
+        return cx.rec.record_op(node, [x], x)
     return cx.rec.record_op(node, [x], x.derive(x.shape, keep_flat=True))
 
 
