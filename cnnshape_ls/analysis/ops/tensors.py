@@ -102,11 +102,18 @@ def reorder(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str
         b = args[1] if len(args) > 1 else kwargs.get("dim1")
         return cx.rec.op(node, x, lambda s: tensor_ops.transpose(s, a, b))
     if name == "t":
-        return cx.rec.op(node, x, lambda s: tuple(reversed(s)))
+        return cx.rec.op(node, x, transpose_2d)
     dim = args[0] if args else kwargs.get("dim")
     if name == "squeeze":
         return cx.rec.op(node, x, lambda s: tensor_ops.squeeze(s, dim), keep_flat=True)
     return cx.rec.op(node, x, lambda s: tensor_ops.unsqueeze(s, dim))
+
+
+def transpose_2d(shape: tuple) -> tuple:
+    """``x.t()``: a matrix transposed, a vector or a number as it is; torch refuses more dims."""
+    if len(shape) > 2:
+        raise ShapeError("rank-mismatch", f"t() expects a tensor with <= 2 dimensions, but self is {len(shape)}D")
+    return tuple(reversed(shape))
 
 
 @TENSOR_METHODS.register(*sorted(REDUCTIONS), *sorted(REDUCTIONS_WITH_INDICES))
