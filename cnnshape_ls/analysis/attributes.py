@@ -17,6 +17,7 @@ from .ops.stdlib import (
     enum_member_named,
     external_constant,
 )
+from .ops.torch_classes import class_name_of, torch_class_of
 from .py_values import CONTAINERS
 from .values import (
     BoundMethod,
@@ -52,7 +53,11 @@ class Attributes:
                     return self.get_attr(found, name, node)
                 inner = library_value(f"{owner.qualname}.{name}")
                 return External(f"{owner.qualname}.{name}") if inner is None else inner
+            if name in ("__name__", "__qualname__") and class_name_of(owner) is not None:
+                return class_name_of(owner)  # ``type(m).__name__ == "Conv2d"``
             return external_constant(f"{owner.qualname}.{name}")
+        if name == "__class__" and isinstance(owner, (Layer, Container)):
+            return torch_class_of(owner)  # ``m.__class__.__name__`` over ``model.modules()`` (MUNIT)
         if isinstance(owner, Instance):
             if name in owner.attrs and not registered_under_method(owner, name):
                 return owner.attrs[name]

@@ -299,3 +299,19 @@ def chunk(shape: Shape, chunks: Any, dim: Any) -> list[Shape]:
         raise CannotTell("chunk")
     size = -(-total // chunks)
     return split(shape, size, d)
+
+
+UNBIND_MOST = 4096  # more slices than this are left unknown (a tuple of that many tensors is no use to anyone)
+
+
+def unbind(shape: Shape, dim: Any) -> list[Shape]:
+    """``torch.unbind(x, dim)``: one tensor per index along ``dim``, that dim removed."""
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise CannotTell("dim")
+    d = normalize_dim(dim, len(shape))
+    if not shape:
+        raise ShapeError("rank-mismatch", "Dimension specified as 0 but tensor has no dimensions")
+    count = shape[d]
+    if not isinstance(count, int) or count > UNBIND_MOST:
+        raise CannotTell("unbind")
+    return [(*shape[:d], *shape[d + 1:])] * count

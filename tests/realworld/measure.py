@@ -10,10 +10,10 @@ leaf-module calls whose shape the analysis gives right, unknown and wrong, the e
 torch runs, whether its parameter total is torch's, and how long the analysis took.
 
 The set was collected at stop 12 from repositories the rules were never developed on; its figures are in
-docs/architecture.md. ``manifest_2026_12_batch1.json`` to ``manifest_2026_12_batch4.json`` are four later
-first-contact batches (73 files from 50 repositories, 44 from 24, 56 from 27, 56 from 35), each measured
-before the engine was changed for it: pass one as MANIFEST (their files are named ``b_*.py``, ``c_*.py``,
-``d_*.py`` and ``e_*.py``).
+docs/architecture.md. ``manifest_2026_12_batch1.json`` to ``manifest_2026_12_batch5.json`` are five later
+first-contact batches (73 files from 50 repositories, 44 from 24, 56 from 27, 56 from 35, 52 from 33), each
+measured before the engine was changed for it: pass one as MANIFEST (their files are named ``b_*.py``,
+``c_*.py``, ``d_*.py``, ``e_*.py`` and ``f_*.py``).
 """
 
 from __future__ import annotations

@@ -15,16 +15,45 @@ MAX_VALUES = 4096
 """The longest 1-D tensor of numbers whose elements are kept (see ``Tensor.values``)."""
 
 
+class TensorInt(int):
+    """``torch.tensor([n])`` or ``torch.tensor(n)`` of an int: used as the number it holds (``F.pad`` amounts,
+    ``diff // 2``, where arithmetic gives a plain int), and as a tensor of ``tensor_shape`` where a tensor is
+    needed (``nn.Parameter(...)``, broadcasting)."""
+
+    tensor_shape: tuple = ()
+
+
+class TensorFloat(float):
+    """:class:`TensorInt` of a float (``nn.Parameter(torch.tensor([1.0]))``, FCOS's ``ScaleExp``)."""
+
+    tensor_shape: tuple = ()
+
+
+def tensor_number(value: int | float, shape: tuple) -> Any:
+    made = TensorFloat(value) if isinstance(value, float) else TensorInt(value)
+    made.tensor_shape = shape
+    return made
+
+
+def as_tensor(value: Any) -> Any:
+    """A tensor-number as the tensor it is; anything else as it is."""
+    if isinstance(value, (TensorInt, TensorFloat)):
+        return Tensor(value.tensor_shape)
+    return value
+
+
 def create(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
     if name.endswith("_like"):
         x = args[0] if args else None
         return x.derive(x.shape) if isinstance(x, Tensor) else UNKNOWN
     if name == "tensor" and args:
-        data = args[0]
+        data, shape = args[0], ()
         if isinstance(data, (list, tuple)) and len(data) == 1 and not isinstance(data[0], (list, tuple)):
-            data = data[0]  # [[1.0, 2.0]] is (1, 2): only a number is unwrapped
-        if isinstance(data, (int, float, dims.Expr)) and not isinstance(data, bool):
-            return data  # torch.tensor([h2 - h1]) is used as a number (F.pad amounts)
+            data, shape = data[0], (1,)  # [[1.0, 2.0]] is (1, 2): only a number is unwrapped
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return tensor_number(data, shape)  # torch.tensor([h2 - h1]) is used as a number (F.pad amounts)
+        if isinstance(data, dims.Expr):
+            return data
         if isinstance(data, (list, tuple)) and _numbers(data) and len(data) <= MAX_VALUES:
             return Tensor((len(data),), values=tuple(data))
     if name == "eye":  # eye(n) is (n, n), eye(n, m) is (n, m)

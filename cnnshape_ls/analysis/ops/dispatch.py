@@ -31,6 +31,7 @@ from ..values import (
     deep_copy,
     instance_params,
 )
+from . import inplace  # noqa: F401  (registers the in-place reshaping tensor methods)
 from .containers import (
     MODULE_LISTINGS,
     MODULE_METHOD_PARAMETERS,
@@ -41,6 +42,7 @@ from .containers import (
     positional_arguments,
 )
 from .context import Context, Evaluator
+from .creation import as_tensor
 from .functional import functional
 from .layer_calls import apply_layer, reparametrise
 from .mutations import (
@@ -81,6 +83,11 @@ from .stdlib import (
 )
 from .tensors import tensor_binary, tensor_index, tensor_method
 from .torch_functions import torch_function
+
+PRIVATE_LAYER_BASES = {"_BatchNorm": "SyncBatchNorm", "_NormBase": "SyncBatchNorm"}
+"""torch's private bases people extend (``class ContBatchNorm3d(nn.modules.batchnorm._BatchNorm)``): the
+public layer with their constructor and weights; SyncBatchNorm's rule takes any input of 2 dims or more, as
+``_BatchNorm.forward`` does where the subclass's ``_check_input_dim`` lets it."""
 
 
 class CallDispatcher:
@@ -332,7 +339,7 @@ class CallDispatcher:
     def python_external(qualname: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Parameters, copies, ``partial``, reparametrisations and casts, which return what they are given."""
         if name in ("Parameter", "Buffer") and (is_nn(qualname) or qualname.startswith("torch.nn.")):
-            data = args[0] if args else kwargs.get("data")
+            data = as_tensor(args[0] if args else kwargs.get("data"))  # a torch.tensor([v]) held as a number
             made = data.derive(data.shape) if isinstance(data, Tensor) else Tensor(None)
             made.is_parameter = name == "Parameter"
             return made
@@ -546,8 +553,11 @@ class CallDispatcher:
     def torch_layer_rule(self, classes: list[ClassValue]) -> LayerRule | None:
         """The rule of the torch layer the first of ``classes`` to extend one extends (``nn.Conv2d``)."""
         rules = self.rules.by_op
-        return next((rules[tail(b.qualname)] for cls in classes for b in cls.bases
-                     if isinstance(b, External) and is_nn(b.qualname) and tail(b.qualname) in rules), None)
+
+        def op_of(base: External) -> str:
+            return PRIVATE_LAYER_BASES.get(tail(base.qualname), tail(base.qualname))
+        return next((rules[op_of(b)] for cls in classes for b in cls.bases
+                     if isinstance(b, External) and is_nn(b.qualname) and op_of(b) in rules), None)
 
     # ------------------------------------------------------------------ applying modules
     def apply_module(self, module: Module, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None,

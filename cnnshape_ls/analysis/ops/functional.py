@@ -51,13 +51,41 @@ def _own(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: 
     if name == "pad" and args and isinstance(args[0], Tensor):
         return cx.rec.op(node, args[0], lambda s: pad(s, args[1] if len(args) > 1 else kwargs.get("pad")))
     if name == "one_hot":
-        return unknown_result(args)
+        return _one_hot(cx, args, kwargs, node)
+    if name == "embedding" and len(args) + len(kwargs) >= 2:
+        return _embedding(cx, args, kwargs, node)
     if name in SAME_SHAPE or name.endswith("_"):
         x = args[0] if args else kwargs.get("input")
         if isinstance(x, Tensor):
             return cx.rec.record_op(node, [x], x.derive(x.shape, keep_flat=True))
         return UNKNOWN
     return unknown_result(args)
+
+
+def _one_hot(cx: Context, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    """``F.one_hot(ids, num_classes)``: ``ids``'s shape and one more dim of ``num_classes``; the default -1
+    takes the largest id plus one, a number only the data has (unknown)."""
+    ids = args[0] if args else kwargs.get("tensor", kwargs.get("input"))
+    classes = args[1] if len(args) > 1 else kwargs.get("num_classes", -1)
+    if not isinstance(ids, Tensor) or not isinstance(classes, int) or isinstance(classes, bool) or classes <= 0:
+        return unknown_result(args)
+    return cx.rec.op(node, ids, lambda s: (*s, classes))
+
+
+def _embedding(cx: Context, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    """``F.embedding(ids, weight)``: one row of the 2-D ``weight`` per id, ``ids.shape + (weight.shape[1],)``."""
+    ids = args[0] if args else kwargs.get("input")
+    weight = args[1] if len(args) > 1 else kwargs.get("weight")
+    if not isinstance(ids, Tensor) or not isinstance(weight, Tensor) or weight.shape is None:
+        return unknown_result(args)
+    if len(weight.shape) != 2:
+        return cx.rec.op(node, ids, lambda s: _refuse(ShapeError("bad-argument", "'weight' must be 2-D")))
+    width = weight.shape[1]
+    return cx.rec.op(node, ids, lambda s: (*s, width))
+
+
+def _refuse(error: ShapeError) -> Any:
+    raise error
 
 
 def weighted_functional(form: Functional, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None

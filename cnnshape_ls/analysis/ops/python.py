@@ -29,6 +29,7 @@ from ..values import (
 )
 from .context import Context, Registry
 from .names import is_nn, tail
+from .torch_classes import torch_class_of
 
 BUILTINS = Registry("builtins")
 _PYTHON_ERRORS = (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError, OverflowError)
@@ -140,6 +141,8 @@ def _character(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], 
 
 @BUILTINS.register("min", "max", "sum", "any", "all")
 def _fold(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
+    if name == "sum" and (len(args) == 2 or (len(args) == 1 and "start" in kwargs)):
+        return _sum_from(cx, args[0], args[1] if len(args) == 2 else kwargs["start"], node)
     items = cx.iterate(args[0]) if len(args) == 1 else list(args)
     if items is not None and not cx.affordable(items, node):
         return UNKNOWN  # comparing nested values could take exponential time
@@ -159,6 +162,21 @@ def _fold(cx: Context, name: str, args: list[Any], kwargs: dict[str, Any], node:
             return total_size
         return UNKNOWN
     return {"min": min, "max": max, "sum": sum, "any": any, "all": all}[name](items)
+
+
+def _sum_from(cx: Context, iterable: Any, start: Any, node: ast.Call | None) -> Any:
+    """``sum(items, start)``: ``start + items[0] + items[1] ...`` as Python adds them, so
+    ``sum([[s] + [1] * (n - 1) for ...], [])`` flattens a list of lists (ReXNet's strides); Python refuses a
+    string start."""
+    items = cx.iterate(iterable)
+    if items is None or start is UNKNOWN or isinstance(start, str) or not cx.affordable(items, node):
+        return UNKNOWN
+    total = start
+    for item in items:
+        total = cx.binary(ast.Add(), total, item, node)
+        if total is UNKNOWN:
+            return UNKNOWN
+    return total
 
 
 @BUILTINS.register("divmod")
@@ -374,6 +392,8 @@ def type_of(value: Any) -> Any:
         return External(f"builtins.{type(value).__name__}")
     if isinstance(value, Tensor):
         return External("torch.Tensor")
+    if isinstance(value, (Layer, Container)):
+        return torch_class_of(value)
     if isinstance(value, Instance):
         return value.cls
     if isinstance(value, EnumMember):

@@ -11,7 +11,7 @@ from ..fixes_branches import assignment_typo_fix, feature_fixes, residual_fixes
 from ..layers import UNKNOWN, CannotTell, ShapeError
 from ..values import Tensor
 from .context import Context, Registry
-from .creation import create
+from .creation import as_tensor, create
 from .names import REDUCTIONS, REDUCTIONS_WITH_INDICES, SAME_SHAPE
 from .record import attempt
 
@@ -29,7 +29,9 @@ def tensor_method(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: di
 def same_shape_or_unknown(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str, Any],
                           node: ast.Call | None) -> Any:
     """An elementwise method keeps the shape; any other the analysis does not know gives an unknown one."""
-    if name in ("softmax", "log_softmax") or name in SAME_SHAPE or name.endswith("_"):
+    if name.endswith("_"):  # in place: torch returns the tensor itself (``y = x.relu_()`` is x)
+        return cx.rec.record_op(node, [x], x)
+    if name in ("softmax", "log_softmax") or name in SAME_SHAPE:
         return cx.rec.record_op(node, [x], x.derive(x.shape, keep_flat=True))
     return cx.rec.record_op(node, [x], Tensor(None, taint=x.taint))
 
@@ -100,11 +102,18 @@ def reorder(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str
         b = args[1] if len(args) > 1 else kwargs.get("dim1")
         return cx.rec.op(node, x, lambda s: tensor_ops.transpose(s, a, b))
     if name == "t":
-        return cx.rec.op(node, x, lambda s: tuple(reversed(s)))
+        return cx.rec.op(node, x, transpose_2d)
     dim = args[0] if args else kwargs.get("dim")
     if name == "squeeze":
         return cx.rec.op(node, x, lambda s: tensor_ops.squeeze(s, dim), keep_flat=True)
     return cx.rec.op(node, x, lambda s: tensor_ops.unsqueeze(s, dim))
+
+
+def transpose_2d(shape: tuple) -> tuple:
+    """``x.t()``: a matrix transposed, a vector or a number as it is; torch refuses more dims."""
+    if len(shape) > 2:
+        raise ShapeError("rank-mismatch", f"t() expects a tensor with <= 2 dimensions, but self is {len(shape)}D")
+    return tuple(reversed(shape))
 
 
 @TENSOR_METHODS.register(*sorted(REDUCTIONS), *sorted(REDUCTIONS_WITH_INDICES))
@@ -153,7 +162,12 @@ def split(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str, 
 
 @TENSOR_METHODS.register("unbind")
 def unbind(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
-    return UNKNOWN
+    """``q, k, v = qkv.unbind(0)``: a tuple of as many tensors as the dim is long (known), else unknown."""
+    dim = args[0] if args else kwargs.get("dim", 0)
+    if x.shape is None:
+        return UNKNOWN
+    parts, _ = attempt(lambda: tensor_ops.unbind(x.shape, dim))
+    return UNKNOWN if parts is None else tuple(Tensor(p, taint=x.taint) for p in parts)
 
 
 @TENSOR_METHODS.register("matmul", "mm", "bmm", "add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_")
@@ -164,7 +178,11 @@ def arithmetic(cx: Context, x: Tensor, name: str, args: list[Any], kwargs: dict[
     if name in ("matmul", "mm", "bmm"):
         return tensor_binary(cx, ast.MatMult(), x, args[0], node)
     if isinstance(args[0], Tensor):
-        return tensor_binary(cx, ast.Add(), x, args[0], node)
+        result = tensor_binary(cx, ast.Add(), x, args[0], node)
+        in_place = name.endswith("_") and isinstance(result, Tensor) and result.shape == x.shape is not None
+        return x if in_place else result  # x.add_(y) is x itself
+    if name.endswith("_"):
+        return cx.rec.record_op(node, [x], x)
     return cx.rec.record_op(node, [x], x.derive(x.shape, keep_flat=True))
 
 
@@ -279,6 +297,7 @@ def tensor_index(x: Tensor, key: Any) -> Any:
 
 
 def tensor_binary(cx: Context, op: ast.operator, a: Any, b: Any, node: ast.AST | None) -> Any:
+    a, b = as_tensor(a), as_tensor(b)  # x * torch.tensor([2.0]) broadcasts with a (1,) tensor
     ta = a if isinstance(a, Tensor) else None
     tb = b if isinstance(b, Tensor) else None
     taint = (ta.taint if ta else None) or (tb.taint if tb else None)
