@@ -222,8 +222,7 @@ class Recorder:
                 and any(isinstance(o, tuple) for o in out):
             return tuple(self.wrap(o, source, producer, finding) for o in out)
         tensor = Tensor(tuple(out), taint=taint, producer=producer)
-        keeps_shape = producer is None or producer.rule.keeps_shape
-        if source is not None and out == source.shape and keeps_shape:
+        if source is not None and out == source.shape and (producer is None or producer.rule.keeps_shape):
             tensor.keep_flatten_of(source)
             tensor.producer = source.producer
         elif source is not None and producer is not None and producer.rule.keeps_channels \
