@@ -52,6 +52,16 @@ def test_symbolic_arithmetic_evaluates_as_integer_arithmetic(tree, h: int, w: in
 
 
 @settings(max_examples=500, deadline=None)
+@given(expressions(), st.lists(st.integers(-50, 300), max_size=20), st.sampled_from([("BS", "H", "W"), ("H", "W")]))
+def test_values_at_many_points_are_the_compiled_function_at_each(tree, points: list[int], names) -> None:
+    """The solver's scan of every input size computes all points at once: the same values, None where a
+    symbol is not bound (BS when only H and W are)."""
+    value = symbolic(tree)
+    one = dims.compile_function(value, names)
+    assert dims.values_at(value, names, points) == [one(s) for s in points]
+
+
+@settings(max_examples=500, deadline=None)
 @given(expressions(), expressions())
 def test_equal_sums_are_equal_and_hash_alike(a, b) -> None:
     """a + b and b + a are one expression: caches and sets of shapes rely on it."""

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .findings import Edit, Finding, Fix, Related, Span
 from .layers import Args, Call, CannotTell, ShapeError
@@ -27,9 +26,10 @@ MAX_CHAIN = 12
 """Windows looked at before the one that failed: the stage that shrank the map, not the whole model."""
 
 
-@dataclass(frozen=True)
-class Window:
-    """One application of a conv or a pool: the layer, where it was applied, what it took and gave."""
+class Window(NamedTuple):
+    """One application of a conv or a pool: the layer, where it was applied, what it took and gave (a
+    named tuple: made for every conv and pool a recording run applies, and cheaper to make than a frozen
+    dataclass)."""
 
     layer: Layer
     applied: ast.AST | None

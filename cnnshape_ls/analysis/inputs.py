@@ -123,7 +123,11 @@ def solve_square(size: dims.Dim, value: int, symbols: tuple[str, ...], factors: 
     if found:
         return found
     # not monotonic after all (negative sizes below the smallest valid input): look everywhere
-    return [s for s in range(1, MAX_SOLVE + 1) if fits(s)]
+    points = range(1, MAX_SOLVE + 1)
+    sizes = dims.values_at(size, symbols, points)
+    minima = [dims.values_at(f, symbols, points) for f in factors if isinstance(f, dims.Expr)]
+    return [s for i, s in enumerate(points)
+            if sizes[i] == value and all((check[i] or 0) >= 1 for check in minima)]
 
 
 def preferred_size(candidates: list[int]) -> int:

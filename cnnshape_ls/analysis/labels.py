@@ -182,9 +182,7 @@ def line_labels(models: Iterable[ModelResult], lines: Collection[int] | None = N
     ``lines``: only those (the stale-comment check needs the commented lines alone)."""
     best: dict[int, tuple[ModelResult, list[LayerRecord]]] = {}
     for model in shown_models(list(models)):  # a block speaks through the model that builds it
-        for line, records in _records_by_line(model).items():
-            if lines is not None and line not in lines:
-                continue
+        for line, records in _records_by_line(model, lines).items():
             last = records[-1].output
             if last is None or all(d is None for d in last):
                 continue  # a shape of which something is known is shown, its unknown sizes as ?
@@ -227,16 +225,19 @@ def _holder(model: ModelResult, path: str | None) -> str:
     return ""
 
 
-def _records_by_line(model: ModelResult) -> dict[int, list[LayerRecord]]:
+def _records_by_line(model: ModelResult, lines: Collection[int] | None) -> dict[int, list[LayerRecord]]:
+    """The records of each line (of ``lines`` only, where given)."""
     uses: dict[str, int] = {}
     for record in model.records:
         if record.path:
             uses[record.path] = uses.get(record.path, 0) + 1
     by_line: dict[int, list[LayerRecord]] = {}
     for record in model.records:
-        by_line.setdefault(record.line, []).append(record)
+        if lines is None or record.line in lines:
+            by_line.setdefault(record.line, []).append(record)
         # a layer defined in __init__ and used once also gets a label where it is defined
-        if record.def_line and record.def_line != record.line and record.path and uses[record.path] == 1:
+        if record.def_line and record.def_line != record.line and record.path and uses[record.path] == 1 \
+                and (lines is None or record.def_line in lines):
             by_line.setdefault(record.def_line, []).append(record)
     return by_line
 

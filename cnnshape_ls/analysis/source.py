@@ -48,21 +48,22 @@ class SourceFile:
     """The values assigned to each name at the top level (``K = kernel_for(3)``), indexed on first use."""
     unfollowed: set[ast.AST] = field(default_factory=set)
     """Calls that gave an unknown value from known arguments: where an unknown started (for hovers)."""
-    argument_calls: dict[int, ast.Call] | None = None
-    """The call each argument node is passed to (by ``id``), indexed on first use (:meth:`call_around`)."""
 
     def call_around(self, node: ast.AST | None) -> ast.Call | None:
-        """The call ``node`` is a positional or keyword argument of: one walk of the file, then lookups."""
-        if self.argument_calls is None:
-            found: dict[int, ast.Call] = {}
-            for call in ast.walk(self.tree):
-                if isinstance(call, ast.Call):
-                    for arg in call.args:
-                        found.setdefault(id(arg), call)
-                    for keyword in call.keywords:
-                        found.setdefault(id(keyword.value), call)
-            self.argument_calls = found
-        return self.argument_calls.get(id(node)) if node is not None else None
+        """The call ``node`` is a positional or keyword argument of, found in the top-level statement that
+        holds ``node`` (a walk of the whole file would cost more than the analysis of most models)."""
+        line = getattr(node, "lineno", None)
+        if line is None:
+            return None
+        for stmt in self.tree.body:
+            first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
+            if not first <= line <= (stmt.end_lineno or stmt.lineno):
+                continue  # (two statements may share a line: ``a = f(x); b = g(y)``)
+            found = next((call for call in ast.walk(stmt) if isinstance(call, ast.Call) and (
+                any(arg is node for arg in call.args) or any(k.value is node for k in call.keywords))), None)
+            if found is not None:
+                return found
+        return None
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from . import dims
@@ -214,12 +215,12 @@ class External:
     """Something imported from a library, by its qualified name (``torch.nn.Conv2d``)."""
 
     qualname: str
-    library: bool = field(init=False, compare=False, repr=False)
-    """Of an installed package the engine does not model itself: read from its source when used
-    (:mod:`libraries`)."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "library", self.qualname.partition(".")[0] not in MODELED_ROOTS)
+    @cached_property
+    def library(self) -> bool:
+        """Of an installed package the engine does not model itself: read from its source when used
+        (:mod:`libraries`). Found when first asked: most names made (``nn.Conv2d``) are only called."""
+        return self.qualname.partition(".")[0] not in MODELED_ROOTS
 
 
 @dataclass(eq=False)

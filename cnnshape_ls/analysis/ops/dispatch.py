@@ -152,27 +152,20 @@ class CallDispatcher:
 
     # ------------------------------------------------------------------ entry point
     def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
-        if isinstance(func, (FunctionValue, BoundMethod)):
-            self.frames.append((func if isinstance(func, FunctionValue) else func.func, node,
-                                isinstance(func, BoundMethod)))
+        if isinstance(func, FunctionValue):
+            self.frames.append((func, node, False))
             try:
-                return self._dispatch(func, args, kwargs, node)
+                if self.building_from is None and is_foreign(func.node) and node is not None and not is_foreign(node):
+                    return self.call_from_here(func, args, kwargs, node)
+                return self.interp.call_function(func, args, dict(kwargs))
             finally:
                 self.frames.pop()
-        return self._dispatch(func, args, kwargs, node)
-
-    def _dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call | None) -> Any:
-        if isinstance(func, FunctionValue):
-            if self.building_from is None and is_foreign(func.node) and node is not None and not is_foreign(node):
-                self.building_from = node.lineno
-                try:
-                    with self.running_elsewhere(node, node.lineno):
-                        return self.interp.call_function(func, args, dict(kwargs))
-                finally:
-                    self.building_from = None
-            return self.interp.call_function(func, args, dict(kwargs))
         if isinstance(func, BoundMethod):
-            return self.interp.call_function(func.func, [func.self_value, *args], dict(kwargs))
+            self.frames.append((func.func, node, True))
+            try:
+                return self.interp.call_function(func.func, [func.self_value, *args], dict(kwargs))
+            finally:
+                self.frames.pop()
         if isinstance(func, ClassValue):
             return self.instantiate(func, args, kwargs, node)
         if isinstance(func, External):
@@ -190,6 +183,15 @@ class CallDispatcher:
         return unknown_result(args)
 
     unknown_result = staticmethod(unknown_result)
+
+    def call_from_here(self, func: FunctionValue, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> Any:
+        """A function of another file called from this one: what goes wrong in it is reported at ``node``."""
+        self.building_from = node.lineno
+        try:
+            with self.running_elsewhere(node, node.lineno):
+                return self.interp.call_function(func, args, dict(kwargs))
+        finally:
+            self.building_from = None
 
     @contextmanager
     def running_elsewhere(self, node: ast.AST | None, line: int) -> Iterator[None]:

@@ -21,9 +21,10 @@ def apply_layer(rec: Recorder, layer: Layer, args: list[Any], kwargs: dict[str, 
                 line: int, sequence: Container | None) -> Any:
     rule = layer.rule
     tensors = [a if isinstance(a, Tensor) else None for a in args]
-    for key in ("input", "query", "key", "value", "input1", "input2"):
-        if key in kwargs and isinstance(kwargs[key], Tensor):
-            tensors.append(kwargs[key])
+    if kwargs:  # inputs passed by name (``attention(query=q, key=k, value=v)``)
+        for key in ("input", "query", "key", "value", "input1", "input2"):
+            if key in kwargs and isinstance(kwargs[key], Tensor):
+                tensors.append(kwargs[key])
     first = next((t for t in tensors if t is not None), None)
     shapes: list[Out] = [t.shape if t is not None else None for t in tensors]
     call = Call(forward_args(layer, args, kwargs), shapes)

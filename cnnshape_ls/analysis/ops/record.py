@@ -8,7 +8,7 @@ written (:meth:`Recorder.finish`).
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import dims
@@ -65,6 +65,14 @@ def shapes_of(result: Any) -> list:
     return []
 
 
+def _any_unknown(values: Iterable[Any]) -> bool:
+    """Any of a layer's arguments unknown, or a tuple with an unknown in it (a loop: every layer asks)."""
+    for value in values:
+        if value is UNKNOWN or type(value) in (tuple, list) and has_unknown(value):
+            return True
+    return False
+
+
 def unknown_result(args: list[Any]) -> Any:
     """What a call the analysis does not model gives: an unknown tensor where one went in."""
     return Tensor(None) if any(isinstance(a, Tensor) for a in args) else UNKNOWN
@@ -100,8 +108,7 @@ class Recorder:
             return ()
         found = self.unknown_why.get(id(layer))  # a layer is recorded in every run and every pass of a loop
         if found is None:
-            unknown = any(v is UNKNOWN or type(v) in (tuple, list) and has_unknown(v)
-                          for v in layer.args.values.values())
+            unknown = _any_unknown(layer.args.values.values())
             found = self.unknown_why[id(layer)] = unknown_arguments(self.trace, layer) if unknown else ()
         return found
 
@@ -136,8 +143,9 @@ class Recorder:
         if module.arg_spans is not None:  # the same layer in every run and every pass of a loop
             return module.arg_spans
         spans = module.arg_spans = {}
+        signature = module.rule.signature
         for name in SIZE_ARGS:
-            if name in module.rule.signature:
+            if name in signature:
                 node = self.trace.argument_node(module, name)
                 if node is not None:
                     spans[name] = self.trace.span(node)
@@ -218,8 +226,7 @@ class Recorder:
                 and any(isinstance(o, tuple) for o in out):
             return tuple(self.wrap(o, source, producer, finding) for o in out)
         tensor = Tensor(tuple(out), taint=taint, producer=producer)
-        keeps_shape = producer is None or producer.rule.keeps_shape
-        if source is not None and out == source.shape and keeps_shape:
+        if source is not None and out == source.shape and (producer is None or producer.rule.keeps_shape):
             tensor.keep_flatten_of(source)
             tensor.producer = source.producer
         elif source is not None and producer is not None and producer.rule.keeps_channels \
