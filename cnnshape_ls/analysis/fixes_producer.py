@@ -43,13 +43,10 @@ def note_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Laye
         return
     made = producer.args.values.get(arg)
     wanted = fix.edits[0].new_text
-    place = Related(None, span, f"{describe(producer)} makes {made} {noun} here (one fix makes it {wanted})")
-    finding.related.append(place)
-    fix.shows = place  # dropped with the fix, where the checks drop it
+    finding.related.append(Related(None, span, f"{describe(producer)} makes {made} {noun} here "
+                                   f"(one fix makes it {wanted})"))
     if _breaks_pattern(trace, producer, layer, error) or _odd_size(trace, producer, layer, error):
         finding.fixes = [fix, *(f for f in finding.fixes if f is not fix)]
-    elif fix is not finding.fixes[0]:
-        fix.checked = True  # what the producer makes, later layers take too: offered where the model then runs
 
 
 def note_flattened_producer(trace: Trace, finding: Finding, error: ShapeError, layer: Layer, first: Tensor) -> None:
