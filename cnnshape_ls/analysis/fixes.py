@@ -219,7 +219,7 @@ def fixes_for_layer(trace: Trace, error: ShapeError, layer: Layer, first: Tensor
         fix = rank_fix(trace, layer, first)
         return [fix] if fix is not None else []
     if error.code == "output-too-small":
-        return fixes_size.output_too_small(trace, layer)
+        return fixes_map.output_too_small(trace, layer)
     if error.code == "linear-in-features":
         flat = flatten_fix(trace, layer, first, call, sequence)
         if flat is not None:

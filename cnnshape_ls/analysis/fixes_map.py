@@ -16,6 +16,9 @@ that keeps a conv's size) and the values the other windows of its kind use. Wher
 changed, only the best supported are named (:func:`named`): a value the window's siblings all use, or most
 of them, over a slip undone, over a change that breaks the siblings' pattern. More than two windows tied is
 not an answer a user can act on: then none is named, and the consumer's fix stands alone.
+
+A window larger than its input (``output-too-small``) gets its fixes here too (:func:`output_too_small`): those
+of :mod:`fixes_size` on the chain, and the earlier window this search names.
 """
 
 from __future__ import annotations
@@ -26,9 +29,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .findings import Finding, Fix, Related
-from .fixes_size import CONV, POOL, Window, _int, _name, _output, _rank, _spatial, set_argument
+from .fixes_size import (
+    CONV,
+    POOL,
+    Window,
+    _int,
+    _name,
+    _output,
+    _own_kernel_fixes,
+    _padding_fix,
+    _pool_fixes,
+    _rank,
+    _spatial,
+    argument_node,
+    chain_before,
+    failing_window,
+    remove_pool,
+    set_argument,
+)
 from .layers.base import window as window_size
 from .trace import Trace
+from .values import Layer
 
 ARGUMENTS = ("kernel_size", "stride", "padding")
 MAX_WINDOWS = 24
@@ -90,8 +111,6 @@ def _family(window: Window) -> str | None:
 def _written_plainly(trace: Trace, window: Window, name: str) -> bool:
     """The argument is a number (or a tuple of numbers) written here, or not written: an edit changes what
     this call builds and nothing else (``stride=stride`` is a block's parameter, set elsewhere)."""
-    from .fixes_size import argument_node
-
     node = argument_node(trace, window, name)
     if node is None:
         return True
@@ -402,3 +421,56 @@ def keep_shown(finding: Finding, kept: list[Fix], dropped: list[Fix]) -> None:
                 continue
         related.append(place)
     finding.related = related
+
+
+# ------------------------------------------------------------------ output too small
+def output_too_small(trace: Trace, layer: Layer) -> list[Fix]:
+    """The fixes of a layer whose input is smaller than its window, written when the run ends."""
+    failing = failing_window(trace, layer)
+    if failing is None:
+        return []
+    return too_small_fixes(trace, failing)
+
+
+def too_small_fixes(trace: Trace, failing: Window) -> list[Fix]:
+    """In this order, each only where the shape rules say the failing layer then runs (:mod:`checking` then
+    keeps those after which the whole model does): padding on the failing conv; a smaller kernel on the
+    failing window itself; a smaller kernel, then stride, on the two nearest pools that shrank the map;
+    removing a pool (the failing one, else the nearest before it)."""
+    fixes: list[Fix] = []
+    layer = failing.layer
+    if failing.functional and getattr(layer.node, "_cnnshape_foreign", False):
+        return fixes
+    if CONV.match(layer.rule.op):
+        fix = _padding_fix(trace, failing)
+        if fix is not None:
+            fixes.append(fix)
+    chain = chain_before(trace.windows, failing)
+    pools = [i for i, w in enumerate(chain) if POOL.match(w.layer.rule.op)]
+    fixes += _own_kernel_fixes(trace, failing)
+    for index in reversed(pools[-2:]):  # the nearest pools before it
+        for fix in _pool_fixes(trace, chain, index, failing):
+            show_edited_window(fix, chain[index], failing)
+            fixes.append(fix)
+    removable = [chain[i] for i in pools[-1:]]
+    if POOL.match(layer.rule.op):
+        removable.insert(0, failing)
+    for window in removable:
+        fix = remove_pool(trace, window, chain, failing)
+        if fix is not None:
+            show_edited_window(fix, window, failing)
+            fixes.append(fix)
+            break
+    # an earlier window whose value its siblings' pattern or a slip undone supports (a conv's stride of 4
+    # where the others stride by 2): first where it is the one window that breaks the pattern
+    causes, evident = cause_fixes(trace, failing)
+    fixes = [*causes, *fixes] if evident else [*fixes, *causes]
+    seen: set[tuple] = set()
+    unique = []
+    for fix in fixes:
+        key = tuple((e.span, e.new_text) for e in fix.edits)
+        if key not in seen:
+            seen.add(key)
+            fix.checked = True
+            unique.append(fix)
+    return unique

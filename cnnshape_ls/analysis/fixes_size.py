@@ -170,52 +170,6 @@ def _name(window: Window) -> str:
 
 
 # ------------------------------------------------------------------ output too small
-def too_small_fixes(trace: Trace, failing: Window) -> list[Fix]:
-    """In this order, each only where the shape rules say the failing layer then runs (:mod:`checking` then
-    keeps those after which the whole model does): padding on the failing conv; a smaller kernel on the
-    failing window itself; a smaller kernel, then stride, on the two nearest pools that shrank the map;
-    removing a pool (the failing one, else the nearest before it)."""
-    fixes: list[Fix] = []
-    layer = failing.layer
-    if failing.functional and getattr(layer.node, "_cnnshape_foreign", False):
-        return fixes
-    if CONV.match(layer.rule.op):
-        fix = _padding_fix(trace, failing)
-        if fix is not None:
-            fixes.append(fix)
-    from .fixes_map import cause_fixes, show_edited_window  # it builds on this module's windows
-
-    chain = chain_before(trace.windows, failing)
-    pools = [i for i, w in enumerate(chain) if POOL.match(w.layer.rule.op)]
-    fixes += _own_kernel_fixes(trace, failing)
-    for index in reversed(pools[-2:]):  # the nearest pools before it
-        for fix in _pool_fixes(trace, chain, index, failing):
-            show_edited_window(fix, chain[index], failing)
-            fixes.append(fix)
-    removable = [chain[i] for i in pools[-1:]]
-    if POOL.match(layer.rule.op):
-        removable.insert(0, failing)
-    for window in removable:
-        fix = remove_pool(trace, window, chain, failing)
-        if fix is not None:
-            show_edited_window(fix, window, failing)
-            fixes.append(fix)
-            break
-    # an earlier window whose value its siblings' pattern or a slip undone supports (a conv's stride of 4
-    # where the others stride by 2): first where it is the one window that breaks the pattern
-    causes, evident = cause_fixes(trace, failing)
-    fixes = [*causes, *fixes] if evident else [*fixes, *causes]
-    seen: set[tuple] = set()
-    unique = []
-    for fix in fixes:
-        key = tuple((e.span, e.new_text) for e in fix.edits)
-        if key not in seen:
-            seen.add(key)
-            fix.checked = True
-            unique.append(fix)
-    return unique
-
-
 def _padding_fix(trace: Trace, failing: Window) -> Fix | None:
     layer = failing.layer
     kernel = _int(layer.args.values.get("kernel_size"))
@@ -503,14 +457,6 @@ def smallest_input_note(name: str, line: int, findings: list[Finding], shape: tu
                    f"The smallest input {name} accepts is {wanted} (this one is {given}): its convolutions and "
                    "pools shrink a smaller one to nothing", model=name,
                    related=[Related(None, errors[0].span, f"where {given} runs out: {errors[0].message}")])
-
-
-def output_too_small(trace: Trace, layer: Layer) -> list[Fix]:
-    """The fixes of a layer whose input is smaller than its window, written when the run ends."""
-    failing = failing_window(trace, layer)
-    if failing is None:
-        return []
-    return too_small_fixes(trace, failing)
 
 
 # ------------------------------------------------------------------ a size written as a name

@@ -6,8 +6,8 @@ import ast
 from typing import Any
 
 from .. import dims
-from ..fixes_map import show_places
-from ..fixes_size import narrow_to_argument, note_window, output_too_small
+from ..fixes_map import output_too_small, show_places
+from ..fixes_size import narrow_to_argument, note_window
 from ..layers import RULES, UNKNOWN, Call, CannotTell, Functional, LayerRule, ShapeError
 from ..layers.floats import any_float
 from ..values import Layer, Tensor
