@@ -46,6 +46,30 @@ def torch_truth_of_files(files: dict[str, str], main: str, model: str, shape: li
                 sys.modules.pop(name, None)
 
 
+def import_torchvision():
+    """torchvision for torch's side of a comparison. Its C++ operators do not load with the CPU-only torch
+    wheel, and the meta registrations it makes for them at import then fail: those (of detection ops no
+    model here uses) are left out."""
+    import importlib.util
+    import types
+    import warnings
+
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed (pip install -e '.[test]')")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            import torchvision
+        except RuntimeError as err:
+            if "does not exist" not in str(err):
+                raise
+            for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
+                del sys.modules[name]
+            sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+            import torchvision
+    return torchvision
+
+
 def correct_models() -> dict[str, list[tuple[str, tuple[int, ...]]]]:
     """file (relative to tests/) -> [(model expression, input shape), ...] for correct models."""
     out: dict[str, list] = {}

@@ -14,7 +14,6 @@ import importlib.util
 import sys
 import textwrap
 import types
-import warnings
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from hypothesis import strategies as st  # noqa: E402
 import cnnshape_ls  # noqa: E402
 from cnnshape_ls.analysis.libraries import MODULE, LibrarySources, Location  # noqa: E402
 
-from support import assert_follows_torch_whole, input_text, torch_truth  # noqa: E402
+from support import assert_follows_torch_whole, import_torchvision, input_text, torch_truth  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -39,18 +38,7 @@ SETTINGS = settings(max_examples=12, deadline=None)
 @pytest.fixture(scope="module", autouse=True)
 def torchvision_for_truth() -> types.ModuleType:
     """torchvision imported for torch's side of the comparison (see the module's docstring)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            import torchvision
-        except RuntimeError as err:
-            if "does not exist" not in str(err):
-                raise
-            for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-                del sys.modules[name]
-            sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-            import torchvision
-    return torchvision
+    return import_torchvision()
 
 
 def analyzed(source: str, model: str, shape: tuple[int, ...], path: Path | None = None) -> dict:

@@ -468,26 +468,10 @@ error), ``features.conv0 = ...`` on an ``nn.Sequential`` too, ``classifier.pop(6
 
 @pytest.fixture(scope="module")
 def torchvision_imported() -> None:
-    """torchvision for torch's side; its C++ operator registrations, absent from a CPU-only meta run, are left
-    out as tests/test_reach_installed_vs_torch.py does."""
-    import importlib.util
-    import sys
-    import types
-    import warnings
+    """torchvision for torch's side (see support.import_torchvision)."""
+    from support import import_torchvision
 
-    if importlib.util.find_spec("torchvision") is None:
-        pytest.skip("torchvision is not installed (pip install -e '.[test]')")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            import torchvision  # noqa: F401
-        except RuntimeError as err:
-            if "does not exist" not in str(err):
-                raise
-            for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-                del sys.modules[name]
-            sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-            import torchvision  # noqa: F401
+    import_torchvision()
 
 
 @pytest.mark.parametrize("name", list(SURGERY))
