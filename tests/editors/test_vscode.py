@@ -35,7 +35,7 @@ from editor_support import (
 EXTENSION = ROOT / "editors" / "vscode"
 SCREENSHOTS = ["vscode-hints.png", "vscode-diagnostic.png", "vscode-hover.png", "vscode-quickfix.png",
                "vscode-summary.png"]
-MAX_VSIX_BYTES = 4_000_000  # 2.0 MB when measured; the server's dependencies are all pure Python
+MAX_VSIX_BYTES = 5_000_000  # 4.0 MB at stop 15 (cnnshape_ls 1.1 MB, jedi 1.1 MB, with bytecode); all pure Python
 
 
 def _npm(args: list[str], timeout: float) -> str:
