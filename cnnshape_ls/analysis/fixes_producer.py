@@ -1,10 +1,13 @@
-"""A producer one off a round size (``Conv2d(64, 129)`` before ``Conv2d(128, 256)``).
+"""Where the size torch names was made, shown as related information at the consumer, where torch fails and
+the error stays.
 
-torch fails at the consumer, and the error stays there; the producer's line is shown as related information
-and both fixes are offered. The consumer's fix goes first, as torch puts the error, unless the producer's
-size is the only one of its stage that breaks a pattern the others keep (every other convolution doubles the
-width, or every other width is a multiple of 8 and the wanted size is too: ``966`` for ``96``): then the
-producer's does.
+- A producer one off a round size (``Conv2d(64, 129)`` before ``Conv2d(128, 256)``): its line, and both fixes.
+  The consumer's fix goes first, as torch puts the error, unless the producer's size is the only one of its
+  stage that breaks a pattern the others keep (every other convolution doubles the width, or every other
+  width is a multiple of 8 and the wanted size is too: ``966`` for ``96``): then the producer's does.
+- A ``Linear`` after a flatten of (C, H, W) written as another C times this H * W: the conv that made the C
+  channels, with its fix second (checked).
+- Channels made by a ``torch.cat`` inside another block: the call that built that block.
 """
 
 from __future__ import annotations
