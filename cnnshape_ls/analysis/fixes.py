@@ -337,7 +337,7 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
     if getattr(target, "_cnnshape_foreign", False):
         return None
     text = trace.text(wanted)
-    if not sure and (not _names_in_scope(text, producer) or _scope_value(text, producer) not in (None, value)):
+    if not sure and (not _names_in_scope(text, producer) or producer.scope.get(text) not in (None, value)):
         # the consumer's names may not exist, or mean another size, where the producer is built: a name
         # there that holds the size (``cout`` for ``cout + 1`` in a loop's copies)
         text = _name_holding(value, producer, trace.text(target))
@@ -348,11 +348,6 @@ def written_like_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tenso
     fix.producer = producer
     fix.tentative = not sure
     return fix
-
-
-def _scope_value(text: str, layer: Layer) -> int | None:
-    """The value of a name (or ``self.`` attribute) where ``layer`` was built; None for anything else."""
-    return layer.scope.get(text)
 
 
 def _name_holding(value: object, layer: Layer, written: str) -> str:

@@ -115,7 +115,7 @@ def assignment_typo_fix(trace: Trace, finding: Finding, node: ast.AST | None) ->
     keyboard) was meant as ``=``. Offered first, where the model then runs (checked)."""
     if not isinstance(node, ast.BinOp) or not isinstance(node.op, ast.Sub) or not isinstance(node.left, ast.Name):
         return
-    if not any(isinstance(s, ast.Expr) and s.value is node for s in ast.walk(trace.source.tree)):
+    if not isinstance(trace.source.statement_of_value(node), ast.Expr):
         return
     text = f"{node.left.id} = {trace.text(node.right)}"
     fix = trace.fix(f"Assign instead of subtracting: {text}", trace.replace(node, text))

@@ -109,13 +109,9 @@ def cat_call_site_fix(trace: Trace, error: ShapeError, layer: Layer, first: Tens
     if getattr(node, "_cnnshape_foreign", False) or trace.elsewhere(node) is not None:
         return None
     text = sum_text(trace, first, error.expected, where, layer)
-    call = _call_around(trace, node)
+    call = trace.source.call_around(node)
     owner = trace.text(call.func) if call is not None else "block"
     shown = f"{error.expected} ({text})" if text != str(error.expected) else text
     fix = trace.fix(f"Change {name} of this {owner} to {shown}", trace.replace(node, text))
     fix.relocates = True
     return fix
-
-
-def _call_around(trace: Trace, node: ast.AST) -> ast.Call | None:
-    return trace.source.call_around(node)

@@ -268,24 +268,14 @@ def remove_pool(trace: Trace, window: Window, chain: list[Window], failing: Wind
             or trace.elsewhere(applied) is not None:
         return None
     inner = applied.args[0]
-    statement = _statement_of(trace, applied)
-    if isinstance(statement, ast.Assign) and statement.value is applied and len(statement.targets) == 1 \
+    statement = trace.source.statement_of_value(applied)
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
             and trace.text(statement.targets[0]) == trace.text(inner):
         where = trace.span(statement)
         alone = trace.source.line_text(where.line)[:where.column].strip() == "" \
             and trace.source.line_text(where.end_line)[where.end_column:].strip() == ""
         return trace.fix(title, Edit(Span(where.line, 0, where.end_line + 1, 0), "")) if alone else None
     return trace.fix(title, trace.replace(applied, trace.text(inner)))
-
-
-def _statement_of(trace: Trace, node: ast.AST) -> ast.stmt | None:
-    """The statement of ``forward`` whose value is ``node`` (found by position: nodes keep no parent)."""
-    tree = trace.source.tree
-    line = getattr(node, "lineno", 0)
-    for candidate in ast.walk(tree):
-        if isinstance(candidate, ast.Assign) and candidate.lineno == line and candidate.value is node:
-            return candidate
-    return None
 
 
 def failing_window(trace: Trace, layer: Layer) -> Window | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,20 +51,26 @@ class SourceFile:
     """Calls that gave an unknown value from known arguments: where an unknown started (for hovers)."""
 
     def call_around(self, node: ast.AST | None) -> ast.Call | None:
-        """The call ``node`` is a positional or keyword argument of, found in the top-level statement that
-        holds ``node`` (a walk of the whole file would cost more than the analysis of most models)."""
+        """The call ``node`` is a positional or keyword argument of."""
+        return next((call for call in self._nodes_around(node) if isinstance(call, ast.Call) and (
+            any(arg is node for arg in call.args) or any(k.value is node for k in call.keywords))), None)
+
+    def statement_of_value(self, node: ast.AST | None) -> ast.stmt | None:
+        """The statement whose value ``node`` is (``x = node``, ``node`` on a line of its own)."""
+        return next((stmt for stmt in self._nodes_around(node)
+                     if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Return))
+                     and stmt.value is node), None)
+
+    def _nodes_around(self, node: ast.AST | None) -> Iterator[ast.AST]:
+        """The nodes of the top-level statements that hold ``node``'s line (nodes keep no parent, and a walk
+        of the whole file would cost more than the analysis of most models)."""
         line = getattr(node, "lineno", None)
         if line is None:
-            return None
+            return
         for stmt in self.tree.body:
             first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", ()))])
-            if not first <= line <= (stmt.end_lineno or stmt.lineno):
-                continue  # (two statements may share a line: ``a = f(x); b = g(y)``)
-            found = next((call for call in ast.walk(stmt) if isinstance(call, ast.Call) and (
-                any(arg is node for arg in call.args) or any(k.value is node for k in call.keywords))), None)
-            if found is not None:
-                return found
-        return None
+            if first <= line <= (stmt.end_lineno or stmt.lineno):  # two may share it: ``a = f(x); b = g(y)``
+                yield from ast.walk(stmt)
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""

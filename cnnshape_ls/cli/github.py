@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from pathlib import PurePath
 from typing import IO, Any
 
-from ..analysis.findings import Finding, Span
-from ..notebook import Program
-from .ipynb_lines import FilePlaces, cell_prefix
+from ..analysis.findings import Finding
+from .ipynb_lines import Positions
 
 COMMANDS = {"error": "error", "warning": "warning", "information": "notice"}
 
@@ -53,25 +52,17 @@ def message_text(finding: Finding) -> str:
     return f"{finding.message}\nfix{suffix}: {fix.title}"
 
 
-def annotation(finding: Finding, path: str) -> str:
-    """The workflow command for ``finding`` of a Python file, on its own place."""
-    return command(finding, path, finding.span, message_text(finding))
-
-
-def notebook_annotation(finding: Finding, path: str, program: Program, places: FilePlaces | None) -> str:
-    """The workflow command for ``finding`` of a notebook: on the lines of the file's JSON text that hold its
-    code, or on the file as a whole where they are not known; the message names the cell."""
-    span = places.span(program, finding.span) if places is not None else None
-    return command(finding, path, span, cell_prefix(program, finding.span) + message_text(finding))
-
-
-def command(finding: Finding, path: str, span: Span | None, message: str) -> str:
+def annotation(finding: Finding, path: str, positions: Positions = Positions()) -> str:
+    """The workflow command for ``finding``: on its place in the file (a notebook's in the file's JSON text,
+    else on the file as a whole, the message naming the cell)."""
+    span = positions.span(finding.span)
     properties = [("file", path)]
     if span is not None:
         properties += [("line", str(span.line)), ("col", str(span.column + 1)),
                        ("endLine", str(span.end_line)), ("endColumn", str(span.end_column + 1))]
     properties.append(("title", f"cnnshape {finding.code}"))
     props = ",".join(f"{name}={escape_property(value)}" for name, value in properties)
+    message = positions.message(finding.span, message_text(finding))
     return f"::{COMMANDS.get(finding.severity, 'notice')} {props}::{escape_data(message)}"
 
 
@@ -81,11 +72,9 @@ def write_github_report(outcomes: Iterable[Any], out: IO[str]) -> None:
     name the cell."""
     for outcome in outcomes:
         path = annotation_path(outcome.display)
+        positions = Positions(outcome.program, outcome.file_places)
         for finding in outcome.analysis.diagnostics:
-            if outcome.program is None:
-                out.write(annotation(finding, path) + "\n")
-            else:
-                out.write(notebook_annotation(finding, path, outcome.program, outcome.file_places) + "\n")
+            out.write(annotation(finding, path, positions) + "\n")
 
 
-__all__ = ["annotation", "notebook_annotation", "escape_data", "escape_property", "write_github_report"]
+__all__ = ["annotation", "escape_data", "escape_property", "write_github_report"]

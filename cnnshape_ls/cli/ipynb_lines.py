@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ..analysis.findings import Span
+from ..analysis.findings import Edit, Span
 from ..notebook import Program
 
 SOURCE_KEY = '"source": ['
@@ -70,6 +70,32 @@ class FilePlaces:
             return None
         cell, in_cell = found
         return self.strings.get((cell.number, in_cell.line))
+
+
+@dataclass(frozen=True)
+class Positions:
+    """How the analyzed text's positions are written in the file: as they are for a Python file (no
+    ``program``); through its JSON text for a notebook, where a place not found there has none and messages
+    name the cell."""
+
+    program: Program | None = None
+    file_places: FilePlaces | None = None
+
+    def span(self, span: Span) -> Span | None:
+        if self.program is None:
+            return span
+        return None if self.file_places is None else self.file_places.span(self.program, span)
+
+    def message(self, span: Span, text: str) -> str:
+        return text if self.program is None else cell_prefix(self.program, span) + text
+
+    def inserted(self, edit: Edit) -> str | None:
+        """The edit's new text as the file holds it; ``None`` for a notebook edit that is not within one line
+        of a cell (a JSON string cannot take a line break)."""
+        if self.program is None:
+            return edit.new_text
+        string = None if self.file_places is None else self.file_places.string(self.program, edit.span)
+        return None if string is None or "\n" in edit.new_text else escape(edit.new_text, string.ascii_only)
 
 
 def escape(text: str, ascii_only: bool) -> str:
@@ -149,4 +175,4 @@ def cell_prefix(program: Program, span: Span) -> str:
     return f"cell {cell.number}, line {in_cell.line}: "
 
 
-__all__ = ["FilePlaces", "JsonString", "cell_prefix", "escape", "file_places"]
+__all__ = ["FilePlaces", "JsonString", "Positions", "cell_prefix", "escape", "file_places"]

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
 from ..analysis.findings import Edit, Finding, Fix, Span
-from ..notebook import Program
-from .ipynb_lines import FilePlaces, cell_prefix, escape
+from .ipynb_lines import Positions
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -51,47 +49,28 @@ def region(span: Span) -> dict[str, int]:
             "endLine": span.end_line, "endColumn": span.end_column + 1}
 
 
-@dataclass(frozen=True)
-class Places:
-    """How the analyzed text's positions are written in the file: as they are for a Python file; through its
-    JSON text for a notebook (where a place not found there has no region, and messages name the cell)."""
-
-    program: Program | None = None
-    file_places: FilePlaces | None = None
-
-    def location(self, uri: str, span: Span) -> dict[str, Any]:
-        location: dict[str, Any] = {"artifactLocation": {"uri": uri}}
-        mapped = self.span(span)
-        if mapped is not None:
-            location["region"] = region(mapped)
-        return location
-
-    def span(self, span: Span) -> Span | None:
-        if self.program is None:
-            return span
-        return None if self.file_places is None else self.file_places.span(self.program, span)
-
-    def message(self, span: Span, text: str) -> str:
-        return text if self.program is None else cell_prefix(self.program, span) + text
-
-    def replacement(self, edit: Edit) -> dict[str, Any] | None:
-        """The edit in the file; ``None`` for a notebook edit that is not within one line of a cell."""
-        text = edit.new_text
-        if self.program is not None:
-            string = None if self.file_places is None else self.file_places.string(self.program, edit.span)
-            if string is None or "\n" in text:
-                return None
-            text = escape(text, string.ascii_only)
-        mapped = self.span(edit.span)
-        return None if mapped is None else {"deletedRegion": region(mapped), "insertedContent": {"text": text}}
+def location(uri: str, span: Span, positions: Positions) -> dict[str, Any]:
+    """A physical location; a notebook's place not found in the file's text has no region."""
+    found: dict[str, Any] = {"artifactLocation": {"uri": uri}}
+    mapped = positions.span(span)
+    if mapped is not None:
+        found["region"] = region(mapped)
+    return found
 
 
-def fix_changes(fix: Fix, uri: str, places: Places) -> list[dict[str, Any]] | None:
+def replacement(edit: Edit, positions: Positions) -> dict[str, Any] | None:
+    """The edit in the file; ``None`` where it cannot be placed there."""
+    mapped, text = positions.span(edit.span), positions.inserted(edit)
+    return None if mapped is None or text is None else {"deletedRegion": region(mapped),
+                                                         "insertedContent": {"text": text}}
+
+
+def fix_changes(fix: Fix, uri: str, positions: Positions) -> list[dict[str, Any]] | None:
     """The fix's ``artifactChanges``; ``None`` where an edit of the analyzed file cannot be placed in it."""
     changes = []
     for path in dict.fromkeys(e.path for e in fix.edits):
-        own = Places() if path is not None else places  # another file is a Python file
-        replacements = [own.replacement(e) for e in fix.edits if e.path == path]
+        own = Positions() if path is not None else positions  # another file is a Python file
+        replacements = [replacement(e, own) for e in fix.edits if e.path == path]
         if None in replacements:
             return None
         changes.append({"artifactLocation": {"uri": uri if path is None else Path(path).as_uri()},
@@ -99,23 +78,23 @@ def fix_changes(fix: Fix, uri: str, places: Places) -> list[dict[str, Any]] | No
     return changes
 
 
-def result_for(finding: Finding, uri: str, rule_index: int, places: Places = Places()) -> dict[str, Any]:
+def result_for(finding: Finding, uri: str, rule_index: int, positions: Positions = Positions()) -> dict[str, Any]:
     result: dict[str, Any] = {
         "ruleId": finding.code,
         "ruleIndex": rule_index,
         "level": LEVELS.get(finding.severity, "note"),
-        "message": {"text": places.message(finding.span, finding.message)},
-        "locations": [{"physicalLocation": places.location(uri, finding.span)}],
+        "message": {"text": positions.message(finding.span, finding.message)},
+        "locations": [{"physicalLocation": location(uri, finding.span, positions)}],
     }
     if finding.model:
         result["properties"] = {"model": finding.model, "source": finding.source}
     if finding.related:
         result["relatedLocations"] = [
             {"id": i, "message": {"text": r.message},
-             "physicalLocation": (places.location(uri, r.span) if r.path is None
+             "physicalLocation": (location(uri, r.span, positions) if r.path is None
                                   else {"artifactLocation": {"uri": Path(r.path).as_uri()}, "region": region(r.span)})}
             for i, r in enumerate(finding.related)]
-    fixes = [(fix, fix_changes(fix, uri, places)) for fix in finding.fixes]
+    fixes = [(fix, fix_changes(fix, uri, positions)) for fix in finding.fixes]
     if any(changes is not None for _, changes in fixes):
         result["fixes"] = [{"description": {"text": fix.title}, "artifactChanges": changes}
                            for fix, changes in fixes if changes is not None]
@@ -138,8 +117,9 @@ def sarif_report(outcomes: Iterable[Any]) -> dict[str, Any]:
     for outcome in outcomes:
         uri = artifact_uri(outcome.display)
         artifacts.append({"location": {"uri": uri}})
+        positions = Positions(outcome.program, outcome.file_places)
         for f in outcome.analysis.diagnostics:
-            results.append(result_for(f, uri, index[f.code], Places(outcome.program, outcome.file_places)))
+            results.append(result_for(f, uri, index[f.code], positions))
     return {
         "$schema": SCHEMA,
         "version": "2.1.0",
